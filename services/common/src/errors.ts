@@ -1,0 +1,63 @@
+// Stable error codes shared by the control plane and the gateway, and the one place they map to HTTP.
+
+export const ErrorCodes = {
+  TP_ERR_VALIDATION: 400,
+  TP_ERR_BAD_JSON: 400,
+  TP_ERR_BAD_REQUEST: 400,
+  TP_ERR_AUTH_REQUIRED: 401,
+  TP_ERR_AUTH_TOKEN_INVALID: 401,
+  TP_ERR_AUTH_KEY_MISSING: 401,
+  TP_ERR_AUTH_KEY_INVALID: 401,
+  TP_ERR_FORBIDDEN: 403,
+  TP_ERR_NOT_FOUND: 404,
+  TP_ERR_ROUTE_NOT_FOUND: 404,
+  TP_ERR_METHOD_NOT_ALLOWED: 405,
+  TP_ERR_CONFLICT: 409,
+  TP_ERR_IN_USE: 409,
+  TP_ERR_UNPROCESSABLE: 422,
+  TP_ERR_BODY_TOO_LARGE: 413,
+  TP_ERR_HEADERS_TOO_LARGE: 431,
+  TP_ERR_RATE_LIMITED: 429,
+  TP_ERR_UPSTREAM_UNAVAILABLE: 502,
+  TP_ERR_UPSTREAM_BAD_RESPONSE: 502,
+  TP_ERR_NO_HEALTHY_TARGET: 503,
+  TP_ERR_UNAVAILABLE: 503,
+  TP_ERR_UPSTREAM_TIMEOUT: 504,
+  TP_ERR_INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface FieldError {
+  /** JSON pointer-ish path of the offending field, e.g. `/targets/0/port`. */
+  path: string;
+  message: string;
+}
+
+export class TurnpikeError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly fields: FieldError[] | undefined;
+
+  constructor(code: ErrorCode, message: string, fields?: FieldError[]) {
+    super(message);
+    this.name = 'TurnpikeError';
+    this.code = code;
+    this.status = ErrorCodes[code];
+    this.fields = fields;
+  }
+}
+
+export function httpStatusFor(code: ErrorCode): number {
+  return ErrorCodes[code];
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; request_id: string; fields?: FieldError[] };
+}
+
+export function errorBody(code: ErrorCode | string, message: string, requestId: string, fields?: FieldError[]): ErrorBody {
+  const body: ErrorBody = { error: { code, message, request_id: requestId } };
+  if (fields && fields.length > 0) body.error.fields = fields;
+  return body;
+}
