@@ -1,0 +1,48 @@
+// AnalyticsStore over any SqlRunner: the queries live here once; ClickHouseStore and ChdbStore only
+// provide the transport, so both answer every question with the same SQL.
+import type { AnalyticsStore, CallRecord, CallsFilter, TrendPoint } from '@turnpike/common';
+import { TurnpikeError } from '@turnpike/common';
+import { parseCallRecord } from '../call-record.js';
+import { isIdentifier } from '../clickhouse/escape.js';
+import { migrate, type SqlRunner } from '../clickhouse/schema.js';
+import { callFromRow, callsQuery, insertCallsQuery, parseRows, trendPointFromRow, trendQuery } from '../queries.js';
+
+// One INSERT per this many rows keeps each request body to a few MB.
+const INSERT_CHUNK = 10_000;
+
+export abstract class SqlAnalyticsStore implements AnalyticsStore {
+  protected constructor(
+    protected readonly runner: SqlRunner,
+    readonly database: string,
+  ) {}
+
+  protected static checkDatabase(database: string): void {
+    if (!isIdentifier(database)) throw new TurnpikeError('TP_ERR_VALIDATION', `invalid ClickHouse database name: ${database}`);
+  }
+
+  protected async migrate(): Promise<void> {
+    await migrate(this.runner, this.database);
+  }
+
+  async insert(records: CallRecord[]): Promise<void> {
+    const valid: CallRecord[] = [];
+    for (const r of records) {
+      const p = parseCallRecord(r);
+      if (typeof p === 'string') throw new TurnpikeError('TP_ERR_VALIDATION', `invalid call record ${JSON.stringify(r?.request_id)}: ${p}`);
+      valid.push(p);
+    }
+    for (let i = 0; i < valid.length; i += INSERT_CHUNK) {
+      await this.runner.exec(insertCallsQuery(this.database, valid.slice(i, i + INSERT_CHUNK)));
+    }
+  }
+
+  async calls(filter: CallsFilter): Promise<CallRecord[]> {
+    return parseRows(await this.runner.exec(callsQuery(this.database, filter))).map(callFromRow);
+  }
+
+  async trend(filter: CallsFilter): Promise<TrendPoint[]> {
+    return parseRows(await this.runner.exec(trendQuery(this.database, filter))).map(trendPointFromRow);
+  }
+
+  abstract close(): Promise<void>;
+}

@@ -1,0 +1,1 @@
+export { runUp, type UpOptions } from './up.js';

@@ -1,0 +1,120 @@
+// `turnpike up`: the embedded all-in-one. Same code paths as the cluster above the store/bus interfaces:
+// embedded PostgreSQL instead of a server, an in-process config bus instead of NATS KV, chdb instead of
+// a ClickHouse server, and call logs handed straight to the analytics store instead of JetStream.
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { InProcessConfigBus, type CallRecord, type LogSink } from '@turnpike/common';
+import { startControlPlane } from '@turnpike/control-plane';
+import { startGateway } from '@turnpike/gateway';
+import { ChdbStore } from '@turnpike/analytics';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+
+export interface UpOptions {
+  dataDir: string;
+  host: string;
+  adminHost: string;
+  proxyPort: number;
+  statusPort: number;
+  adminPort: number;
+  grpcPort: number;
+  pgPort: number;
+}
+
+const log = (msg: string): void => {
+  process.stderr.write(`[turnpike up] ${msg}\n`);
+};
+
+export async function runUp(o: UpOptions): Promise<void> {
+  const dataDir = resolve(o.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const closers: Array<[string, () => Promise<void>]> = [];
+  let stopping = false;
+  const stop = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping');
+    for (const [what, close] of closers.reverse()) {
+      try {
+        await close();
+      } catch (e) {
+        log(`error stopping ${what}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    log('stopped');
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stop(0));
+  process.once('SIGTERM', () => void stop(0));
+
+  try {
+    const pg = await startEmbeddedPostgres(join(dataDir, 'postgres'), o.pgPort, log);
+    closers.push(['postgres', pg.stop]);
+
+    const analytics = await ChdbStore.open(join(dataDir, 'analytics'));
+    closers.push(['analytics', () => analytics.close()]);
+
+    const bus = new InProcessConfigBus();
+    closers.push(['config bus', () => bus.close()]);
+
+    const tokenFile = join(dataDir, 'admin-token');
+    const cp = await startControlPlane({
+      pgUrl: pg.url,
+      bus,
+      analytics,
+      host: o.adminHost,
+      restPort: o.adminPort,
+      grpcPort: o.grpcPort,
+    });
+    closers.push(['control plane', () => cp.close()]);
+    // The bootstrap token exists only once, at first start; keep it for this user (0600) so that later
+    // starts can point at it. Postgres holds only its hash.
+    if (cp.bootstrapToken) {
+      writeFileSync(tokenFile, cp.bootstrapToken + '\n', { mode: 0o600 });
+      chmodSync(tokenFile, 0o600);
+    }
+
+    const sink: LogSink = {
+      write: (batch: CallRecord[]) => analytics.insert(batch),
+      close: async () => undefined,
+    };
+    const gw = await startGateway({
+      nodeId: 'embedded',
+      cluster: 'default',
+      bus,
+      logSink: sink,
+      dataDir: join(dataDir, 'gateway'),
+      host: o.host,
+      proxyPort: o.proxyPort,
+      statusPort: o.statusPort,
+    });
+    closers.push(['gateway', () => gw.close()]);
+
+    const token = cp.bootstrapToken ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+    const lines = [
+      '',
+      'Turnpike is up.',
+      `  proxy        http://${displayHost(o.host)}:${gw.proxyPort}`,
+      `  admin REST   http://${displayHost(o.adminHost)}:${cp.restPort}/v1   (OpenAPI: /v1/openapi.json)`,
+      `  admin gRPC   ${displayHost(o.adminHost)}:${cp.grpcPort}`,
+      `  node status  http://${displayHost(o.host)}:${gw.statusPort}/readyz  /metrics`,
+      `  data         ${dataDir}`,
+      token
+        ? `  admin token  ${token}${cp.bootstrapToken ? '   (new: shown once here, kept in ' + tokenFile + ')' : '   (from ' + tokenFile + ')'}`
+        : `  admin token  issued at first start (not kept in ${tokenFile})`,
+      '',
+      'Ctrl-C stops everything.',
+      '',
+    ];
+    process.stdout.write(lines.join('\n'));
+    process.stdout.write(
+      JSON.stringify({ event: 'ready', proxy_port: gw.proxyPort, status_port: gw.statusPort, admin_port: cp.restPort, grpc_port: cp.grpcPort }) + '\n',
+    );
+  } catch (e) {
+    log(`failed to start: ${e instanceof Error ? e.message : String(e)}`);
+    await stop(1);
+  }
+}
+
+function displayHost(h: string): string {
+  return h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h;
+}

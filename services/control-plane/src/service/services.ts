@@ -1,0 +1,94 @@
+// Services: an API fronted by the gateway, bound to one upstream.
+import { randomUUID } from 'node:crypto';
+import { ServiceCreate, ServiceUpdate, type Service } from '@turnpike/common';
+import { parse } from '../validation/validator.js';
+import { assertReference, assertUnique, assertUnused, iso, jsonb } from './checks.js';
+import type { ServiceContext } from './context.js';
+import { notFound, requireId } from './ids.js';
+import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { writeConfig } from './write.js';
+
+export interface ServiceRow {
+  id: string;
+  seq: string;
+  name: string;
+  upstream_id: string;
+  base_path: string;
+  tags: string[];
+  revision: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function toService(r: ServiceRow): Service {
+  return {
+    id: r.id,
+    name: r.name,
+    upstream_id: r.upstream_id,
+    base_path: r.base_path,
+    tags: r.tags,
+    created_at: iso(r.created_at),
+    updated_at: iso(r.updated_at),
+  };
+}
+
+export async function createService(ctx: ServiceContext, input: unknown): Promise<Service> {
+  const b = parse(ServiceCreate, input, { defaults: true });
+  const upstreamId = b.upstream_id.toLowerCase();
+  return await writeConfig(ctx, async (w) => {
+    await assertUnique(w.tx, 'services', 'name', b.name, null, 'service');
+    await assertReference(w.tx, 'upstreams', upstreamId, '/upstream_id', 'upstream');
+    const [row] = await w.tx<ServiceRow[]>`
+      INSERT INTO services (id, name, upstream_id, base_path, tags, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${b.name}, ${upstreamId}, ${b.base_path ?? ''}, ${jsonb(b.tags ?? [])}::jsonb,
+              ${w.revision}, ${w.now}, ${w.now})
+      RETURNING *`;
+    const s = toService(row!);
+    w.emit({ kind: 'services', id: s.id, op: 'put', data: s });
+    return s;
+  });
+}
+
+export async function getService(ctx: ServiceContext, id: string): Promise<Service> {
+  const sid = requireId('service', id);
+  const [row] = await ctx.sql<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid}`;
+  if (!row) throw notFound('service', id);
+  return toService(row);
+}
+
+export async function listServices(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Service>> {
+  const q = pageQuery(opts);
+  const rows = await ctx.sql<ServiceRow[]>`SELECT * FROM services WHERE seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  return toPage(rows, q, toService);
+}
+
+export async function updateService(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace' = 'patch'): Promise<Service> {
+  const sid = requireId('service', id);
+  const b = mode === 'patch' ? parse(ServiceUpdate, input, { defaults: false }) : parse(ServiceCreate, input, { defaults: true });
+  return await writeConfig(ctx, async (w) => {
+    const [cur] = await w.tx<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid} FOR UPDATE`;
+    if (!cur) throw notFound('service', id);
+    const next = { ...toService(cur), ...b };
+    next.upstream_id = next.upstream_id.toLowerCase();
+    if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service');
+    if (next.upstream_id !== cur.upstream_id) await assertReference(w.tx, 'upstreams', next.upstream_id, '/upstream_id', 'upstream');
+    const [row] = await w.tx<ServiceRow[]>`
+      UPDATE services SET name = ${next.name}, upstream_id = ${next.upstream_id}, base_path = ${next.base_path},
+        tags = ${jsonb(next.tags)}::jsonb, revision = ${w.revision}, updated_at = ${w.now}
+      WHERE id = ${sid} RETURNING *`;
+    const s = toService(row!);
+    w.emit({ kind: 'services', id: s.id, op: 'put', data: s });
+    return s;
+  });
+}
+
+export async function deleteService(ctx: ServiceContext, id: string): Promise<void> {
+  const sid = requireId('service', id);
+  await writeConfig(ctx, async (w) => {
+    const [cur] = await w.tx`SELECT id FROM services WHERE id = ${sid} FOR UPDATE`;
+    if (!cur) throw notFound('service', id);
+    await assertUnused(w.tx, 'routes', 'service_id', sid, 'service', 'routes');
+    await w.tx`DELETE FROM services WHERE id = ${sid}`;
+    w.emit({ kind: 'services', id: sid, op: 'del' });
+  });
+}

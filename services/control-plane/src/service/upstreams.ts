@@ -1,0 +1,96 @@
+// Upstreams: where services send traffic (targets, scheme, timeouts).
+import { randomUUID } from 'node:crypto';
+import { UpstreamCreate, UpstreamUpdate, type Upstream } from '@turnpike/common';
+import { parse } from '../validation/validator.js';
+import { assertUnique, assertUnused, iso, jsonb } from './checks.js';
+import type { ServiceContext } from './context.js';
+import { notFound, requireId } from './ids.js';
+import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { writeConfig } from './write.js';
+
+export interface UpstreamRow {
+  id: string;
+  seq: string;
+  name: string;
+  scheme: 'http' | 'https';
+  targets: Upstream['targets'];
+  connect_timeout_ms: number;
+  read_timeout_ms: number;
+  tags: string[];
+  revision: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function toUpstream(r: UpstreamRow): Upstream {
+  return {
+    id: r.id,
+    name: r.name,
+    scheme: r.scheme,
+    targets: r.targets,
+    connect_timeout_ms: r.connect_timeout_ms,
+    read_timeout_ms: r.read_timeout_ms,
+    tags: r.tags,
+    created_at: iso(r.created_at),
+    updated_at: iso(r.updated_at),
+  };
+}
+
+export async function createUpstream(ctx: ServiceContext, input: unknown): Promise<Upstream> {
+  const b = parse(UpstreamCreate, input, { defaults: true });
+  return await writeConfig(ctx, async (w) => {
+    await assertUnique(w.tx, 'upstreams', 'name', b.name, null, 'upstream');
+    const [row] = await w.tx<UpstreamRow[]>`
+      INSERT INTO upstreams (id, name, scheme, targets, connect_timeout_ms, read_timeout_ms, tags, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${b.name}, ${b.scheme ?? 'http'}, ${jsonb(b.targets)}::jsonb, ${b.connect_timeout_ms ?? 5000},
+              ${b.read_timeout_ms ?? 60000}, ${jsonb(b.tags ?? [])}::jsonb, ${w.revision}, ${w.now}, ${w.now})
+      RETURNING *`;
+    const up = toUpstream(row!);
+    w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
+    return up;
+  });
+}
+
+export async function getUpstream(ctx: ServiceContext, id: string): Promise<Upstream> {
+  const uid = requireId('upstream', id);
+  const [row] = await ctx.sql<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid}`;
+  if (!row) throw notFound('upstream', id);
+  return toUpstream(row);
+}
+
+export async function listUpstreams(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Upstream>> {
+  const q = pageQuery(opts);
+  const rows = await ctx.sql<UpstreamRow[]>`SELECT * FROM upstreams WHERE seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  return toPage(rows, q, toUpstream);
+}
+
+/** `patch` merges the given fields; `replace` (PUT) takes a full create body, defaults filled in. */
+export async function updateUpstream(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace' = 'patch'): Promise<Upstream> {
+  const uid = requireId('upstream', id);
+  const b = mode === 'patch' ? parse(UpstreamUpdate, input, { defaults: false }) : parse(UpstreamCreate, input, { defaults: true });
+  return await writeConfig(ctx, async (w) => {
+    const [cur] = await w.tx<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid} FOR UPDATE`;
+    if (!cur) throw notFound('upstream', id);
+    const next = { ...toUpstream(cur), ...b };
+    if (next.name !== cur.name) await assertUnique(w.tx, 'upstreams', 'name', next.name, uid, 'upstream');
+    const [row] = await w.tx<UpstreamRow[]>`
+      UPDATE upstreams SET name = ${next.name}, scheme = ${next.scheme}, targets = ${jsonb(next.targets)}::jsonb,
+        connect_timeout_ms = ${next.connect_timeout_ms}, read_timeout_ms = ${next.read_timeout_ms},
+        tags = ${jsonb(next.tags)}::jsonb, revision = ${w.revision}, updated_at = ${w.now}
+      WHERE id = ${uid} RETURNING *`;
+    const up = toUpstream(row!);
+    w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
+    return up;
+  });
+}
+
+export async function deleteUpstream(ctx: ServiceContext, id: string): Promise<void> {
+  const uid = requireId('upstream', id);
+  await writeConfig(ctx, async (w) => {
+    const [cur] = await w.tx`SELECT id FROM upstreams WHERE id = ${uid} FOR UPDATE`;
+    if (!cur) throw notFound('upstream', id);
+    await assertUnused(w.tx, 'services', 'upstream_id', uid, 'upstream', 'services');
+    await w.tx`DELETE FROM upstreams WHERE id = ${uid}`;
+    w.emit({ kind: 'upstreams', id: uid, op: 'del' });
+  });
+}

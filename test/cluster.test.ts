@@ -1,0 +1,157 @@
+// The whole shape on real components: control plane (Postgres) → NATS KV → gateway node → JetStream →
+// ingester → ClickHouse → analytics API. Every process is the real `turnpike` binary on real ports.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { request } from 'undici';
+import { createTestDatabase, freePort, startPrivateNats, testEnv, uniqueName, waitFor, type PrivateNats } from '@turnpike/common/testing';
+import { startProcess, type Running } from './support/process.js';
+import { AdminClient } from './support/admin-client.js';
+import { startEchoUpstream, type EchoUpstream } from './support/upstream.js';
+
+describe('cluster: control plane, gateway node, ingester on PostgreSQL, NATS and ClickHouse', { timeout: 300_000 }, () => {
+  const env = testEnv();
+  const cluster = uniqueName('e2e');
+  const chDatabase = uniqueName('tp_e2e');
+  const token = `tpa_${randomBytes(24).toString('base64url')}`;
+  let nats: PrivateNats;
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let cp: Running;
+  let ingester: Running;
+  let gateway: Running;
+  let gatewayEnv: Record<string, string>;
+  let upstream: EchoUpstream;
+  let admin: AdminClient;
+  let proxy: string;
+  let dataDir: string;
+  let apiKey: string;
+  let serviceId: string;
+
+  before(async () => {
+    [nats, db, upstream] = await Promise.all([startPrivateNats(), createTestDatabase('tp_e2e'), startEchoUpstream('cluster-echo')]);
+    dataDir = mkdtempSync(join(tmpdir(), 'tp-e2e-gw-'));
+    const [adminPort, grpcPort, proxyPort, statusPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const common = { TP_NATS_URL: nats.url, TP_CLUSTER: cluster, TP_CLICKHOUSE_URL: env.clickhouseUrl, TP_CLICKHOUSE_DATABASE: chDatabase };
+    [cp, ingester] = await Promise.all([
+      startProcess(['control-plane'], { ...common, TP_PG_URL: db.url, TP_ADMIN_PORT: `${adminPort}`, TP_GRPC_PORT: `${grpcPort}`, TP_BOOTSTRAP_TOKEN: token }),
+      startProcess(['ingester'], common),
+    ]);
+    gatewayEnv = { ...common, TP_NODE_ID: 'node-a', TP_PROXY_HOST: '127.0.0.1', TP_PROXY_PORT: `${proxyPort}`, TP_STATUS_PORT: `${statusPort}`, TP_DATA_DIR: dataDir };
+    gateway = await startProcess(['gateway'], gatewayEnv);
+    admin = new AdminClient(`http://127.0.0.1:${adminPort}`, token);
+    proxy = `http://127.0.0.1:${proxyPort}`;
+  });
+
+  after(async () => {
+    await Promise.all([gateway?.stop(), ingester?.stop(), cp?.stop()]);
+    await Promise.all([nats?.destroy(), db?.drop(), upstream?.close()]);
+    await request(`${env.clickhouseUrl}/?query=${encodeURIComponent(`DROP DATABASE IF EXISTS ${chDatabase}`)}`, { method: 'POST' }).then((r) => r.body.text()).catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a new key-auth route reaches the node: 401 JSON without a key, 200 with it (propagation measured)', async () => {
+    const up = await admin.create('/v1/upstreams', { name: 'echo', targets: [{ host: '127.0.0.1', port: upstream.port, weight: 100 }] });
+    const svc = await admin.create('/v1/services', { name: 'orders', upstream_id: up.id });
+    serviceId = svc.id;
+    const consumer = await admin.create('/v1/consumers', { username: 'alice' });
+    const key = await admin.create(`/v1/consumers/${consumer.id}/keys`, {});
+    apiKey = key.key;
+    assert.match(apiKey, /^tp_/);
+
+    const t0 = performance.now();
+    await admin.create('/v1/routes', { name: 'orders', service_id: svc.id, paths: ['/orders/{id}'], methods: ['GET'], plugins: { 'key-auth': {} } });
+    const first = await waitFor('route to propagate', async () => {
+      const r = await request(`${proxy}/orders/42`);
+      const body = await r.body.text();
+      return r.statusCode === 404 ? null : { status: r.statusCode, body: JSON.parse(body), headers: r.headers };
+    }, 15_000, 2);
+    const propagationMs = performance.now() - t0;
+    console.log(`config propagation (admin write → node enforces new route): ${propagationMs.toFixed(1)} ms`);
+    assert.equal(first.status, 401);
+    assert.equal(first.body.error.code, 'TP_ERR_AUTH_KEY_MISSING');
+    assert.equal(first.body.error.request_id, first.headers['x-request-id']);
+
+    const bad = await request(`${proxy}/orders/42`, { headers: { apikey: 'tp_not-a-real-key-000000000000' } });
+    assert.equal(bad.statusCode, 401);
+    assert.equal((await bad.body.json() as any).error.code, 'TP_ERR_AUTH_KEY_INVALID');
+
+    const ok = await request(`${proxy}/orders/42?expand=1`, { headers: { apikey: apiKey } });
+    assert.equal(ok.statusCode, 200);
+    const echoed = (await ok.body.json()) as any;
+    assert.equal(echoed.url, '/orders/42?expand=1');
+    assert.equal(echoed.headers['x-consumer-username'], 'alice');
+    assert.equal(echoed.headers.apikey, undefined, 'the credential is hidden from the upstream');
+    assert.ok(echoed.headers['x-request-id']);
+  });
+
+  test('no route → 404 JSON with request id; upstream down → 502', async () => {
+    const nf = await request(`${proxy}/nowhere`);
+    assert.equal(nf.statusCode, 404);
+    const body = (await nf.body.json()) as any;
+    assert.equal(body.error.code, 'TP_ERR_ROUTE_NOT_FOUND');
+    assert.ok(body.error.request_id);
+
+    const deadPort = await freePort();
+    const up = await admin.create('/v1/upstreams', { name: 'dead', targets: [{ host: '127.0.0.1', port: deadPort }] });
+    const svc = await admin.create('/v1/services', { name: 'dead', upstream_id: up.id });
+    await admin.create('/v1/routes', { name: 'dead', service_id: svc.id, paths: ['/dead'] });
+    const r = await waitFor('dead route', async () => {
+      const x = await request(`${proxy}/dead`);
+      const b = await x.body.text();
+      return x.statusCode === 404 ? null : { status: x.statusCode, body: JSON.parse(b) };
+    }, 15_000);
+    assert.equal(r.status, 502);
+    assert.equal(r.body.error.code, 'TP_ERR_UPSTREAM_UNAVAILABLE');
+  });
+
+  test('call logs reach ClickHouse with the right fields and the analytics API returns them', async () => {
+    const sent = await request(`${proxy}/orders/7`, { headers: { apikey: apiKey } });
+    const rid = sent.headers['x-request-id'] as string;
+    await sent.body.text();
+    const rec = await waitFor('the call record in ClickHouse', async () => {
+      const r = await admin.call('GET', `/v1/analytics/calls?service_id=${serviceId}&limit=100`);
+      return r.status === 200 && r.body.data.find((c: any) => c.request_id === rid);
+    }, 30_000, 100);
+    assert.equal(rec.node_id, 'node-a');
+    assert.equal(rec.service_id, serviceId);
+    assert.equal(rec.method, 'GET');
+    assert.equal(rec.path, '/orders/7');
+    assert.equal(rec.status, 200);
+    assert.ok(rec.consumer_id, 'consumer id recorded');
+    assert.ok(rec.total_latency_ms >= rec.upstream_latency_ms);
+    assert.ok(rec.bytes_out > 0);
+
+    const unauth = await admin.call('GET', `/v1/analytics/calls?service_id=${serviceId}&status=401`);
+    assert.ok(unauth.body.data.length >= 1 && unauth.body.data.every((c: any) => c.status === 401));
+
+    const trend = await admin.call('GET', `/v1/analytics/trend?service_id=${serviceId}&from=${Date.now() - 3_600_000}`);
+    assert.equal(trend.status, 200);
+    const totals = trend.body.data.reduce((a: any, p: any) => ({ s2xx: a.s2xx + p.s2xx, s4xx: a.s4xx + p.s4xx }), { s2xx: 0, s4xx: 0 });
+    assert.ok(totals.s2xx >= 2 && totals.s4xx >= 2, `trend counts by status class: ${JSON.stringify(totals)}`);
+  });
+
+  test('NATS down: the node keeps serving, restarts from last-known-good, and takes new config once NATS is back', async () => {
+    await nats.stop();
+    const during = await request(`${proxy}/orders/1`, { headers: { apikey: apiKey } });
+    await during.body.text();
+    assert.equal(during.statusCode, 200, 'serves while NATS is down');
+
+    assert.equal(await gateway.stop('SIGTERM'), 0);
+    gateway = await startProcess(['gateway'], gatewayEnv);
+    const lkg = await request(`${proxy}/orders/2`, { headers: { apikey: apiKey } });
+    await lkg.body.text();
+    assert.equal(lkg.statusCode, 200, 'a restarted node serves from last-known-good config');
+
+    await nats.start();
+    const svc = await admin.create('/v1/services', { name: 'after-outage', upstream_id: (await admin.call('GET', '/v1/upstreams?limit=100')).body.data.find((u: any) => u.name === 'echo').id });
+    await admin.create('/v1/routes', { name: 'after-outage', service_id: svc.id, paths: ['/after'] });
+    await waitFor('new route after NATS recovery', async () => {
+      const r = await request(`${proxy}/after`);
+      await r.body.text();
+      return r.statusCode === 200;
+    }, 60_000, 100);
+  });
+});

@@ -1,0 +1,68 @@
+// `turnpike up` end to end: the embedded all-in-one starts from one command, proxies, logs the call to
+// analytics, keeps its data across a restart, and stops cleanly on Ctrl-C.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { freePort, waitFor } from '@turnpike/common/testing';
+import { startProcess } from './support/process.js';
+import { AdminClient } from './support/admin-client.js';
+import { startEchoUpstream } from './support/upstream.js';
+
+test('turnpike up: one command runs everything; data survives a restart; Ctrl-C stops cleanly', { timeout: 300_000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tp-up-'));
+  chmodSync(dataDir, 0o755); // embedded PostgreSQL runs as `postgres` when we are root: it must reach the dir
+  const upstream = await startEchoUpstream('up-echo');
+  const [proxyPort, statusPort, adminPort, grpcPort, pgPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const args = ['up', '--data-dir', dataDir, '--host', '127.0.0.1', '--proxy-port', `${proxyPort}`, '--status-port', `${statusPort}`,
+    '--admin-port', `${adminPort}`, '--grpc-port', `${grpcPort}`, '--pg-port', `${pgPort}`];
+  try {
+    let tp = await startProcess(args, {}, 180_000);
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    assert.match(tp.output(), new RegExp(`admin token\\s+${token}`), 'the first start prints the admin token');
+    assert.match(tp.output(), new RegExp(`http://127.0.0.1:${proxyPort}`), 'prints the proxy URL');
+    const admin = new AdminClient(`http://127.0.0.1:${adminPort}`, token);
+
+    const up = await admin.create('/v1/upstreams', { name: 'echo', targets: [{ host: '127.0.0.1', port: upstream.port }] });
+    const svc = await admin.create('/v1/services', { name: 'echo', upstream_id: up.id });
+    await admin.create('/v1/routes', { name: 'echo', service_id: svc.id, paths: ['/echo'] });
+
+    const proxied = await waitFor('route to reach the embedded gateway', async () => {
+      const r = await request(`http://127.0.0.1:${proxyPort}/echo/hello?x=1`);
+      const body = await r.body.text();
+      return r.statusCode === 200 ? { headers: r.headers, body: JSON.parse(body) } : null;
+    }, 20_000);
+    assert.equal(proxied.body.upstream, 'up-echo');
+    assert.equal(proxied.body.url, '/echo/hello?x=1');
+    const requestId = proxied.headers['x-request-id'];
+    assert.ok(typeof requestId === 'string' && requestId.length > 0, 'the response carries a request id');
+
+    const logged = await waitFor('the call to appear in analytics', async () => {
+      const r = await admin.call('GET', `/v1/analytics/calls?service_id=${svc.id}`);
+      return r.status === 200 && r.body.data.find((c: { request_id: string }) => c.request_id === requestId);
+    }, 20_000);
+    assert.equal(logged.status, 200);
+    assert.equal(logged.method, 'GET');
+    assert.equal(logged.path, '/echo/hello');
+
+    assert.equal(await tp.stop('SIGINT'), 0, 'Ctrl-C stops everything with exit 0');
+
+    // Second start: same data dir, nothing re-created.
+    tp = await startProcess(args, {}, 180_000);
+    assert.doesNotMatch(tp.output(), /shown once/, 'the token is not issued again');
+    const again = await waitFor('config restored after restart', async () => {
+      const r = await request(`http://127.0.0.1:${proxyPort}/echo/again`);
+      await r.body.text();
+      return r.statusCode === 200;
+    }, 20_000);
+    assert.ok(again);
+    const still = await admin.call('GET', `/v1/analytics/calls?service_id=${svc.id}`);
+    assert.ok(still.body.data.some((c: { request_id: string }) => c.request_id === requestId), 'analytics survived the restart');
+    assert.equal(await tp.stop('SIGINT'), 0);
+  } finally {
+    await upstream.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
