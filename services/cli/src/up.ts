@@ -3,10 +3,10 @@
 // a ClickHouse server, and call logs handed straight to the analytics store instead of JetStream.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InProcessConfigBus, type CallRecord, type LogSink } from '@turnpike/common';
+import { InProcessConfigBus } from '@turnpike/common';
 import { startControlPlane } from '@turnpike/control-plane';
 import { startGateway } from '@turnpike/gateway';
-import { ChdbStore } from '@turnpike/analytics';
+import { ChdbStore, StoreLogSink } from '@turnpike/analytics';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 
 export interface UpOptions {
@@ -73,15 +73,11 @@ export async function runUp(o: UpOptions): Promise<void> {
       chmodSync(tokenFile, 0o600);
     }
 
-    const sink: LogSink = {
-      write: (batch: CallRecord[]) => analytics.insert(batch),
-      close: async () => undefined,
-    };
     const gw = await startGateway({
       nodeId: 'embedded',
       cluster: 'default',
       bus,
-      logSink: sink,
+      logSink: new StoreLogSink(analytics),
       dataDir: join(dataDir, 'gateway'),
       host: o.host,
       proxyPort: o.proxyPort,

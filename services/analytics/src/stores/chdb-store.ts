@@ -7,6 +7,19 @@ import { ident, sql } from '../clickhouse/escape.js';
 import type { SqlRunner } from '../clickhouse/schema.js';
 import { SqlAnalyticsStore } from './sql-store.js';
 
+/**
+ * Opens the process's chdb session on `dir` with output settings matching the ClickHouse server's
+ * defaults: 64-bit integers quoted in JSON (chdb prints them bare, which JSON.parse rounds past 2^53).
+ */
+export function openChdbSession(dir: string): Session {
+  mkdirSync(dir, { recursive: true });
+  try {
+    return new Session(dir, { connectionArgs: ['--output_format_json_quote_64bit_integers=1'] });
+  } catch (e) {
+    throw new AnalyticsStoreError(`cannot open chdb at ${dir}: ${(e as Error).message}`, { unavailable: true, cause: e });
+  }
+}
+
 class ChdbRunner implements SqlRunner {
   constructor(readonly session: Session) {}
 
@@ -34,13 +47,7 @@ export class ChdbStore extends SqlAnalyticsStore {
   /** Opens (creating if needed) the chdb data directory `dir` and the schema in `database`. */
   static async open(dir: string, database = 'turnpike'): Promise<ChdbStore> {
     SqlAnalyticsStore.checkDatabase(database);
-    mkdirSync(dir, { recursive: true });
-    let session: Session;
-    try {
-      session = new Session(dir);
-    } catch (e) {
-      throw new AnalyticsStoreError(`cannot open chdb at ${dir}: ${(e as Error).message}`, { unavailable: true, cause: e });
-    }
+    const session = openChdbSession(dir);
     const store = new ChdbStore(new ChdbRunner(session), database);
     try {
       await store.migrate();

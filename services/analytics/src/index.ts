@@ -1,0 +1,24 @@
+export { ClickHouseStore } from './stores/clickhouse-store.js';
+export { StoreLogSink } from './store-log-sink.js';
+export { ChdbStore } from './stores/chdb-store.js';
+export { SqlAnalyticsStore } from './stores/sql-store.js';
+export { startIngester, type Ingester, type IngesterOptions, type IngesterStats } from './ingester/ingester.js';
+export { ensureCallsStream } from './ingester/calls-stream.js';
+export { AnalyticsStoreError } from './errors.js';
+export { parseCallRecord } from './call-record.js';
+export { sql, ident, float, dateTime, join, literal, quoteString, Sql, SqlBindError, type SqlValue } from './clickhouse/escape.js';
+export { MIGRATIONS, migrate, type Migration, type SqlRunner } from './clickhouse/schema.js';
+export {
+  CALL_COLUMNS,
+  DEFAULT_CALLS_LIMIT,
+  MAX_CALLS_LIMIT,
+  insertCallsQuery,
+  encodeCallRow,
+  whereClause,
+  callsQuery,
+  trendQuery,
+  parseRows,
+  callFromRow,
+  trendPointFromRow,
+} from './queries.js';
+export { jsonLog, silentLog, type Logger } from './log.js';

@@ -1,0 +1,205 @@
+// NATS JetStream → AnalyticsStore. A durable pull consumer on the calls stream; each fetched group of
+// messages becomes one insert, and messages are acknowledged only after that insert succeeded
+// (at-least-once). Duplicates from redelivery are skipped here when recent and collapsed by the
+// store (ReplacingMergeTree + FINAL) otherwise.
+import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { CALLS_STREAM, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
+import { parseCallRecord } from '../call-record.js';
+import { silentLog, type Logger } from '../log.js';
+import { ensureCallsStream, ensureIngestConsumer } from './calls-stream.js';
+import { RecentIds } from './recent-ids.js';
+
+export interface IngesterOptions {
+  nc: NatsConnection;
+  store: AnalyticsStore;
+  /** Durable consumer name; ingesters sharing it share the work. */
+  durableName?: string;
+  /** Messages (each a batch of records) per fetch and insert. */
+  batchMax?: number;
+  /** How long a fetch waits for messages before inserting what it has (JetStream minimum: 1000 ms). */
+  flushMs?: number;
+  /** Redelivery delay after a failed insert. */
+  nakDelayMs?: number;
+  /** How many recently inserted request ids to remember for skipping redelivered records. */
+  recentIds?: number;
+  log?: Logger;
+}
+
+export interface IngesterStats {
+  /** Messages acknowledged after their records were stored (or found already stored). */
+  messages: number;
+  /** Records inserted. */
+  inserted: number;
+  /** Records skipped because their request id was inserted recently. */
+  duplicates: number;
+  /** Messages that are not a JSON array of call records; terminated, never redelivered. */
+  malformed: number;
+  /** Inserts that failed; their messages were nak'ed for redelivery. */
+  insertFailures: number;
+}
+
+export interface Ingester {
+  stats(): IngesterStats;
+  close(): Promise<void>;
+}
+
+export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
+  const { nc, store } = opts;
+  const durable = opts.durableName ?? 'turnpike-ingester';
+  const batchMax = opts.batchMax ?? 50;
+  const flushMs = Math.max(1_000, opts.flushMs ?? 1_000);
+  const nakDelayMs = opts.nakDelayMs ?? 2_000;
+  const log = opts.log ?? silentLog;
+  const recent = new RecentIds(opts.recentIds ?? 200_000);
+  const stats: IngesterStats = { messages: 0, inserted: 0, duplicates: 0, malformed: 0, insertFailures: 0 };
+  // Inserts can take a while; redelivery must not start while one is still running.
+  const ackWaitMs = 60_000;
+
+  const connect = async (): Promise<Consumer> => {
+    await ensureCallsStream(nc);
+    await ensureIngestConsumer(nc, durable, ackWaitMs);
+    return await jetstream(nc).consumers.get(CALLS_STREAM, durable);
+  };
+  // Fail fast at start-up: a wrong URL or missing JetStream should stop the process, not loop quietly.
+  let consumer: Consumer | null = await connect();
+
+  let stopping = false;
+  let current: { stop(): void } | null = null;
+  let wake: (() => void) | null = null;
+
+  /** Inserts and remembers the records; returns the error instead of throwing. */
+  const insert = async (records: CallRecord[], messages: number): Promise<unknown> => {
+    if (records.length === 0) return null;
+    try {
+      await store.insert(records);
+    } catch (e) {
+      stats.insertFailures++;
+      log('error', 'ingester.insert_failed', { records: records.length, messages, error: (e as Error).message });
+      return e ?? new Error('insert failed');
+    }
+    for (const r of records) recent.add(r.request_id);
+    stats.inserted += records.length;
+    return null;
+  };
+  const ack = (m: JsMsg): void => {
+    m.ack();
+    stats.messages++;
+  };
+
+  const processBatch = async (msgs: JsMsg[]): Promise<void> => {
+    const entries: { msg: JsMsg; records: CallRecord[] }[] = [];
+    const batchIds = new Set<string>();
+    for (const m of msgs) {
+      const parsed = parseMessage(m);
+      if (typeof parsed === 'string') {
+        stats.malformed++;
+        log('warn', 'ingester.malformed', { subject: m.subject, seq: m.seq, reason: parsed });
+        m.term(parsed);
+        continue;
+      }
+      const fresh: CallRecord[] = [];
+      for (const r of parsed) {
+        if (recent.has(r.request_id) || batchIds.has(r.request_id)) {
+          stats.duplicates++;
+          continue;
+        }
+        batchIds.add(r.request_id);
+        fresh.push(r);
+      }
+      entries.push({ msg: m, records: fresh });
+    }
+    if (entries.length === 0) return;
+    const err = await insert(
+      entries.flatMap((e) => e.records),
+      entries.length,
+    );
+    if (err === null) {
+      for (const e of entries) ack(e.msg);
+      return;
+    }
+    if (entries.length === 1 || isUnavailable(err)) {
+      for (const e of entries) e.msg.nak(nakDelayMs);
+      return;
+    }
+    // The store answered but refused the batch: one message may be the cause. Retry them one by one so
+    // only the failing ones wait for redelivery and the rest of the stream keeps flowing.
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as (typeof entries)[number];
+      const err1 = await insert(e.records, 1);
+      if (err1 === null) {
+        ack(e.msg);
+        continue;
+      }
+      e.msg.nak(nakDelayMs);
+      if (isUnavailable(err1)) {
+        for (const rest of entries.slice(i + 1)) rest.msg.nak(nakDelayMs);
+        return;
+      }
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    let failures = 0;
+    while (!stopping) {
+      try {
+        consumer ??= await connect();
+        const iter = await consumer.fetch({ max_messages: batchMax, expires: flushMs });
+        current = iter;
+        const msgs: JsMsg[] = [];
+        for await (const m of iter) msgs.push(m);
+        current = null;
+        // Stopping mid-fetch: what was fetched is still stored and acked, so nothing waits for ack_wait.
+        if (msgs.length > 0) await processBatch(msgs);
+        failures = 0;
+      } catch (e) {
+        current = null;
+        consumer = null;
+        failures++;
+        log('warn', 'ingester.fetch_failed', { error: (e as Error).message, failures });
+        const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    }
+  };
+  const running = loop();
+
+  return {
+    stats: () => ({ ...stats }),
+    close: async () => {
+      if (stopping) return await running;
+      stopping = true;
+      current?.stop();
+      (wake as (() => void) | null)?.();
+      await running;
+    },
+  };
+}
+
+function isUnavailable(e: unknown): boolean {
+  return e instanceof TurnpikeError && e.code === 'TP_ERR_UNAVAILABLE';
+}
+
+function parseMessage(m: JsMsg): CallRecord[] | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(m.string());
+  } catch {
+    return 'not JSON';
+  }
+  if (!Array.isArray(v)) return 'not a JSON array';
+  const out: CallRecord[] = [];
+  for (let i = 0; i < v.length; i++) {
+    const r = parseCallRecord(v[i]);
+    if (typeof r === 'string') return `record ${i}: ${r}`;
+    out.push(r);
+  }
+  return out;
+}

@@ -1,0 +1,199 @@
+// End to end: gateway call-log batcher → JetStream → ingester → ClickHouse → store queries.
+// A private nats-server per file (the calls stream name is fixed) and a private ClickHouse database.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { callsSubject, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
+import { startPrivateNats, testEnv, waitFor, type PrivateNats } from '@turnpike/common/testing';
+import { ClickHouseStore, startIngester, type Ingester } from '../src/index.js';
+import { BASE, call } from './store-contract.js';
+import { loadGatewayCallLog, type GatewayCallLog } from './gateway-call-log.js';
+
+const sortIds = (rs: readonly { request_id: string }[]): string[] => rs.map((r) => r.request_id).sort();
+
+describe('ingester', { timeout: 120_000 }, () => {
+  let nats: PrivateNats;
+  let nc: NatsConnection;
+  let store: ClickHouseStore;
+  let gw: GatewayCallLog;
+  const ingesters: Ingester[] = [];
+  const start = async (): Promise<Ingester> => {
+    const i = await startIngester({ nc, store, durableName: 'it', flushMs: 1_000, nakDelayMs: 200 });
+    ingesters.push(i);
+    return i;
+  };
+
+  before(async () => {
+    gw = await loadGatewayCallLog();
+    nats = await startPrivateNats();
+    nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    store = await ClickHouseStore.open(testEnv().clickhouseUrl, `tp_test_ing_${Date.now().toString(36)}_${process.pid}`);
+  });
+  after(async () => {
+    for (const i of ingesters) await i.close();
+    await store?.dropDatabase().catch(() => undefined);
+    await store?.close();
+    await nc?.close();
+    await nats?.destroy();
+  });
+
+  test('records published by the gateway batcher land in ClickHouse with every field', { timeout: 40_000 }, async () => {
+    const ing = await start();
+    const sink = new gw.JetStreamLogSink(() => nc, 'node-e2e');
+    const batcher = new gw.CallLogBatcher(sink, { maxBatch: 100, flushIntervalMs: 20 });
+    const recs = Array.from({ length: 250 }, (_, i) =>
+      call({ ts: BASE + i * 1_000, node_id: 'node-e2e', status: [200, 404, 503][i % 3] as number, path: `/e2e/${i}` }),
+    );
+    for (const r of recs) batcher.record(r);
+    await batcher.close();
+    assert.equal(batcher.stats().sent, 250);
+    const stored = await waitFor('records in ClickHouse', async () => {
+      const got = await store.calls({ limit: 1_000, from: BASE, to: BASE + 250_000 });
+      return got.length === 250 ? got : null;
+    }, 20_000, 100);
+    const byId = new Map(recs.map((r) => [r.request_id, r]));
+    for (const g of stored) assert.deepEqual(g, byId.get(g.request_id));
+    const trend = await store.trend({ from: BASE, to: BASE + 250_000 });
+    assert.equal(trend.reduce((a, p) => a + p.total, 0), 250);
+    assert.equal(trend.reduce((a, p) => a + p.s5xx, 0), 83);
+    await waitFor('acks counted', () => ing.stats().messages >= 3, 5_000);
+    await ing.close();
+  });
+
+  test('a redelivered batch (same records published twice) is counted once', { timeout: 40_000 }, async () => {
+    const ing = await start();
+    const js = jetstream(nc);
+    const batch = Array.from({ length: 20 }, (_, i) => call({ ts: BASE + 1_000_000 + i }));
+    // Two different msgIDs, so JetStream keeps both: the ingester and the store must de-duplicate.
+    await js.publish(callsSubject('dup'), JSON.stringify(batch), { msgID: 'dup-1' });
+    await js.publish(callsSubject('dup'), JSON.stringify(batch.slice(5)), { msgID: 'dup-2' });
+    await waitFor('both messages acked', () => ing.stats().messages >= 2, 15_000, 50);
+    const got = await store.calls({ from: BASE + 1_000_000, to: BASE + 2_000_000 });
+    assert.deepEqual(sortIds(got), sortIds(batch));
+    assert.equal(ing.stats().duplicates, 15);
+    // Even without the ingester's memory (a restarted ingester), the store counts them once.
+    await store.insert(batch);
+    assert.equal((await store.calls({ from: BASE + 1_000_000, to: BASE + 2_000_000 })).length, 20);
+    const t = await store.trend({ from: BASE + 1_000_000, to: BASE + 2_000_000 });
+    assert.equal(t.reduce((a, p) => a + p.total, 0), 20);
+    await ing.close();
+  });
+
+  test('malformed messages are terminated and counted, good ones still stored', { timeout: 40_000 }, async () => {
+    const ing = await start();
+    const js = jetstream(nc);
+    const good = [call({ ts: BASE + 3_000_000 })];
+    await js.publish(callsSubject('bad'), 'not json{', { msgID: 'bad-1' });
+    await js.publish(callsSubject('bad'), JSON.stringify({ not: 'an array' }), { msgID: 'bad-2' });
+    await js.publish(callsSubject('bad'), JSON.stringify([{ ...call(), status: 'x' }]), { msgID: 'bad-3' });
+    await js.publish(callsSubject('bad'), JSON.stringify(good), { msgID: 'good-1' });
+    await waitFor('processed', () => ing.stats().malformed === 3 && ing.stats().messages >= 1, 15_000, 50);
+    assert.deepEqual(sortIds(await store.calls({ from: BASE + 3_000_000, to: BASE + 4_000_000 })), sortIds(good));
+    await ing.close();
+  });
+
+  test('records published while the ingester is stopped are ingested when it starts again', { timeout: 60_000 }, async () => {
+    const sink = new gw.JetStreamLogSink(() => nc, 'node-offline');
+    const batcher = new gw.CallLogBatcher(sink, { maxBatch: 50, flushIntervalMs: 20 });
+    const recs = Array.from({ length: 300 }, (_, i) => call({ ts: BASE + 5_000_000 + i }));
+    for (const r of recs.slice(0, 100)) batcher.record(r);
+    let ing = await start();
+    await waitFor('first part stored', async () => (await store.calls({ from: BASE + 5_000_000, limit: 1_000 })).length === 100, 20_000, 100);
+    await ing.close();
+    for (const r of recs.slice(100)) batcher.record(r);
+    await batcher.close();
+    assert.equal(batcher.stats().sent, 300);
+    // Nothing is consumed while no ingester runs.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await store.calls({ from: BASE + 5_000_000, limit: 1_000 })).length, 100);
+    ing = await start();
+    const got = await waitFor('everything stored', async () => {
+      const rows = await store.calls({ from: BASE + 5_000_000, limit: 1_000 });
+      return rows.length === 300 ? rows : null;
+    }, 20_000, 100);
+    assert.deepEqual(sortIds(got), sortIds(recs));
+    await ing.close();
+  });
+
+  test('an insert that fails is retried (nak) and the records arrive once the store is back', { timeout: 60_000 }, async () => {
+    // A store whose table is missing fails its inserts like a ClickHouse outage would.
+    const db = `tp_test_ingfail_${Date.now().toString(36)}_${process.pid}`;
+    const flaky = await ClickHouseStore.open(testEnv().clickhouseUrl, db);
+    try {
+      await flaky.dropDatabase();
+      const ing = await startIngester({ nc, store: flaky, durableName: 'it-fail', flushMs: 1_000, nakDelayMs: 200 });
+      ingesters.push(ing);
+      const recs: CallRecord[] = Array.from({ length: 10 }, (_, i) => call({ ts: BASE + 7_000_000 + i }));
+      const sink = new gw.JetStreamLogSink(() => nc, 'node-fail');
+      await sink.write(recs);
+      await waitFor('a failed insert', () => ing.stats().insertFailures >= 1, 15_000, 50);
+      // Bring the store back: reopening recreates the database and table.
+      const healed = await ClickHouseStore.open(testEnv().clickhouseUrl, db);
+      await healed.close();
+      const got = await waitFor('records after recovery', async () => {
+        const rows = await flaky.calls({ from: BASE + 7_000_000, to: BASE + 8_000_000 });
+        return rows.length === 10 ? rows : null;
+      }, 20_000, 100);
+      assert.deepEqual(sortIds(got), sortIds(recs));
+      await ing.close();
+    } finally {
+      await flaky.dropDatabase().catch(() => undefined);
+      await flaky.close();
+    }
+  });
+  test('the ingester rides out a NATS restart and keeps ingesting', { timeout: 60_000 }, async () => {
+    const ing = await start();
+    const sink = new gw.JetStreamLogSink(() => nc, 'node-restart', { publishTimeoutMs: 1_000 });
+    const before = Array.from({ length: 30 }, (_, i) => call({ ts: BASE + 9_000_000 + i }));
+    await sink.write(before);
+    await waitFor('before restart', async () => (await store.calls({ from: BASE + 9_000_000, limit: 1_000 })).length === 30, 20_000, 100);
+    await nats.stop();
+    await new Promise((r) => setTimeout(r, 1_500));
+    await nats.start();
+    const afterRestart = Array.from({ length: 30 }, (_, i) => call({ ts: BASE + 9_100_000 + i }));
+    await waitFor('publish after restart', async () => {
+      try {
+        await sink.write(afterRestart);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 20_000, 200);
+    const got = await waitFor('after restart stored', async () => {
+      const rows = await store.calls({ from: BASE + 9_000_000, limit: 1_000 });
+      return rows.length === 60 ? rows : null;
+    }, 30_000, 100);
+    assert.deepEqual(sortIds(got), sortIds([...before, ...afterRestart]));
+    await ing.close();
+  });
+  test('a message the store refuses is retried alone; the messages around it are stored', { timeout: 60_000 }, async () => {
+    // A real store in front of which one request id is refused, as ClickHouse would refuse a bad row.
+    let refuse = true;
+    const poison = call({ ts: BASE + 11_000_000 });
+    const guarded: AnalyticsStore = {
+      insert: async (rs) => {
+        if (refuse && rs.some((r) => r.request_id === poison.request_id)) throw new TurnpikeError('TP_ERR_INTERNAL', 'refused');
+        await store.insert(rs);
+      },
+      calls: (f) => store.calls(f),
+      trend: (f) => store.trend(f),
+      close: async () => undefined,
+    };
+    const js = jetstream(nc);
+    const good1 = [call({ ts: BASE + 11_000_001 })];
+    const good2 = [call({ ts: BASE + 11_000_002 })];
+    await js.publish(callsSubject('poison'), JSON.stringify(good1), { msgID: 'p-good-1' });
+    await js.publish(callsSubject('poison'), JSON.stringify([poison]), { msgID: 'p-bad' });
+    await js.publish(callsSubject('poison'), JSON.stringify(good2), { msgID: 'p-good-2' });
+    const ing = await startIngester({ nc, store: guarded, durableName: 'it-poison', flushMs: 1_000, nakDelayMs: 200 });
+    ingesters.push(ing);
+    const range = { from: BASE + 11_000_000, to: BASE + 12_000_000 };
+    await waitFor('good messages stored', async () => (await store.calls(range)).length === 2, 20_000, 100);
+    assert.deepEqual(sortIds(await store.calls(range)), sortIds([...good1, ...good2]));
+    assert.ok(ing.stats().insertFailures >= 2);
+    refuse = false;
+    await waitFor('refused message stored once accepted', async () => (await store.calls(range)).length === 3, 20_000, 100);
+    await ing.close();
+  });
+});

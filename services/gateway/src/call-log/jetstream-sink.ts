@@ -1,0 +1,79 @@
+// LogSink that publishes each batch as one JetStream message (a JSON array of CallRecord) and waits for
+// the PubAck. The msgID is derived from the batch's content, so a batch retried after a lost PubAck is
+// dropped by JetStream's duplicate window instead of being stored twice.
+import { createHash } from 'node:crypto';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { callsSubject, TurnpikeError, type CallRecord, type LogSink } from '@turnpike/common';
+import { ensureCallsStream } from './calls-stream.js';
+
+export interface JetStreamLogSinkOptions {
+  /** How long to wait for a PubAck before rejecting (the batcher then retries). */
+  publishTimeoutMs?: number;
+}
+
+export class JetStreamLogSink implements LogSink {
+  readonly #getConnection: () => NatsConnection | undefined;
+  readonly #nodeId: string;
+  readonly #subject: string;
+  readonly #timeoutMs: number;
+  // The connection the stream was last ensured on and its JetStream client; redone after a failure,
+  // because a restarted NATS without its store has lost the stream.
+  #ready: { nc: NatsConnection; js: JetStreamClient } | null = null;
+
+  constructor(getConnection: () => NatsConnection | undefined, nodeId: string, opts: JetStreamLogSinkOptions = {}) {
+    this.#getConnection = getConnection;
+    this.#nodeId = nodeId;
+    this.#subject = callsSubject(nodeId);
+    this.#timeoutMs = opts.publishTimeoutMs ?? 5_000;
+  }
+
+  async write(batch: CallRecord[]): Promise<void> {
+    if (batch.length === 0) return;
+    const nc = this.#getConnection();
+    if (!nc || nc.isClosed()) throw new TurnpikeError('TP_ERR_UNAVAILABLE', 'call log sink: no NATS connection');
+    try {
+      let ready = this.#ready;
+      if (ready?.nc !== nc) {
+        await ensureCallsStream(nc, { timeoutMs: this.#timeoutMs });
+        ready = { nc, js: jetstream(nc, { timeout: this.#timeoutMs }) };
+        this.#ready = ready;
+      }
+      await this.#publish(ready.js, nc, batch);
+    } catch (e) {
+      this.#ready = null;
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    // The connection belongs to the caller; nothing of ours to release.
+    this.#ready = null;
+  }
+
+  async #publish(js: JetStreamClient, nc: NatsConnection, batch: CallRecord[]): Promise<void> {
+    const payload = JSON.stringify(batch);
+    const max = nc.info?.max_payload ?? 1024 * 1024;
+    // A batch larger than the server's max_payload goes out in halves (each with its own msgID).
+    if (Buffer.byteLength(payload) > max - 1024 && batch.length > 1) {
+      const mid = batch.length >> 1;
+      await this.#publish(js, nc, batch.slice(0, mid));
+      await this.#publish(js, nc, batch.slice(mid));
+      return;
+    }
+    await js.publish(this.#subject, payload, { msgID: batchId(this.#nodeId, batch), timeout: this.#timeoutMs });
+  }
+}
+
+/** Same records in the same order → same id. */
+export function batchId(nodeId: string, batch: readonly CallRecord[]): string {
+  const h = createHash('sha256');
+  h.update(nodeId);
+  h.update('\0');
+  h.update(String(batch.length));
+  for (const r of batch) {
+    h.update('\0');
+    h.update(r.request_id);
+  }
+  return h.digest('base64url');
+}
