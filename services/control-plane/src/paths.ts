@@ -23,6 +23,7 @@ export function migrationsDir(): string {
 /** The admin API's .proto file (the repository's `proto/` folder). */
 export function adminProtoFile(): { file: string; includeDir: string } {
   const rel = join('turnpike', 'admin', 'v1', 'admin.proto');
+  // The include dir is `proto/` itself: four levels above .../proto/turnpike/admin/v1/admin.proto.
   const includeDir = process.env.TP_PROTO_DIR ?? dirname(dirname(dirname(dirname(findUp(join('proto', rel))))));
-  return { file: rel, includeDir: join(includeDir) };
+  return { file: rel, includeDir };
 }

@@ -1,5 +1,6 @@
 // Integrity checks run inside a write transaction. Writes are serialized by the config_revision row
 // lock, so a check and the write that follows it cannot interleave with another control-plane write.
+import type postgres from 'postgres';
 import type { TransactionSql } from 'postgres';
 import { TurnpikeError } from '@turnpike/common';
 
@@ -43,8 +44,9 @@ export async function assertUnused(tx: TransactionSql, table: Table, column: str
   }
 }
 
-export function jsonb(v: unknown): string {
-  return JSON.stringify(v);
+/** A jsonb parameter (serialized once by postgres.js; a pre-stringified value would be stored as a JSON string). */
+export function jsonb(tx: TransactionSql, v: unknown): postgres.Parameter {
+  return tx.json(v as postgres.JSONValue);
 }
 
 export function iso(d: Date): string {

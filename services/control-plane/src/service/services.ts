@@ -40,7 +40,7 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
     await assertReference(w.tx, 'upstreams', upstreamId, '/upstream_id', 'upstream');
     const [row] = await w.tx<ServiceRow[]>`
       INSERT INTO services (id, name, upstream_id, base_path, tags, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${b.name}, ${upstreamId}, ${b.base_path ?? ''}, ${jsonb(b.tags ?? [])}::jsonb,
+      VALUES (${randomUUID()}, ${b.name}, ${upstreamId}, ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
               ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const s = toService(row!);
@@ -74,7 +74,7 @@ export async function updateService(ctx: ServiceContext, id: string, input: unkn
     if (next.upstream_id !== cur.upstream_id) await assertReference(w.tx, 'upstreams', next.upstream_id, '/upstream_id', 'upstream');
     const [row] = await w.tx<ServiceRow[]>`
       UPDATE services SET name = ${next.name}, upstream_id = ${next.upstream_id}, base_path = ${next.base_path},
-        tags = ${jsonb(next.tags)}::jsonb, revision = ${w.revision}, updated_at = ${w.now}
+        tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}
       WHERE id = ${sid} RETURNING *`;
     const s = toService(row!);
     w.emit({ kind: 'services', id: s.id, op: 'put', data: s });

@@ -42,8 +42,8 @@ export async function createUpstream(ctx: ServiceContext, input: unknown): Promi
     await assertUnique(w.tx, 'upstreams', 'name', b.name, null, 'upstream');
     const [row] = await w.tx<UpstreamRow[]>`
       INSERT INTO upstreams (id, name, scheme, targets, connect_timeout_ms, read_timeout_ms, tags, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${b.name}, ${b.scheme ?? 'http'}, ${jsonb(b.targets)}::jsonb, ${b.connect_timeout_ms ?? 5000},
-              ${b.read_timeout_ms ?? 60000}, ${jsonb(b.tags ?? [])}::jsonb, ${w.revision}, ${w.now}, ${w.now})
+      VALUES (${randomUUID()}, ${b.name}, ${b.scheme ?? 'http'}, ${jsonb(w.tx, b.targets)}, ${b.connect_timeout_ms ?? 5000},
+              ${b.read_timeout_ms ?? 60000}, ${jsonb(w.tx, b.tags ?? [])}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const up = toUpstream(row!);
     w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
@@ -74,9 +74,9 @@ export async function updateUpstream(ctx: ServiceContext, id: string, input: unk
     const next = { ...toUpstream(cur), ...b };
     if (next.name !== cur.name) await assertUnique(w.tx, 'upstreams', 'name', next.name, uid, 'upstream');
     const [row] = await w.tx<UpstreamRow[]>`
-      UPDATE upstreams SET name = ${next.name}, scheme = ${next.scheme}, targets = ${jsonb(next.targets)}::jsonb,
+      UPDATE upstreams SET name = ${next.name}, scheme = ${next.scheme}, targets = ${jsonb(w.tx, next.targets)},
         connect_timeout_ms = ${next.connect_timeout_ms}, read_timeout_ms = ${next.read_timeout_ms},
-        tags = ${jsonb(next.tags)}::jsonb, revision = ${w.revision}, updated_at = ${w.now}
+        tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}
       WHERE id = ${uid} RETURNING *`;
     const up = toUpstream(row!);
     w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });

@@ -1,0 +1,28 @@
+// Loads proto/turnpike/admin/v1/admin.proto (found from the compiled code's location) with grpc-js.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { adminProtoFile } from '../paths.js';
+
+/** Plain-object conversion: snake_case kept, unset fields absent (so "unset" differs from "zero"). */
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: false,
+  arrays: false,
+  oneofs: false,
+};
+
+export interface AdminProto {
+  UpstreamService: grpc.ServiceClientConstructor;
+  ServiceService: grpc.ServiceClientConstructor;
+  RouteService: grpc.ServiceClientConstructor;
+  ConsumerService: grpc.ServiceClientConstructor;
+}
+
+export function loadAdminProto(): AdminProto {
+  const { file, includeDir } = adminProtoFile();
+  const def = protoLoader.loadSync(file, { ...PROTO_LOADER_OPTIONS, includeDirs: [includeDir] });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { turnpike: { admin: { v1: AdminProto } } };
+  return pkg.turnpike.admin.v1;
+}

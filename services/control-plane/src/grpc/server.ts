@@ -1,0 +1,109 @@
+// The gRPC admin API: the four services of proto/turnpike/admin/v1/admin.proto over the service layer.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log.js';
+import * as svc from '../service/index.js';
+import type { ServiceContext } from '../service/index.js';
+import { loadAdminProto } from './load-proto.js';
+import { apiKeyCreateFromProto, apiKeyToProto, consumerFromProto, consumerToProto } from './mappers/consumers.js';
+import { listOptionsFrom, pageToProto, type ProtoObject } from './mappers/input-mask.js';
+import { routeFromProto, routeToProto } from './mappers/routes.js';
+import { serviceFromProto, serviceToProto } from './mappers/services.js';
+import { upstreamFromProto, upstreamToProto } from './mappers/upstreams.js';
+import { unary } from './unary.js';
+
+interface IdReq {
+  id?: string;
+}
+interface ListReq {
+  limit?: number;
+  cursor?: string;
+}
+interface UpdateReq {
+  id?: string;
+  update_mask?: string[];
+  [input: string]: unknown;
+}
+interface KeyReq {
+  consumer_id?: string;
+  id?: string;
+  name?: string;
+  key?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export function buildGrpcServer(ctx: ServiceContext, log: Logger): grpc.Server {
+  const proto = loadAdminProto();
+  const server = new grpc.Server();
+  const u = <Req>(fn: (req: Req) => Promise<unknown>): grpc.handleUnaryCall<Req, unknown> => unary<Req>(ctx, log, fn);
+  const deleted = {};
+
+  server.addService(proto.UpstreamService.service, {
+    CreateUpstream: u<ProtoObject>(async (req) => upstreamToProto(await svc.createUpstream(ctx, upstreamFromProto(req)))),
+    GetUpstream: u<IdReq>(async (req) => upstreamToProto(await svc.getUpstream(ctx, req.id ?? ''))),
+    ListUpstreams: u<ListReq>(async (req) => pageToProto(await svc.listUpstreams(ctx, listOptionsFrom(req)), upstreamToProto)),
+    UpdateUpstream: u<UpdateReq>(async (req) =>
+      upstreamToProto(await svc.updateUpstream(ctx, req.id ?? '', upstreamFromProto(req.upstream as ProtoObject | undefined, req.update_mask))),
+    ),
+    DeleteUpstream: u<IdReq>(async (req) => (await svc.deleteUpstream(ctx, req.id ?? ''), deleted)),
+  });
+
+  server.addService(proto.ServiceService.service, {
+    CreateService: u<ProtoObject>(async (req) => serviceToProto(await svc.createService(ctx, serviceFromProto(req)))),
+    GetService: u<IdReq>(async (req) => serviceToProto(await svc.getService(ctx, req.id ?? ''))),
+    ListServices: u<ListReq>(async (req) => pageToProto(await svc.listServices(ctx, listOptionsFrom(req)), serviceToProto)),
+    UpdateService: u<UpdateReq>(async (req) =>
+      serviceToProto(await svc.updateService(ctx, req.id ?? '', serviceFromProto(req.service as ProtoObject | undefined, req.update_mask))),
+    ),
+    DeleteService: u<IdReq>(async (req) => (await svc.deleteService(ctx, req.id ?? ''), deleted)),
+  });
+
+  server.addService(proto.RouteService.service, {
+    CreateRoute: u<ProtoObject>(async (req) => routeToProto(await svc.createRoute(ctx, routeFromProto(req)))),
+    GetRoute: u<IdReq>(async (req) => routeToProto(await svc.getRoute(ctx, req.id ?? ''))),
+    ListRoutes: u<ListReq>(async (req) => pageToProto(await svc.listRoutes(ctx, listOptionsFrom(req)), routeToProto)),
+    UpdateRoute: u<UpdateReq>(async (req) =>
+      routeToProto(await svc.updateRoute(ctx, req.id ?? '', routeFromProto(req.route as ProtoObject | undefined, req.update_mask))),
+    ),
+    DeleteRoute: u<IdReq>(async (req) => (await svc.deleteRoute(ctx, req.id ?? ''), deleted)),
+  });
+
+  server.addService(proto.ConsumerService.service, {
+    CreateConsumer: u<ProtoObject>(async (req) => consumerToProto(await svc.createConsumer(ctx, consumerFromProto(req)))),
+    GetConsumer: u<IdReq>(async (req) => consumerToProto(await svc.getConsumer(ctx, req.id ?? ''))),
+    ListConsumers: u<ListReq>(async (req) => pageToProto(await svc.listConsumers(ctx, listOptionsFrom(req)), consumerToProto)),
+    UpdateConsumer: u<UpdateReq>(async (req) =>
+      consumerToProto(await svc.updateConsumer(ctx, req.id ?? '', consumerFromProto(req.consumer as ProtoObject | undefined, req.update_mask))),
+    ),
+    DeleteConsumer: u<IdReq>(async (req) => (await svc.deleteConsumer(ctx, req.id ?? ''), deleted)),
+    CreateApiKey: u<KeyReq>(async (req) => apiKeyToProto(await svc.createApiKey(ctx, req.consumer_id ?? '', apiKeyCreateFromProto(req as ProtoObject)))),
+    GetApiKey: u<KeyReq>(async (req) => apiKeyToProto(await svc.getApiKey(ctx, req.consumer_id ?? '', req.id ?? ''))),
+    ListApiKeys: u<KeyReq>(async (req) => pageToProto(await svc.listApiKeys(ctx, req.consumer_id ?? '', listOptionsFrom(req)), apiKeyToProto)),
+    DeleteApiKey: u<KeyReq>(async (req) => (await svc.deleteApiKey(ctx, req.consumer_id ?? '', req.id ?? ''), deleted)),
+  });
+
+  return server;
+}
+
+export async function listenGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, actual) => {
+      if (err) reject(err);
+      else resolve(actual);
+    });
+  });
+}
+
+export async function closeGrpc(server: grpc.Server, graceMs = 2_000): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

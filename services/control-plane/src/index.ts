@@ -1,0 +1,92 @@
+// The control plane as a library: PostgreSQL (migrated at start), the outbox publisher and reconciler
+// feeding the config bus, and the REST and gRPC admin APIs over one service layer.
+import type { AnalyticsStore, ConfigBus } from '@turnpike/common';
+import { connectPostgres } from './db/connect.js';
+import { migrate } from './db/migrate.js';
+import { closeGrpc, buildGrpcServer, listenGrpc } from './grpc/server.js';
+import { stdoutLogger, type Logger } from './log.js';
+import { OutboxPublisher } from './publisher/outbox-publisher.js';
+import type { ReconcileReport } from './publisher/reconciler.js';
+import { buildRestServer } from './rest/server.js';
+import { ensureBootstrapToken, type ServiceContext } from './service/index.js';
+
+export interface ControlPlaneOptions {
+  pgUrl: string;
+  bus: ConfigBus;
+  analytics?: AnalyticsStore | undefined;
+  /** Listen address of both APIs (default 127.0.0.1). */
+  host?: string | undefined;
+  /** 0 picks a free port (the chosen one is returned). */
+  restPort: number;
+  grpcPort: number;
+  /** Admin token to create when none exists yet (else one is generated). */
+  bootstrapToken?: string | undefined;
+  log?: Logger | undefined;
+  /** Outbox poll interval (default 1 s) and reconciliation interval (default 60 s). */
+  pollIntervalMs?: number | undefined;
+  reconcileIntervalMs?: number | undefined;
+  /** Cap of the publisher's retry backoff after bus errors (default 10 s). */
+  maxBackoffMs?: number | undefined;
+}
+
+export interface ControlPlane {
+  restPort: number;
+  grpcPort: number;
+  /** Set only on the first start against an empty database: the clear bootstrap admin token. */
+  bootstrapToken?: string;
+  /** Drains the outbox, then repairs bus drift now (the periodic run does the same). */
+  reconcile(): Promise<ReconcileReport>;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = opts.log ?? stdoutLogger;
+  const host = opts.host ?? '127.0.0.1';
+  const sql = connectPostgres(opts.pgUrl);
+  const cleanup: Array<() => Promise<void>> = [async () => await sql.end({ timeout: 5 })];
+  const closeAll = async (): Promise<void> => {
+    for (const fn of cleanup.splice(0).reverse()) await fn().catch((err: unknown) => log('close_failed', { error: String(err) }));
+  };
+
+  try {
+    const applied = await migrate(sql);
+    if (applied.length > 0) log('migrations_applied', { versions: applied });
+
+    const publisher = new OutboxPublisher(sql, opts.bus, log, {
+      pollIntervalMs: opts.pollIntervalMs,
+      reconcileIntervalMs: opts.reconcileIntervalMs,
+      maxBackoffMs: opts.maxBackoffMs,
+    });
+    const ctx: ServiceContext = { sql, onCommit: () => publisher.notify() };
+    const bootstrapToken = await ensureBootstrapToken(ctx, opts.bootstrapToken);
+    if (bootstrapToken !== undefined) log('bootstrap_token', { token: bootstrapToken });
+
+    cleanup.push(async () => await publisher.stop());
+    await publisher.start();
+
+    const rest = buildRestServer({ ctx, analytics: opts.analytics, log });
+    cleanup.push(async () => await rest.close());
+    await rest.listen({ host, port: opts.restPort });
+    const addr = rest.server.address();
+    const restPort = typeof addr === 'object' && addr ? addr.port : opts.restPort;
+
+    const grpcServer = buildGrpcServer(ctx, log);
+    cleanup.push(async () => await closeGrpc(grpcServer));
+    const grpcPort = await listenGrpc(grpcServer, host, opts.grpcPort);
+
+    const cp: ControlPlane = {
+      restPort,
+      grpcPort,
+      reconcile: async () => await publisher.reconcile(),
+      close: closeAll,
+    };
+    if (bootstrapToken !== undefined) cp.bootstrapToken = bootstrapToken;
+    return cp;
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+export type { Logger } from './log.js';
+export type { ReconcileReport } from './publisher/reconciler.js';

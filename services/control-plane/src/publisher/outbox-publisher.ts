@@ -1,0 +1,176 @@
+// Drains unpublished outbox rows, in revision order, into the ConfigBus: entity puts/deletes, then
+// `meta.revision`; rows are marked published in the same transaction. Runs right after each committed
+// write (notify), on a poll, and at start; bus errors are retried with backoff and never crash the process.
+import type { Sql, TransactionSql } from 'postgres';
+import { META_REVISION_KEY, entityKey, type ConfigBus, type EntityKind } from '@turnpike/common';
+import type { Logger } from '../log.js';
+import { withBusLock } from './bus-lock.js';
+import { reconcile, type ReconcileReport } from './reconciler.js';
+
+export interface OutboxPublisherOptions {
+  pollIntervalMs?: number;
+  reconcileIntervalMs?: number;
+  batchSize?: number;
+  maxBackoffMs?: number;
+}
+
+interface OutboxRow {
+  id: string;
+  revision: string;
+  kind: EntityKind;
+  entity_id: string;
+  op: 'put' | 'del';
+  payload: unknown;
+}
+
+/** Publishes one batch; returns how many rows it published, or null when another control plane holds the lock. */
+export async function publishBatch(sql: Sql, bus: ConfigBus, batchSize: number): Promise<{ rows: number; revision: number | null } | null> {
+  const res = await withBusLock(sql, async (tx: TransactionSql) => {
+    const rows = await tx<OutboxRow[]>`
+      SELECT id, revision, kind, entity_id, op, payload FROM outbox
+      WHERE published_at IS NULL ORDER BY revision, id LIMIT ${batchSize}`;
+    if (rows.length === 0) return { rows: 0, revision: null };
+    const full = rows.length < batchSize;
+    const lastRevision = Number(rows[rows.length - 1]!.revision);
+    let published: number | null = null;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const key = entityKey(r.kind, r.entity_id);
+      if (r.op === 'put') await bus.put(key, JSON.stringify(r.payload));
+      else await bus.delete(key);
+      const rev = Number(r.revision);
+      const next = rows[i + 1];
+      // A revision is complete when the batch moves past it (or holds everything there was).
+      const revisionDone = next ? Number(next.revision) !== rev : full || rev !== lastRevision;
+      if (revisionDone) {
+        await bus.put(META_REVISION_KEY, JSON.stringify({ revision: rev }));
+        published = rev;
+      }
+    }
+    await tx`UPDATE outbox SET published_at = now() WHERE id IN ${tx(rows.map((r) => r.id))}`;
+    return { rows: rows.length, revision: published };
+  });
+  return res.locked ? res.value : null;
+}
+
+export class OutboxPublisher {
+  readonly #sql: Sql;
+  readonly #bus: ConfigBus;
+  readonly #log: Logger;
+  readonly #pollMs: number;
+  readonly #reconcileMs: number;
+  readonly #batch: number;
+  readonly #maxBackoffMs: number;
+
+  /** Serializes drains and reconciliations in this process. */
+  #chain: Promise<unknown> = Promise.resolve();
+  #draining = false;
+  #again = false;
+  #failures = 0;
+  #retryAt = 0;
+  #pollTimer: NodeJS.Timeout | undefined;
+  #reconcileTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #lastPublished: number | null = null;
+
+  constructor(sql: Sql, bus: ConfigBus, log: Logger, opts: OutboxPublisherOptions = {}) {
+    this.#sql = sql;
+    this.#bus = bus;
+    this.#log = log;
+    this.#pollMs = opts.pollIntervalMs ?? 1_000;
+    this.#reconcileMs = opts.reconcileIntervalMs ?? 60_000;
+    this.#batch = opts.batchSize ?? 500;
+    this.#maxBackoffMs = opts.maxBackoffMs ?? 10_000;
+  }
+
+  /** Drains and reconciles once (failures are logged and retried later), then starts the timers. */
+  async start(): Promise<void> {
+    await this.drain();
+    await this.reconcile().catch(() => undefined);
+    this.#pollTimer = setInterval(() => this.notify(), this.#pollMs);
+    this.#pollTimer.unref();
+    this.#reconcileTimer = setInterval(() => void this.reconcile().catch(() => undefined), this.#reconcileMs);
+    this.#reconcileTimer.unref();
+  }
+
+  /** Asks for a drain soon (called after every committed write); cheap and never throws. */
+  notify(): void {
+    if (this.#stopped) return;
+    if (this.#draining) {
+      this.#again = true;
+      return;
+    }
+    if (Date.now() < this.#retryAt) return;
+    void this.drain();
+  }
+
+  /** Last revision this process published to meta.revision (null before the first). */
+  get lastPublishedRevision(): number | null {
+    return this.#lastPublished;
+  }
+
+  /** Drains everything unpublished; resolves when done or after a logged failure (never rejects). */
+  async drain(): Promise<void> {
+    await this.#serial(async () => {
+      this.#draining = true;
+      try {
+        do {
+          this.#again = false;
+          for (;;) {
+            if (this.#stopped) return;
+            const res = await publishBatch(this.#sql, this.#bus, this.#batch);
+            if (!res) break; // another control plane is publishing
+            if (res.revision !== null) {
+              this.#lastPublished = res.revision;
+              this.#log('config_published', { revision: res.revision, rows: res.rows });
+            }
+            if (res.rows < this.#batch) break;
+          }
+        } while (this.#again);
+        if (this.#failures > 0) this.#log('config_publish_recovered', { after_failures: this.#failures });
+        this.#failures = 0;
+        this.#retryAt = 0;
+      } catch (err) {
+        this.#failures++;
+        const delay = Math.min(this.#maxBackoffMs, 100 * 2 ** Math.min(this.#failures, 10));
+        this.#retryAt = Date.now() + delay;
+        this.#log('config_publish_failed', { error: String(err), failures: this.#failures, retry_in_ms: delay });
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = setTimeout(() => this.notify(), delay);
+        this.#retryTimer.unref();
+      } finally {
+        this.#draining = false;
+      }
+    });
+  }
+
+  /** Drains, then repairs bus drift against Postgres. Rejects on failure (callers decide). */
+  async reconcile(): Promise<ReconcileReport> {
+    await this.drain();
+    return await this.#serial(async () => {
+      try {
+        const report = await reconcile(this.#sql, this.#bus);
+        if (report.put > 0 || report.deleted > 0) this.#log('config_reconciled', { ...report });
+        return report;
+      } catch (err) {
+        this.#log('config_reconcile_failed', { error: String(err) });
+        throw err;
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#pollTimer);
+    clearInterval(this.#reconcileTimer);
+    clearTimeout(this.#retryTimer);
+    await this.#chain.catch(() => undefined);
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(fn, fn);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,202 @@
+// Builds the OpenAPI 3.1 document of the REST admin API from the same typebox schemas that validate input.
+import { Type, type TSchema } from '@sinclair/typebox';
+import { ApiKey, ApiKeyCreate, ApiKeyCreated } from '@turnpike/common';
+import { CRUD_RESOURCES } from './resource-table.js';
+
+type Json = Record<string, unknown>;
+
+/** typebox schemas carry symbol-keyed metadata; the document wants plain JSON Schema. */
+function plain(s: TSchema): Json {
+  return JSON.parse(JSON.stringify(s)) as Json;
+}
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Json): Json => ({ content: { 'application/json': { schema } } });
+const errorRef = (name: string): Json => ({ $ref: `#/components/responses/${name}` });
+
+const ErrorSchema = Type.Object({
+  error: Type.Object({
+    code: Type.String({ description: 'stable TP_ERR_* code' }),
+    message: Type.String(),
+    request_id: Type.String(),
+    fields: Type.Optional(Type.Array(Type.Object({ path: Type.String({ description: 'JSON pointer, e.g. /targets/0/port' }), message: Type.String() }))),
+  }),
+});
+
+const StatusSchema = Type.Object({
+  config_revision: Type.Integer(),
+  published_revision: Type.Integer(),
+  unpublished_outbox_rows: Type.Integer(),
+});
+
+const CallRecordSchema = Type.Object({
+  request_id: Type.String(),
+  ts: Type.Integer({ description: 'ms since epoch' }),
+  node_id: Type.String(),
+  service_id: Type.String(),
+  route_id: Type.String(),
+  consumer_id: Type.String(),
+  method: Type.String(),
+  path: Type.String(),
+  status: Type.Integer(),
+  upstream_latency_ms: Type.Number(),
+  total_latency_ms: Type.Number(),
+  bytes_in: Type.Integer(),
+  bytes_out: Type.Integer(),
+  error_code: Type.String(),
+});
+
+const TrendPointSchema = Type.Object({
+  minute: Type.Integer({ description: 'minute start, ms since epoch' }),
+  s2xx: Type.Integer(),
+  s3xx: Type.Integer(),
+  s4xx: Type.Integer(),
+  s5xx: Type.Integer(),
+  total: Type.Integer(),
+});
+
+const idParam = (name: string, what: string): Json => ({ name, in: 'path', required: true, description: `${what} id`, schema: { type: 'string', format: 'uuid' } });
+const listParams: Json[] = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+  { name: 'cursor', in: 'query', description: 'the `next` value of the previous page', schema: { type: 'string' } },
+];
+const pageOf = (name: string): Json => ({
+  type: 'object',
+  required: ['data'],
+  properties: { data: { type: 'array', items: ref(name) }, next: { type: 'string', description: 'cursor of the next page; absent on the last' } },
+});
+const timeParam = (name: string, what: string): Json => ({
+  name,
+  in: 'query',
+  description: `${what}: ms since epoch or an ISO 8601 date-time`,
+  schema: { type: 'string' },
+});
+
+export function buildOpenApi(): Json {
+  const schemas: Json = {
+    Error: plain(ErrorSchema),
+    Status: plain(StatusSchema),
+    ApiKey: plain(ApiKey),
+    ApiKeyCreate: plain(ApiKeyCreate),
+    ApiKeyCreated: plain(ApiKeyCreated),
+    CallRecord: plain(CallRecordSchema),
+    TrendPoint: plain(TrendPointSchema),
+  };
+  const paths: Json = {};
+  const std = { '400': errorRef('BadRequest'), '401': errorRef('Unauthorized') };
+
+  for (const r of CRUD_RESOURCES) {
+    const S = r.singular;
+    schemas[S] = plain(r.entity);
+    schemas[`${S}Create`] = plain(r.create);
+    schemas[`${S}Update`] = plain(r.update);
+    const writeErrors = { ...std, '409': errorRef('Conflict'), '422': errorRef('Unprocessable') };
+    paths[`/v1/${r.plural}`] = {
+      get: { tags: [r.plural], operationId: `list${S}s`, summary: `List ${r.plural}`, parameters: listParams, responses: { '200': { description: 'a page', ...json(pageOf(S)) }, ...std } },
+      post: {
+        tags: [r.plural],
+        operationId: `create${S}`,
+        summary: `Create a ${S.toLowerCase()}`,
+        requestBody: { required: true, ...json(ref(`${S}Create`)) },
+        responses: { '201': { description: 'created', ...json(ref(S)) }, ...writeErrors },
+      },
+    };
+    paths[`/v1/${r.plural}/{id}`] = {
+      parameters: [idParam('id', S.toLowerCase())],
+      get: { tags: [r.plural], operationId: `get${S}`, responses: { '200': { description: S, ...json(ref(S)) }, ...std, '404': errorRef('NotFound') } },
+      patch: {
+        tags: [r.plural],
+        operationId: `update${S}`,
+        summary: 'Partial update: only the given fields change',
+        requestBody: { required: true, ...json(ref(`${S}Update`)) },
+        responses: { '200': { description: 'updated', ...json(ref(S)) }, ...writeErrors, '404': errorRef('NotFound') },
+      },
+      put: {
+        tags: [r.plural],
+        operationId: `replace${S}`,
+        summary: 'Full replacement: omitted optional fields take their defaults',
+        requestBody: { required: true, ...json(ref(`${S}Create`)) },
+        responses: { '200': { description: 'replaced', ...json(ref(S)) }, ...writeErrors, '404': errorRef('NotFound') },
+      },
+      delete: {
+        tags: [r.plural],
+        operationId: `delete${S}`,
+        responses: { '204': { description: 'deleted' }, ...std, '404': errorRef('NotFound'), '409': errorRef('Conflict') },
+      },
+    };
+  }
+
+  paths['/v1/consumers/{id}/keys'] = {
+    parameters: [idParam('id', 'consumer')],
+    get: { tags: ['keys'], operationId: 'listApiKeys', parameters: listParams, responses: { '200': { description: 'a page (never the clear keys)', ...json(pageOf('ApiKey')) }, ...std, '404': errorRef('NotFound') } },
+    post: {
+      tags: ['keys'],
+      operationId: 'createApiKey',
+      summary: 'Create an API key; the response is the only time the clear key is shown',
+      requestBody: { required: false, ...json(ref('ApiKeyCreate')) },
+      responses: { '201': { description: 'created', ...json(ref('ApiKeyCreated')) }, ...std, '404': errorRef('NotFound'), '409': errorRef('Conflict') },
+    },
+  };
+  paths['/v1/consumers/{id}/keys/{keyId}'] = {
+    parameters: [idParam('id', 'consumer'), idParam('keyId', 'api key')],
+    get: { tags: ['keys'], operationId: 'getApiKey', responses: { '200': { description: 'ApiKey', ...json(ref('ApiKey')) }, ...std, '404': errorRef('NotFound') } },
+    delete: { tags: ['keys'], operationId: 'deleteApiKey', responses: { '204': { description: 'deleted' }, ...std, '404': errorRef('NotFound') } },
+  };
+  paths['/v1/status'] = {
+    get: { tags: ['status'], operationId: 'getStatus', responses: { '200': { description: 'config revisions', ...json(ref('Status')) }, '401': errorRef('Unauthorized') } },
+  };
+  const filters: Json[] = [
+    timeParam('from', 'inclusive start'),
+    timeParam('to', 'exclusive end'),
+    { name: 'service_id', in: 'query', schema: { type: 'string', format: 'uuid' } },
+    { name: 'route_id', in: 'query', schema: { type: 'string', format: 'uuid' } },
+    { name: 'consumer_id', in: 'query', schema: { type: 'string', format: 'uuid' } },
+  ];
+  const unavailable = { '503': errorRef('Unavailable') };
+  paths['/v1/analytics/calls'] = {
+    get: {
+      tags: ['analytics'],
+      operationId: 'listCalls',
+      parameters: [
+        ...filters,
+        { name: 'status', in: 'query', schema: { type: 'integer', minimum: 100, maximum: 599 } },
+        { name: 'status_class', in: 'query', description: '2 (or 2xx) for 2xx, ...', schema: { type: 'string' } },
+        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+      ],
+      responses: { '200': { description: 'calls, newest first', ...json({ type: 'object', properties: { data: { type: 'array', items: ref('CallRecord') } } }) }, ...std, ...unavailable },
+    },
+  };
+  paths['/v1/analytics/trend'] = {
+    get: {
+      tags: ['analytics'],
+      operationId: 'getTrend',
+      summary: 'Requests per minute by status class (default: the last hour)',
+      parameters: filters,
+      responses: { '200': { description: 'points', ...json({ type: 'object', properties: { data: { type: 'array', items: ref('TrendPoint') } } }) }, ...std, ...unavailable },
+    },
+  };
+  paths['/healthz'] = { get: { tags: ['status'], operationId: 'healthz', security: [], responses: { '200': { description: 'alive' } } } };
+  paths['/v1/openapi.json'] = { get: { tags: ['status'], operationId: 'openapi', security: [], responses: { '200': { description: 'this document' } } } };
+
+  const errResponse = (description: string): Json => ({ description, ...json(ref('Error')) });
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Turnpike admin API', version: '1.0.0', description: 'Configuration of a Turnpike cluster. Errors are `{error:{code,message,request_id,fields?}}`.' },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    tags: [...CRUD_RESOURCES.map((r) => ({ name: r.plural })), { name: 'keys' }, { name: 'analytics' }, { name: 'status' }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'admin token' } },
+      schemas,
+      responses: {
+        BadRequest: errResponse('malformed JSON (TP_ERR_BAD_JSON) or invalid fields (TP_ERR_VALIDATION, with `fields`)'),
+        Unauthorized: errResponse('missing (TP_ERR_AUTH_REQUIRED) or invalid (TP_ERR_AUTH_TOKEN_INVALID) admin token'),
+        NotFound: errResponse('no such entity (TP_ERR_NOT_FOUND)'),
+        Conflict: errResponse('duplicate name or conflicting route (TP_ERR_CONFLICT), or still referenced (TP_ERR_IN_USE)'),
+        Unprocessable: errResponse('a referenced entity does not exist (TP_ERR_UNPROCESSABLE, with `fields`)'),
+        Unavailable: errResponse('analytics is not configured (TP_ERR_UNAVAILABLE)'),
+      },
+    },
+  };
+}

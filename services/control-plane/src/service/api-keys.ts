@@ -1,0 +1,93 @@
+// API keys of a consumer. The clear key exists only in the creation response: PostgreSQL and the config
+// bus hold its SHA-256 (hex), plus an 8-character prefix so people can tell keys apart.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { ApiKeyCreate, TurnpikeError, type ApiKey, type ApiKeyConfig, type ApiKeyCreated } from '@turnpike/common';
+import { parse } from '../validation/validator.js';
+import { iso } from './checks.js';
+import type { ServiceContext } from './context.js';
+import { notFound, requireId } from './ids.js';
+import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { writeConfig } from './write.js';
+
+export interface ApiKeyRow {
+  id: string;
+  seq: string;
+  consumer_id: string;
+  name: string | null;
+  key_sha256: string;
+  prefix: string;
+  revision: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function toApiKey(r: ApiKeyRow): ApiKey {
+  return { id: r.id, consumer_id: r.consumer_id, name: r.name, prefix: r.prefix, created_at: iso(r.created_at), updated_at: iso(r.updated_at) };
+}
+
+/** What the data plane receives for a key. */
+export function toApiKeyConfig(r: Pick<ApiKeyRow, 'id' | 'consumer_id' | 'key_sha256'>): ApiKeyConfig {
+  return { id: r.id, consumer_id: r.consumer_id, key_sha256: r.key_sha256 };
+}
+
+export function sha256Hex(s: string): string {
+  return createHash('sha256').update(s, 'utf8').digest('hex');
+}
+
+export function generateApiKey(): string {
+  return `tp_${randomBytes(32).toString('base64url')}`;
+}
+
+async function requireConsumer(ctx: ServiceContext, consumerId: string): Promise<string> {
+  const cid = requireId('consumer', consumerId);
+  const rows = await ctx.sql`SELECT id FROM consumers WHERE id = ${cid}`;
+  if (rows.length === 0) throw notFound('consumer', consumerId);
+  return cid;
+}
+
+export async function createApiKey(ctx: ServiceContext, consumerId: string, input: unknown): Promise<ApiKeyCreated> {
+  const cid = requireId('consumer', consumerId);
+  const b = parse(ApiKeyCreate, input ?? {}, { defaults: true });
+  const key = b.key ?? generateApiKey();
+  const hash = sha256Hex(key);
+  return await writeConfig(ctx, async (w) => {
+    const owner = await w.tx`SELECT id FROM consumers WHERE id = ${cid} FOR KEY SHARE`;
+    if (owner.length === 0) throw notFound('consumer', consumerId);
+    const dup = await w.tx`SELECT id FROM api_keys WHERE key_sha256 = ${hash}`;
+    if (dup.length > 0) throw new TurnpikeError('TP_ERR_CONFLICT', 'this key is already registered', [{ path: '/key', message: 'is already registered' }]);
+    const [row] = await w.tx<ApiKeyRow[]>`
+      INSERT INTO api_keys (id, consumer_id, name, key_sha256, prefix, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${cid}, ${b.name ?? null}, ${hash}, ${key.slice(0, 8)}, ${w.revision}, ${w.now}, ${w.now})
+      RETURNING *`;
+    w.emit({ kind: 'keys', id: row!.id, op: 'put', data: toApiKeyConfig(row!) });
+    return { ...toApiKey(row!), key };
+  });
+}
+
+export async function getApiKey(ctx: ServiceContext, consumerId: string, keyId: string): Promise<ApiKey> {
+  const cid = await requireConsumer(ctx, consumerId);
+  const kid = requireId('api key', keyId);
+  const [row] = await ctx.sql<ApiKeyRow[]>`SELECT * FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid}`;
+  if (!row) throw notFound('api key', keyId);
+  return toApiKey(row);
+}
+
+export async function listApiKeys(ctx: ServiceContext, consumerId: string, opts?: ListOptions): Promise<Page<ApiKey>> {
+  const cid = await requireConsumer(ctx, consumerId);
+  const q = pageQuery(opts);
+  const rows = await ctx.sql<ApiKeyRow[]>`
+    SELECT * FROM api_keys WHERE consumer_id = ${cid} AND seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  return toPage(rows, q, toApiKey);
+}
+
+export async function deleteApiKey(ctx: ServiceContext, consumerId: string, keyId: string): Promise<void> {
+  const cid = requireId('consumer', consumerId);
+  const kid = requireId('api key', keyId);
+  await writeConfig(ctx, async (w) => {
+    const owner = await w.tx`SELECT id FROM consumers WHERE id = ${cid}`;
+    if (owner.length === 0) throw notFound('consumer', consumerId);
+    const rows = await w.tx`DELETE FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid} RETURNING id`;
+    if (rows.length === 0) throw notFound('api key', keyId);
+    w.emit({ kind: 'keys', id: kid, op: 'del' });
+  });
+}

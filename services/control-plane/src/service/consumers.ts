@@ -1,0 +1,89 @@
+// Consumers: the callers of services; they own credentials (API keys). Deleting one deletes its keys.
+import { randomUUID } from 'node:crypto';
+import { ConsumerCreate, ConsumerUpdate, type Consumer } from '@turnpike/common';
+import { parse } from '../validation/validator.js';
+import { assertUnique, iso, jsonb } from './checks.js';
+import type { ServiceContext } from './context.js';
+import { notFound, requireId } from './ids.js';
+import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { writeConfig } from './write.js';
+
+export interface ConsumerRow {
+  id: string;
+  seq: string;
+  username: string;
+  custom_id: string | null;
+  tags: string[];
+  revision: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function toConsumer(r: ConsumerRow): Consumer {
+  const c: Consumer = { id: r.id, username: r.username, tags: r.tags, created_at: iso(r.created_at), updated_at: iso(r.updated_at) };
+  if (r.custom_id !== null) c.custom_id = r.custom_id;
+  return c;
+}
+
+export async function createConsumer(ctx: ServiceContext, input: unknown): Promise<Consumer> {
+  const b = parse(ConsumerCreate, input, { defaults: true });
+  return await writeConfig(ctx, async (w) => {
+    await assertUnique(w.tx, 'consumers', 'username', b.username, null, 'consumer');
+    if (b.custom_id !== undefined) await assertUnique(w.tx, 'consumers', 'custom_id', b.custom_id, null, 'consumer');
+    const [row] = await w.tx<ConsumerRow[]>`
+      INSERT INTO consumers (id, username, custom_id, tags, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${b.username}, ${b.custom_id ?? null}, ${jsonb(w.tx, b.tags ?? [])}, ${w.revision}, ${w.now}, ${w.now})
+      RETURNING *`;
+    const c = toConsumer(row!);
+    w.emit({ kind: 'consumers', id: c.id, op: 'put', data: c });
+    return c;
+  });
+}
+
+export async function getConsumer(ctx: ServiceContext, id: string): Promise<Consumer> {
+  const cid = requireId('consumer', id);
+  const [row] = await ctx.sql<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid}`;
+  if (!row) throw notFound('consumer', id);
+  return toConsumer(row);
+}
+
+export async function listConsumers(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Consumer>> {
+  const q = pageQuery(opts);
+  const rows = await ctx.sql<ConsumerRow[]>`SELECT * FROM consumers WHERE seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  return toPage(rows, q, toConsumer);
+}
+
+export async function updateConsumer(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace' = 'patch'): Promise<Consumer> {
+  const cid = requireId('consumer', id);
+  const b = mode === 'patch' ? parse(ConsumerUpdate, input, { defaults: false }) : parse(ConsumerCreate, input, { defaults: true });
+  return await writeConfig(ctx, async (w) => {
+    const [cur] = await w.tx<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid} FOR UPDATE`;
+    if (!cur) throw notFound('consumer', id);
+    const username = b.username ?? cur.username;
+    // A full replacement without custom_id clears it; a patch keeps it unless given.
+    const customId = b.custom_id ?? (mode === 'patch' ? cur.custom_id : null);
+    const tags = b.tags ?? (mode === 'patch' ? cur.tags : []);
+    if (username !== cur.username) await assertUnique(w.tx, 'consumers', 'username', username, cid, 'consumer');
+    if (customId !== null && customId !== cur.custom_id) await assertUnique(w.tx, 'consumers', 'custom_id', customId, cid, 'consumer');
+    const [row] = await w.tx<ConsumerRow[]>`
+      UPDATE consumers SET username = ${username}, custom_id = ${customId}, tags = ${jsonb(w.tx, tags)},
+        revision = ${w.revision}, updated_at = ${w.now}
+      WHERE id = ${cid} RETURNING *`;
+    const c = toConsumer(row!);
+    w.emit({ kind: 'consumers', id: c.id, op: 'put', data: c });
+    return c;
+  });
+}
+
+/** Deletes the consumer and its API keys, each key published as its own delete. */
+export async function deleteConsumer(ctx: ServiceContext, id: string): Promise<void> {
+  const cid = requireId('consumer', id);
+  await writeConfig(ctx, async (w) => {
+    const [cur] = await w.tx`SELECT id FROM consumers WHERE id = ${cid} FOR UPDATE`;
+    if (!cur) throw notFound('consumer', id);
+    const keys = await w.tx<{ id: string }[]>`DELETE FROM api_keys WHERE consumer_id = ${cid} RETURNING id`;
+    for (const k of keys) w.emit({ kind: 'keys', id: k.id, op: 'del' });
+    await w.tx`DELETE FROM consumers WHERE id = ${cid}`;
+    w.emit({ kind: 'consumers', id: cid, op: 'del' });
+  });
+}

@@ -1,0 +1,145 @@
+// Routes: which requests (hosts, paths, methods) go to which service.
+import { randomUUID } from 'node:crypto';
+import type { TransactionSql } from 'postgres';
+import { RouteCreate, RouteUpdate, TurnpikeError, type Route } from '@turnpike/common';
+import { parse } from '../validation/validator.js';
+import { assertReference, assertUnique, iso, jsonb } from './checks.js';
+import type { ServiceContext } from './context.js';
+import { notFound, requireId } from './ids.js';
+import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { normalizePaths, routesConflict } from './route-conflict.js';
+import { writeConfig } from './write.js';
+
+export interface RouteRow {
+  id: string;
+  seq: string;
+  name: string;
+  service_id: string;
+  hosts: string[];
+  paths: string[];
+  norm_paths: string[];
+  methods: Route['methods'];
+  strip_path: boolean;
+  priority: number;
+  plugins: Route['plugins'];
+  tags: string[];
+  revision: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function toRoute(r: RouteRow): Route {
+  return { id: r.id, ...fieldsOf(r), created_at: iso(r.created_at), updated_at: iso(r.updated_at) };
+}
+
+type RouteFields = Omit<Route, 'id' | 'created_at' | 'updated_at'>;
+
+function fieldsOf(r: RouteRow): RouteFields {
+  return {
+    name: r.name,
+    service_id: r.service_id,
+    hosts: r.hosts,
+    paths: r.paths,
+    methods: r.methods,
+    strip_path: r.strip_path,
+    priority: r.priority,
+    plugins: r.plugins,
+    tags: r.tags,
+  };
+}
+
+async function assertNoConflict(tx: TransactionSql, r: RouteFields, selfId: string | null): Promise<void> {
+  const norm = normalizePaths(r.paths);
+  const rows = await tx<RouteRow[]>`
+    SELECT * FROM routes
+    WHERE priority = ${r.priority} AND norm_paths && ${tx.array(norm)}::text[] AND id IS DISTINCT FROM ${selfId}
+    ORDER BY seq`;
+  const other = rows.find((o) => routesConflict(r, o));
+  if (other) {
+    throw new TurnpikeError(
+      'TP_ERR_CONFLICT',
+      `route conflicts with route ${JSON.stringify(other.name)} (${other.id}): same path, overlapping hosts and methods, same priority`,
+      [{ path: '/paths', message: `conflicts with route ${other.id}` }],
+    );
+  }
+}
+
+async function checkRoute(tx: TransactionSql, r: RouteFields, selfId: string | null, prev: RouteRow | null): Promise<void> {
+  if (!prev || r.name !== prev.name) await assertUnique(tx, 'routes', 'name', r.name, selfId, 'route');
+  if (!prev || r.service_id !== prev.service_id) await assertReference(tx, 'services', r.service_id, '/service_id', 'service');
+  await assertNoConflict(tx, r, selfId);
+}
+
+function withDefaults(b: RouteCreate): RouteFields {
+  return {
+    name: b.name,
+    service_id: b.service_id.toLowerCase(),
+    hosts: b.hosts ?? [],
+    paths: b.paths,
+    methods: b.methods ?? [],
+    strip_path: b.strip_path ?? false,
+    priority: b.priority ?? 0,
+    plugins: b.plugins ?? {},
+    tags: b.tags ?? [],
+  };
+}
+
+export async function createRoute(ctx: ServiceContext, input: unknown): Promise<Route> {
+  const r = withDefaults(parse(RouteCreate, input, { defaults: true }));
+  return await writeConfig(ctx, async (w) => {
+    await checkRoute(w.tx, r, null, null);
+    const [row] = await w.tx<RouteRow[]>`
+      INSERT INTO routes (id, name, service_id, hosts, paths, norm_paths, methods, strip_path, priority, plugins, tags,
+                          revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${r.name}, ${r.service_id}, ${jsonb(w.tx, r.hosts)}, ${jsonb(w.tx, r.paths)},
+              ${w.tx.array(normalizePaths(r.paths))}::text[], ${jsonb(w.tx, r.methods)}, ${r.strip_path}, ${r.priority},
+              ${jsonb(w.tx, r.plugins)}, ${jsonb(w.tx, r.tags)}, ${w.revision}, ${w.now}, ${w.now})
+      RETURNING *`;
+    const route = toRoute(row!);
+    w.emit({ kind: 'routes', id: route.id, op: 'put', data: route });
+    return route;
+  });
+}
+
+export async function getRoute(ctx: ServiceContext, id: string): Promise<Route> {
+  const rid = requireId('route', id);
+  const [row] = await ctx.sql<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid}`;
+  if (!row) throw notFound('route', id);
+  return toRoute(row);
+}
+
+export async function listRoutes(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Route>> {
+  const q = pageQuery(opts);
+  const rows = await ctx.sql<RouteRow[]>`SELECT * FROM routes WHERE seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  return toPage(rows, q, toRoute);
+}
+
+export async function updateRoute(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace' = 'patch'): Promise<Route> {
+  const rid = requireId('route', id);
+  const b = mode === 'patch' ? parse(RouteUpdate, input, { defaults: false }) : withDefaults(parse(RouteCreate, input, { defaults: true }));
+  return await writeConfig(ctx, async (w) => {
+    const [cur] = await w.tx<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid} FOR UPDATE`;
+    if (!cur) throw notFound('route', id);
+    const r: RouteFields = { ...fieldsOf(cur), ...b };
+    r.service_id = r.service_id.toLowerCase();
+    await checkRoute(w.tx, r, rid, cur);
+    const [row] = await w.tx<RouteRow[]>`
+      UPDATE routes SET name = ${r.name}, service_id = ${r.service_id}, hosts = ${jsonb(w.tx, r.hosts)},
+        paths = ${jsonb(w.tx, r.paths)}, norm_paths = ${w.tx.array(normalizePaths(r.paths))}::text[],
+        methods = ${jsonb(w.tx, r.methods)}, strip_path = ${r.strip_path}, priority = ${r.priority},
+        plugins = ${jsonb(w.tx, r.plugins)}, tags = ${jsonb(w.tx, r.tags)}, revision = ${w.revision}, updated_at = ${w.now}
+      WHERE id = ${rid} RETURNING *`;
+    const route = toRoute(row!);
+    w.emit({ kind: 'routes', id: route.id, op: 'put', data: route });
+    return route;
+  });
+}
+
+export async function deleteRoute(ctx: ServiceContext, id: string): Promise<void> {
+  const rid = requireId('route', id);
+  await writeConfig(ctx, async (w) => {
+    const rows = await w.tx`DELETE FROM routes WHERE id = ${rid} RETURNING id`;
+    if (rows.length === 0) throw notFound('route', id);
+    w.emit({ kind: 'routes', id: rid, op: 'del' });
+  });
+}

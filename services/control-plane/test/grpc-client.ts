@@ -1,0 +1,56 @@
+// A real grpc-js client for the admin API, loading the same .proto, with promise-returning calls.
+import * as grpc from '@grpc/grpc-js';
+import { loadAdminProto } from '../src/grpc/load-proto.js';
+
+export type Call = (method: string, req: Record<string, unknown>, token?: string | null) => Promise<Record<string, unknown>>;
+
+export interface AdminClients {
+  upstreams: Call;
+  services: Call;
+  routes: Call;
+  consumers: Call;
+  close(): void;
+}
+
+export interface GrpcFailure extends Error {
+  code: grpc.status;
+  details: string;
+  metadata: grpc.Metadata;
+}
+
+export function adminClients(port: number, defaultToken: string): AdminClients {
+  const proto = loadAdminProto();
+  const addr = `127.0.0.1:${port}`;
+  const creds = grpc.credentials.createInsecure();
+  const made: grpc.Client[] = [];
+  const wrap = (Ctor: grpc.ServiceClientConstructor): Call => {
+    const client = new Ctor(addr, creds);
+    made.push(client);
+    return async (method, req, token = defaultToken) => {
+      const md = new grpc.Metadata();
+      if (token !== null) md.set('authorization', `Bearer ${token}`);
+      const fn = (client as unknown as Record<string, (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void>)[method];
+      if (!fn) throw new Error(`no method ${method}`);
+      return await new Promise((resolve, reject) => {
+        fn.call(client, req, md, (err, res) => (err ? reject(err) : resolve(res)));
+      });
+    };
+  };
+  return {
+    upstreams: wrap(proto.UpstreamService),
+    services: wrap(proto.ServiceService),
+    routes: wrap(proto.RouteService),
+    consumers: wrap(proto.ConsumerService),
+    close: () => made.forEach((c) => c.close()),
+  };
+}
+
+/** Awaits a call expected to fail; returns the gRPC error. */
+export async function failure(p: Promise<unknown>): Promise<GrpcFailure> {
+  try {
+    await p;
+  } catch (e) {
+    return e as GrpcFailure;
+  }
+  throw new Error('expected the call to fail');
+}

@@ -1,0 +1,126 @@
+// The gRPC admin API through a real grpc-js client loading proto/turnpike/admin/v1/admin.proto.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { adminClients, failure, type AdminClients } from './grpc-client.js';
+import { startHarness, type Harness } from './support.js';
+
+const NIL = '00000000-0000-4000-8000-000000000000';
+
+describe('gRPC admin API', { timeout: 60_000 }, () => {
+  let h: Harness;
+  let c: AdminClients;
+  before(async () => {
+    h = await startHarness();
+    c = adminClients(h.cp.grpcPort, h.token);
+  });
+  after(async () => {
+    c?.close();
+    await h?.close();
+  });
+
+  it('UNAUTHENTICATED without or with a wrong token', async () => {
+    const none = await failure(c.upstreams('ListUpstreams', {}, null));
+    assert.equal(none.code, status.UNAUTHENTICATED);
+    assert.deepEqual(none.metadata.get('tp-error-code'), ['TP_ERR_AUTH_REQUIRED']);
+    const wrong = await failure(c.upstreams('ListUpstreams', {}, 'nope'));
+    assert.equal(wrong.code, status.UNAUTHENTICATED);
+    assert.match(wrong.details, /^TP_ERR_AUTH_TOKEN_INVALID: /);
+  });
+
+  it('upstreams, services and routes: create, get, list, masked update, delete', async () => {
+    const up = await c.upstreams('CreateUpstream', { name: 'g-up', targets: [{ host: '10.0.0.1', port: 80 }], tags: ['a'] });
+    assert.equal(up.scheme, 'http');
+    assert.deepEqual(up.targets, [{ host: '10.0.0.1', port: 80, weight: 100 }]);
+    assert.deepEqual(await c.upstreams('GetUpstream', { id: up.id }), up);
+    // The REST view of the same entity is identical.
+    assert.deepEqual((await h.rest('GET', `/v1/upstreams/${String(up.id)}`)).json, up);
+
+    const masked = await c.upstreams('UpdateUpstream', { id: up.id, upstream: { read_timeout_ms: 999 }, update_mask: ['read_timeout_ms', 'tags'] });
+    assert.equal(masked.read_timeout_ms, 999);
+    assert.equal(masked.tags, undefined, 'tags named in the mask and unset are cleared');
+    const unmasked = await c.upstreams('UpdateUpstream', { id: up.id, upstream: { name: 'g-up2' } });
+    assert.equal(unmasked.name, 'g-up2');
+    assert.equal(unmasked.read_timeout_ms, 999);
+    const badMask = await failure(c.upstreams('UpdateUpstream', { id: up.id, upstream: {}, update_mask: ['nope'] }));
+    assert.equal(badMask.code, status.INVALID_ARGUMENT);
+
+    const svc = await c.services('CreateService', { name: 'g-svc', upstream_id: up.id, base_path: '/api' });
+    assert.equal(svc.base_path, '/api');
+    const route = await c.routes('CreateRoute', {
+      name: 'g-route',
+      service_id: svc.id,
+      paths: ['/g/{id}'],
+      methods: ['GET'],
+      plugins: { key_auth: { header_names: ['x-key'] } },
+    });
+    assert.deepEqual(route.plugins, { key_auth: { header_names: ['x-key'], hide_credentials: true } });
+    assert.deepEqual((await h.rest('GET', `/v1/routes/${String(route.id)}`)).json.plugins, { 'key-auth': { header_names: ['x-key'], hide_credentials: true } });
+    const listed = await c.routes('ListRoutes', { limit: 10 });
+    assert.ok((listed.data as Array<{ id: string }>).some((r) => r.id === route.id));
+    assert.equal(listed.next, '', 'an empty next marks the last page');
+
+    const inUse = await failure(c.upstreams('DeleteUpstream', { id: up.id }));
+    assert.equal(inUse.code, status.ABORTED);
+    assert.deepEqual(inUse.metadata.get('tp-error-code'), ['TP_ERR_IN_USE']);
+
+    await c.routes('DeleteRoute', { id: route.id });
+    await c.services('DeleteService', { id: svc.id });
+    await c.upstreams('DeleteUpstream', { id: up.id });
+    assert.equal((await failure(c.upstreams('GetUpstream', { id: up.id }))).code, status.NOT_FOUND);
+  });
+
+  it('maps validation, not-found, conflict and reference errors to gRPC statuses', async () => {
+    const invalid = await failure(c.upstreams('CreateUpstream', { name: 'g bad', targets: [{ host: 'h', port: 70000 }] }));
+    assert.equal(invalid.code, status.INVALID_ARGUMENT);
+    const fields = JSON.parse(String(invalid.metadata.get('tp-error-fields')[0])) as Array<{ path: string }>;
+    assert.deepEqual(fields.map((f) => f.path).sort(), ['/name', '/targets/0/port']);
+    assert.match(invalid.details, /TP_ERR_VALIDATION: .*\/targets\/0\/port/);
+
+    assert.equal((await failure(c.upstreams('GetUpstream', { id: 'not-a-uuid' }))).code, status.NOT_FOUND);
+    assert.equal((await failure(c.upstreams('GetUpstream', { id: NIL }))).code, status.NOT_FOUND);
+    assert.equal((await failure(c.upstreams('GetUpstream', {}))).code, status.NOT_FOUND);
+
+    const up = await c.upstreams('CreateUpstream', { name: 'g-dup', targets: [{ host: 'h', port: 1 }] });
+    const dup = await failure(c.upstreams('CreateUpstream', { name: 'g-dup', targets: [{ host: 'h', port: 1 }] }));
+    assert.equal(dup.code, status.ALREADY_EXISTS);
+    assert.deepEqual(dup.metadata.get('tp-error-code'), ['TP_ERR_CONFLICT']);
+
+    const missing = await failure(c.services('CreateService', { name: 'g-orphan', upstream_id: NIL }));
+    assert.equal(missing.code, status.FAILED_PRECONDITION);
+    assert.deepEqual(missing.metadata.get('tp-error-code'), ['TP_ERR_UNPROCESSABLE']);
+
+    const svc = await c.services('CreateService', { name: 'g-svc2', upstream_id: up.id });
+    await c.routes('CreateRoute', { name: 'g-r1', service_id: svc.id, paths: ['/same'] });
+    const clash = await failure(c.routes('CreateRoute', { name: 'g-r2', service_id: svc.id, paths: ['/same/'], methods: ['GET'] }));
+    assert.equal(clash.code, status.ALREADY_EXISTS);
+  });
+
+  it('consumers and API keys: the clear key comes back once, stored hashed', async () => {
+    const consumer = await c.consumers('CreateConsumer', { username: 'g-consumer', custom_id: 'g-ext' });
+    assert.equal(consumer.custom_id, 'g-ext');
+    const key = await c.consumers('CreateApiKey', { consumer_id: consumer.id, name: 'ci' });
+    assert.match(String(key.key), /^tp_/);
+    assert.equal(key.prefix, String(key.key).slice(0, 8));
+    const [row] = await h.sql<{ key_sha256: string }[]>`SELECT key_sha256 FROM api_keys WHERE id = ${String(key.id)}`;
+    assert.equal(row!.key_sha256, createHash('sha256').update(String(key.key)).digest('hex'));
+
+    const got = await c.consumers('GetApiKey', { consumer_id: consumer.id, id: key.id });
+    assert.equal(got.key, undefined);
+    const list = await c.consumers('ListApiKeys', { consumer_id: consumer.id });
+    assert.equal((list.data as unknown[]).length, 1);
+    assert.equal((list.data as Array<{ key?: string }>)[0]!.key, undefined);
+
+    const upd = await c.consumers('UpdateConsumer', { id: consumer.id, consumer: { tags: ['x'] } });
+    assert.deepEqual(upd.tags, ['x']);
+    assert.equal(upd.custom_id, 'g-ext');
+
+    await c.consumers('DeleteApiKey', { consumer_id: consumer.id, id: key.id });
+    assert.equal((await failure(c.consumers('GetApiKey', { consumer_id: consumer.id, id: key.id }))).code, status.NOT_FOUND);
+    await c.consumers('CreateApiKey', { consumer_id: consumer.id });
+    await c.consumers('DeleteConsumer', { id: consumer.id });
+    assert.equal((await h.sql`SELECT id FROM api_keys WHERE consumer_id = ${String(consumer.id)}`).length, 0);
+    assert.equal((await failure(c.consumers('ListApiKeys', { consumer_id: consumer.id }))).code, status.NOT_FOUND);
+  });
+});
