@@ -1,8 +1,9 @@
 // Spawns a real Turnpike process and waits for its `{"event":"ready"}` line on stdout.
+// Compiled to test/dist/support/process.js: the repository root is three levels up.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const TURNPIKE_BIN = `${REPO_ROOT}services/cli/dist/src/bin.js`;
 
 export interface Running {

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // `turnpike`: one command for every process of the product.
 import { Command } from 'commander';
-import { runUp } from './up.js';
 
 const program = new Command();
 program.name('turnpike').description('Turnpike API gateway').version('0.1.0');
@@ -18,6 +17,8 @@ program
   .option('--grpc-port <port>', 'gRPC admin API port', process.env.TP_GRPC_PORT ?? '8002')
   .option('--pg-port <port>', 'embedded PostgreSQL port (loopback)', process.env.TP_EMBEDDED_PG_PORT ?? '8432')
   .action(async (o: Record<string, string>) => {
+    // Imported here: the embedded stores are loaded only by `up`, never by the cluster processes.
+    const { runUp } = await import('./up.js');
     await runUp({
       dataDir: o.dataDir!,
       host: o.host!,

