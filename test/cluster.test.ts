@@ -87,6 +87,35 @@ describe('cluster: control plane, gateway node, ingester on PostgreSQL, NATS and
     assert.ok(echoed.headers['x-request-id']);
   });
 
+  test('route changes take effect on the node: propagation over 10 successive changes', async () => {
+    const upstreams = (await admin.call('GET', '/v1/upstreams?limit=100')).body.data;
+    const svc = await admin.create('/v1/services', { name: 'moving', upstream_id: upstreams.find((u: any) => u.name === 'echo').id });
+    const route = await admin.create('/v1/routes', { name: 'moving', service_id: svc.id, paths: ['/moving-0'] });
+    await waitFor('first path', async () => {
+      const r = await request(`${proxy}/moving-0`);
+      await r.body.text();
+      return r.statusCode === 200;
+    }, 15_000);
+    const samples: number[] = [];
+    for (let i = 1; i <= 10; i++) {
+      const t0 = performance.now();
+      const patched = await admin.call('PATCH', `/v1/routes/${route.id}`, { paths: [`/moving-${i}`] });
+      assert.equal(patched.status, 200);
+      await waitFor(`path /moving-${i}`, async () => {
+        const r = await request(`${proxy}/moving-${i}`);
+        await r.body.text();
+        return r.statusCode === 200;
+      }, 15_000, 1);
+      samples.push(performance.now() - t0);
+      const old = await request(`${proxy}/moving-${i - 1}`);
+      await old.body.text();
+      assert.equal(old.statusCode, 404, 'the old path is gone once the new one answers');
+    }
+    samples.sort((a, b) => a - b);
+    const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!.toFixed(1);
+    console.log(`config propagation over 10 route changes (PATCH sent → node serves new path): min ${q(0)} ms, median ${q(0.5)} ms, max ${q(1)} ms`);
+  });
+
   test('no route → 404 JSON with request id; upstream down → 502', async () => {
     const nf = await request(`${proxy}/nowhere`);
     assert.equal(nf.statusCode, 404);
