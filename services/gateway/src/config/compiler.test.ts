@@ -1,0 +1,82 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { entityKey, type EntityKind } from '@turnpike/common';
+import { compileSnapshot } from './compiler.js';
+import { PoolRegistry } from '../upstream/pools.js';
+import { sha256Hex } from '../plugins/key-auth/index.js';
+
+const now = new Date().toISOString();
+const pools = new PoolRegistry();
+const poolFor = (origin: string, connectTimeoutMs: number) => ({
+  key: PoolRegistry.key(origin, { connectTimeoutMs }),
+  dispatcher: pools.get(origin, { connectTimeoutMs }),
+});
+
+function env(kind: EntityKind, revision: number, data: Record<string, unknown>): [string, string] {
+  return [entityKey(kind, data.id as string), JSON.stringify({ kind, revision, data: { created_at: now, updated_at: now, ...data } })];
+}
+
+function baseConfig() {
+  const ids = { up: randomUUID(), svc: randomUUID(), route: randomUUID(), consumer: randomUUID(), key: randomUUID() };
+  const entries = new Map<string, string>([
+    env('upstreams', 1, { id: ids.up, name: 'up', targets: [{ host: '127.0.0.1', port: 9, weight: 1 }] }),
+    env('services', 2, { id: ids.svc, name: 'svc', upstream_id: ids.up, base_path: '/api/' }),
+    env('routes', 3, { id: ids.route, name: 'r', service_id: ids.svc, paths: ['/users/{id}'], plugins: { 'key-auth': { header_names: ['X-Key'] } } }),
+    env('consumers', 4, { id: ids.consumer, username: 'alice' }),
+    env('keys', 5, { id: ids.key, consumer_id: ids.consumer, key_sha256: sha256Hex('secret-key-123456') }),
+  ]);
+  return { ids, entries };
+}
+
+describe('compileSnapshot', { timeout: 10_000 }, () => {
+  after(() => pools.close());
+
+  test('compiles a complete config with defaults applied', () => {
+    const { ids, entries } = baseConfig();
+    const snap = compileSnapshot(entries, poolFor);
+    assert.deepEqual(snap.rejected, []);
+    assert.equal(snap.revision, 5);
+    assert.deepEqual(snap.counts, { upstreams: 1, services: 1, routes: 1, consumers: 1, keys: 1 });
+    const m = snap.router.match('GET', 'any.host', '/users/9/x');
+    assert.equal(m?.routeId, ids.route);
+    assert.equal(m?.value.service.basePath, '/api', 'trailing slash trimmed');
+    assert.equal(m?.value.stripPath, false);
+    assert.deepEqual(m?.value.keyAuth, { headerNames: ['x-key'], hideCredentials: true });
+    assert.equal(m?.value.service.upstream.readTimeoutMs, 60_000);
+    assert.equal(m?.value.service.upstream.balancer.pick()?.origin, 'http://127.0.0.1:9');
+    assert.equal(snap.keys.get(sha256Hex('secret-key-123456'))?.username, 'alice');
+  });
+
+  test('rejects invalid entities and their dependents, keeps everything else', () => {
+    const { ids, entries } = baseConfig();
+    const badUp = randomUUID();
+    const orphanSvc = randomUUID();
+    const goodRoute = randomUUID();
+    entries.set(...env('upstreams', 6, { id: badUp, name: 'bad', targets: [] })); // minItems 1
+    entries.set(...env('services', 7, { id: orphanSvc, name: 'orphan', upstream_id: badUp }));
+    entries.set(...env('routes', 8, { id: randomUUID(), name: 'orphan-route', service_id: orphanSvc, paths: ['/o'] }));
+    entries.set(...env('routes', 9, { id: goodRoute, name: 'good', service_id: ids.svc, paths: ['/good'] }));
+    entries.set(...env('keys', 10, { id: randomUUID(), consumer_id: randomUUID(), key_sha256: sha256Hex('x') }));
+    entries.set(...env('keys', 11, { id: randomUUID(), consumer_id: ids.consumer, key_sha256: 'not-hex' }));
+    entries.set(`routes.${randomUUID()}`, '{not json');
+    const mismatched = randomUUID();
+    entries.set(`routes.${mismatched}`, JSON.stringify({ kind: 'routes', revision: 12, data: { id: randomUUID(), name: 'm', service_id: ids.svc, paths: ['/m'], created_at: now, updated_at: now } }));
+    entries.set(`routes.${randomUUID()}`, JSON.stringify({ kind: 'services', revision: 13, data: {} }));
+    entries.set('future.thing', '{}');
+    entries.set('meta.revision', JSON.stringify({ revision: 42 }));
+
+    const snap = compileSnapshot(entries, poolFor);
+    assert.equal(snap.revision, 42);
+    assert.equal(snap.rejected.length, 8, JSON.stringify(snap.rejected, null, 1));
+    const byKey = new Map(snap.rejected.map((r) => [r.key, r]));
+    assert.equal(byKey.get(`upstreams.${badUp}`)?.reason, 'failed schema validation');
+    assert.ok(byKey.get(`upstreams.${badUp}`)?.fields?.some((f) => f.path === '/targets'));
+    assert.match(byKey.get(`services.${orphanSvc}`)?.reason ?? '', /upstream .* missing or rejected/);
+    assert.match(byKey.get(`routes.${mismatched}`)?.reason ?? '', /does not match the key/);
+    assert.equal(snap.router.match('GET', '', '/good')?.routeId, goodRoute);
+    assert.equal(snap.router.match('GET', '', '/users/1')?.routeId, ids.route);
+    assert.equal(snap.router.match('GET', '', '/o'), null);
+    assert.equal(snap.keys.size, 1);
+  });
+});

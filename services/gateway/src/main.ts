@@ -1,0 +1,64 @@
+// Standalone gateway node: configuration from the environment, one JSON `ready` line, clean shutdown.
+import { hostname } from 'node:os';
+import { startGateway, type Gateway } from './index.js';
+import { UwsFallbackError } from './uws/loader.js';
+import { errMessage, log } from './log.js';
+
+const env = process.env;
+
+function intEnv(name: string, dflt: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const nodeId = env.TP_NODE_ID || `${hostname()}-${process.pid}`;
+  const natsUrl = env.TP_NATS_URL;
+  if (!natsUrl) throw new Error('TP_NATS_URL is required');
+
+  // Handlers go in before anything is announced: a signal that arrives with no handler kills at once.
+  let gw: Gateway | null = null;
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'gateway.stopping', { signal });
+    const hard = setTimeout(() => process.exit(1), 15_000);
+    hard.unref();
+    if (!gw) return; // Startup finishes first, then sees `stopping`.
+    gw.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log('error', 'gateway.stop_failed', { error: errMessage(e) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  gw = await startGateway({
+    nodeId,
+    cluster: env.TP_CLUSTER || 'default',
+    natsUrl,
+    dataDir: env.TP_DATA_DIR || `.turnpike/gateway-${nodeId}`,
+    host: env.TP_PROXY_HOST || '0.0.0.0',
+    proxyPort: intEnv('TP_PROXY_PORT', 8000),
+    statusPort: intEnv('TP_STATUS_PORT', 8100),
+    maxBodyBytes: intEnv('TP_MAX_BODY_BYTES', 10 * 1024 * 1024),
+  });
+  if (stopping) {
+    stopping = false;
+    stop('early signal');
+    return;
+  }
+  process.stdout.write(JSON.stringify({ event: 'ready', proxy_port: gw.proxyPort, status_port: gw.statusPort, node_id: gw.nodeId }) + '\n');
+}
+
+main().catch((e: unknown) => {
+  log('error', 'gateway.start_failed', { error: errMessage(e) });
+  process.exit(e instanceof UwsFallbackError ? e.exitCode : 1);
+});

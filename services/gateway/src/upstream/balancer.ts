@@ -1,0 +1,42 @@
+// Smooth weighted round-robin (nginx's algorithm): each pick adds every weight to its running score,
+// takes the highest score, and subtracts the total from it. Spreads picks evenly: weights 5,1,1 give
+// a a b a c a a, not a a a a a b c.
+
+export class SmoothWeightedRoundRobin<T> {
+  readonly #items: T[];
+  readonly #weights: Int32Array;
+  readonly #current: Int32Array;
+  readonly #total: number;
+
+  constructor(entries: readonly { item: T; weight: number }[]) {
+    const live = entries.filter((e) => e.weight > 0);
+    this.#items = live.map((e) => e.item);
+    this.#weights = Int32Array.from(live.map((e) => e.weight));
+    this.#current = new Int32Array(live.length);
+    this.#total = live.reduce((s, e) => s + e.weight, 0);
+  }
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  /** Undefined when no item has a positive weight. */
+  pick(): T | undefined {
+    const n = this.#items.length;
+    if (n === 1) return this.#items[0];
+    let best = -1;
+    let bestScore = 0;
+    const cur = this.#current;
+    for (let i = 0; i < n; i++) {
+      const score = (cur[i] as number) + (this.#weights[i] as number);
+      cur[i] = score;
+      if (best === -1 || score > bestScore) {
+        best = i;
+        bestScore = score;
+      }
+    }
+    if (best === -1) return undefined;
+    cur[best] = bestScore - this.#total;
+    return this.#items[best];
+  }
+}
