@@ -18,6 +18,8 @@ export const ErrorCodes = {
   TP_ERR_BODY_TOO_LARGE: 413,
   TP_ERR_HEADERS_TOO_LARGE: 431,
   TP_ERR_RATE_LIMITED: 429,
+  /** Recorded in call logs only: the client went away before the response was complete (nginx's 499). */
+  TP_ERR_CLIENT_CLOSED: 499,
   TP_ERR_UPSTREAM_UNAVAILABLE: 502,
   TP_ERR_UPSTREAM_BAD_RESPONSE: 502,
   TP_ERR_NO_HEALTHY_TARGET: 503,

@@ -1,9 +1,9 @@
 // Gateway-specific failure mapping: undici's error codes → Turnpike error codes.
-import type { ErrorCode } from '@turnpike/common';
+import { httpStatusFor, type ErrorCode } from '@turnpike/common';
 
 /** Recorded in call logs when the client went away before the response was complete. */
-export const CLIENT_CLOSED_STATUS = 499;
-export const CLIENT_CLOSED_CODE = 'TP_ERR_CLIENT_CLOSED';
+export const CLIENT_CLOSED_CODE: ErrorCode = 'TP_ERR_CLIENT_CLOSED';
+export const CLIENT_CLOSED_STATUS = httpStatusFor(CLIENT_CLOSED_CODE);
 
 export function upstreamErrorCode(err: unknown): ErrorCode {
   const code = (err as { code?: unknown } | null)?.code;
