@@ -6,13 +6,14 @@ case "${1:-start}" in
   start)
     if port_open "$TP_CH_HTTP_PORT"; then exit 0; fi
     mkdir -p "$dir/data/tmp" "$dir/log"
-    setsid clickhouse-server --config-file=/etc/clickhouse-server/config.xml --pid-file="$dir/clickhouse.pid" -- \
+    setsid clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- \
       --path="$dir/data/" --tmp_path="$dir/data/tmp/" --user_files_path="$dir/data/user_files/" \
       --format_schema_path="$dir/data/format_schemas/" \
       --http_port="$TP_CH_HTTP_PORT" --tcp_port="$TP_CH_TCP_PORT" --interserver_http_port="$TP_CH_INTERSERVER_PORT" \
       --listen_host=127.0.0.1 \
       --logger.log="$dir/log/clickhouse.log" --logger.errorlog="$dir/log/clickhouse.err.log" --logger.console=0 \
       </dev/null >"$dir/log/stdout.log" 2>&1 &
+    echo $! >"$dir/clickhouse.pid" # setsid does not fork when started in the background, so $! is the server
     wait_port "$TP_CH_HTTP_PORT" clickhouse-server 60
     log "clickhouse on http://127.0.0.1:$TP_CH_HTTP_PORT"
     ;;
