@@ -26,7 +26,8 @@ const log = (msg: string): void => {
 
 export async function runUp(o: UpOptions): Promise<void> {
   const dataDir = resolve(o.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Traversable, not listable, by others (embedded PostgreSQL may run as `postgres`); secrets inside are 0600.
+  mkdirSync(dataDir, { recursive: true, mode: 0o711 });
   const closers: Array<[string, () => Promise<void>]> = [];
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
