@@ -7,7 +7,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { CALLS_STREAM, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
 import { parseCallRecord } from '../call-record.js';
 import { silentLog, type Logger } from '../log.js';
-import { ensureCallsStream, ensureIngestConsumer } from './calls-stream.js';
+import { ensureCallsStream } from '@turnpike/common';
+import { ensureIngestConsumer } from './calls-stream.js';
 import { RecentIds } from './recent-ids.js';
 
 export interface IngesterOptions {

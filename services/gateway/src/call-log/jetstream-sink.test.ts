@@ -8,7 +8,7 @@ import { jetstreamManager, StorageType, RetentionPolicy } from '@nats-io/jetstre
 import { CALLS_STREAM, callsSubject, type CallRecord } from '@turnpike/common';
 import { startPrivateNats, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { CallLogBatcher } from './batcher.js';
-import { CALLS_DUPLICATE_WINDOW_MS, CALLS_MAX_AGE_MS } from './calls-stream.js';
+import { CALLS_DUPLICATE_WINDOW_MS, CALLS_MAX_AGE_MS } from '@turnpike/common';
 import { batchId, JetStreamLogSink } from './jetstream-sink.js';
 
 let n = 0;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { callsSubject, TurnpikeError, type CallRecord, type LogSink } from '@turnpike/common';
-import { ensureCallsStream } from './calls-stream.js';
+import { ensureCallsStream } from '@turnpike/common';
 
 export interface JetStreamLogSinkOptions {
   /** How long to wait for a PubAck before rejecting (the batcher then retries). */

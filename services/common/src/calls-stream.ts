@@ -1,8 +1,8 @@
-// The JetStream stream that carries call logs. The analytics ingester ensures the same stream with the
-// same settings (it must not depend on the gateway package); keep the two configs identical.
+// The JetStream stream that carries call logs, as both ends ensure it: the gateway's call-log sink and
+// the analytics ingester, whichever starts first.
 import { jetstreamManager, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { CALLS_STREAM, CALLS_SUBJECT_PREFIX } from '@turnpike/common';
+import { CALLS_STREAM, CALLS_SUBJECT_PREFIX } from './call-log.js';
 
 // JetStream API error "stream name already in use with a different configuration" (no named constant in nats.js).
 const STREAM_NAME_IN_USE = 10058;
