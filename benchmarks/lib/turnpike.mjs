@@ -1,0 +1,189 @@
+// A Turnpike gateway node wired as in production: a private nats-server with JetStream, the config pushed
+// into the cluster's KV bucket through @turnpike/common's NatsKvConfigBus (as the control plane's
+// publisher does), call logs on (batched by the node to JetStream on that server), one process.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { waitForHttp } from './http-check.mjs';
+import { UPSTREAM_BODY } from './nginx.mjs';
+import { startProcess } from './processes.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const GATEWAY_MAIN = join(ROOT, 'services/gateway/dist/src/main.js');
+const COMMON_MAIN = join(ROOT, 'services/common/dist/src/index.js');
+export const NATS_BIN = process.env.BENCH_NATS_BIN ?? process.env.TP_NATS_SERVER_BIN ?? 'nats-server';
+
+/** The header the route's key-auth plugin checks (its default header names include `apikey`). */
+export const API_KEY_HEADER = 'apikey';
+
+/** A key in the control plane's format (`tp_` + 32 random bytes, base64url). */
+export function newApiKey() {
+  return `tp_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Fails early, with the fix, when the product has not been built. */
+export function checkBuilt() {
+  const missing = [COMMON_MAIN, GATEWAY_MAIN].filter((p) => !existsSync(p));
+  if (missing.length) throw new Error(`not built: ${missing.join(', ')}\nrun \`pnpm build\` first`);
+}
+
+async function loadDeps() {
+  /** @type {typeof import('../../services/common/dist/src/index.js')} */
+  const common = await import(pathToFileURL(COMMON_MAIN).href);
+  // The NATS client is a dependency of @turnpike/common, resolved from there (the root has none).
+  const requireFromCommon = createRequire(join(ROOT, 'services/common/package.json'));
+  /** @type {typeof import('../../services/common/node_modules/@nats-io/transport-node/lib/mod.js')} */
+  const nats = requireFromCommon('@nats-io/transport-node');
+  return { common, nats };
+}
+
+/**
+ * @param {{ dir: string, port: number, cpu: string | null }} o
+ */
+export async function startNats(o) {
+  const storeDir = join(o.dir, 'nats');
+  mkdirSync(storeDir, { recursive: true });
+  const proc = startProcess('nats-server', NATS_BIN, ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(o.port)], { cpu: o.cpu });
+  const { nats } = await loadDeps();
+  const url = `nats://127.0.0.1:${o.port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (proc.child.exitCode !== null) throw new Error(`nats-server exited\n${proc.output()}`);
+    try {
+      const nc = await nats.connect({ servers: url, timeout: 1_000 });
+      await nc.close();
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`nats-server on ${o.port} not reachable: ${String(e)}\n${proc.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { proc, url };
+}
+
+/**
+ * Puts one upstream, service, route (key-auth), consumer and API key into the cluster's config bucket,
+ * then `meta.revision`, exactly as the control plane's publisher leaves them; the key travels as its
+ * SHA-256 only.
+ * @param {{ natsUrl: string, cluster: string, upstreamPort: number, key: string }} o
+ */
+export async function publishConfig(o) {
+  const { common, nats } = await loadDeps();
+  const now = new Date().toISOString();
+  const ts = { created_at: now, updated_at: now };
+  const ids = { upstream: randomUUID(), service: randomUUID(), route: randomUUID(), consumer: randomUUID(), key: randomUUID() };
+  const revision = 1;
+  /** @type {{ [K in import('../../services/common/dist/src/index.js').EntityKind]?: import('../../services/common/dist/src/index.js').EntityByKind[K] }} */
+  const entities = {
+    upstreams: {
+      id: ids.upstream,
+      name: 'bench-upstream',
+      scheme: 'http',
+      targets: [{ host: '127.0.0.1', port: o.upstreamPort, weight: 100 }],
+      connect_timeout_ms: 5_000,
+      read_timeout_ms: 60_000,
+      tags: [],
+      ...ts,
+    },
+    services: { id: ids.service, name: 'bench', upstream_id: ids.upstream, base_path: '', tags: [], ...ts },
+    routes: {
+      id: ids.route,
+      name: 'bench',
+      service_id: ids.service,
+      hosts: [],
+      paths: ['/'],
+      methods: [],
+      strip_path: false,
+      priority: 0,
+      plugins: { 'key-auth': {} },
+      tags: [],
+      ...ts,
+    },
+    consumers: { id: ids.consumer, username: 'bench', tags: [], ...ts },
+    keys: { id: ids.key, consumer_id: ids.consumer, key_sha256: createHash('sha256').update(o.key).digest('hex') },
+  };
+  const nc = await nats.connect({ servers: o.natsUrl });
+  try {
+    const bus = await common.NatsKvConfigBus.open(nc, common.configBucketName(o.cluster));
+    for (const kind of common.ENTITY_KINDS) {
+      const data = entities[kind];
+      if (!data) continue;
+      await bus.put(common.entityKey(kind, data.id), JSON.stringify({ kind, revision, data }));
+    }
+    await bus.put(common.META_REVISION_KEY, JSON.stringify({ revision }));
+    await bus.close();
+  } finally {
+    await nc.close();
+  }
+  return ids;
+}
+
+/**
+ * Starts `node services/gateway/dist/src/main.js` and resolves once it printed its ready line, `/readyz`
+ * answers 200, and a request with the key comes back through the route with the upstream's body.
+ * @param {{ dir: string, natsUrl: string, cluster: string, proxyPort: number, statusPort: number, key: string, cpu: string | null, cpuProfDir: string | null }} o
+ */
+export async function startGateway(o) {
+  const dataDir = join(o.dir, 'gateway');
+  mkdirSync(dataDir, { recursive: true });
+  const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
+  let ready = false;
+  const proc = startProcess('turnpike gateway', process.execPath, [...nodeArgs, GATEWAY_MAIN], {
+    cpu: o.cpu,
+    cwd: ROOT,
+    env: {
+      ...withoutFallback(process.env),
+      TP_NATS_URL: o.natsUrl,
+      TP_CLUSTER: o.cluster,
+      TP_NODE_ID: 'bench-node',
+      TP_PROXY_HOST: '127.0.0.1',
+      TP_PROXY_PORT: String(o.proxyPort),
+      TP_STATUS_PORT: String(o.statusPort),
+      TP_DATA_DIR: dataDir,
+    },
+    onLine: (line) => {
+      if (ready || !line.startsWith('{')) return;
+      try {
+        if (JSON.parse(line).event === 'ready') ready = true;
+      } catch {
+        // not a JSON line
+      }
+    },
+  });
+  const deadline = Date.now() + 20_000;
+  while (!ready) {
+    if (proc.child.exitCode !== null) throw new Error(`gateway exited before it was ready\n${proc.output()}`);
+    if (Date.now() > deadline) throw new Error(`gateway printed no {"event":"ready"} line in 20 s\n${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await waitForHttp('gateway /readyz', proc, `http://127.0.0.1:${o.statusPort}/readyz`, {});
+  await waitForHttp('gateway route', proc, `http://127.0.0.1:${o.proxyPort}/bench`, { [API_KEY_HEADER]: o.key }, { body: UPSTREAM_BODY });
+  return proc;
+}
+
+/**
+ * The environment without TP_ALLOW_UWS_FALLBACK: a gateway on uWS's pure-JS fallback server would be
+ * measured as if it were the product, so the benchmark lets it refuse to start instead.
+ * @param {NodeJS.ProcessEnv} env
+ */
+function withoutFallback(env) {
+  const { TP_ALLOW_UWS_FALLBACK: _ignored, ...rest } = env;
+  return rest;
+}
+
+/**
+ * The gateway's unlabelled Prometheus samples (`name value`), e.g. its call-log counters.
+ * @param {number} statusPort
+ * @returns {Promise<Map<string, number>>}
+ */
+export async function gatewayMetrics(statusPort) {
+  const res = await fetch(`http://127.0.0.1:${statusPort}/metrics`, { signal: AbortSignal.timeout(2_000) });
+  const out = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*) (\S+)$/.exec(line);
+    if (m) out.set(/** @type {string} */ (m[1]), Number(m[2]));
+  }
+  return out;
+}
