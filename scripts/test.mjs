@@ -19,6 +19,8 @@ function run(cmd, args) {
 
 run('bash', ['infra/local/up.sh']);
 run('pnpm', ['run', '--silent', 'build']);
+// The k6 scripts and the benchmark harness are not run here, but they must keep type-checking.
+run('pnpm', ['run', '--silent', 'typecheck']);
 
 const env = { ...process.env };
 for (const line of readFileSync(join(root, '.work/local/env'), 'utf8').split('\n')) {
