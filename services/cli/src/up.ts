@@ -3,7 +3,7 @@
 // a ClickHouse server, and call logs handed straight to the analytics store instead of JetStream.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InProcessConfigBus } from '@turnpike/common';
+import { InProcessConfigBus, InProcessHeartbeatChannel } from '@turnpike/common';
 import { startControlPlane } from '@turnpike/control-plane';
 import { startGateway } from '@turnpike/gateway';
 import { ChdbStore, StoreLogSink } from '@turnpike/analytics';
@@ -56,6 +56,8 @@ export async function runUp(o: UpOptions): Promise<void> {
 
     const bus = new InProcessConfigBus();
     closers.push(['config bus', () => bus.close()]);
+    // The embedded node's heartbeats feed the control plane's cluster view (/v1/cluster/nodes).
+    const heartbeat = new InProcessHeartbeatChannel();
 
     const tokenFile = join(dataDir, 'admin-token');
     const cp = await startControlPlane({
@@ -65,6 +67,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       host: o.adminHost,
       restPort: o.adminPort,
       grpcPort: o.grpcPort,
+      heartbeat,
     });
     closers.push(['control plane', () => cp.close()]);
     // The bootstrap token exists only once, at first start; keep it for this user (0600) so that later
@@ -83,6 +86,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       host: o.host,
       proxyPort: o.proxyPort,
       statusPort: o.statusPort,
+      heartbeat,
     });
     closers.push(['gateway', () => gw.close()]);
 

@@ -7,3 +7,4 @@ export * from './analytics.js';
 export type * from './config-bus/types.js';
 export { InProcessConfigBus } from './config-bus/in-process.js';
 export { NatsKvConfigBus } from './config-bus/nats-kv.js';
+export * from './node-status.js';

@@ -2,7 +2,7 @@
 // in by the embedded `turnpike up`), is compiled off the hot path, and the uWS proxy reads the snapshot.
 import { hostname } from 'node:os';
 import type { us_listen_socket } from 'uWebSockets.js';
-import type { ConfigBus, ConfigWatch, LogSink } from '@turnpike/common';
+import { NatsHeartbeatChannel, type ConfigBus, type ConfigWatch, type HeartbeatChannel, type LogSink } from '@turnpike/common';
 import { loadUws } from './uws/loader.js';
 import { ConfigManager } from './config/manager.js';
 import { NatsConfigSource } from './config/nats-source.js';
@@ -12,6 +12,8 @@ import { GatewayMetrics } from './status/metrics.js';
 import { startStatusServer } from './status/server.js';
 import { CallLogBatcher } from './call-log/batcher.js';
 import { JetStreamLogSink } from './call-log/jetstream-sink.js';
+import { HeartbeatReporter } from './heartbeat/index.js';
+import { GATEWAY_VERSION } from './heartbeat/version.js';
 import { log } from './log.js';
 
 export interface GatewayOptions {
@@ -33,6 +35,10 @@ export interface GatewayOptions {
   initialConfigWaitMs?: number;
   /** Grace period for in-flight requests on close. */
   drainTimeoutMs?: number;
+  /** Where heartbeats go: by default NATS core pub/sub with NATS, none in embedded mode unless given. */
+  heartbeat?: HeartbeatChannel;
+  /** Heartbeat period (default 2 s); 0 sends only the beats after config swaps and on close. */
+  heartbeatIntervalMs?: number;
 }
 
 export interface Gateway {
@@ -50,6 +56,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const host = opts.host ?? '0.0.0.0';
   if (!opts.bus && !opts.natsUrl) throw new Error('startGateway needs natsUrl or bus');
   if (!opts.logSink && !opts.natsUrl) throw new Error('startGateway needs logSink when there is no NATS');
+  const startedAt = Date.now();
+  // Set once the node is up; config swaps before that are reported by its first beat.
+  let heartbeat: HeartbeatReporter | null = null;
 
   const { uws, native } = loadUws();
   const pools = new PoolRegistry();
@@ -60,7 +69,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const o = { connectTimeoutMs };
       return { key: PoolRegistry.key(origin, o), dispatcher: pools.get(origin, o) };
     },
-    onSwap: (snap) => pools.retain(snap.poolKeys),
+    onSwap: (snap) => {
+      pools.retain(snap.poolKeys);
+      heartbeat?.beat();
+    },
   });
 
   let source: NatsConfigSource | null = null;
@@ -131,9 +143,38 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       }),
   });
 
+  const channel = opts.heartbeat ?? (source ? new NatsHeartbeatChannel(() => source?.connection, cluster) : null);
+  if (channel) {
+    const nodeHostname = hostname();
+    heartbeat = new HeartbeatReporter({
+      channel,
+      intervalMs: opts.heartbeatIntervalMs ?? 2_000,
+      read: () => {
+        const snap = manager.snapshot;
+        return {
+          node_id: nodeId,
+          cluster,
+          hostname: nodeHostname,
+          pid: process.pid,
+          version: GATEWAY_VERSION,
+          started_at: startedAt,
+          revision: snap?.revision ?? 0,
+          source: manager.source ?? 'none',
+          ready: snap !== null,
+          bus_connected: natsConnected(),
+          in_flight: inFlightRequests(),
+          requests_total: metrics.requestsTotal(),
+        };
+      },
+    });
+    heartbeat.beat();
+  }
+
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      // First, while NATS is still connected: the cluster view shows this node unready at once.
+      heartbeat?.stop();
       uws.us_listen_socket_close(listenSocket);
       const deadline = Date.now() + (opts.drainTimeoutMs ?? 5_000);
       while (inFlightRequests() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     proxyPort: intEnv('TP_PROXY_PORT', 8000),
     statusPort: intEnv('TP_STATUS_PORT', 8100),
     maxBodyBytes: intEnv('TP_MAX_BODY_BYTES', 10 * 1024 * 1024),
+    heartbeatIntervalMs: intEnv('TP_HEARTBEAT_MS', 2_000),
   });
   if (stopping) {
     stopping = false;

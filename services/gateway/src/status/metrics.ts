@@ -34,6 +34,13 @@ export class GatewayMetrics {
     }
   }
 
+  /** Responses sent so far, all status classes (read by the heartbeat, off the hot path). */
+  requestsTotal(): number {
+    let n = 0;
+    for (let c = 1; c <= 5; c++) n += this.#byClass[c] as number;
+    return n;
+  }
+
   upstreamError(code: string): void {
     this.#upstreamErrors.set(code, (this.#upstreamErrors.get(code) ?? 0) + 1);
   }
