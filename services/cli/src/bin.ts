@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `turnpike`: one command for every process of the product.
 import { Command } from 'commander';
+import { registerDeclarativeCommands } from './declarative/commands.js';
 
 const program = new Command();
 program.name('turnpike').description('Turnpike API gateway').version('0.1.0');
@@ -41,6 +42,9 @@ program.command('gateway').description('run a gateway node').action(async () => 
 program.command('ingester').description('run the call-log ingester (NATS JetStream → ClickHouse)').action(async () => {
   await import('@turnpike/analytics/main');
 });
+
+// Declarative config over the REST admin API: apply, diff, export (docs/declarative-config.md).
+registerDeclarativeCommands(program);
 
 function port(v: string, name: string): number {
   const n = Number(v);

@@ -1,0 +1,113 @@
+// Carries out a plan against the admin API, in order, resolving names to ids as entities are created.
+// Stops at the first failure and says which operation failed and where in the file the cause is.
+import type { ApiKeyCreated } from '@turnpike/common';
+import { AdminApiError, type AdminClient } from './admin-client.js';
+import type { CurrentState } from './current-state.js';
+import { entityKey, pointerToPath, type EntityKind } from './file-format.js';
+import { describeTarget } from './diff-render.js';
+import type { EntitySpec, Operation } from './plan.js';
+
+const COLLECTION: Record<EntityKind, string> = { upstream: '/v1/upstreams', service: '/v1/services', route: '/v1/routes', consumer: '/v1/consumers' };
+
+// The API references by id where the file references by name.
+const REFERENCE: Partial<Record<EntityKind, { field: string; apiField: string; target: EntityKind }>> = {
+  service: { field: 'upstream', apiField: 'upstream_id', target: 'upstream' },
+  route: { field: 'service', apiField: 'service_id', target: 'service' },
+};
+
+export interface ExecuteEvents {
+  /** After each successful operation; `generatedKey` is set when the control plane generated a key. */
+  done(op: Operation, info: { generatedKey?: string }): void;
+}
+
+export class ApplyError extends Error {
+  constructor(
+    message: string,
+    readonly operation: Operation,
+    /** Operations applied before this one failed, of `total`. */
+    readonly completed: number,
+    readonly total: number,
+    readonly apiError: AdminApiError,
+  ) {
+    super(message);
+    this.name = 'ApplyError';
+  }
+}
+
+export async function executePlan(
+  client: AdminClient,
+  current: CurrentState,
+  operations: Operation[],
+  locations: Map<string, string>,
+  events: ExecuteEvents,
+): Promise<void> {
+  const ids: Record<EntityKind, Map<string, string>> = {
+    upstream: new Map(current.upstreams.map((e) => [e.name, e.id])),
+    service: new Map(current.services.map((e) => [e.name, e.id])),
+    route: new Map(current.routes.map((e) => [e.name, e.id])),
+    consumer: new Map(current.consumers.map((e) => [e.username, e.id])),
+  };
+  const toApi = (kind: EntityKind, fields: Record<string, unknown>): Record<string, unknown> => {
+    const ref = REFERENCE[kind];
+    if (!ref || !(ref.field in fields)) return fields;
+    const { [ref.field]: target, ...rest } = fields;
+    const id = ids[ref.target].get(target as string);
+    // The planner orders creates before their users, so a missing id is a planner bug, not user error.
+    if (id === undefined) throw new Error(`${kind}: ${ref.target} ${JSON.stringify(target)} has no id yet`);
+    return { ...rest, [ref.apiField]: id };
+  };
+
+  let completed = 0;
+  for (const op of operations) {
+    try {
+      const info: { generatedKey?: string } = {};
+      if (op.kind === 'key') {
+        const consumerId = ids.consumer.get(op.consumer);
+        if (consumerId === undefined) throw new Error(`consumer ${JSON.stringify(op.consumer)} has no id yet`);
+        if (op.action === 'create') {
+          const body: Record<string, string> = { name: op.name };
+          if (op.key !== undefined) body.key = op.key;
+          const created = await client.create<ApiKeyCreated>(`/v1/consumers/${consumerId}/keys`, body);
+          if (op.key === undefined) info.generatedKey = created.key;
+        } else {
+          await client.remove(`/v1/consumers/${consumerId}/keys/${op.id}`);
+        }
+      } else if (op.action === 'create') {
+        const created = await client.create<{ id: string }>(COLLECTION[op.kind], toApi(op.kind, op.spec as unknown as Record<string, unknown>));
+        ids[op.kind].set(op.name, created.id);
+      } else if (op.action === 'update') {
+        const path = `${COLLECTION[op.kind]}/${op.id}`;
+        if (op.mode === 'replace') await client.replace(path, toApi(op.kind, specBody(op.spec)));
+        else await client.patch(path, toApi(op.kind, Object.fromEntries(op.changes.map((c) => [c.field, c.to]))));
+      } else {
+        await client.remove(`${COLLECTION[op.kind]}/${op.id}`);
+        ids[op.kind].delete(op.name);
+      }
+      completed++;
+      events.done(op, info);
+    } catch (err) {
+      if (!(err instanceof AdminApiError)) throw err;
+      throw new ApplyError(describeFailure(op, err, locations), op, completed, operations.length, err);
+    }
+  }
+}
+
+function specBody(spec: EntitySpec): Record<string, unknown> {
+  return { ...(spec as unknown as Record<string, unknown>) };
+}
+
+/** `create route "b" (routes[1]): TP_ERR_CONFLICT route conflicts … \n  routes[1].paths: conflicts with …` */
+export function describeFailure(op: Operation, err: AdminApiError, locations: Map<string, string>): string {
+  const at = op.kind === 'key' ? locations.get(entityKey('key', op.name, op.consumer)) : locations.get(entityKey(op.kind, op.name));
+  const head = `${op.action} ${describeTarget(op)}${at !== undefined && op.action !== 'delete' ? ` (${at})` : ''} failed: ${err.code}: ${err.message}`;
+  const lines = [head];
+  for (const f of err.fields) {
+    const ref = op.kind === 'key' ? undefined : REFERENCE[op.kind];
+    let field = pointerToPath(f.path);
+    if (ref && field === ref.apiField) field = ref.field;
+    const where = at !== undefined && op.action !== 'delete' ? (field ? `${at}.${field}` : at) : field || describeTarget(op);
+    lines.push(`  ${where}: ${f.message}`);
+  }
+  if (err.requestId) lines.push(`  (request id ${err.requestId})`);
+  return lines.join('\n');
+}
