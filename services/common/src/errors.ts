@@ -14,6 +14,8 @@ export const ErrorCodes = {
   TP_ERR_METHOD_NOT_ALLOWED: 405,
   TP_ERR_CONFLICT: 409,
   TP_ERR_IN_USE: 409,
+  /** A conditional write (If-Match / expected_version) found the entity at another version. */
+  TP_ERR_PRECONDITION_FAILED: 412,
   TP_ERR_UNPROCESSABLE: 422,
   TP_ERR_BODY_TOO_LARGE: 413,
   TP_ERR_HEADERS_TOO_LARGE: 431,

@@ -1,6 +1,7 @@
 // The control plane as a library: PostgreSQL (migrated at start), the outbox publisher and reconciler
 // feeding the config bus, and the REST and gRPC admin APIs over one service layer.
-import type { AnalyticsStore, ConfigBus } from '@turnpike/common';
+import type { AnalyticsStore, ConfigBus, HeartbeatChannel } from '@turnpike/common';
+import { NodeRegistry } from './cluster/node-registry.js';
 import { connectPostgres } from './db/connect.js';
 import { migrate } from './db/migrate.js';
 import { closeGrpc, buildGrpcServer, listenGrpc } from './grpc/server.js';
@@ -27,6 +28,8 @@ export interface ControlPlaneOptions {
   reconcileIntervalMs?: number | undefined;
   /** Cap of the publisher's retry backoff after bus errors (default 10 s). */
   maxBackoffMs?: number | undefined;
+  /** Where gateway nodes' heartbeats arrive (cluster view, /v1/cluster/nodes); none: the view is empty. */
+  heartbeat?: HeartbeatChannel | undefined;
 }
 
 export interface ControlPlane {
@@ -64,13 +67,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cleanup.push(async () => await publisher.stop());
     await publisher.start();
 
-    const rest = buildRestServer({ ctx, analytics: opts.analytics, log });
+    const nodes = new NodeRegistry();
+    if (opts.heartbeat) {
+      const sub = nodes.follow(opts.heartbeat);
+      cleanup.push(async () => sub.stop());
+    }
+
+    const rest = buildRestServer({ ctx, analytics: opts.analytics, log, nodes });
     cleanup.push(async () => await rest.close());
     await rest.listen({ host, port: opts.restPort });
     const addr = rest.server.address();
     const restPort = typeof addr === 'object' && addr ? addr.port : opts.restPort;
 
-    const grpcServer = buildGrpcServer(ctx, log);
+    const grpcServer = buildGrpcServer(ctx, log, nodes);
     cleanup.push(async () => await closeGrpc(grpcServer));
     const grpcPort = await listenGrpc(grpcServer, host, opts.grpcPort);
 

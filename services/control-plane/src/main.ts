@@ -1,7 +1,7 @@
 // Standalone control-plane process: configuration from TP_* environment variables, a JSON ready line on
 // stdout, clean shutdown on SIGINT/SIGTERM.
 import { connect } from '@nats-io/transport-node';
-import { NatsKvConfigBus, configBucketName, type AnalyticsStore } from '@turnpike/common';
+import { NatsHeartbeatChannel, NatsKvConfigBus, configBucketName, type AnalyticsStore } from '@turnpike/common';
 import { startControlPlane } from './index.js';
 import { stdoutLogger } from './log.js';
 
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     grpcPort: port('TP_GRPC_PORT', 8002),
     bootstrapToken: env('TP_BOOTSTRAP_TOKEN'),
     log,
+    heartbeat: new NatsHeartbeatChannel(() => nc, cluster),
   });
   // The bootstrap token, when one was just created, has already been printed once as its own log line.
   process.stdout.write(JSON.stringify({ event: 'ready', rest_port: cp.restPort, grpc_port: cp.grpcPort, cluster }) + '\n');

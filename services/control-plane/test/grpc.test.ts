@@ -34,8 +34,12 @@ describe('gRPC admin API', { timeout: 60_000 }, () => {
     assert.equal(up.scheme, 'http');
     assert.deepEqual(up.targets, [{ host: '10.0.0.1', port: 80, weight: 100 }]);
     assert.deepEqual(await c.upstreams('GetUpstream', { id: up.id }), up);
-    // The REST view of the same entity is identical.
-    assert.deepEqual((await h.rest('GET', `/v1/upstreams/${String(up.id)}`)).json, up);
+    // The REST view of the same entity is identical; REST carries the version as the ETag.
+    const { version, ...fields } = up;
+    const viaRest = await h.rest('GET', `/v1/upstreams/${String(up.id)}`);
+    assert.deepEqual(viaRest.json, fields);
+    assert.equal(version, 1);
+    assert.equal(viaRest.headers.get('etag'), '"1"');
 
     const masked = await c.upstreams('UpdateUpstream', { id: up.id, upstream: { read_timeout_ms: 999 }, update_mask: ['read_timeout_ms', 'tags'] });
     assert.equal(masked.read_timeout_ms, 999);
@@ -122,5 +126,22 @@ describe('gRPC admin API', { timeout: 60_000 }, () => {
     await c.consumers('DeleteConsumer', { id: consumer.id });
     assert.equal((await h.sql`SELECT id FROM api_keys WHERE consumer_id = ${String(consumer.id)}`).length, 0);
     assert.equal((await failure(c.consumers('ListApiKeys', { consumer_id: consumer.id }))).code, status.NOT_FOUND);
+  });
+
+  it('expected_version: updates and deletes are conditional, FAILED_PRECONDITION when stale', async () => {
+    const up = await c.upstreams('CreateUpstream', { name: 'g-versioned', targets: [{ host: '10.0.0.9', port: 80 }] });
+    assert.equal(up.version, 1);
+    const v2 = await c.upstreams('UpdateUpstream', { id: up.id, upstream: { tags: ['a'] }, expected_version: 1 });
+    assert.equal(v2.version, 2);
+    const stale = await failure(c.upstreams('UpdateUpstream', { id: up.id, upstream: { tags: ['b'] }, expected_version: 1 }));
+    assert.equal(stale.code, status.FAILED_PRECONDITION);
+    assert.deepEqual(stale.metadata.get('tp-error-code'), ['TP_ERR_PRECONDITION_FAILED']);
+    const staleDelete = await failure(c.upstreams('DeleteUpstream', { id: up.id, expected_version: 1 }));
+    assert.equal(staleDelete.code, status.FAILED_PRECONDITION);
+    // Unset means unconditional; REST sees the same version as its ETag.
+    assert.equal((await c.upstreams('UpdateUpstream', { id: up.id, upstream: { tags: ['c'] } })).version, 3);
+    assert.equal((await h.rest('GET', `/v1/upstreams/${String(up.id)}`)).headers.get('etag'), '"3"');
+    await c.upstreams('DeleteUpstream', { id: up.id, expected_version: 3 });
+    assert.equal((await failure(c.upstreams('GetUpstream', { id: up.id }))).code, status.NOT_FOUND);
   });
 });

@@ -18,6 +18,7 @@ export interface AdminProto {
   ServiceService: grpc.ServiceClientConstructor;
   RouteService: grpc.ServiceClientConstructor;
   ConsumerService: grpc.ServiceClientConstructor;
+  ClusterService: grpc.ServiceClientConstructor;
 }
 
 export function loadAdminProto(): AdminProto {

@@ -1,5 +1,6 @@
-// The gRPC admin API: the four services of proto/turnpike/admin/v1/admin.proto over the service layer.
+// The gRPC admin API: the services of proto/turnpike/admin/v1/admin.proto over the service layer.
 import * as grpc from '@grpc/grpc-js';
+import { NodeRegistry } from '../cluster/node-registry.js';
 import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
 import type { ServiceContext } from '../service/index.js';
@@ -13,6 +14,7 @@ import { unary } from './unary.js';
 
 interface IdReq {
   id?: string;
+  expected_version?: number;
 }
 interface ListReq {
   limit?: number;
@@ -21,6 +23,7 @@ interface ListReq {
 interface UpdateReq {
   id?: string;
   update_mask?: string[];
+  expected_version?: number;
   [input: string]: unknown;
 }
 interface KeyReq {
@@ -30,9 +33,15 @@ interface KeyReq {
   key?: string;
   limit?: number;
   cursor?: string;
+  expected_version?: number;
 }
 
-export function buildGrpcServer(ctx: ServiceContext, log: Logger): grpc.Server {
+/** `optional int64 expected_version` → the service layer's condition (absent: unconditional). */
+function expected(req: { expected_version?: number }): svc.WriteOptions {
+  return req.expected_version === undefined ? {} : { expectedVersions: [Number(req.expected_version)] };
+}
+
+export function buildGrpcServer(ctx: ServiceContext, log: Logger, nodes: NodeRegistry = new NodeRegistry()): grpc.Server {
   const proto = loadAdminProto();
   const server = new grpc.Server();
   const u = <Req>(fn: (req: Req) => Promise<unknown>): grpc.handleUnaryCall<Req, unknown> => unary<Req>(ctx, log, fn);
@@ -43,9 +52,11 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger): grpc.Server {
     GetUpstream: u<IdReq>(async (req) => upstreamToProto(await svc.getUpstream(ctx, req.id ?? ''))),
     ListUpstreams: u<ListReq>(async (req) => pageToProto(await svc.listUpstreams(ctx, listOptionsFrom(req)), upstreamToProto)),
     UpdateUpstream: u<UpdateReq>(async (req) =>
-      upstreamToProto(await svc.updateUpstream(ctx, req.id ?? '', upstreamFromProto(req.upstream as ProtoObject | undefined, req.update_mask))),
+      upstreamToProto(
+        await svc.updateUpstream(ctx, req.id ?? '', upstreamFromProto(req.upstream as ProtoObject | undefined, req.update_mask), 'patch', expected(req)),
+      ),
     ),
-    DeleteUpstream: u<IdReq>(async (req) => (await svc.deleteUpstream(ctx, req.id ?? ''), deleted)),
+    DeleteUpstream: u<IdReq>(async (req) => (await svc.deleteUpstream(ctx, req.id ?? '', expected(req)), deleted)),
   });
 
   server.addService(proto.ServiceService.service, {
@@ -53,9 +64,11 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger): grpc.Server {
     GetService: u<IdReq>(async (req) => serviceToProto(await svc.getService(ctx, req.id ?? ''))),
     ListServices: u<ListReq>(async (req) => pageToProto(await svc.listServices(ctx, listOptionsFrom(req)), serviceToProto)),
     UpdateService: u<UpdateReq>(async (req) =>
-      serviceToProto(await svc.updateService(ctx, req.id ?? '', serviceFromProto(req.service as ProtoObject | undefined, req.update_mask))),
+      serviceToProto(
+        await svc.updateService(ctx, req.id ?? '', serviceFromProto(req.service as ProtoObject | undefined, req.update_mask), 'patch', expected(req)),
+      ),
     ),
-    DeleteService: u<IdReq>(async (req) => (await svc.deleteService(ctx, req.id ?? ''), deleted)),
+    DeleteService: u<IdReq>(async (req) => (await svc.deleteService(ctx, req.id ?? '', expected(req)), deleted)),
   });
 
   server.addService(proto.RouteService.service, {
@@ -63,9 +76,9 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger): grpc.Server {
     GetRoute: u<IdReq>(async (req) => routeToProto(await svc.getRoute(ctx, req.id ?? ''))),
     ListRoutes: u<ListReq>(async (req) => pageToProto(await svc.listRoutes(ctx, listOptionsFrom(req)), routeToProto)),
     UpdateRoute: u<UpdateReq>(async (req) =>
-      routeToProto(await svc.updateRoute(ctx, req.id ?? '', routeFromProto(req.route as ProtoObject | undefined, req.update_mask))),
+      routeToProto(await svc.updateRoute(ctx, req.id ?? '', routeFromProto(req.route as ProtoObject | undefined, req.update_mask), 'patch', expected(req))),
     ),
-    DeleteRoute: u<IdReq>(async (req) => (await svc.deleteRoute(ctx, req.id ?? ''), deleted)),
+    DeleteRoute: u<IdReq>(async (req) => (await svc.deleteRoute(ctx, req.id ?? '', expected(req)), deleted)),
   });
 
   server.addService(proto.ConsumerService.service, {
@@ -73,13 +86,20 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger): grpc.Server {
     GetConsumer: u<IdReq>(async (req) => consumerToProto(await svc.getConsumer(ctx, req.id ?? ''))),
     ListConsumers: u<ListReq>(async (req) => pageToProto(await svc.listConsumers(ctx, listOptionsFrom(req)), consumerToProto)),
     UpdateConsumer: u<UpdateReq>(async (req) =>
-      consumerToProto(await svc.updateConsumer(ctx, req.id ?? '', consumerFromProto(req.consumer as ProtoObject | undefined, req.update_mask))),
+      consumerToProto(
+        await svc.updateConsumer(ctx, req.id ?? '', consumerFromProto(req.consumer as ProtoObject | undefined, req.update_mask), 'patch', expected(req)),
+      ),
     ),
-    DeleteConsumer: u<IdReq>(async (req) => (await svc.deleteConsumer(ctx, req.id ?? ''), deleted)),
+    DeleteConsumer: u<IdReq>(async (req) => (await svc.deleteConsumer(ctx, req.id ?? '', expected(req)), deleted)),
     CreateApiKey: u<KeyReq>(async (req) => apiKeyToProto(await svc.createApiKey(ctx, req.consumer_id ?? '', apiKeyCreateFromProto(req as ProtoObject)))),
     GetApiKey: u<KeyReq>(async (req) => apiKeyToProto(await svc.getApiKey(ctx, req.consumer_id ?? '', req.id ?? ''))),
     ListApiKeys: u<KeyReq>(async (req) => pageToProto(await svc.listApiKeys(ctx, req.consumer_id ?? '', listOptionsFrom(req)), apiKeyToProto)),
-    DeleteApiKey: u<KeyReq>(async (req) => (await svc.deleteApiKey(ctx, req.consumer_id ?? '', req.id ?? ''), deleted)),
+    DeleteApiKey: u<KeyReq>(async (req) => (await svc.deleteApiKey(ctx, req.consumer_id ?? '', req.id ?? '', expected(req)), deleted)),
+  });
+
+  server.addService(proto.ClusterService.service, {
+    ListNodes: u<object>(async () => await svc.listClusterNodes(ctx, nodes)),
+    GetConfigRevision: u<object>(async () => await svc.configRevision(ctx)),
   });
 
   return server;

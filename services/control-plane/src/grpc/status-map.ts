@@ -17,6 +17,7 @@ export function grpcStatusFor(code: ErrorCode | string): status {
     case 'TP_ERR_IN_USE':
       return status.ABORTED;
     case 'TP_ERR_UNPROCESSABLE':
+    case 'TP_ERR_PRECONDITION_FAILED':
       return status.FAILED_PRECONDITION;
     case 'TP_ERR_AUTH_REQUIRED':
     case 'TP_ERR_AUTH_TOKEN_INVALID':

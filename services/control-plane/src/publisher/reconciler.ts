@@ -1,10 +1,12 @@
 // Repairs drift between PostgreSQL and the config bus: puts entities that are missing or differ, deletes
 // entity keys whose entity no longer exists, and sets meta.revision; prunes day-old published outbox rows. Entities with unpublished outbox
-// rows are left to the publisher, which will bring them up to date in revision order.
+// rows are left to the publisher, which will bring them up to date in revision order. Also deletes expired
+// idempotency keys.
 import { isDeepStrictEqual } from 'node:util';
 import type { Sql, TransactionSql } from 'postgres';
 import { META_REVISION_KEY, entityKey, parseEntityKey, type ConfigBus, type ConfigEnvelope, type EntityKind } from '@turnpike/common';
 import { toApiKeyConfig, type ApiKeyRow } from '../service/api-keys.js';
+import { deleteExpiredIdempotencyKeys } from '../service/idempotency.js';
 import { toConsumer, type ConsumerRow } from '../service/consumers.js';
 import { toRoute, type RouteRow } from '../service/routes.js';
 import { toService, type ServiceRow } from '../service/services.js';
@@ -72,6 +74,8 @@ export async function reconcile(sql: Sql, bus: ConfigBus): Promise<ReconcileRepo
     }
     // Published rows are history once on the bus; keep a day of it for inspection.
     await tx`DELETE FROM outbox WHERE published_at < now() - interval '1 day'`;
+    // Idempotency keys are only honoured for 24 h (lookups ignore older rows); drop them too.
+    await deleteExpiredIdempotencyKeys(tx);
     if (st!.min_unpublished === null) {
       const meta = await bus.get(META_REVISION_KEY);
       const want = { revision: published };

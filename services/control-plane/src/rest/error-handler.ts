@@ -13,6 +13,20 @@ function codeForStatus(status: number): ErrorCode {
   return 'TP_ERR_BAD_REQUEST';
 }
 
+/**
+ * fastify's router answers malformed URLs (bad percent-encoding) and over-long path parameters itself, in
+ * its own JSON shape, before any hook runs; this gives them ours. An over-long parameter cannot be an id.
+ */
+export function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const path = (req.raw.url ?? '').split('?')[0] ?? '';
+  const shown = path.length > 200 ? `${path.slice(0, 200)}...` : path;
+  const [code, message]: [ErrorCode, string] =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? ['TP_ERR_NOT_FOUND', `no such entity: a path parameter of ${shown} is too long to be an id`]
+      : ['TP_ERR_BAD_REQUEST', `the request URL is not valid: ${shown}`];
+  void reply.code(httpStatusFor(code)).header('x-request-id', req.id).send(errorBody(code, message, req.id));
+}
+
 export function installErrorHandling(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: FastifyError | TurnpikeError | Error, req: FastifyRequest, reply: FastifyReply) => {
     const tp = toTurnpikeError(err);

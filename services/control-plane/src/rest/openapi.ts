@@ -1,6 +1,18 @@
 // Builds the OpenAPI 3.1 document of the REST admin API from the same typebox schemas that validate input.
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ApiKey, ApiKeyCreate, ApiKeyCreated } from '@turnpike/common';
+import {
+  createParameters,
+  createdHeaders,
+  etagHeaders,
+  httpComponents,
+  listParameters,
+  notModified,
+  pageSchema,
+  preconditionFailed,
+  readParameters,
+  writeParameters,
+} from './openapi-http.js';
 import { CRUD_RESOURCES } from './resource-table.js';
 
 type Json = Record<string, unknown>;
@@ -27,6 +39,31 @@ const StatusSchema = Type.Object({
   config_revision: Type.Integer(),
   published_revision: Type.Integer(),
   unpublished_outbox_rows: Type.Integer(),
+});
+
+const ClusterNodeSchema = Type.Object({
+  node_id: Type.String(),
+  hostname: Type.String(),
+  version: Type.String(),
+  revision: Type.Integer({ description: 'config revision the node serves (0: none yet)' }),
+  source: Type.Union([Type.Literal('kv'), Type.Literal('lkg'), Type.Literal('none')], { description: 'live config bus, last-known-good on disk, or none' }),
+  ready: Type.Boolean(),
+  status: Type.Union([Type.Literal('healthy'), Type.Literal('unready'), Type.Literal('stale')], {
+    description: 'healthy: ready and heard from within 3 heartbeat intervals; stale: silent for more than 10 s (dropped after 5 min)',
+  }),
+  last_heartbeat: Type.String({ format: 'date-time' }),
+  lag_revisions: Type.Integer({ description: 'config_revision minus the node revision' }),
+  started_at: Type.String({ format: 'date-time' }),
+});
+
+const ClusterNodesSchema = Type.Object({
+  data: Type.Array(ClusterNodeSchema),
+  config_revision: Type.Integer(),
+});
+
+const ConfigRevisionSchema = Type.Object({
+  revision: Type.Integer({ description: 'last revision committed' }),
+  published_revision: Type.Integer({ description: 'every revision up to this one is on the config bus' }),
 });
 
 const CallRecordSchema = Type.Object({
@@ -56,15 +93,7 @@ const TrendPointSchema = Type.Object({
 });
 
 const idParam = (name: string, what: string): Json => ({ name, in: 'path', required: true, description: `${what} id`, schema: { type: 'string', format: 'uuid' } });
-const listParams: Json[] = [
-  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-  { name: 'cursor', in: 'query', description: 'the `next` value of the previous page', schema: { type: 'string' } },
-];
-const pageOf = (name: string): Json => ({
-  type: 'object',
-  required: ['data'],
-  properties: { data: { type: 'array', items: ref(name) }, next: { type: 'string', description: 'cursor of the next page; absent on the last' } },
-});
+const pageOf = (name: string): Json => pageSchema(ref(name));
 const timeParam = (name: string, what: string): Json => ({
   name,
   in: 'query',
@@ -76,6 +105,8 @@ export function buildOpenApi(): Json {
   const schemas: Json = {
     Error: plain(ErrorSchema),
     Status: plain(StatusSchema),
+    ClusterNodes: plain(ClusterNodesSchema),
+    ConfigRevision: plain(ConfigRevisionSchema),
     ApiKey: plain(ApiKey),
     ApiKeyCreate: plain(ApiKeyCreate),
     ApiKeyCreated: plain(ApiKeyCreated),
@@ -92,58 +123,105 @@ export function buildOpenApi(): Json {
     schemas[`${S}Update`] = plain(r.update);
     const writeErrors = { ...std, '409': errorRef('Conflict'), '422': errorRef('Unprocessable') };
     paths[`/v1/${r.plural}`] = {
-      get: { tags: [r.plural], operationId: `list${S}s`, summary: `List ${r.plural}`, parameters: listParams, responses: { '200': { description: 'a page', ...json(pageOf(S)) }, ...std } },
+      get: {
+        tags: [r.plural],
+        operationId: `list${S}s`,
+        summary: `List ${r.plural} in creation order`,
+        parameters: listParameters(r.filters),
+        responses: { '200': { description: 'a page', ...json(pageOf(S)) }, ...std },
+      },
       post: {
         tags: [r.plural],
         operationId: `create${S}`,
         summary: `Create a ${S.toLowerCase()}`,
+        parameters: createParameters,
         requestBody: { required: true, ...json(ref(`${S}Create`)) },
-        responses: { '201': { description: 'created', ...json(ref(S)) }, ...writeErrors },
+        responses: { '201': { description: 'created (or the replay of an earlier create with the same Idempotency-Key)', headers: createdHeaders, ...json(ref(S)) }, ...writeErrors },
       },
     };
     paths[`/v1/${r.plural}/{id}`] = {
       parameters: [idParam('id', S.toLowerCase())],
-      get: { tags: [r.plural], operationId: `get${S}`, responses: { '200': { description: S, ...json(ref(S)) }, ...std, '404': errorRef('NotFound') } },
+      get: {
+        tags: [r.plural],
+        operationId: `get${S}`,
+        parameters: readParameters,
+        responses: { '200': { description: S, headers: etagHeaders, ...json(ref(S)) }, ...notModified, ...std, '404': errorRef('NotFound') },
+      },
       patch: {
         tags: [r.plural],
         operationId: `update${S}`,
         summary: 'Partial update: only the given fields change',
+        parameters: writeParameters,
         requestBody: { required: true, ...json(ref(`${S}Update`)) },
-        responses: { '200': { description: 'updated', ...json(ref(S)) }, ...writeErrors, '404': errorRef('NotFound') },
+        responses: { '200': { description: 'updated', headers: etagHeaders, ...json(ref(S)) }, ...writeErrors, '404': errorRef('NotFound'), ...preconditionFailed },
       },
       put: {
         tags: [r.plural],
         operationId: `replace${S}`,
         summary: 'Full replacement: omitted optional fields take their defaults',
+        parameters: writeParameters,
         requestBody: { required: true, ...json(ref(`${S}Create`)) },
-        responses: { '200': { description: 'replaced', ...json(ref(S)) }, ...writeErrors, '404': errorRef('NotFound') },
+        responses: { '200': { description: 'replaced', headers: etagHeaders, ...json(ref(S)) }, ...writeErrors, '404': errorRef('NotFound'), ...preconditionFailed },
       },
       delete: {
         tags: [r.plural],
         operationId: `delete${S}`,
-        responses: { '204': { description: 'deleted' }, ...std, '404': errorRef('NotFound'), '409': errorRef('Conflict') },
+        parameters: writeParameters,
+        responses: { '204': { description: 'deleted' }, ...std, '404': errorRef('NotFound'), '409': errorRef('Conflict'), ...preconditionFailed },
       },
     };
   }
 
   paths['/v1/consumers/{id}/keys'] = {
     parameters: [idParam('id', 'consumer')],
-    get: { tags: ['keys'], operationId: 'listApiKeys', parameters: listParams, responses: { '200': { description: 'a page (never the clear keys)', ...json(pageOf('ApiKey')) }, ...std, '404': errorRef('NotFound') } },
+    get: { tags: ['keys'], operationId: 'listApiKeys', parameters: listParameters(['name']), responses: { '200': { description: 'a page (never the clear keys)', ...json(pageOf('ApiKey')) }, ...std, '404': errorRef('NotFound') } },
     post: {
       tags: ['keys'],
       operationId: 'createApiKey',
       summary: 'Create an API key; the response is the only time the clear key is shown',
+      parameters: createParameters,
       requestBody: { required: false, ...json(ref('ApiKeyCreate')) },
-      responses: { '201': { description: 'created', ...json(ref('ApiKeyCreated')) }, ...std, '404': errorRef('NotFound'), '409': errorRef('Conflict') },
+      responses: {
+        '201': {
+          description: 'created: `ApiKeyCreated` with the clear key; an Idempotency-Key replay answers the `ApiKey` without it',
+          headers: createdHeaders,
+          ...json({ oneOf: [ref('ApiKeyCreated'), ref('ApiKey')] }),
+        },
+        ...std,
+        '404': errorRef('NotFound'),
+        '409': errorRef('Conflict'),
+        '422': errorRef('Unprocessable'),
+      },
     },
   };
   paths['/v1/consumers/{id}/keys/{keyId}'] = {
     parameters: [idParam('id', 'consumer'), idParam('keyId', 'api key')],
-    get: { tags: ['keys'], operationId: 'getApiKey', responses: { '200': { description: 'ApiKey', ...json(ref('ApiKey')) }, ...std, '404': errorRef('NotFound') } },
-    delete: { tags: ['keys'], operationId: 'deleteApiKey', responses: { '204': { description: 'deleted' }, ...std, '404': errorRef('NotFound') } },
+    get: {
+      tags: ['keys'],
+      operationId: 'getApiKey',
+      parameters: readParameters,
+      responses: { '200': { description: 'ApiKey', headers: etagHeaders, ...json(ref('ApiKey')) }, ...notModified, ...std, '404': errorRef('NotFound') },
+    },
+    delete: {
+      tags: ['keys'],
+      operationId: 'deleteApiKey',
+      parameters: writeParameters,
+      responses: { '204': { description: 'deleted' }, ...std, '404': errorRef('NotFound'), ...preconditionFailed },
+    },
   };
   paths['/v1/status'] = {
     get: { tags: ['status'], operationId: 'getStatus', responses: { '200': { description: 'config revisions', ...json(ref('Status')) }, '401': errorRef('Unauthorized') } },
+  };
+  paths['/v1/cluster/nodes'] = {
+    get: {
+      tags: ['cluster'],
+      operationId: 'listClusterNodes',
+      summary: 'Gateway nodes, with the config revision each serves and its health (from node heartbeats)',
+      responses: { '200': { description: 'nodes by id', ...json(ref('ClusterNodes')) }, '401': errorRef('Unauthorized') },
+    },
+  };
+  paths['/v1/config/revision'] = {
+    get: { tags: ['cluster'], operationId: 'getConfigRevision', responses: { '200': { description: 'config revisions', ...json(ref('ConfigRevision')) }, '401': errorRef('Unauthorized') } },
   };
   const filters: Json[] = [
     timeParam('from', 'inclusive start'),
@@ -184,17 +262,22 @@ export function buildOpenApi(): Json {
     info: { title: 'Turnpike admin API', version: '1.0.0', description: 'Configuration of a Turnpike cluster. Errors are `{error:{code,message,request_id,fields?}}`.' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
-    tags: [...CRUD_RESOURCES.map((r) => ({ name: r.plural })), { name: 'keys' }, { name: 'analytics' }, { name: 'status' }],
+    tags: [...CRUD_RESOURCES.map((r) => ({ name: r.plural })), { name: 'keys' }, { name: 'analytics' }, { name: 'status' }, { name: 'cluster' }],
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'admin token' } },
       schemas,
+      parameters: httpComponents.parameters,
+      headers: httpComponents.headers,
       responses: {
         BadRequest: errResponse('malformed JSON (TP_ERR_BAD_JSON) or invalid fields (TP_ERR_VALIDATION, with `fields`)'),
         Unauthorized: errResponse('missing (TP_ERR_AUTH_REQUIRED) or invalid (TP_ERR_AUTH_TOKEN_INVALID) admin token'),
         NotFound: errResponse('no such entity (TP_ERR_NOT_FOUND)'),
         Conflict: errResponse('duplicate name or conflicting route (TP_ERR_CONFLICT), or still referenced (TP_ERR_IN_USE)'),
-        Unprocessable: errResponse('a referenced entity does not exist (TP_ERR_UNPROCESSABLE, with `fields`)'),
+        Unprocessable: errResponse(
+          'a referenced entity does not exist (TP_ERR_UNPROCESSABLE, with `fields`), or the Idempotency-Key was used for a different request (TP_ERR_UNPROCESSABLE)',
+        ),
+        PreconditionFailed: errResponse('If-Match did not match the entity\'s current ETag (TP_ERR_PRECONDITION_FAILED): re-read it and retry'),
         Unavailable: errResponse('analytics is not configured (TP_ERR_UNAVAILABLE)'),
       },
     },

@@ -1,7 +1,8 @@
 // Query-string access for handlers: single string values only (a repeated parameter is a 400).
 import type { FastifyRequest } from 'fastify';
-import { TurnpikeError } from '@turnpike/common';
-import type { ListOptions } from '../service/index.js';
+import { TurnpikeError, type FieldError } from '@turnpike/common';
+import { isUuid } from '../service/ids.js';
+import type { ListFilters, ListOptions } from '../service/index.js';
 
 export function queryParams(req: FastifyRequest): Record<string, string> {
   const q = (req.query ?? {}) as Record<string, unknown>;
@@ -13,14 +14,39 @@ export function queryParams(req: FastifyRequest): Record<string, string> {
   return out;
 }
 
-export function listOptions(req: FastifyRequest): ListOptions {
+export type ListFilterName = keyof ListFilters;
+
+const UUID_FILTERS: ReadonlySet<ListFilterName> = new Set(['service_id', 'upstream_id']);
+
+/**
+ * `limit`, `cursor` and the filters this list supports; anything else is a 400 (a misspelt filter must
+ * not quietly list everything).
+ */
+export function listOptions(req: FastifyRequest, filters: readonly ListFilterName[] = []): ListOptions {
   const q = queryParams(req);
   const opts: ListOptions = {};
-  if (q.limit !== undefined) {
-    if (!/^\d{1,6}$/.test(q.limit)) throw new TurnpikeError('TP_ERR_VALIDATION', 'limit must be a positive integer', [{ path: '/limit', message: 'must be a positive integer' }]);
-    opts.limit = Number(q.limit);
+  const errs: FieldError[] = [];
+  for (const [k, v] of Object.entries(q)) {
+    if (k === 'limit') {
+      if (!/^\d{1,6}$/.test(v)) errs.push({ path: '/limit', message: 'must be a positive integer' });
+      else opts.limit = Number(v);
+    } else if (k === 'cursor') {
+      opts.cursor = v;
+    } else if ((filters as readonly string[]).includes(k)) {
+      const f = k as ListFilterName;
+      if (UUID_FILTERS.has(f)) {
+        if (!isUuid(v)) errs.push({ path: `/${k}`, message: 'must be a uuid' });
+        else opts[f] = v.toLowerCase();
+      } else if (v === '') {
+        errs.push({ path: `/${k}`, message: 'must not be empty' });
+      } else {
+        opts[f] = v;
+      }
+    } else {
+      errs.push({ path: `/${k}`, message: `is not a known parameter (known: ${['limit', 'cursor', ...filters].join(', ')})` });
+    }
   }
-  if (q.cursor !== undefined) opts.cursor = q.cursor;
+  if (errs.length > 0) throw new TurnpikeError('TP_ERR_VALIDATION', `invalid query: ${errs[0]!.path} ${errs[0]!.message}`, errs);
   return opts;
 }
 

@@ -16,7 +16,8 @@ import {
   UpstreamUpdate,
 } from '@turnpike/common';
 import * as svc from '../service/index.js';
-import type { ListOptions, Page, ServiceContext } from '../service/index.js';
+import type { ListOptions, Page, ServiceContext, WriteOptions } from '../service/index.js';
+import type { ListFilterName } from './request-params.js';
 
 export interface CrudResource {
   /** URL segment and tag, e.g. `upstreams`. */
@@ -25,12 +26,14 @@ export interface CrudResource {
   entity: TSchema;
   create: TSchema;
   update: TSchema;
+  /** Query filters of the list endpoint (besides limit and cursor). */
+  filters: readonly ListFilterName[];
   ops: {
-    create(ctx: ServiceContext, input: unknown): Promise<unknown>;
-    get(ctx: ServiceContext, id: string): Promise<unknown>;
+    create(ctx: ServiceContext, input: unknown): Promise<{ id: string }>;
+    get(ctx: ServiceContext, id: string): Promise<object>;
     list(ctx: ServiceContext, opts: ListOptions): Promise<Page<unknown>>;
-    update(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace'): Promise<unknown>;
-    remove(ctx: ServiceContext, id: string): Promise<void>;
+    update(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace', opts: WriteOptions): Promise<object>;
+    remove(ctx: ServiceContext, id: string, opts: WriteOptions): Promise<void>;
   };
 }
 
@@ -41,6 +44,7 @@ export const CRUD_RESOURCES: readonly CrudResource[] = [
     entity: Upstream,
     create: UpstreamCreate,
     update: UpstreamUpdate,
+    filters: ['name', 'tag'],
     ops: { create: svc.createUpstream, get: svc.getUpstream, list: svc.listUpstreams, update: svc.updateUpstream, remove: svc.deleteUpstream },
   },
   {
@@ -49,6 +53,7 @@ export const CRUD_RESOURCES: readonly CrudResource[] = [
     entity: Service,
     create: ServiceCreate,
     update: ServiceUpdate,
+    filters: ['name', 'tag', 'upstream_id'],
     ops: { create: svc.createService, get: svc.getService, list: svc.listServices, update: svc.updateService, remove: svc.deleteService },
   },
   {
@@ -57,6 +62,7 @@ export const CRUD_RESOURCES: readonly CrudResource[] = [
     entity: Route,
     create: RouteCreate,
     update: RouteUpdate,
+    filters: ['name', 'tag', 'service_id'],
     ops: { create: svc.createRoute, get: svc.getRoute, list: svc.listRoutes, update: svc.updateRoute, remove: svc.deleteRoute },
   },
   {
@@ -65,6 +71,8 @@ export const CRUD_RESOURCES: readonly CrudResource[] = [
     entity: Consumer,
     create: ConsumerCreate,
     update: ConsumerUpdate,
+    // `name` matches the username.
+    filters: ['name', 'tag'],
     ops: { create: svc.createConsumer, get: svc.getConsumer, list: svc.listConsumers, update: svc.updateConsumer, remove: svc.deleteConsumer },
   },
 ];

@@ -2,14 +2,18 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { TurnpikeError, type AnalyticsStore } from '@turnpike/common';
+import { NodeRegistry } from '../cluster/node-registry.js';
 import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
 import type { ServiceContext } from '../service/index.js';
 import { installAuth } from './auth.js';
-import { installErrorHandling } from './error-handler.js';
+import { answerFrameworkError, installErrorHandling } from './error-handler.js';
 import { buildOpenApi } from './openapi.js';
+import { replyEntity, setEtag, writeOptions } from './conditional.js';
+import { replyCreated } from './idempotent-create.js';
 import { listOptions, param, queryParams } from './request-params.js';
 import { CRUD_RESOURCES } from './resource-table.js';
+import { MAX_JSON_DEPTH, nestingExceeds } from '../validation/validator.js';
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -17,6 +21,8 @@ export interface RestServerOptions {
   ctx: ServiceContext;
   analytics?: AnalyticsStore | undefined;
   log: Logger;
+  /** Gateway nodes heard from (cluster view); empty when absent. */
+  nodes?: NodeRegistry | undefined;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -26,6 +32,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
+    frameworkErrors: answerFrameworkError,
     // A caller's own x-request-id is kept (when sane) so logs correlate across systems.
     genReqId: (req) => {
       const h = req.headers['x-request-id'];
@@ -38,11 +45,17 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
+    let value: unknown;
     try {
-      done(null, JSON.parse(text));
+      value = JSON.parse(text);
     } catch (err) {
-      done(new TurnpikeError('TP_ERR_BAD_JSON', `request body is not valid JSON: ${(err as Error).message}`), undefined);
+      return done(new TurnpikeError('TP_ERR_BAD_JSON', `request body is not valid JSON: ${(err as Error).message}`), undefined);
     }
+    // Refused before anything walks it recursively (hashing, cloning): 1 MiB of `[[[[` overflows the stack.
+    if (nestingExceeds(value, MAX_JSON_DEPTH)) {
+      return done(new TurnpikeError('TP_ERR_BAD_JSON', `request body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+    }
+    done(null, value);
   });
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
@@ -54,32 +67,47 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/v1/openapi.json', async (_req, reply) => reply.type('application/json').send(openapi));
   app.get('/v1/status', async () => await svc.configStatus(ctx));
+  const nodes = opts.nodes ?? new NodeRegistry();
+  app.get('/v1/cluster/nodes', async () => await svc.listClusterNodes(ctx, nodes));
+  app.get('/v1/config/revision', async () => await svc.configRevision(ctx));
 
   for (const r of CRUD_RESOURCES) {
     const base = `/v1/${r.plural}`;
-    app.post(base, async (req, reply) => {
-      const created = (await r.ops.create(ctx, req.body)) as { id: string };
-      return reply.code(201).header('location', `${base}/${created.id}`).send(created);
-    });
-    app.get(base, async (req) => await r.ops.list(ctx, listOptions(req)));
-    app.get(`${base}/:id`, async (req) => await r.ops.get(ctx, param(req, 'id')));
-    app.patch(`${base}/:id`, async (req) => await r.ops.update(ctx, param(req, 'id'), req.body, 'patch'));
-    app.put(`${base}/:id`, async (req) => await r.ops.update(ctx, param(req, 'id'), req.body, 'replace'));
+    app.post(base, async (req, reply) =>
+      await replyCreated(ctx, req, reply, { create: async (c) => await r.ops.create(c, req.body), location: (created) => `${base}/${created.id}` }),
+    );
+    app.get(base, async (req) => await r.ops.list(ctx, listOptions(req, r.filters)));
+    app.get(`${base}/:id`, async (req, reply) => replyEntity(req, reply, await r.ops.get(ctx, param(req, 'id'))));
+    for (const [method, mode] of [['PATCH', 'patch'], ['PUT', 'replace']] as const) {
+      app.route({
+        method,
+        url: `${base}/:id`,
+        handler: async (req, reply) => {
+          const updated = await r.ops.update(ctx, param(req, 'id'), req.body, mode, writeOptions(req));
+          setEtag(reply, updated);
+          return reply.send(updated);
+        },
+      });
+    }
     app.delete(`${base}/:id`, async (req, reply) => {
-      await r.ops.remove(ctx, param(req, 'id'));
+      await r.ops.remove(ctx, param(req, 'id'), writeOptions(req));
       return reply.code(204).send();
     });
   }
 
   const keys = '/v1/consumers/:id/keys';
-  app.post(keys, async (req, reply) => {
-    const created = await svc.createApiKey(ctx, param(req, 'id'), req.body);
-    return reply.code(201).header('location', `/v1/consumers/${created.consumer_id}/keys/${created.id}`).send(created);
-  });
-  app.get(keys, async (req) => await svc.listApiKeys(ctx, param(req, 'id'), listOptions(req)));
-  app.get(`${keys}/:keyId`, async (req) => await svc.getApiKey(ctx, param(req, 'id'), param(req, 'keyId')));
+  app.post(keys, async (req, reply) =>
+    await replyCreated(ctx, req, reply, {
+      create: async (c) => await svc.createApiKey(c, param(req, 'id'), req.body),
+      location: (created) => `/v1/consumers/${created.consumer_id}/keys/${created.id}`,
+      // The clear key is shown once: a replay answers the same 201 without it.
+      redact: ({ key: _key, ...rest }) => rest,
+    }),
+  );
+  app.get(keys, async (req) => await svc.listApiKeys(ctx, param(req, 'id'), listOptions(req, ['name'])));
+  app.get(`${keys}/:keyId`, async (req, reply) => replyEntity(req, reply, await svc.getApiKey(ctx, param(req, 'id'), param(req, 'keyId'))));
   app.delete(`${keys}/:keyId`, async (req, reply) => {
-    await svc.deleteApiKey(ctx, param(req, 'id'), param(req, 'keyId'));
+    await svc.deleteApiKey(ctx, param(req, 'id'), param(req, 'keyId'), writeOptions(req));
     return reply.code(204).send();
   });
 

@@ -7,6 +7,7 @@ import { iso } from './checks.js';
 import type { ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
 import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
 
 export interface ApiKeyRow {
@@ -17,6 +18,7 @@ export interface ApiKeyRow {
   key_sha256: string;
   prefix: string;
   revision: string;
+  version: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -60,7 +62,7 @@ export async function createApiKey(ctx: ServiceContext, consumerId: string, inpu
       VALUES (${randomUUID()}, ${cid}, ${b.name ?? null}, ${hash}, ${key.slice(0, 8)}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     w.emit({ kind: 'keys', id: row!.id, op: 'put', data: toApiKeyConfig(row!) });
-    return { ...toApiKey(row!), key };
+    return withVersion({ ...toApiKey(row!), key }, row!.version);
   });
 }
 
@@ -69,25 +71,29 @@ export async function getApiKey(ctx: ServiceContext, consumerId: string, keyId: 
   const kid = requireId('api key', keyId);
   const [row] = await ctx.sql<ApiKeyRow[]>`SELECT * FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid}`;
   if (!row) throw notFound('api key', keyId);
-  return toApiKey(row);
+  return withVersion(toApiKey(row), row.version);
 }
 
 export async function listApiKeys(ctx: ServiceContext, consumerId: string, opts?: ListOptions): Promise<Page<ApiKey>> {
   const cid = await requireConsumer(ctx, consumerId);
   const q = pageQuery(opts);
   const rows = await ctx.sql<ApiKeyRow[]>`
-    SELECT * FROM api_keys WHERE consumer_id = ${cid} AND seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+    SELECT * FROM api_keys WHERE consumer_id = ${cid} AND seq > ${q.after}
+      ${opts?.name !== undefined ? ctx.sql`AND name = ${opts.name}` : ctx.sql``}
+    ORDER BY seq LIMIT ${q.limit + 1}`;
   return toPage(rows, q, toApiKey);
 }
 
-export async function deleteApiKey(ctx: ServiceContext, consumerId: string, keyId: string): Promise<void> {
+export async function deleteApiKey(ctx: ServiceContext, consumerId: string, keyId: string, opts?: WriteOptions): Promise<void> {
   const cid = requireId('consumer', consumerId);
   const kid = requireId('api key', keyId);
   await writeConfig(ctx, async (w) => {
     const owner = await w.tx`SELECT id FROM consumers WHERE id = ${cid}`;
     if (owner.length === 0) throw notFound('consumer', consumerId);
-    const rows = await w.tx`DELETE FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid} RETURNING id`;
-    if (rows.length === 0) throw notFound('api key', keyId);
+    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid} FOR UPDATE`;
+    if (!cur) throw notFound('api key', keyId);
+    checkVersion(cur.version, opts, 'api key', keyId);
+    await w.tx`DELETE FROM api_keys WHERE id = ${kid}`;
     w.emit({ kind: 'keys', id: kid, op: 'del' });
   });
 }

@@ -5,7 +5,8 @@ import { parse } from '../validation/validator.js';
 import { assertUnique, iso, jsonb } from './checks.js';
 import type { ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
-import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
+import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
 
 export interface ConsumerRow {
@@ -15,6 +16,7 @@ export interface ConsumerRow {
   custom_id: string | null;
   tags: string[];
   revision: string;
+  version: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -36,7 +38,7 @@ export async function createConsumer(ctx: ServiceContext, input: unknown): Promi
       RETURNING *`;
     const c = toConsumer(row!);
     w.emit({ kind: 'consumers', id: c.id, op: 'put', data: c });
-    return c;
+    return withVersion(c, row!.version);
   });
 }
 
@@ -44,21 +46,27 @@ export async function getConsumer(ctx: ServiceContext, id: string): Promise<Cons
   const cid = requireId('consumer', id);
   const [row] = await ctx.sql<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid}`;
   if (!row) throw notFound('consumer', id);
-  return toConsumer(row);
+  return withVersion(toConsumer(row), row.version);
 }
 
 export async function listConsumers(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Consumer>> {
-  const q = pageQuery(opts);
-  const rows = await ctx.sql<ConsumerRow[]>`SELECT * FROM consumers WHERE seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  const { rows, q } = await selectPage<ConsumerRow>(ctx.sql, 'consumers', 'username', opts);
   return toPage(rows, q, toConsumer);
 }
 
-export async function updateConsumer(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace' = 'patch'): Promise<Consumer> {
+export async function updateConsumer(
+  ctx: ServiceContext,
+  id: string,
+  input: unknown,
+  mode: 'patch' | 'replace' = 'patch',
+  opts?: WriteOptions,
+): Promise<Consumer> {
   const cid = requireId('consumer', id);
   const b = mode === 'patch' ? parse(ConsumerUpdate, input, { defaults: false }) : parse(ConsumerCreate, input, { defaults: true });
   return await writeConfig(ctx, async (w) => {
     const [cur] = await w.tx<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid} FOR UPDATE`;
     if (!cur) throw notFound('consumer', id);
+    checkVersion(cur.version, opts, 'consumer', id);
     const username = b.username ?? cur.username;
     // A full replacement without custom_id clears it; a patch keeps it unless given.
     const customId = b.custom_id ?? (mode === 'patch' ? cur.custom_id : null);
@@ -67,20 +75,21 @@ export async function updateConsumer(ctx: ServiceContext, id: string, input: unk
     if (customId !== null && customId !== cur.custom_id) await assertUnique(w.tx, 'consumers', 'custom_id', customId, cid, 'consumer');
     const [row] = await w.tx<ConsumerRow[]>`
       UPDATE consumers SET username = ${username}, custom_id = ${customId}, tags = ${jsonb(w.tx, tags)},
-        revision = ${w.revision}, updated_at = ${w.now}
+        revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${cid} RETURNING *`;
     const c = toConsumer(row!);
     w.emit({ kind: 'consumers', id: c.id, op: 'put', data: c });
-    return c;
+    return withVersion(c, row!.version);
   });
 }
 
 /** Deletes the consumer and its API keys, each key published as its own delete. */
-export async function deleteConsumer(ctx: ServiceContext, id: string): Promise<void> {
+export async function deleteConsumer(ctx: ServiceContext, id: string, opts?: WriteOptions): Promise<void> {
   const cid = requireId('consumer', id);
   await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx`SELECT id FROM consumers WHERE id = ${cid} FOR UPDATE`;
+    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM consumers WHERE id = ${cid} FOR UPDATE`;
     if (!cur) throw notFound('consumer', id);
+    checkVersion(cur.version, opts, 'consumer', id);
     const keys = await w.tx<{ id: string }[]>`DELETE FROM api_keys WHERE consumer_id = ${cid} RETURNING id`;
     for (const k of keys) w.emit({ kind: 'keys', id: k.id, op: 'del' });
     await w.tx`DELETE FROM consumers WHERE id = ${cid}`;

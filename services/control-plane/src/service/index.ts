@@ -8,4 +8,8 @@ export * from './consumers.js';
 export * from './api-keys.js';
 export * from './admin-tokens.js';
 export * from './status.js';
+export * from './cluster.js';
 export * from './analytics.js';
+export * from './versions.js';
+export * from './idempotency.js';
+export type { ListFilters } from './pagination.js';

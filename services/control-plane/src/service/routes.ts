@@ -6,7 +6,8 @@ import { parse } from '../validation/validator.js';
 import { assertReference, assertUnique, iso, jsonb } from './checks.js';
 import type { ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
-import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
+import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { normalizePaths, routesConflict } from './route-conflict.js';
 import { writeConfig } from './write.js';
 
@@ -24,6 +25,7 @@ export interface RouteRow {
   plugins: Route['plugins'];
   tags: string[];
   revision: string;
+  version: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -97,7 +99,7 @@ export async function createRoute(ctx: ServiceContext, input: unknown): Promise<
       RETURNING *`;
     const route = toRoute(row!);
     w.emit({ kind: 'routes', id: route.id, op: 'put', data: route });
-    return route;
+    return withVersion(route, row!.version);
   });
 }
 
@@ -105,21 +107,27 @@ export async function getRoute(ctx: ServiceContext, id: string): Promise<Route> 
   const rid = requireId('route', id);
   const [row] = await ctx.sql<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid}`;
   if (!row) throw notFound('route', id);
-  return toRoute(row);
+  return withVersion(toRoute(row), row.version);
 }
 
 export async function listRoutes(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Route>> {
-  const q = pageQuery(opts);
-  const rows = await ctx.sql<RouteRow[]>`SELECT * FROM routes WHERE seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  const { rows, q } = await selectPage<RouteRow>(ctx.sql, 'routes', 'name', opts);
   return toPage(rows, q, toRoute);
 }
 
-export async function updateRoute(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace' = 'patch'): Promise<Route> {
+export async function updateRoute(
+  ctx: ServiceContext,
+  id: string,
+  input: unknown,
+  mode: 'patch' | 'replace' = 'patch',
+  opts?: WriteOptions,
+): Promise<Route> {
   const rid = requireId('route', id);
   const b = mode === 'patch' ? parse(RouteUpdate, input, { defaults: false }) : withDefaults(parse(RouteCreate, input, { defaults: true }));
   return await writeConfig(ctx, async (w) => {
     const [cur] = await w.tx<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid} FOR UPDATE`;
     if (!cur) throw notFound('route', id);
+    checkVersion(cur.version, opts, 'route', id);
     const r: RouteFields = { ...fieldsOf(cur), ...b };
     r.service_id = r.service_id.toLowerCase();
     await checkRoute(w.tx, r, rid, cur);
@@ -127,19 +135,22 @@ export async function updateRoute(ctx: ServiceContext, id: string, input: unknow
       UPDATE routes SET name = ${r.name}, service_id = ${r.service_id}, hosts = ${jsonb(w.tx, r.hosts)},
         paths = ${jsonb(w.tx, r.paths)}, norm_paths = ${w.tx.array(normalizePaths(r.paths))}::text[],
         methods = ${jsonb(w.tx, r.methods)}, strip_path = ${r.strip_path}, priority = ${r.priority},
-        plugins = ${jsonb(w.tx, r.plugins)}, tags = ${jsonb(w.tx, r.tags)}, revision = ${w.revision}, updated_at = ${w.now}
+        plugins = ${jsonb(w.tx, r.plugins)}, tags = ${jsonb(w.tx, r.tags)}, revision = ${w.revision}, updated_at = ${w.now},
+        version = version + 1
       WHERE id = ${rid} RETURNING *`;
     const route = toRoute(row!);
     w.emit({ kind: 'routes', id: route.id, op: 'put', data: route });
-    return route;
+    return withVersion(route, row!.version);
   });
 }
 
-export async function deleteRoute(ctx: ServiceContext, id: string): Promise<void> {
+export async function deleteRoute(ctx: ServiceContext, id: string, opts?: WriteOptions): Promise<void> {
   const rid = requireId('route', id);
   await writeConfig(ctx, async (w) => {
-    const rows = await w.tx`DELETE FROM routes WHERE id = ${rid} RETURNING id`;
-    if (rows.length === 0) throw notFound('route', id);
+    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM routes WHERE id = ${rid} FOR UPDATE`;
+    if (!cur) throw notFound('route', id);
+    checkVersion(cur.version, opts, 'route', id);
+    await w.tx`DELETE FROM routes WHERE id = ${rid}`;
     w.emit({ kind: 'routes', id: rid, op: 'del' });
   });
 }

@@ -5,7 +5,8 @@ import { parse } from '../validation/validator.js';
 import { assertReference, assertUnique, assertUnused, iso, jsonb } from './checks.js';
 import type { ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
-import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
+import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
 
 export interface ServiceRow {
@@ -16,6 +17,7 @@ export interface ServiceRow {
   base_path: string;
   tags: string[];
   revision: string;
+  version: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -45,7 +47,7 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
       RETURNING *`;
     const s = toService(row!);
     w.emit({ kind: 'services', id: s.id, op: 'put', data: s });
-    return s;
+    return withVersion(s, row!.version);
   });
 }
 
@@ -53,40 +55,47 @@ export async function getService(ctx: ServiceContext, id: string): Promise<Servi
   const sid = requireId('service', id);
   const [row] = await ctx.sql<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid}`;
   if (!row) throw notFound('service', id);
-  return toService(row);
+  return withVersion(toService(row), row.version);
 }
 
 export async function listServices(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Service>> {
-  const q = pageQuery(opts);
-  const rows = await ctx.sql<ServiceRow[]>`SELECT * FROM services WHERE seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  const { rows, q } = await selectPage<ServiceRow>(ctx.sql, 'services', 'name', opts);
   return toPage(rows, q, toService);
 }
 
-export async function updateService(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace' = 'patch'): Promise<Service> {
+export async function updateService(
+  ctx: ServiceContext,
+  id: string,
+  input: unknown,
+  mode: 'patch' | 'replace' = 'patch',
+  opts?: WriteOptions,
+): Promise<Service> {
   const sid = requireId('service', id);
   const b = mode === 'patch' ? parse(ServiceUpdate, input, { defaults: false }) : parse(ServiceCreate, input, { defaults: true });
   return await writeConfig(ctx, async (w) => {
     const [cur] = await w.tx<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid} FOR UPDATE`;
     if (!cur) throw notFound('service', id);
+    checkVersion(cur.version, opts, 'service', id);
     const next = { ...toService(cur), ...b };
     next.upstream_id = next.upstream_id.toLowerCase();
     if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service');
     if (next.upstream_id !== cur.upstream_id) await assertReference(w.tx, 'upstreams', next.upstream_id, '/upstream_id', 'upstream');
     const [row] = await w.tx<ServiceRow[]>`
       UPDATE services SET name = ${next.name}, upstream_id = ${next.upstream_id}, base_path = ${next.base_path},
-        tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}
+        tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${sid} RETURNING *`;
     const s = toService(row!);
     w.emit({ kind: 'services', id: s.id, op: 'put', data: s });
-    return s;
+    return withVersion(s, row!.version);
   });
 }
 
-export async function deleteService(ctx: ServiceContext, id: string): Promise<void> {
+export async function deleteService(ctx: ServiceContext, id: string, opts?: WriteOptions): Promise<void> {
   const sid = requireId('service', id);
   await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx`SELECT id FROM services WHERE id = ${sid} FOR UPDATE`;
+    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM services WHERE id = ${sid} FOR UPDATE`;
     if (!cur) throw notFound('service', id);
+    checkVersion(cur.version, opts, 'service', id);
     await assertUnused(w.tx, 'routes', 'service_id', sid, 'service', 'routes');
     await w.tx`DELETE FROM services WHERE id = ${sid}`;
     w.emit({ kind: 'services', id: sid, op: 'del' });

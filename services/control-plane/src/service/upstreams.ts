@@ -5,7 +5,8 @@ import { parse } from '../validation/validator.js';
 import { assertUnique, assertUnused, iso, jsonb } from './checks.js';
 import type { ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
-import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
+import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
+import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
 
 export interface UpstreamRow {
@@ -18,6 +19,7 @@ export interface UpstreamRow {
   read_timeout_ms: number;
   tags: string[];
   revision: string;
+  version: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -47,7 +49,7 @@ export async function createUpstream(ctx: ServiceContext, input: unknown): Promi
       RETURNING *`;
     const up = toUpstream(row!);
     w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
-    return up;
+    return withVersion(up, row!.version);
   });
 }
 
@@ -55,40 +57,47 @@ export async function getUpstream(ctx: ServiceContext, id: string): Promise<Upst
   const uid = requireId('upstream', id);
   const [row] = await ctx.sql<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid}`;
   if (!row) throw notFound('upstream', id);
-  return toUpstream(row);
+  return withVersion(toUpstream(row), row.version);
 }
 
 export async function listUpstreams(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Upstream>> {
-  const q = pageQuery(opts);
-  const rows = await ctx.sql<UpstreamRow[]>`SELECT * FROM upstreams WHERE seq > ${q.after} ORDER BY seq LIMIT ${q.limit + 1}`;
+  const { rows, q } = await selectPage<UpstreamRow>(ctx.sql, 'upstreams', 'name', opts);
   return toPage(rows, q, toUpstream);
 }
 
 /** `patch` merges the given fields; `replace` (PUT) takes a full create body, defaults filled in. */
-export async function updateUpstream(ctx: ServiceContext, id: string, input: unknown, mode: 'patch' | 'replace' = 'patch'): Promise<Upstream> {
+export async function updateUpstream(
+  ctx: ServiceContext,
+  id: string,
+  input: unknown,
+  mode: 'patch' | 'replace' = 'patch',
+  opts?: WriteOptions,
+): Promise<Upstream> {
   const uid = requireId('upstream', id);
   const b = mode === 'patch' ? parse(UpstreamUpdate, input, { defaults: false }) : parse(UpstreamCreate, input, { defaults: true });
   return await writeConfig(ctx, async (w) => {
     const [cur] = await w.tx<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid} FOR UPDATE`;
     if (!cur) throw notFound('upstream', id);
+    checkVersion(cur.version, opts, 'upstream', id);
     const next = { ...toUpstream(cur), ...b };
     if (next.name !== cur.name) await assertUnique(w.tx, 'upstreams', 'name', next.name, uid, 'upstream');
     const [row] = await w.tx<UpstreamRow[]>`
       UPDATE upstreams SET name = ${next.name}, scheme = ${next.scheme}, targets = ${jsonb(w.tx, next.targets)},
         connect_timeout_ms = ${next.connect_timeout_ms}, read_timeout_ms = ${next.read_timeout_ms},
-        tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}
+        tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${uid} RETURNING *`;
     const up = toUpstream(row!);
     w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
-    return up;
+    return withVersion(up, row!.version);
   });
 }
 
-export async function deleteUpstream(ctx: ServiceContext, id: string): Promise<void> {
+export async function deleteUpstream(ctx: ServiceContext, id: string, opts?: WriteOptions): Promise<void> {
   const uid = requireId('upstream', id);
   await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx`SELECT id FROM upstreams WHERE id = ${uid} FOR UPDATE`;
+    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM upstreams WHERE id = ${uid} FOR UPDATE`;
     if (!cur) throw notFound('upstream', id);
+    checkVersion(cur.version, opts, 'upstream', id);
     await assertUnused(w.tx, 'services', 'upstream_id', uid, 'upstream', 'services');
     await w.tx`DELETE FROM upstreams WHERE id = ${uid}`;
     w.emit({ kind: 'upstreams', id: uid, op: 'del' });

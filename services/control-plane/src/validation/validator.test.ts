@@ -45,6 +45,20 @@ describe('validation error mapping', { timeout: 5_000 }, () => {
     assert.deepEqual(patch, { name: 'u' });
   });
 
+  it('refuses hostile nesting as a validation error (structuredClone would overflow the stack)', () => {
+    const deep = JSON.parse('['.repeat(200_000) + ']'.repeat(200_000)) as unknown;
+    const f = fieldsOf(() => parse(UpstreamCreate, deep, { defaults: true }));
+    assert.equal(f[0]!.path, '');
+    assert.match(f[0]!.message, /nest deeper/);
+  });
+
+  it('refuses NUL and unpaired surrogates (PostgreSQL cannot store them) with the field path', () => {
+    assert.deepEqual(fieldsOf(() => parse(UpstreamUpdate, { tags: ['ok', 'a\u0000b'] }, { defaults: false })).map((x) => x.path), ['/tags/1']);
+    assert.deepEqual(fieldsOf(() => parse(UpstreamUpdate, { tags: ['\ud800', 'x'] }, { defaults: false })).map((x) => x.path), ['/tags/0']);
+    assert.deepEqual(fieldsOf(() => parse(UpstreamUpdate, { tags: ['x\udc00'] }, { defaults: false })).map((x) => x.path), ['/tags/0']);
+    assert.deepEqual(parse(UpstreamUpdate, { tags: ['😀', 'é'] }, { defaults: false }), { tags: ['😀', 'é'] });
+  });
+
   it('rejects a body that is not an object', () => {
     const f = fieldsOf(() => parse(UpstreamCreate, [], { defaults: true }));
     assert.equal(f[0]!.path, '');

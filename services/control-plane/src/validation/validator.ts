@@ -35,12 +35,58 @@ export interface ParseOptions {
 
 /** Validates `input` against `schema` (on a deep copy) and returns it typed, or throws TP_ERR_VALIDATION. */
 export function parse<S extends TSchema>(schema: S, input: unknown, opts: ParseOptions): Static<S> {
+  // No schema nests deeper than a few levels; hostile nesting must not reach structuredClone, which
+  // recurses and would overflow the stack (a 500 for an 800 KB body of `[[[[...`).
+  if (nestingExceeds(input, MAX_JSON_DEPTH)) {
+    const fields: FieldError[] = [{ path: '', message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` }];
+    throw new TurnpikeError('TP_ERR_VALIDATION', describe(fields), fields);
+  }
+  // PostgreSQL cannot store U+0000 (text or jsonb) nor a lone surrogate (jsonb): refuse them here, with
+  // their field, rather than fail in the INSERT.
+  const bad = unstorableTextPath(input);
+  if (bad !== null) {
+    const fields: FieldError[] = [{ path: bad, message: 'must not contain NUL (\\u0000) or unpaired surrogate characters' }];
+    throw new TurnpikeError('TP_ERR_VALIDATION', describe(fields), fields);
+  }
   const value: unknown = input === undefined ? undefined : structuredClone(input);
   const c = compiled(schema);
   const validate = opts.defaults ? c.defaults : c.plain;
   if (validate(value)) return value as Static<S>;
   const fields = fieldErrors(validate.errors ?? []);
   throw new TurnpikeError('TP_ERR_VALIDATION', describe(fields), fields);
+}
+
+/** Deeper than any schema of the API nests; input beyond it is refused before it is copied or walked. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether objects/arrays in `value` nest deeper than `max` (iterative: safe on any depth). */
+export function nestingExceeds(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** JSON pointer of the first string value PostgreSQL cannot store, or null (iterative; depth already bounded). */
+export function unstorableTextPath(value: unknown): string | null {
+  const stack: Array<[unknown, string]> = [[value, '']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (UNSTORABLE.test(v)) return path;
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) stack.push([child, `${path}/${escapePointer(k)}`]);
+    }
+  }
+  return null;
 }
 
 function describe(fields: FieldError[]): string {

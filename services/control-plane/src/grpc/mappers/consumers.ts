@@ -1,12 +1,12 @@
 // Consumer and ApiKey <-> turnpike.admin.v1 messages.
 import type { ApiKey, ApiKeyCreated, Consumer } from '@turnpike/common';
-import { maskedInput, type ProtoObject } from './input-mask.js';
+import { maskedInput, versioned, type ProtoObject } from './input-mask.js';
 
 const FIELDS = ['username', 'custom_id', 'tags'] as const;
 const LISTS = ['tags'] as const;
 
 export function consumerToProto(c: Consumer): ProtoObject {
-  return { ...c };
+  return versioned(c, { ...c });
 }
 
 export function consumerFromProto(input: ProtoObject | undefined, mask?: readonly string[]): ProtoObject {
@@ -15,7 +15,7 @@ export function consumerFromProto(input: ProtoObject | undefined, mask?: readonl
 
 export function apiKeyToProto(k: ApiKey | ApiKeyCreated): ProtoObject {
   const { name, ...rest } = k;
-  return name === null ? rest : { ...rest, name };
+  return versioned(k, name === null ? rest : { ...rest, name });
 }
 
 export function apiKeyCreateFromProto(req: ProtoObject): ProtoObject {

@@ -1,7 +1,14 @@
 // Shapes a decoded *Input message into the JSON the service layer validates, applying `update_mask`.
 import { TurnpikeError } from '@turnpike/common';
+import { versionOf } from '../../service/versions.js';
 
 export type ProtoObject = Record<string, unknown>;
+
+/** The entity's `version` field (the service layer attaches it beside the entity; see service/versions.ts). */
+export function versioned(entity: object, msg: ProtoObject): ProtoObject {
+  const v = versionOf(entity);
+  return v === undefined ? msg : { ...msg, version: v };
+}
 
 /**
  * Create: the fields that are set. Update: with an empty mask the fields that are set; with a mask exactly
@@ -30,6 +37,6 @@ export function listOptionsFrom(req: { limit?: number; cursor?: string }): { lim
   return o;
 }
 
-export function pageToProto<T, P>(page: { data: T[]; next?: string }, map: (t: T) => P): { data: P[]; next: string } {
-  return { data: page.data.map(map), next: page.next ?? '' };
+export function pageToProto<T, P>(page: { data: T[]; next_cursor: string | null }, map: (t: T) => P): { data: P[]; next: string } {
+  return { data: page.data.map(map), next: page.next_cursor ?? '' };
 }
