@@ -13,7 +13,7 @@ import { startHarness, type Harness } from './support.js';
 const SEED = Number(process.env.TP_FUZZ_SEED ?? 20261123);
 const BODY_CASES = 110;
 const PARAM_CASES = 30;
-const MAX_REQUESTS = 2_000;
+const MAX_REQUESTS = 3_000;
 const WORKERS = 8;
 
 interface Op {

@@ -9,6 +9,9 @@ export interface AdminClients {
   services: Call;
   routes: Call;
   consumers: Call;
+  tenants: Call;
+  tokens: Call;
+  audit: Call;
   close(): void;
 }
 
@@ -18,7 +21,8 @@ export interface GrpcFailure extends Error {
   metadata: grpc.Metadata;
 }
 
-export function adminClients(port: number, defaultToken: string): AdminClients {
+/** `tenant`: sent as `x-turnpike-tenant` metadata (absent: the default tenant). */
+export function adminClients(port: number, defaultToken: string, tenant?: string): AdminClients {
   const proto = loadAdminProto();
   const addr = `127.0.0.1:${port}`;
   const creds = grpc.credentials.createInsecure();
@@ -29,6 +33,7 @@ export function adminClients(port: number, defaultToken: string): AdminClients {
     return async (method, req, token = defaultToken) => {
       const md = new grpc.Metadata();
       if (token !== null) md.set('authorization', `Bearer ${token}`);
+      if (tenant !== undefined) md.set('x-turnpike-tenant', tenant);
       const fn = (client as unknown as Record<string, (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void>)[method];
       if (!fn) throw new Error(`no method ${method}`);
       return await new Promise((resolve, reject) => {
@@ -41,6 +46,9 @@ export function adminClients(port: number, defaultToken: string): AdminClients {
     services: wrap(proto.ServiceService),
     routes: wrap(proto.RouteService),
     consumers: wrap(proto.ConsumerService),
+    tenants: wrap(proto.TenantService),
+    tokens: wrap(proto.TokenService),
+    audit: wrap(proto.AuditService),
     close: () => made.forEach((c) => c.close()),
   };
 }

@@ -19,11 +19,18 @@ export interface AdminProto {
   RouteService: grpc.ServiceClientConstructor;
   ConsumerService: grpc.ServiceClientConstructor;
   ClusterService: grpc.ServiceClientConstructor;
+  TenantService: grpc.ServiceClientConstructor;
+  TokenService: grpc.ServiceClientConstructor;
+  AuditService: grpc.ServiceClientConstructor;
 }
 
-export function loadAdminProto(): AdminProto {
+/** The parsed package definition (it carries the file descriptors that server reflection serves). */
+export function loadAdminPackageDefinition(): protoLoader.PackageDefinition {
   const { file, includeDir } = adminProtoFile();
-  const def = protoLoader.loadSync(file, { ...PROTO_LOADER_OPTIONS, includeDirs: [includeDir] });
+  return protoLoader.loadSync(file, { ...PROTO_LOADER_OPTIONS, includeDirs: [includeDir] });
+}
+
+export function loadAdminProto(def: protoLoader.PackageDefinition = loadAdminPackageDefinition()): AdminProto {
   const pkg = grpc.loadPackageDefinition(def) as unknown as { turnpike: { admin: { v1: AdminProto } } };
   return pkg.turnpike.admin.v1;
 }

@@ -1,10 +1,12 @@
 // The gRPC admin API: the services of proto/turnpike/admin/v1/admin.proto over the service layer.
 import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
 import { NodeRegistry } from '../cluster/node-registry.js';
 import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
 import type { ServiceContext } from '../service/index.js';
-import { loadAdminProto } from './load-proto.js';
+import { loadAdminPackageDefinition, loadAdminProto } from './load-proto.js';
+import { auditQueryFromProto, auditToProto, tenantToProto, tokenCreateFromProto, tokenToProto } from './mappers/admin.js';
 import { apiKeyCreateFromProto, apiKeyToProto, consumerFromProto, consumerToProto } from './mappers/consumers.js';
 import { listOptionsFrom, pageToProto, type ProtoObject } from './mappers/input-mask.js';
 import { routeFromProto, routeToProto } from './mappers/routes.js';
@@ -42,65 +44,89 @@ function expected(req: { expected_version?: number }): svc.WriteOptions {
 }
 
 export function buildGrpcServer(ctx: ServiceContext, log: Logger, nodes: NodeRegistry = new NodeRegistry()): grpc.Server {
-  const proto = loadAdminProto();
+  const definition = loadAdminPackageDefinition();
+  const proto = loadAdminProto(definition);
   const server = new grpc.Server();
-  const u = <Req>(fn: (req: Req) => Promise<unknown>): grpc.handleUnaryCall<Req, unknown> => unary<Req>(ctx, log, fn);
+  // Handlers take the per-call context (caller and tenant) as their second argument, shadowing `ctx`.
+  const u = <Req>(fn: (req: Req, ctx: ServiceContext) => Promise<unknown>): grpc.handleUnaryCall<Req, unknown> => unary<Req>(ctx, log, fn);
   const deleted = {};
 
   server.addService(proto.UpstreamService.service, {
-    CreateUpstream: u<ProtoObject>(async (req) => upstreamToProto(await svc.createUpstream(ctx, upstreamFromProto(req)))),
-    GetUpstream: u<IdReq>(async (req) => upstreamToProto(await svc.getUpstream(ctx, req.id ?? ''))),
-    ListUpstreams: u<ListReq>(async (req) => pageToProto(await svc.listUpstreams(ctx, listOptionsFrom(req)), upstreamToProto)),
-    UpdateUpstream: u<UpdateReq>(async (req) =>
+    CreateUpstream: u<ProtoObject>(async (req, ctx) => upstreamToProto(await svc.createUpstream(ctx, upstreamFromProto(req)))),
+    GetUpstream: u<IdReq>(async (req, ctx) => upstreamToProto(await svc.getUpstream(ctx, req.id ?? ''))),
+    ListUpstreams: u<ListReq>(async (req, ctx) => pageToProto(await svc.listUpstreams(ctx, listOptionsFrom(req)), upstreamToProto)),
+    UpdateUpstream: u<UpdateReq>(async (req, ctx) =>
       upstreamToProto(
         await svc.updateUpstream(ctx, req.id ?? '', upstreamFromProto(req.upstream as ProtoObject | undefined, req.update_mask), 'patch', expected(req)),
       ),
     ),
-    DeleteUpstream: u<IdReq>(async (req) => (await svc.deleteUpstream(ctx, req.id ?? '', expected(req)), deleted)),
+    DeleteUpstream: u<IdReq>(async (req, ctx) => (await svc.deleteUpstream(ctx, req.id ?? '', expected(req)), deleted)),
   });
 
   server.addService(proto.ServiceService.service, {
-    CreateService: u<ProtoObject>(async (req) => serviceToProto(await svc.createService(ctx, serviceFromProto(req)))),
-    GetService: u<IdReq>(async (req) => serviceToProto(await svc.getService(ctx, req.id ?? ''))),
-    ListServices: u<ListReq>(async (req) => pageToProto(await svc.listServices(ctx, listOptionsFrom(req)), serviceToProto)),
-    UpdateService: u<UpdateReq>(async (req) =>
+    CreateService: u<ProtoObject>(async (req, ctx) => serviceToProto(await svc.createService(ctx, serviceFromProto(req)))),
+    GetService: u<IdReq>(async (req, ctx) => serviceToProto(await svc.getService(ctx, req.id ?? ''))),
+    ListServices: u<ListReq>(async (req, ctx) => pageToProto(await svc.listServices(ctx, listOptionsFrom(req)), serviceToProto)),
+    UpdateService: u<UpdateReq>(async (req, ctx) =>
       serviceToProto(
         await svc.updateService(ctx, req.id ?? '', serviceFromProto(req.service as ProtoObject | undefined, req.update_mask), 'patch', expected(req)),
       ),
     ),
-    DeleteService: u<IdReq>(async (req) => (await svc.deleteService(ctx, req.id ?? '', expected(req)), deleted)),
+    DeleteService: u<IdReq>(async (req, ctx) => (await svc.deleteService(ctx, req.id ?? '', expected(req)), deleted)),
   });
 
   server.addService(proto.RouteService.service, {
-    CreateRoute: u<ProtoObject>(async (req) => routeToProto(await svc.createRoute(ctx, routeFromProto(req)))),
-    GetRoute: u<IdReq>(async (req) => routeToProto(await svc.getRoute(ctx, req.id ?? ''))),
-    ListRoutes: u<ListReq>(async (req) => pageToProto(await svc.listRoutes(ctx, listOptionsFrom(req)), routeToProto)),
-    UpdateRoute: u<UpdateReq>(async (req) =>
+    CreateRoute: u<ProtoObject>(async (req, ctx) => routeToProto(await svc.createRoute(ctx, routeFromProto(req)))),
+    GetRoute: u<IdReq>(async (req, ctx) => routeToProto(await svc.getRoute(ctx, req.id ?? ''))),
+    ListRoutes: u<ListReq>(async (req, ctx) => pageToProto(await svc.listRoutes(ctx, listOptionsFrom(req)), routeToProto)),
+    UpdateRoute: u<UpdateReq>(async (req, ctx) =>
       routeToProto(await svc.updateRoute(ctx, req.id ?? '', routeFromProto(req.route as ProtoObject | undefined, req.update_mask), 'patch', expected(req))),
     ),
-    DeleteRoute: u<IdReq>(async (req) => (await svc.deleteRoute(ctx, req.id ?? '', expected(req)), deleted)),
+    DeleteRoute: u<IdReq>(async (req, ctx) => (await svc.deleteRoute(ctx, req.id ?? '', expected(req)), deleted)),
   });
 
   server.addService(proto.ConsumerService.service, {
-    CreateConsumer: u<ProtoObject>(async (req) => consumerToProto(await svc.createConsumer(ctx, consumerFromProto(req)))),
-    GetConsumer: u<IdReq>(async (req) => consumerToProto(await svc.getConsumer(ctx, req.id ?? ''))),
-    ListConsumers: u<ListReq>(async (req) => pageToProto(await svc.listConsumers(ctx, listOptionsFrom(req)), consumerToProto)),
-    UpdateConsumer: u<UpdateReq>(async (req) =>
+    CreateConsumer: u<ProtoObject>(async (req, ctx) => consumerToProto(await svc.createConsumer(ctx, consumerFromProto(req)))),
+    GetConsumer: u<IdReq>(async (req, ctx) => consumerToProto(await svc.getConsumer(ctx, req.id ?? ''))),
+    ListConsumers: u<ListReq>(async (req, ctx) => pageToProto(await svc.listConsumers(ctx, listOptionsFrom(req)), consumerToProto)),
+    UpdateConsumer: u<UpdateReq>(async (req, ctx) =>
       consumerToProto(
         await svc.updateConsumer(ctx, req.id ?? '', consumerFromProto(req.consumer as ProtoObject | undefined, req.update_mask), 'patch', expected(req)),
       ),
     ),
-    DeleteConsumer: u<IdReq>(async (req) => (await svc.deleteConsumer(ctx, req.id ?? '', expected(req)), deleted)),
-    CreateApiKey: u<KeyReq>(async (req) => apiKeyToProto(await svc.createApiKey(ctx, req.consumer_id ?? '', apiKeyCreateFromProto(req as ProtoObject)))),
-    GetApiKey: u<KeyReq>(async (req) => apiKeyToProto(await svc.getApiKey(ctx, req.consumer_id ?? '', req.id ?? ''))),
-    ListApiKeys: u<KeyReq>(async (req) => pageToProto(await svc.listApiKeys(ctx, req.consumer_id ?? '', listOptionsFrom(req)), apiKeyToProto)),
-    DeleteApiKey: u<KeyReq>(async (req) => (await svc.deleteApiKey(ctx, req.consumer_id ?? '', req.id ?? '', expected(req)), deleted)),
+    DeleteConsumer: u<IdReq>(async (req, ctx) => (await svc.deleteConsumer(ctx, req.id ?? '', expected(req)), deleted)),
+    CreateApiKey: u<KeyReq>(async (req, ctx) => apiKeyToProto(await svc.createApiKey(ctx, req.consumer_id ?? '', apiKeyCreateFromProto(req as ProtoObject)))),
+    GetApiKey: u<KeyReq>(async (req, ctx) => apiKeyToProto(await svc.getApiKey(ctx, req.consumer_id ?? '', req.id ?? ''))),
+    ListApiKeys: u<KeyReq>(async (req, ctx) => pageToProto(await svc.listApiKeys(ctx, req.consumer_id ?? '', listOptionsFrom(req)), apiKeyToProto)),
+    DeleteApiKey: u<KeyReq>(async (req, ctx) => (await svc.deleteApiKey(ctx, req.consumer_id ?? '', req.id ?? '', expected(req)), deleted)),
   });
 
   server.addService(proto.ClusterService.service, {
-    ListNodes: u<object>(async () => await svc.listClusterNodes(ctx, nodes)),
-    GetConfigRevision: u<object>(async () => await svc.configRevision(ctx)),
+    ListNodes: u<object>(async (_req, ctx) => await svc.listClusterNodes(ctx, nodes)),
+    GetConfigRevision: u<object>(async (_req, ctx) => await svc.configRevision(ctx)),
   });
+
+  server.addService(proto.TenantService.service, {
+    CreateTenant: u<ProtoObject>(async (req, ctx) => tenantToProto(await svc.createTenant(ctx, { name: req.name ?? '' }))),
+    GetTenant: u<IdReq>(async (req, ctx) => tenantToProto(await svc.getTenant(ctx, req.id ?? ''))),
+    ListTenants: u<ListReq>(async (req, ctx) => pageToProto(await svc.listTenants(ctx, listOptionsFrom(req)), tenantToProto)),
+    DeleteTenant: u<IdReq>(async (req, ctx) => (await svc.deleteTenant(ctx, req.id ?? '', expected(req)), deleted)),
+  });
+
+  server.addService(proto.TokenService.service, {
+    CreateToken: u<ProtoObject>(async (req, ctx) => tokenToProto(await svc.createAdminToken(ctx, tokenCreateFromProto(req)))),
+    GetToken: u<IdReq>(async (req, ctx) => tokenToProto(await svc.getAdminToken(ctx, req.id ?? ''))),
+    ListTokens: u<ListReq>(async (req, ctx) => pageToProto(await svc.listAdminTokens(ctx, listOptionsFrom(req)), tokenToProto)),
+    RevokeToken: u<IdReq>(async (req, ctx) => (await svc.revokeAdminToken(ctx, req.id ?? ''), deleted)),
+  });
+
+  server.addService(proto.AuditService.service, {
+    ListAudit: u<ProtoObject>(async (req, ctx) => pageToProto(await svc.listAudit(ctx, auditQueryFromProto(req)), auditToProto)),
+  });
+
+  // Server reflection (v1 and v1alpha) over the same definition, so grpcurl can list and describe the
+  // admin services without a copy of the .proto. It serves the schema only, so it needs no token.
+  new ReflectionService(definition).addToServer(server);
 
   return server;
 }

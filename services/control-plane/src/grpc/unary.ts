@@ -1,10 +1,11 @@
-// Wraps a service-layer call as a grpc-js unary handler: bearer auth from metadata, errors mapped to
+// Wraps a service-layer call as a grpc-js unary handler: bearer auth and the tenant (`x-turnpike-tenant`,
+// default: the token's home tenant) from metadata, errors mapped to
 // gRPC statuses with the TP_ERR code and field errors in the message and trailing metadata.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { toTurnpikeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { authenticateAdminToken, bearerToken, type ServiceContext } from '../service/index.js';
+import { authenticateAdminToken, bearerToken, resolveTenant, type ServiceContext } from '../service/index.js';
 import { grpcStatusFor } from './status-map.js';
 
 function asciiJson(v: unknown): string {
@@ -35,15 +36,17 @@ export function toGrpcError(err: unknown, requestId: string, log: Logger): Parti
   return { code: grpc.status.INTERNAL, details: 'TP_ERR_INTERNAL: internal error', metadata };
 }
 
-export type UnaryFn<Req> = (req: Req) => Promise<unknown>;
+/** A handler gets the request and its own service context (caller, tenant, request id). */
+export type UnaryFn<Req> = (req: Req, ctx: ServiceContext) => Promise<unknown>;
 
 export function unary<Req>(ctx: ServiceContext, log: Logger, fn: UnaryFn<Req>): grpc.handleUnaryCall<Req, unknown> {
   return (call, callback) => {
     const given = metaString(call.metadata, 'x-request-id');
     const requestId = given && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
     const run = async (): Promise<unknown> => {
-      await authenticateAdminToken(ctx, bearerToken(metaString(call.metadata, 'authorization')));
-      return await fn(call.request);
+      const principal = await authenticateAdminToken(ctx, bearerToken(metaString(call.metadata, 'authorization')));
+      const auth = await resolveTenant(ctx, principal, metaString(call.metadata, 'x-turnpike-tenant'));
+      return await fn(call.request, { ...ctx, requestId, auth });
     };
     run().then(
       (res) => callback(null, res),

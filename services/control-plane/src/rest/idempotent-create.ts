@@ -5,7 +5,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TurnpikeError } from '@turnpike/common';
 import {
+  DEFAULT_TENANT_ID,
   IdempotencyKeyUsed,
+  authOf,
   findStoredResponse,
   requestSha256,
   validateIdempotencyKey,
@@ -44,12 +46,16 @@ export async function replyCreated<T extends object>(ctx: ServiceContext, req: F
   const header = req.headers['idempotency-key'];
   if (header === undefined) return send(reply, respond(await spec.create(ctx), false));
 
+  const tenantId = authOf(ctx).tenantId;
   const request: IdempotencyRequest = {
     principal: req.adminTokenId,
     key: validateIdempotencyKey(Array.isArray(header) ? header.join(', ') : header),
     method: req.method,
     path: req.url.split('?')[0] ?? '',
-    requestSha256: requestSha256(req.body),
+    // Keys are per admin token; a token that works in several tenants must not replay one tenant's
+    // response in another, so the tenant is part of the request (the default tenant hashes the body alone,
+    // as before tenancy).
+    requestSha256: requestSha256(tenantId === DEFAULT_TENANT_ID ? req.body : { tenant: tenantId, body: req.body }),
   };
   const stored = await findStoredResponse(ctx, request);
   if (stored) return replay(reply, stored);

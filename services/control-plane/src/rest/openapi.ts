@@ -13,6 +13,7 @@ import {
   readParameters,
   writeParameters,
 } from './openapi-http.js';
+import { ADMIN_TAGS, adminPaths, adminSchemas, tenantHeader } from './openapi-admin.js';
 import { CRUD_RESOURCES } from './resource-table.js';
 
 type Json = Record<string, unknown>;
@@ -114,7 +115,7 @@ export function buildOpenApi(): Json {
     TrendPoint: plain(TrendPointSchema),
   };
   const paths: Json = {};
-  const std = { '400': errorRef('BadRequest'), '401': errorRef('Unauthorized') };
+  const std = { '400': errorRef('BadRequest'), '401': errorRef('Unauthorized'), '403': errorRef('Forbidden') };
 
   for (const r of CRUD_RESOURCES) {
     const S = r.singular;
@@ -253,6 +254,10 @@ export function buildOpenApi(): Json {
       responses: { '200': { description: 'points', ...json({ type: 'object', properties: { data: { type: 'array', items: ref('TrendPoint') } } }) }, ...std, ...unavailable },
     },
   };
+  Object.assign(schemas, adminSchemas());
+  Object.assign(paths, adminPaths());
+  // Every authenticated operation addresses a tenant (header; default `default`).
+  for (const item of Object.values(paths) as Json[]) item.parameters = [...((item.parameters as Json[] | undefined) ?? []), tenantHeader];
   paths['/healthz'] = { get: { tags: ['status'], operationId: 'healthz', security: [], responses: { '200': { description: 'alive' } } } };
   paths['/v1/openapi.json'] = { get: { tags: ['status'], operationId: 'openapi', security: [], responses: { '200': { description: 'this document' } } } };
 
@@ -262,7 +267,7 @@ export function buildOpenApi(): Json {
     info: { title: 'Turnpike admin API', version: '1.0.0', description: 'Configuration of a Turnpike cluster. Errors are `{error:{code,message,request_id,fields?}}`.' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
-    tags: [...CRUD_RESOURCES.map((r) => ({ name: r.plural })), { name: 'keys' }, { name: 'analytics' }, { name: 'status' }, { name: 'cluster' }],
+    tags: [...CRUD_RESOURCES.map((r) => ({ name: r.plural })), { name: 'keys' }, { name: 'analytics' }, { name: 'status' }, { name: 'cluster' }, ...ADMIN_TAGS.map((name) => ({ name }))],
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'admin token' } },
@@ -272,7 +277,8 @@ export function buildOpenApi(): Json {
       responses: {
         BadRequest: errResponse('malformed JSON (TP_ERR_BAD_JSON) or invalid fields (TP_ERR_VALIDATION, with `fields`)'),
         Unauthorized: errResponse('missing (TP_ERR_AUTH_REQUIRED) or invalid (TP_ERR_AUTH_TOKEN_INVALID) admin token'),
-        NotFound: errResponse('no such entity (TP_ERR_NOT_FOUND)'),
+        Forbidden: errResponse("the token's role or scopes do not allow this action in the tenant (TP_ERR_FORBIDDEN)"),
+        NotFound: errResponse("no such entity (TP_ERR_NOT_FOUND); also another tenant's entity, or a tenant the token has no role in"),
         Conflict: errResponse('duplicate name or conflicting route (TP_ERR_CONFLICT), or still referenced (TP_ERR_IN_USE)'),
         Unprocessable: errResponse(
           'a referenced entity does not exist (TP_ERR_UNPROCESSABLE, with `fields`), or the Idempotency-Key was used for a different request (TP_ERR_UNPROCESSABLE)',

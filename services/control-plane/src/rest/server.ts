@@ -6,6 +6,7 @@ import { NodeRegistry } from '../cluster/node-registry.js';
 import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
 import type { ServiceContext } from '../service/index.js';
+import { installAdminRoutes } from './admin-routes.js';
 import { installAuth } from './auth.js';
 import { answerFrameworkError, installErrorHandling } from './error-handler.js';
 import { buildOpenApi } from './openapi.js';
@@ -66,53 +67,54 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const openapi = JSON.stringify(buildOpenApi());
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/v1/openapi.json', async (_req, reply) => reply.type('application/json').send(openapi));
-  app.get('/v1/status', async () => await svc.configStatus(ctx));
+  app.get('/v1/status', async (req) => await svc.configStatus(req.svc));
   const nodes = opts.nodes ?? new NodeRegistry();
-  app.get('/v1/cluster/nodes', async () => await svc.listClusterNodes(ctx, nodes));
-  app.get('/v1/config/revision', async () => await svc.configRevision(ctx));
+  app.get('/v1/cluster/nodes', async (req) => await svc.listClusterNodes(req.svc, nodes));
+  app.get('/v1/config/revision', async (req) => await svc.configRevision(req.svc));
 
   for (const r of CRUD_RESOURCES) {
     const base = `/v1/${r.plural}`;
     app.post(base, async (req, reply) =>
-      await replyCreated(ctx, req, reply, { create: async (c) => await r.ops.create(c, req.body), location: (created) => `${base}/${created.id}` }),
+      await replyCreated(req.svc, req, reply, { create: async (c) => await r.ops.create(c, req.body), location: (created) => `${base}/${created.id}` }),
     );
-    app.get(base, async (req) => await r.ops.list(ctx, listOptions(req, r.filters)));
-    app.get(`${base}/:id`, async (req, reply) => replyEntity(req, reply, await r.ops.get(ctx, param(req, 'id'))));
+    app.get(base, async (req) => await r.ops.list(req.svc, listOptions(req, r.filters)));
+    app.get(`${base}/:id`, async (req, reply) => replyEntity(req, reply, await r.ops.get(req.svc, param(req, 'id'))));
     for (const [method, mode] of [['PATCH', 'patch'], ['PUT', 'replace']] as const) {
       app.route({
         method,
         url: `${base}/:id`,
         handler: async (req, reply) => {
-          const updated = await r.ops.update(ctx, param(req, 'id'), req.body, mode, writeOptions(req));
+          const updated = await r.ops.update(req.svc, param(req, 'id'), req.body, mode, writeOptions(req));
           setEtag(reply, updated);
           return reply.send(updated);
         },
       });
     }
     app.delete(`${base}/:id`, async (req, reply) => {
-      await r.ops.remove(ctx, param(req, 'id'), writeOptions(req));
+      await r.ops.remove(req.svc, param(req, 'id'), writeOptions(req));
       return reply.code(204).send();
     });
   }
 
   const keys = '/v1/consumers/:id/keys';
   app.post(keys, async (req, reply) =>
-    await replyCreated(ctx, req, reply, {
+    await replyCreated(req.svc, req, reply, {
       create: async (c) => await svc.createApiKey(c, param(req, 'id'), req.body),
       location: (created) => `/v1/consumers/${created.consumer_id}/keys/${created.id}`,
       // The clear key is shown once: a replay answers the same 201 without it.
       redact: ({ key: _key, ...rest }) => rest,
     }),
   );
-  app.get(keys, async (req) => await svc.listApiKeys(ctx, param(req, 'id'), listOptions(req, ['name'])));
-  app.get(`${keys}/:keyId`, async (req, reply) => replyEntity(req, reply, await svc.getApiKey(ctx, param(req, 'id'), param(req, 'keyId'))));
+  app.get(keys, async (req) => await svc.listApiKeys(req.svc, param(req, 'id'), listOptions(req, ['name'])));
+  app.get(`${keys}/:keyId`, async (req, reply) => replyEntity(req, reply, await svc.getApiKey(req.svc, param(req, 'id'), param(req, 'keyId'))));
   app.delete(`${keys}/:keyId`, async (req, reply) => {
-    await svc.deleteApiKey(ctx, param(req, 'id'), param(req, 'keyId'), writeOptions(req));
+    await svc.deleteApiKey(req.svc, param(req, 'id'), param(req, 'keyId'), writeOptions(req));
     return reply.code(204).send();
   });
 
-  app.get('/v1/analytics/calls', async (req) => ({ data: await svc.queryCalls(analytics, queryParams(req)) }));
-  app.get('/v1/analytics/trend', async (req) => ({ data: await svc.queryTrend(analytics, queryParams(req)) }));
+  app.get('/v1/analytics/calls', async (req) => ({ data: await svc.queryCalls(req.svc, analytics, queryParams(req)) }));
+  app.get('/v1/analytics/trend', async (req) => ({ data: await svc.queryTrend(req.svc, analytics, queryParams(req)) }));
+  installAdminRoutes(app);
 
   return app;
 }

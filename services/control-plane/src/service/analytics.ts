@@ -1,6 +1,8 @@
 // Analytics queries: parse the query parameters, then ask the injected AnalyticsStore (ClickHouse or chdb).
 import { TurnpikeError, type AnalyticsStore, type CallRecord, type CallsFilter, type FieldError, type TrendPoint } from '@turnpike/common';
-import { isUuid } from './ids.js';
+import { authorize } from './access.js';
+import { authOf, type ServiceContext } from './context.js';
+import { isUuid, notFound } from './ids.js';
 
 export type QueryParams = Record<string, string | undefined>;
 
@@ -77,16 +79,43 @@ function requireStore(store: AnalyticsStore | undefined): AnalyticsStore {
   return store;
 }
 
-export async function queryCalls(store: AnalyticsStore | undefined, q: QueryParams): Promise<CallRecord[]> {
+/**
+ * Call logs are shared by all tenants (the data plane is): a superuser sees everything; anyone else must
+ * filter by a service, route or consumer of the request's tenant (another tenant's id is 404).
+ */
+async function restrictToTenant(ctx: ServiceContext, f: CallsFilter): Promise<void> {
+  const auth = authOf(ctx);
+  const t = authorize(auth, 'analytics', 'read');
+  if (auth.principal.superuser) return;
+  const refs = [
+    ['service_id', 'services', f.service_id],
+    ['route_id', 'routes', f.route_id],
+    ['consumer_id', 'consumers', f.consumer_id],
+  ] as const;
+  if (refs.every(([, , id]) => id === undefined)) {
+    throw new TurnpikeError('TP_ERR_VALIDATION', 'analytics queries of a tenant must filter by service_id, route_id or consumer_id', [
+      { path: '/service_id', message: 'is required (or route_id, or consumer_id)' },
+    ]);
+  }
+  for (const [field, table, id] of refs) {
+    if (id === undefined) continue;
+    const rows = await ctx.sql`SELECT id FROM ${ctx.sql(table)} WHERE id = ${id} AND tenant_id = ${t}`;
+    if (rows.length === 0) throw notFound(field.replace('_id', ''), id);
+  }
+}
+
+export async function queryCalls(ctx: ServiceContext, store: AnalyticsStore | undefined, q: QueryParams): Promise<CallRecord[]> {
   // Bad parameters are reported as such even when no store is configured.
   const f = parseCallsFilter(q, true);
+  await restrictToTenant(ctx, f);
   f.limit ??= DEFAULT_CALLS_LIMIT;
   return await requireStore(store).calls(f);
 }
 
-export async function queryTrend(store: AnalyticsStore | undefined, q: QueryParams): Promise<TrendPoint[]> {
+export async function queryTrend(ctx: ServiceContext, store: AnalyticsStore | undefined, q: QueryParams): Promise<TrendPoint[]> {
   // The trend defaults to the last hour.
   const f = parseCallsFilter(q, false);
+  await restrictToTenant(ctx, f);
   f.to ??= Date.now();
   f.from ??= f.to - 3_600_000;
   return await requireStore(store).trend(f);

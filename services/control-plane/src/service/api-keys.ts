@@ -4,7 +4,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { ApiKeyCreate, TurnpikeError, type ApiKey, type ApiKeyConfig, type ApiKeyCreated } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { iso } from './checks.js';
-import type { ServiceContext } from './context.js';
+import { authorize } from './access.js';
+import { authOf, type ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
 import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
@@ -40,34 +41,38 @@ export function generateApiKey(): string {
   return `tp_${randomBytes(32).toString('base64url')}`;
 }
 
-async function requireConsumer(ctx: ServiceContext, consumerId: string): Promise<string> {
+async function requireConsumer(ctx: ServiceContext, consumerId: string, tenantId: string): Promise<string> {
   const cid = requireId('consumer', consumerId);
-  const rows = await ctx.sql`SELECT id FROM consumers WHERE id = ${cid}`;
+  const rows = await ctx.sql`SELECT id FROM consumers WHERE id = ${cid} AND tenant_id = ${tenantId}`;
   if (rows.length === 0) throw notFound('consumer', consumerId);
   return cid;
 }
 
 export async function createApiKey(ctx: ServiceContext, consumerId: string, input: unknown): Promise<ApiKeyCreated> {
+  const t = authorize(authOf(ctx), 'keys', 'write');
   const cid = requireId('consumer', consumerId);
   const b = parse(ApiKeyCreate, input ?? {}, { defaults: true });
   const key = b.key ?? generateApiKey();
   const hash = sha256Hex(key);
   return await writeConfig(ctx, async (w) => {
-    const owner = await w.tx`SELECT id FROM consumers WHERE id = ${cid} FOR KEY SHARE`;
+    const owner = await w.tx`SELECT id FROM consumers WHERE id = ${cid} AND tenant_id = ${t} FOR KEY SHARE`;
     if (owner.length === 0) throw notFound('consumer', consumerId);
     const dup = await w.tx`SELECT id FROM api_keys WHERE key_sha256 = ${hash}`;
     if (dup.length > 0) throw new TurnpikeError('TP_ERR_CONFLICT', 'this key is already registered', [{ path: '/key', message: 'is already registered' }]);
     const [row] = await w.tx<ApiKeyRow[]>`
-      INSERT INTO api_keys (id, consumer_id, name, key_sha256, prefix, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${cid}, ${b.name ?? null}, ${hash}, ${key.slice(0, 8)}, ${w.revision}, ${w.now}, ${w.now})
+      INSERT INTO api_keys (id, tenant_id, consumer_id, name, key_sha256, prefix, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${t}, ${cid}, ${b.name ?? null}, ${hash}, ${key.slice(0, 8)}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     w.emit({ kind: 'keys', id: row!.id, op: 'put', data: toApiKeyConfig(row!) });
+    // The public shape only: neither the key nor its hash reaches the audit log.
+    w.audit({ action: 'create', resource: 'keys', id: row!.id, after: toApiKey(row!) });
     return withVersion({ ...toApiKey(row!), key }, row!.version);
   });
 }
 
 export async function getApiKey(ctx: ServiceContext, consumerId: string, keyId: string): Promise<ApiKey> {
-  const cid = await requireConsumer(ctx, consumerId);
+  const t = authorize(authOf(ctx), 'keys', 'read');
+  const cid = await requireConsumer(ctx, consumerId, t);
   const kid = requireId('api key', keyId);
   const [row] = await ctx.sql<ApiKeyRow[]>`SELECT * FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid}`;
   if (!row) throw notFound('api key', keyId);
@@ -75,7 +80,8 @@ export async function getApiKey(ctx: ServiceContext, consumerId: string, keyId: 
 }
 
 export async function listApiKeys(ctx: ServiceContext, consumerId: string, opts?: ListOptions): Promise<Page<ApiKey>> {
-  const cid = await requireConsumer(ctx, consumerId);
+  const t = authorize(authOf(ctx), 'keys', 'read');
+  const cid = await requireConsumer(ctx, consumerId, t);
   const q = pageQuery(opts);
   const rows = await ctx.sql<ApiKeyRow[]>`
     SELECT * FROM api_keys WHERE consumer_id = ${cid} AND seq > ${q.after}
@@ -85,15 +91,17 @@ export async function listApiKeys(ctx: ServiceContext, consumerId: string, opts?
 }
 
 export async function deleteApiKey(ctx: ServiceContext, consumerId: string, keyId: string, opts?: WriteOptions): Promise<void> {
+  const t = authorize(authOf(ctx), 'keys', 'write');
   const cid = requireId('consumer', consumerId);
   const kid = requireId('api key', keyId);
   await writeConfig(ctx, async (w) => {
-    const owner = await w.tx`SELECT id FROM consumers WHERE id = ${cid}`;
+    const owner = await w.tx`SELECT id FROM consumers WHERE id = ${cid} AND tenant_id = ${t}`;
     if (owner.length === 0) throw notFound('consumer', consumerId);
-    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid} FOR UPDATE`;
+    const [cur] = await w.tx<ApiKeyRow[]>`SELECT * FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid} FOR UPDATE`;
     if (!cur) throw notFound('api key', keyId);
     checkVersion(cur.version, opts, 'api key', keyId);
     await w.tx`DELETE FROM api_keys WHERE id = ${kid}`;
     w.emit({ kind: 'keys', id: kid, op: 'del' });
+    w.audit({ action: 'delete', resource: 'keys', id: kid, before: toApiKey(cur) });
   });
 }

@@ -6,7 +6,7 @@ import { TurnpikeError } from '@turnpike/common';
 
 type Table = 'upstreams' | 'services' | 'routes' | 'consumers' | 'api_keys';
 
-/** 409 TP_ERR_CONFLICT when another row of `table` already has `value` in `column`. */
+/** 409 TP_ERR_CONFLICT when another row of `table` in the tenant already has `value` in `column`. */
 export async function assertUnique(
   tx: TransactionSql,
   table: Table,
@@ -14,8 +14,10 @@ export async function assertUnique(
   value: string,
   exceptId: string | null,
   what: string,
+  tenantId: string,
 ): Promise<void> {
-  const rows = await tx`SELECT id FROM ${tx(table)} WHERE ${tx(column)} = ${value} AND id IS DISTINCT FROM ${exceptId} LIMIT 1`;
+  const rows = await tx`SELECT id FROM ${tx(table)}
+    WHERE tenant_id = ${tenantId} AND ${tx(column)} = ${value} AND id IS DISTINCT FROM ${exceptId} LIMIT 1`;
   if (rows.length > 0) {
     throw new TurnpikeError('TP_ERR_CONFLICT', `${what} with ${column} ${JSON.stringify(value)} already exists`, [
       { path: `/${column}`, message: 'is already taken' },
@@ -23,9 +25,12 @@ export async function assertUnique(
   }
 }
 
-/** 422 TP_ERR_UNPROCESSABLE when the referenced row does not exist (`field` names the referring field). */
-export async function assertReference(tx: TransactionSql, table: Table, id: string, field: string, what: string): Promise<void> {
-  const rows = await tx`SELECT id FROM ${tx(table)} WHERE id = ${id} FOR KEY SHARE`;
+/**
+ * 422 TP_ERR_UNPROCESSABLE when the referenced row does not exist in the tenant (`field` names the
+ * referring field): another tenant's entity is reported exactly like a missing one.
+ */
+export async function assertReference(tx: TransactionSql, table: Table, id: string, field: string, what: string, tenantId: string): Promise<void> {
+  const rows = await tx`SELECT id FROM ${tx(table)} WHERE id = ${id} AND tenant_id = ${tenantId} FOR KEY SHARE`;
   if (rows.length === 0) {
     throw new TurnpikeError('TP_ERR_UNPROCESSABLE', `${field.slice(1)} refers to ${what} ${JSON.stringify(id)}, which does not exist`, [
       { path: field, message: `${what} does not exist` },

@@ -3,11 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { ConsumerCreate, ConsumerUpdate, type Consumer } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertUnique, iso, jsonb } from './checks.js';
-import type { ServiceContext } from './context.js';
+import { authorize } from './access.js';
+import { authOf, type ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
 import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
+import { toApiKey, type ApiKeyRow } from './api-keys.js';
 
 export interface ConsumerRow {
   id: string;
@@ -28,29 +30,33 @@ export function toConsumer(r: ConsumerRow): Consumer {
 }
 
 export async function createConsumer(ctx: ServiceContext, input: unknown): Promise<Consumer> {
+  const t = authorize(authOf(ctx), 'consumers', 'write');
   const b = parse(ConsumerCreate, input, { defaults: true });
   return await writeConfig(ctx, async (w) => {
-    await assertUnique(w.tx, 'consumers', 'username', b.username, null, 'consumer');
-    if (b.custom_id !== undefined) await assertUnique(w.tx, 'consumers', 'custom_id', b.custom_id, null, 'consumer');
+    await assertUnique(w.tx, 'consumers', 'username', b.username, null, 'consumer', t);
+    if (b.custom_id !== undefined) await assertUnique(w.tx, 'consumers', 'custom_id', b.custom_id, null, 'consumer', t);
     const [row] = await w.tx<ConsumerRow[]>`
-      INSERT INTO consumers (id, username, custom_id, tags, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${b.username}, ${b.custom_id ?? null}, ${jsonb(w.tx, b.tags ?? [])}, ${w.revision}, ${w.now}, ${w.now})
+      INSERT INTO consumers (id, tenant_id, username, custom_id, tags, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${t}, ${b.username}, ${b.custom_id ?? null}, ${jsonb(w.tx, b.tags ?? [])}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const c = toConsumer(row!);
     w.emit({ kind: 'consumers', id: c.id, op: 'put', data: c });
+    w.audit({ action: 'create', resource: 'consumers', id: c.id, after: c });
     return withVersion(c, row!.version);
   });
 }
 
 export async function getConsumer(ctx: ServiceContext, id: string): Promise<Consumer> {
+  const t = authorize(authOf(ctx), 'consumers', 'read');
   const cid = requireId('consumer', id);
-  const [row] = await ctx.sql<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid}`;
+  const [row] = await ctx.sql<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid} AND tenant_id = ${t}`;
   if (!row) throw notFound('consumer', id);
   return withVersion(toConsumer(row), row.version);
 }
 
 export async function listConsumers(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Consumer>> {
-  const { rows, q } = await selectPage<ConsumerRow>(ctx.sql, 'consumers', 'username', opts);
+  const t = authorize(authOf(ctx), 'consumers', 'read');
+  const { rows, q } = await selectPage<ConsumerRow>(ctx.sql, 'consumers', 'username', opts, t);
   return toPage(rows, q, toConsumer);
 }
 
@@ -61,38 +67,45 @@ export async function updateConsumer(
   mode: 'patch' | 'replace' = 'patch',
   opts?: WriteOptions,
 ): Promise<Consumer> {
+  const t = authorize(authOf(ctx), 'consumers', 'write');
   const cid = requireId('consumer', id);
   const b = mode === 'patch' ? parse(ConsumerUpdate, input, { defaults: false }) : parse(ConsumerCreate, input, { defaults: true });
   return await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid} FOR UPDATE`;
+    const [cur] = await w.tx<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('consumer', id);
     checkVersion(cur.version, opts, 'consumer', id);
     const username = b.username ?? cur.username;
     // A full replacement without custom_id clears it; a patch keeps it unless given.
     const customId = b.custom_id ?? (mode === 'patch' ? cur.custom_id : null);
     const tags = b.tags ?? (mode === 'patch' ? cur.tags : []);
-    if (username !== cur.username) await assertUnique(w.tx, 'consumers', 'username', username, cid, 'consumer');
-    if (customId !== null && customId !== cur.custom_id) await assertUnique(w.tx, 'consumers', 'custom_id', customId, cid, 'consumer');
+    if (username !== cur.username) await assertUnique(w.tx, 'consumers', 'username', username, cid, 'consumer', t);
+    if (customId !== null && customId !== cur.custom_id) await assertUnique(w.tx, 'consumers', 'custom_id', customId, cid, 'consumer', t);
     const [row] = await w.tx<ConsumerRow[]>`
       UPDATE consumers SET username = ${username}, custom_id = ${customId}, tags = ${jsonb(w.tx, tags)},
         revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${cid} RETURNING *`;
     const c = toConsumer(row!);
     w.emit({ kind: 'consumers', id: c.id, op: 'put', data: c });
+    w.audit({ action: 'update', resource: 'consumers', id: c.id, before: toConsumer(cur), after: c });
     return withVersion(c, row!.version);
   });
 }
 
 /** Deletes the consumer and its API keys, each key published as its own delete. */
 export async function deleteConsumer(ctx: ServiceContext, id: string, opts?: WriteOptions): Promise<void> {
+  const t = authorize(authOf(ctx), 'consumers', 'write');
   const cid = requireId('consumer', id);
   await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM consumers WHERE id = ${cid} FOR UPDATE`;
+    const [cur] = await w.tx<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('consumer', id);
     checkVersion(cur.version, opts, 'consumer', id);
-    const keys = await w.tx<{ id: string }[]>`DELETE FROM api_keys WHERE consumer_id = ${cid} RETURNING id`;
-    for (const k of keys) w.emit({ kind: 'keys', id: k.id, op: 'del' });
+    const keys = await w.tx<ApiKeyRow[]>`DELETE FROM api_keys WHERE consumer_id = ${cid} RETURNING *`;
+    for (const k of keys) {
+      w.emit({ kind: 'keys', id: k.id, op: 'del' });
+      w.audit({ action: 'delete', resource: 'keys', id: k.id, before: toApiKey(k) });
+    }
     await w.tx`DELETE FROM consumers WHERE id = ${cid}`;
     w.emit({ kind: 'consumers', id: cid, op: 'del' });
+    w.audit({ action: 'delete', resource: 'consumers', id: cid, before: toConsumer(cur) });
   });
 }

@@ -1,6 +1,7 @@
-// What every service module needs: the pool, and a hook run after each committed config write
-// (the outbox publisher's in-process notify).
+// What every service module needs: the pool, a hook run after each committed config write (the outbox
+// publisher's in-process notify), and — per request — who is calling, in which tenant.
 import type { Sql } from 'postgres';
+import { SYSTEM_AUTH, type AuthContext } from './access.js';
 import type { IdempotentWrite } from './idempotency.js';
 
 export interface ServiceContext {
@@ -11,4 +12,12 @@ export interface ServiceContext {
    * transaction refuses a used key and stores the response with the entity.
    */
   idempotency?: IdempotentWrite | undefined;
+  /** The caller and tenant of the request (absent in library use: the default tenant, every right). */
+  auth?: AuthContext | undefined;
+  /** Recorded in the audit log. */
+  requestId?: string | undefined;
+}
+
+export function authOf(ctx: ServiceContext): AuthContext {
+  return ctx.auth ?? SYSTEM_AUTH;
 }

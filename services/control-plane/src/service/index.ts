@@ -13,3 +13,8 @@ export * from './analytics.js';
 export * from './versions.js';
 export * from './idempotency.js';
 export type { ListFilters } from './pagination.js';
+export * from './access.js';
+export * from './tenants.js';
+export * from './users.js';
+export * from './audit.js';
+export { authOf } from './context.js';

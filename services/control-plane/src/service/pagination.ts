@@ -59,7 +59,7 @@ export function pageQuery(opts: ListOptions = {}): PageQuery {
 type Table = 'upstreams' | 'services' | 'routes' | 'consumers';
 
 /**
- * One page of `table`'s rows matching the filters, in creation order. `nameColumn` is what `name`
+ * One page of the tenant's `table` rows matching the filters, in creation order. `nameColumn` is what `name`
  * filters on (consumers: username); reference filters apply only where the table has that column.
  */
 export async function selectPage<R extends { seq: number | string }>(
@@ -67,10 +67,11 @@ export async function selectPage<R extends { seq: number | string }>(
   table: Table,
   nameColumn: string,
   opts: ListOptions | undefined,
+  tenantId: string,
 ): Promise<{ rows: R[]; q: PageQuery }> {
   const q = pageQuery(opts);
   const f = opts ?? {};
-  let where: postgres.PendingQuery<postgres.Row[]> = sql`seq > ${q.after}`;
+  let where: postgres.PendingQuery<postgres.Row[]> = sql`tenant_id = ${tenantId} AND seq > ${q.after}`;
   if (f.name !== undefined) where = sql`${where} AND ${sql(nameColumn)} = ${f.name}`;
   if (f.tag !== undefined) where = sql`${where} AND tags @> ${sql.json([f.tag])}`;
   if (f.service_id !== undefined && table === 'routes') where = sql`${where} AND service_id = ${f.service_id}`;

@@ -4,7 +4,8 @@ import type { TransactionSql } from 'postgres';
 import { RouteCreate, RouteUpdate, TurnpikeError, type Route } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertReference, assertUnique, iso, jsonb } from './checks.js';
-import type { ServiceContext } from './context.js';
+import { authorize } from './access.js';
+import { authOf, type ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
 import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
@@ -14,6 +15,7 @@ import { writeConfig } from './write.js';
 export interface RouteRow {
   id: string;
   seq: string;
+  tenant_id: string;
   name: string;
   service_id: string;
   hosts: string[];
@@ -50,13 +52,20 @@ function fieldsOf(r: RouteRow): RouteFields {
   };
 }
 
-async function assertNoConflict(tx: TransactionSql, r: RouteFields, selfId: string | null): Promise<void> {
+// The data plane is shared by all tenants, so conflicts are checked across tenants; another tenant's
+// route is not named in the error.
+async function assertNoConflict(tx: TransactionSql, r: RouteFields, selfId: string | null, tenantId: string): Promise<void> {
   const norm = normalizePaths(r.paths);
   const rows = await tx<RouteRow[]>`
     SELECT * FROM routes
     WHERE priority = ${r.priority} AND norm_paths && ${tx.array(norm)}::text[] AND id IS DISTINCT FROM ${selfId}
     ORDER BY seq`;
   const other = rows.find((o) => routesConflict(r, o));
+  if (other && other.tenant_id !== tenantId) {
+    throw new TurnpikeError('TP_ERR_CONFLICT', 'route conflicts with a route of another tenant: same path, overlapping hosts and methods, same priority', [
+      { path: '/paths', message: 'conflicts with a route of another tenant' },
+    ]);
+  }
   if (other) {
     throw new TurnpikeError(
       'TP_ERR_CONFLICT',
@@ -66,10 +75,10 @@ async function assertNoConflict(tx: TransactionSql, r: RouteFields, selfId: stri
   }
 }
 
-async function checkRoute(tx: TransactionSql, r: RouteFields, selfId: string | null, prev: RouteRow | null): Promise<void> {
-  if (!prev || r.name !== prev.name) await assertUnique(tx, 'routes', 'name', r.name, selfId, 'route');
-  if (!prev || r.service_id !== prev.service_id) await assertReference(tx, 'services', r.service_id, '/service_id', 'service');
-  await assertNoConflict(tx, r, selfId);
+async function checkRoute(tx: TransactionSql, r: RouteFields, selfId: string | null, prev: RouteRow | null, tenantId: string): Promise<void> {
+  if (!prev || r.name !== prev.name) await assertUnique(tx, 'routes', 'name', r.name, selfId, 'route', tenantId);
+  if (!prev || r.service_id !== prev.service_id) await assertReference(tx, 'services', r.service_id, '/service_id', 'service', tenantId);
+  await assertNoConflict(tx, r, selfId, tenantId);
 }
 
 function withDefaults(b: RouteCreate): RouteFields {
@@ -87,31 +96,35 @@ function withDefaults(b: RouteCreate): RouteFields {
 }
 
 export async function createRoute(ctx: ServiceContext, input: unknown): Promise<Route> {
+  const t = authorize(authOf(ctx), 'routes', 'write');
   const r = withDefaults(parse(RouteCreate, input, { defaults: true }));
   return await writeConfig(ctx, async (w) => {
-    await checkRoute(w.tx, r, null, null);
+    await checkRoute(w.tx, r, null, null, t);
     const [row] = await w.tx<RouteRow[]>`
-      INSERT INTO routes (id, name, service_id, hosts, paths, norm_paths, methods, strip_path, priority, plugins, tags,
+      INSERT INTO routes (id, tenant_id, name, service_id, hosts, paths, norm_paths, methods, strip_path, priority, plugins, tags,
                           revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${r.name}, ${r.service_id}, ${jsonb(w.tx, r.hosts)}, ${jsonb(w.tx, r.paths)},
+      VALUES (${randomUUID()}, ${t}, ${r.name}, ${r.service_id}, ${jsonb(w.tx, r.hosts)}, ${jsonb(w.tx, r.paths)},
               ${w.tx.array(normalizePaths(r.paths))}::text[], ${jsonb(w.tx, r.methods)}, ${r.strip_path}, ${r.priority},
               ${jsonb(w.tx, r.plugins)}, ${jsonb(w.tx, r.tags)}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const route = toRoute(row!);
     w.emit({ kind: 'routes', id: route.id, op: 'put', data: route });
+    w.audit({ action: 'create', resource: 'routes', id: route.id, after: route });
     return withVersion(route, row!.version);
   });
 }
 
 export async function getRoute(ctx: ServiceContext, id: string): Promise<Route> {
+  const t = authorize(authOf(ctx), 'routes', 'read');
   const rid = requireId('route', id);
-  const [row] = await ctx.sql<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid}`;
+  const [row] = await ctx.sql<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid} AND tenant_id = ${t}`;
   if (!row) throw notFound('route', id);
   return withVersion(toRoute(row), row.version);
 }
 
 export async function listRoutes(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Route>> {
-  const { rows, q } = await selectPage<RouteRow>(ctx.sql, 'routes', 'name', opts);
+  const t = authorize(authOf(ctx), 'routes', 'read');
+  const { rows, q } = await selectPage<RouteRow>(ctx.sql, 'routes', 'name', opts, t);
   return toPage(rows, q, toRoute);
 }
 
@@ -122,15 +135,16 @@ export async function updateRoute(
   mode: 'patch' | 'replace' = 'patch',
   opts?: WriteOptions,
 ): Promise<Route> {
+  const t = authorize(authOf(ctx), 'routes', 'write');
   const rid = requireId('route', id);
   const b = mode === 'patch' ? parse(RouteUpdate, input, { defaults: false }) : withDefaults(parse(RouteCreate, input, { defaults: true }));
   return await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid} FOR UPDATE`;
+    const [cur] = await w.tx<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('route', id);
     checkVersion(cur.version, opts, 'route', id);
     const r: RouteFields = { ...fieldsOf(cur), ...b };
     r.service_id = r.service_id.toLowerCase();
-    await checkRoute(w.tx, r, rid, cur);
+    await checkRoute(w.tx, r, rid, cur, t);
     const [row] = await w.tx<RouteRow[]>`
       UPDATE routes SET name = ${r.name}, service_id = ${r.service_id}, hosts = ${jsonb(w.tx, r.hosts)},
         paths = ${jsonb(w.tx, r.paths)}, norm_paths = ${w.tx.array(normalizePaths(r.paths))}::text[],
@@ -140,17 +154,20 @@ export async function updateRoute(
       WHERE id = ${rid} RETURNING *`;
     const route = toRoute(row!);
     w.emit({ kind: 'routes', id: route.id, op: 'put', data: route });
+    w.audit({ action: 'update', resource: 'routes', id: route.id, before: toRoute(cur), after: route });
     return withVersion(route, row!.version);
   });
 }
 
 export async function deleteRoute(ctx: ServiceContext, id: string, opts?: WriteOptions): Promise<void> {
+  const t = authorize(authOf(ctx), 'routes', 'write');
   const rid = requireId('route', id);
   await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM routes WHERE id = ${rid} FOR UPDATE`;
+    const [cur] = await w.tx<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('route', id);
     checkVersion(cur.version, opts, 'route', id);
     await w.tx`DELETE FROM routes WHERE id = ${rid}`;
     w.emit({ kind: 'routes', id: rid, op: 'del' });
+    w.audit({ action: 'delete', resource: 'routes', id: rid, before: toRoute(cur) });
   });
 }

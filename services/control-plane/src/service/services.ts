@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { ServiceCreate, ServiceUpdate, type Service } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertReference, assertUnique, assertUnused, iso, jsonb } from './checks.js';
-import type { ServiceContext } from './context.js';
+import { authorize } from './access.js';
+import { authOf, type ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
 import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
@@ -35,31 +36,35 @@ export function toService(r: ServiceRow): Service {
 }
 
 export async function createService(ctx: ServiceContext, input: unknown): Promise<Service> {
+  const t = authorize(authOf(ctx), 'services', 'write');
   const b = parse(ServiceCreate, input, { defaults: true });
   const upstreamId = b.upstream_id.toLowerCase();
   return await writeConfig(ctx, async (w) => {
-    await assertUnique(w.tx, 'services', 'name', b.name, null, 'service');
-    await assertReference(w.tx, 'upstreams', upstreamId, '/upstream_id', 'upstream');
+    await assertUnique(w.tx, 'services', 'name', b.name, null, 'service', t);
+    await assertReference(w.tx, 'upstreams', upstreamId, '/upstream_id', 'upstream', t);
     const [row] = await w.tx<ServiceRow[]>`
-      INSERT INTO services (id, name, upstream_id, base_path, tags, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${b.name}, ${upstreamId}, ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
+      INSERT INTO services (id, tenant_id, name, upstream_id, base_path, tags, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${t}, ${b.name}, ${upstreamId}, ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
               ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const s = toService(row!);
     w.emit({ kind: 'services', id: s.id, op: 'put', data: s });
+    w.audit({ action: 'create', resource: 'services', id: s.id, after: s });
     return withVersion(s, row!.version);
   });
 }
 
 export async function getService(ctx: ServiceContext, id: string): Promise<Service> {
+  const t = authorize(authOf(ctx), 'services', 'read');
   const sid = requireId('service', id);
-  const [row] = await ctx.sql<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid}`;
+  const [row] = await ctx.sql<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid} AND tenant_id = ${t}`;
   if (!row) throw notFound('service', id);
   return withVersion(toService(row), row.version);
 }
 
 export async function listServices(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Service>> {
-  const { rows, q } = await selectPage<ServiceRow>(ctx.sql, 'services', 'name', opts);
+  const t = authorize(authOf(ctx), 'services', 'read');
+  const { rows, q } = await selectPage<ServiceRow>(ctx.sql, 'services', 'name', opts, t);
   return toPage(rows, q, toService);
 }
 
@@ -70,34 +75,38 @@ export async function updateService(
   mode: 'patch' | 'replace' = 'patch',
   opts?: WriteOptions,
 ): Promise<Service> {
+  const t = authorize(authOf(ctx), 'services', 'write');
   const sid = requireId('service', id);
   const b = mode === 'patch' ? parse(ServiceUpdate, input, { defaults: false }) : parse(ServiceCreate, input, { defaults: true });
   return await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid} FOR UPDATE`;
+    const [cur] = await w.tx<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('service', id);
     checkVersion(cur.version, opts, 'service', id);
     const next = { ...toService(cur), ...b };
     next.upstream_id = next.upstream_id.toLowerCase();
-    if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service');
-    if (next.upstream_id !== cur.upstream_id) await assertReference(w.tx, 'upstreams', next.upstream_id, '/upstream_id', 'upstream');
+    if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service', t);
+    if (next.upstream_id !== cur.upstream_id) await assertReference(w.tx, 'upstreams', next.upstream_id, '/upstream_id', 'upstream', t);
     const [row] = await w.tx<ServiceRow[]>`
       UPDATE services SET name = ${next.name}, upstream_id = ${next.upstream_id}, base_path = ${next.base_path},
         tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${sid} RETURNING *`;
     const s = toService(row!);
     w.emit({ kind: 'services', id: s.id, op: 'put', data: s });
+    w.audit({ action: 'update', resource: 'services', id: s.id, before: toService(cur), after: s });
     return withVersion(s, row!.version);
   });
 }
 
 export async function deleteService(ctx: ServiceContext, id: string, opts?: WriteOptions): Promise<void> {
+  const t = authorize(authOf(ctx), 'services', 'write');
   const sid = requireId('service', id);
   await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM services WHERE id = ${sid} FOR UPDATE`;
+    const [cur] = await w.tx<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('service', id);
     checkVersion(cur.version, opts, 'service', id);
     await assertUnused(w.tx, 'routes', 'service_id', sid, 'service', 'routes');
     await w.tx`DELETE FROM services WHERE id = ${sid}`;
     w.emit({ kind: 'services', id: sid, op: 'del' });
+    w.audit({ action: 'delete', resource: 'services', id: sid, before: toService(cur) });
   });
 }

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { UpstreamCreate, UpstreamUpdate, type Upstream } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertUnique, assertUnused, iso, jsonb } from './checks.js';
-import type { ServiceContext } from './context.js';
+import { authorize } from './access.js';
+import { authOf, type ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
 import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
@@ -39,29 +40,33 @@ export function toUpstream(r: UpstreamRow): Upstream {
 }
 
 export async function createUpstream(ctx: ServiceContext, input: unknown): Promise<Upstream> {
+  const t = authorize(authOf(ctx), 'upstreams', 'write');
   const b = parse(UpstreamCreate, input, { defaults: true });
   return await writeConfig(ctx, async (w) => {
-    await assertUnique(w.tx, 'upstreams', 'name', b.name, null, 'upstream');
+    await assertUnique(w.tx, 'upstreams', 'name', b.name, null, 'upstream', t);
     const [row] = await w.tx<UpstreamRow[]>`
-      INSERT INTO upstreams (id, name, scheme, targets, connect_timeout_ms, read_timeout_ms, tags, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${b.name}, ${b.scheme ?? 'http'}, ${jsonb(w.tx, b.targets)}, ${b.connect_timeout_ms ?? 5000},
+      INSERT INTO upstreams (id, tenant_id, name, scheme, targets, connect_timeout_ms, read_timeout_ms, tags, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${t}, ${b.name}, ${b.scheme ?? 'http'}, ${jsonb(w.tx, b.targets)}, ${b.connect_timeout_ms ?? 5000},
               ${b.read_timeout_ms ?? 60000}, ${jsonb(w.tx, b.tags ?? [])}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const up = toUpstream(row!);
     w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
+    w.audit({ action: 'create', resource: 'upstreams', id: up.id, after: up });
     return withVersion(up, row!.version);
   });
 }
 
 export async function getUpstream(ctx: ServiceContext, id: string): Promise<Upstream> {
+  const t = authorize(authOf(ctx), 'upstreams', 'read');
   const uid = requireId('upstream', id);
-  const [row] = await ctx.sql<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid}`;
+  const [row] = await ctx.sql<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid} AND tenant_id = ${t}`;
   if (!row) throw notFound('upstream', id);
   return withVersion(toUpstream(row), row.version);
 }
 
 export async function listUpstreams(ctx: ServiceContext, opts?: ListOptions): Promise<Page<Upstream>> {
-  const { rows, q } = await selectPage<UpstreamRow>(ctx.sql, 'upstreams', 'name', opts);
+  const t = authorize(authOf(ctx), 'upstreams', 'read');
+  const { rows, q } = await selectPage<UpstreamRow>(ctx.sql, 'upstreams', 'name', opts, t);
   return toPage(rows, q, toUpstream);
 }
 
@@ -73,14 +78,15 @@ export async function updateUpstream(
   mode: 'patch' | 'replace' = 'patch',
   opts?: WriteOptions,
 ): Promise<Upstream> {
+  const t = authorize(authOf(ctx), 'upstreams', 'write');
   const uid = requireId('upstream', id);
   const b = mode === 'patch' ? parse(UpstreamUpdate, input, { defaults: false }) : parse(UpstreamCreate, input, { defaults: true });
   return await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid} FOR UPDATE`;
+    const [cur] = await w.tx<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('upstream', id);
     checkVersion(cur.version, opts, 'upstream', id);
     const next = { ...toUpstream(cur), ...b };
-    if (next.name !== cur.name) await assertUnique(w.tx, 'upstreams', 'name', next.name, uid, 'upstream');
+    if (next.name !== cur.name) await assertUnique(w.tx, 'upstreams', 'name', next.name, uid, 'upstream', t);
     const [row] = await w.tx<UpstreamRow[]>`
       UPDATE upstreams SET name = ${next.name}, scheme = ${next.scheme}, targets = ${jsonb(w.tx, next.targets)},
         connect_timeout_ms = ${next.connect_timeout_ms}, read_timeout_ms = ${next.read_timeout_ms},
@@ -88,18 +94,21 @@ export async function updateUpstream(
       WHERE id = ${uid} RETURNING *`;
     const up = toUpstream(row!);
     w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
+    w.audit({ action: 'update', resource: 'upstreams', id: up.id, before: toUpstream(cur), after: up });
     return withVersion(up, row!.version);
   });
 }
 
 export async function deleteUpstream(ctx: ServiceContext, id: string, opts?: WriteOptions): Promise<void> {
+  const t = authorize(authOf(ctx), 'upstreams', 'write');
   const uid = requireId('upstream', id);
   await writeConfig(ctx, async (w) => {
-    const [cur] = await w.tx<{ version: string }[]>`SELECT version FROM upstreams WHERE id = ${uid} FOR UPDATE`;
+    const [cur] = await w.tx<UpstreamRow[]>`SELECT * FROM upstreams WHERE id = ${uid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('upstream', id);
     checkVersion(cur.version, opts, 'upstream', id);
     await assertUnused(w.tx, 'services', 'upstream_id', uid, 'upstream', 'services');
     await w.tx`DELETE FROM upstreams WHERE id = ${uid}`;
     w.emit({ kind: 'upstreams', id: uid, op: 'del' });
+    w.audit({ action: 'delete', resource: 'upstreams', id: uid, before: toUpstream(cur) });
   });
 }

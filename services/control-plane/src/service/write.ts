@@ -1,22 +1,49 @@
-// The one way config is written: a transaction that bumps config_revision (its row lock orders every
-// write, so revisions commit strictly in order), runs the change, and records one outbox row per entity
-// touched, whose payload is the data-plane envelope. A create with an idempotency key also stores its
-// response here, so the entity and the key commit (or roll back) together.
+// The one way admin state is written. Config writes: a transaction that bumps config_revision (its row
+// lock orders every write, so revisions commit strictly in order), runs the change, and records one
+// outbox row per entity touched, whose payload is the data-plane envelope. A create with an idempotency
+// key also stores its response here, so the entity and the key commit (or roll back) together. Every
+// write — config or not (tenants, users, tokens) — records its audit rows in the same transaction.
 import type { TransactionSql } from 'postgres';
 import type { ConfigEnvelope, EntityByKind, EntityKind } from '@turnpike/common';
-import type { ServiceContext } from './context.js';
+import { authOf, type ServiceContext } from './context.js';
 import { assertKeyUnused, storeResponse } from './idempotency.js';
+import { jsonb } from './checks.js';
 
 export type OutboxEvent = {
   [K in EntityKind]: { kind: K; id: string; op: 'put'; data: EntityByKind[K] } | { kind: K; id: string; op: 'del' };
 }[EntityKind];
 
-export interface WriteScope {
+/** One audited change. `before`/`after` must hold no secrets (callers pass the public shape). */
+export interface AuditEvent {
+  action: 'create' | 'update' | 'delete';
+  resource: string;
+  id: string;
+  before?: object | null | undefined;
+  after?: object | null | undefined;
+  /** Tenant the change belongs to (default: the request's tenant). */
+  tenantId?: string | null | undefined;
+}
+
+export interface AdminWriteScope {
   tx: TransactionSql;
-  revision: number;
   /** The write's timestamp (one per transaction). */
   now: Date;
+  audit(ev: AuditEvent): void;
+}
+
+export interface WriteScope extends AdminWriteScope {
+  revision: number;
   emit(ev: OutboxEvent): void;
+}
+
+async function recordAudit(ctx: ServiceContext, tx: TransactionSql, now: Date, events: AuditEvent[]): Promise<void> {
+  const auth = authOf(ctx);
+  for (const ev of events) {
+    const tenant = ev.tenantId === undefined ? auth.tenantId : ev.tenantId;
+    await tx`INSERT INTO audit_log (at, tenant_id, actor_token_id, actor_user_id, action, resource_type, resource_id, before, after, request_id)
+      VALUES (${now}, ${tenant}, ${auth.principal.tokenId}, ${auth.principal.userId}, ${ev.action}, ${ev.resource}, ${ev.id},
+              ${ev.before ? jsonb(tx, ev.before) : null}, ${ev.after ? jsonb(tx, ev.after) : null}, ${ctx.requestId ?? null})`;
+  }
 }
 
 export async function writeConfig<T>(ctx: ServiceContext, fn: (w: WriteScope) => Promise<T>): Promise<T> {
@@ -27,15 +54,32 @@ export async function writeConfig<T>(ctx: ServiceContext, fn: (w: WriteScope) =>
     const idem = ctx.idempotency;
     if (idem) await assertKeyUnused(tx, idem.request);
     const events: OutboxEvent[] = [];
-    const out = await fn({ tx, revision, now: row!.now, emit: (ev) => events.push(ev) });
+    const audits: AuditEvent[] = [];
+    const out = await fn({ tx, revision, now: row!.now, emit: (ev) => events.push(ev), audit: (ev) => audits.push(ev) });
     if (idem) await storeResponse(tx, idem.request, idem.respond(out));
     for (const ev of events) {
       const payload = ev.op === 'put' ? ({ kind: ev.kind, revision, data: ev.data } as ConfigEnvelope) : null;
       await tx`INSERT INTO outbox (revision, kind, entity_id, op, payload)
         VALUES (${revision}, ${ev.kind}, ${ev.id}, ${ev.op}, ${payload === null ? null : tx.json(payload as never)})`;
     }
+    await recordAudit(ctx, tx, row!.now, audits);
     return out;
   });
   ctx.onCommit();
+  return result as T;
+}
+
+/** Writes that the data plane never sees (tenants, users, memberships, admin tokens): audited, no revision. */
+export async function writeAdmin<T>(ctx: ServiceContext, fn: (w: AdminWriteScope) => Promise<T>): Promise<T> {
+  const result = await ctx.sql.begin(async (tx) => {
+    const [row] = await tx<{ now: Date }[]>`SELECT now() AS now`;
+    const idem = ctx.idempotency;
+    if (idem) await assertKeyUnused(tx, idem.request);
+    const audits: AuditEvent[] = [];
+    const out = await fn({ tx, now: row!.now, audit: (ev) => audits.push(ev) });
+    if (idem) await storeResponse(tx, idem.request, idem.respond(out));
+    await recordAudit(ctx, tx, row!.now, audits);
+    return out;
+  });
   return result as T;
 }
