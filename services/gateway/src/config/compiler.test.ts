@@ -2,7 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { entityKey, type EntityKind } from '@turnpike/common';
-import { compileSnapshot } from './compiler.js';
+import { CompileCache, compileSnapshot, type Snapshot } from './compiler.js';
 import { PoolRegistry } from '../upstream/pools.js';
 import { sha256Hex } from '../plugins/key-auth/index.js';
 
@@ -78,5 +78,47 @@ describe('compileSnapshot', { timeout: 10_000 }, () => {
     assert.equal(snap.router.match('GET', '', '/users/1')?.routeId, ids.route);
     assert.equal(snap.router.match('GET', '', '/o'), null);
     assert.equal(snap.keys.size, 1);
+  });
+  test('a compile from the changed keys only equals a full compile (puts, deletes, rejections, revision)', () => {
+    const { ids, entries } = baseConfig();
+    const cache = new CompileCache();
+    compileSnapshot(entries, poolFor, cache);
+    const view = (snap: Snapshot) => ({
+      revision: snap.revision,
+      counts: snap.counts,
+      rejected: snap.rejected.map((r) => r.key).sort(),
+      keys: [...snap.keys.entries()].map(([k, o]) => [k, o.username]),
+      route: snap.router.match('GET', '', '/moved/1')?.routeId ?? null,
+    });
+    const steps: Array<(m: Map<string, string>) => string[]> = [
+      // a route moves to a new path
+      (m) => [env('routes', 6, { id: ids.route, name: 'r', service_id: ids.svc, paths: ['/moved/{id}'] })].map(([k, v]) => (m.set(k, v), k)),
+      // the consumer is renamed: the key table must follow
+      (m) => [env('consumers', 7, { id: ids.consumer, username: 'bob' })].map(([k, v]) => (m.set(k, v), k)),
+      // a key whose consumer is missing is rejected; an invalid service too
+      (m) => [
+        env('keys', 8, { id: randomUUID(), consumer_id: randomUUID(), key_sha256: sha256Hex('other-key-1234567') }),
+        env('services', 8, { id: randomUUID(), name: 'bad name', upstream_id: ids.up }),
+      ].map(([k, v]) => (m.set(k, v), k)),
+      // the entry holding the highest revision is deleted
+      (m) => {
+        const k = [...m.keys()].find((key) => key.startsWith('services.') && !key.endsWith(ids.svc))!;
+        m.delete(k);
+        return [k];
+      },
+      // the consumer is deleted: its key is rejected
+      (m) => {
+        const k = entityKey('consumers', ids.consumer);
+        m.delete(k);
+        return [k];
+      },
+    ];
+    for (const step of steps) {
+      const changed = new Set(step(entries));
+      assert.deepEqual(view(compileSnapshot(entries, poolFor, cache, changed)), view(compileSnapshot(entries, poolFor)));
+    }
+    const last = compileSnapshot(entries, poolFor, cache, new Set());
+    assert.equal(last.counts.consumers, 0);
+    assert.equal(last.keys.size, 0);
   });
 });

@@ -1,5 +1,6 @@
 // The last config compiled from the bus, kept on disk so a node restarted while NATS is down still serves.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface LastKnownGood {
@@ -20,6 +21,41 @@ export function saveLastKnownGood(dataDir: string, revision: number, entries: Re
   const body: LastKnownGood = { revision, saved_at: new Date().toISOString(), entries: Object.fromEntries(entries) };
   writeFileSync(tmp, JSON.stringify(body));
   renameSync(tmp, file);
+}
+
+/**
+ * The same file as saveLastKnownGood, built and written in slices with a yield between them: at 100,000+
+ * entries one JSON.stringify of the whole config blocks the event loop (and so the proxy) for most of a
+ * second. `commit` is asked before the rename; false leaves the old file (a newer save superseded this one).
+ */
+export async function saveLastKnownGoodInSlices(
+  dataDir: string,
+  revision: number,
+  entries: ReadonlyArray<readonly [string, string]>,
+  commit: () => boolean = () => true,
+  sliceSize = 2_000,
+): Promise<void> {
+  await mkdir(dataDir, { recursive: true });
+  const file = lkgPath(dataDir);
+  const tmp = `${file}.${process.pid}.async.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.write(`{"revision":${JSON.stringify(revision)},"saved_at":${JSON.stringify(new Date().toISOString())},"entries":{`);
+    for (let i = 0; i < entries.length; i += sliceSize) {
+      let chunk = '';
+      for (let j = i; j < Math.min(i + sliceSize, entries.length); j++) {
+        const [k, v] = entries[j]!;
+        chunk += `${j === 0 ? '' : ','}${JSON.stringify(k)}:${JSON.stringify(v)}`;
+      }
+      await fh.write(chunk);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    await fh.write('}}');
+  } finally {
+    await fh.close();
+  }
+  if (commit()) await rename(tmp, file);
+  else await rm(tmp, { force: true });
 }
 
 export function loadLastKnownGood(dataDir: string): LastKnownGood | null {

@@ -1,8 +1,8 @@
 // Holds the latest entity values, recompiles (debounced) off the hot path and swaps the snapshot
 // atomically. A watch session's initial values replace everything the node had before.
 import type { ConfigEvent, ConfigWatchHandlers } from '@turnpike/common';
-import { compileSnapshot, type PoolFactory, type Snapshot } from './compiler.js';
-import { loadLastKnownGood, saveLastKnownGood } from './last-known-good.js';
+import { CompileCache, compileSnapshot, type PoolFactory, type Snapshot } from './compiler.js';
+import { loadLastKnownGood, saveLastKnownGood, saveLastKnownGoodInSlices } from './last-known-good.js';
 import { errMessage, log } from '../log.js';
 
 export type ConfigSourceKind = 'kv' | 'lkg';
@@ -13,6 +13,8 @@ export interface ConfigManagerOptions {
   /** Called after every swap (pool clean-up, metrics). */
   onSwap?: (snap: Snapshot) => void;
   debounceMs?: number;
+  /** Live changes are written to last-known-good once no change came for this long (default 1000 ms). */
+  lkgDelayMs?: number;
 }
 
 export class ConfigManager {
@@ -22,6 +24,15 @@ export class ConfigManager {
   #session = 0;
   #timer: NodeJS.Timeout | null = null;
   #loadedWaiters: (() => void)[] = [];
+  #cache = new CompileCache();
+  /** Keys set or deleted by live events since the last compile (the cache then updates only these). */
+  #changed = new Set<string>();
+  /** Last-known-good writes: the first is synchronous (start-up), later ones in slices, one at a time. */
+  #lkgWritten = false;
+  #lkgSaving = false;
+  #lkgDirty = false;
+  #lkgTimer: NodeJS.Timeout | null = null;
+  #closed = false;
   readonly #o: ConfigManagerOptions;
 
   constructor(o: ConfigManagerOptions) {
@@ -73,6 +84,7 @@ export class ConfigManager {
         }
         if (ev.op === 'put') this.#entries.set(ev.key, ev.value);
         else this.#entries.delete(ev.key);
+        this.#changed.add(ev.key);
         this.#schedule();
       },
       onInitialDone: () => {
@@ -94,6 +106,52 @@ export class ConfigManager {
   close(): void {
     this.#cancel();
     this.#session++;
+    this.#closed = true;
+    if (this.#lkgTimer) clearTimeout(this.#lkgTimer);
+    // A sliced write still under way is abandoned (see #saveInSlices); the final state is written here.
+    if (this.#lkgDirty || this.#lkgSaving) this.#saveNow();
+  }
+
+  #saveNow(): void {
+    if (!this.#snapshot || this.#source !== 'kv') return;
+    try {
+      saveLastKnownGood(this.#o.dataDir, this.#snapshot.revision, this.#entries);
+      this.#lkgWritten = true;
+      this.#lkgDirty = false;
+    } catch (e) {
+      log('error', 'config.lkg_write_failed', { error: errMessage(e) });
+    }
+  }
+
+  /**
+   * Writes the current config without blocking the proxy, once changes pause (a write of 100,000+ entries
+   * costs seconds of CPU in slices: one per change would slow every change of a burst).
+   */
+  #saveInSlices(): void {
+    this.#lkgDirty = true;
+    if (this.#lkgTimer) clearTimeout(this.#lkgTimer);
+    this.#lkgTimer = setTimeout(() => {
+      this.#lkgTimer = null;
+      this.#startSave();
+    }, this.#o.lkgDelayMs ?? 1_000);
+    this.#lkgTimer.unref();
+  }
+
+  /** Changes during a write are coalesced into one more write. */
+  #startSave(): void {
+    if (this.#lkgSaving) return;
+    this.#lkgSaving = true;
+    void (async () => {
+      while (this.#lkgDirty && !this.#closed && this.#snapshot) {
+        this.#lkgDirty = false;
+        try {
+          await saveLastKnownGoodInSlices(this.#o.dataDir, this.#snapshot.revision, [...this.#entries], () => !this.#closed);
+        } catch (e) {
+          log('error', 'config.lkg_write_failed', { error: errMessage(e) });
+        }
+      }
+      this.#lkgSaving = false;
+    })();
   }
 
   #schedule(): void {
@@ -101,7 +159,7 @@ export class ConfigManager {
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#compile('kv');
+      this.#compile('kv', true);
     }, this.#o.debounceMs ?? 10);
   }
 
@@ -110,11 +168,17 @@ export class ConfigManager {
     this.#timer = null;
   }
 
-  #compile(source: ConfigSourceKind): void {
+  /** `live`: compile from the changed keys only (the entries were updated in place); else a full pass. */
+  #compile(source: ConfigSourceKind, live = false): void {
     let snap: Snapshot;
+    const started = performance.now();
+    const changed = this.#changed;
+    this.#changed = new Set();
     try {
-      snap = compileSnapshot(this.#entries, this.#o.poolFor);
+      snap = compileSnapshot(this.#entries, this.#o.poolFor, this.#cache, live ? changed : undefined);
     } catch (e) {
+      // The cache may hold part of this change: start the next compile from scratch.
+      this.#cache = new CompileCache();
       // A compiler bug must not take the node down: keep serving the previous snapshot.
       log('error', 'config.compile_failed', { error: errMessage(e) });
       return;
@@ -122,14 +186,12 @@ export class ConfigManager {
     this.#snapshot = snap;
     this.#source = source;
     for (const r of snap.rejected) log('warn', 'config.entity_rejected', { revision: snap.revision, key: r.key, reason: r.reason, fields: r.fields });
-    log('info', 'config.applied', { revision: snap.revision, source, ...snap.counts, rejected: snap.rejected.length });
+    const compileMs = Math.round((performance.now() - started) * 10) / 10;
+    log('info', 'config.applied', { revision: snap.revision, source, ...snap.counts, rejected: snap.rejected.length, compile_ms: compileMs });
     this.#o.onSwap?.(snap);
     if (source === 'kv') {
-      try {
-        saveLastKnownGood(this.#o.dataDir, snap.revision, this.#entries);
-      } catch (e) {
-        log('error', 'config.lkg_write_failed', { error: errMessage(e) });
-      }
+      if (this.#lkgWritten) this.#saveInSlices();
+      else this.#saveNow();
     }
     const waiters = this.#loadedWaiters;
     this.#loadedWaiters = [];
