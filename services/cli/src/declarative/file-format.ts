@@ -5,6 +5,7 @@ import addFormatsImport from 'ajv-formats';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseDocument, stringify, LineCounter } from 'yaml';
 import { ConsumerCreate, Name, RouteCreate, ServiceCreate, UpstreamCreate } from '@turnpike/common';
+import { fieldErrors } from '@turnpike/control-plane/validation';
 
 // ajv-formats is CommonJS with a default export; under NodeNext the callable sits on `.default`.
 const addFormats = addFormatsImport as unknown as typeof addFormatsImport.default;
@@ -235,47 +236,17 @@ function lastSegment(pointer: string): string {
   return segs[segs.length - 1] ?? '';
 }
 
+// The control plane's mapping of ajv errors (one per path and message, unions of literals collapsed),
+// shown as file paths, with the format version and regular-expression rules said in words.
 function schemaProblems(errors: ErrorObject[]): FileProblem[] {
   const out: FileProblem[] = [];
-  const seen = new Set<string>();
-  const push = (pointer: string, message: string): void => {
-    const path = pointerToPath(pointer) || 'file';
-    const k = `${path}\u0000${message}`;
-    if (seen.has(k)) return;
-    seen.add(k);
-    out.push({ path, message });
-  };
-  // A union of literals (methods, scheme) yields one `const` error per literal plus the `anyOf`: say it once.
-  const consts = new Map<string, unknown[]>();
-  for (const e of errors) {
-    if (e.keyword === 'const') consts.set(e.instancePath, [...(consts.get(e.instancePath) ?? []), (e.params as { allowedValue: unknown }).allowedValue]);
+  // The version is checked before anything else can be trusted: one clear message for it.
+  if (errors.some((e) => e.instancePath === '/_format_version' && e.keyword === 'const')) {
+    out.push({ path: '_format_version', message: `must be "${FORMAT_VERSION}" (the only format this turnpike knows)` });
   }
-  for (const e of errors) {
-    // The version is checked before anything else can be trusted: one clear message for it.
-    if (e.instancePath === '/_format_version' && e.keyword !== 'const') continue;
-    switch (e.keyword) {
-      case 'required':
-        push(`${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`, 'is required');
-        break;
-      case 'additionalProperties':
-        push(`${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`, 'is not allowed');
-        break;
-      case 'pattern':
-        push(e.instancePath, PATTERN_MESSAGES[lastSegment(e.instancePath)] ?? e.message ?? 'is invalid');
-        break;
-      case 'const': {
-        if (e.instancePath === '/_format_version') push(e.instancePath, `must be "${FORMAT_VERSION}" (the only format this turnpike knows)`);
-        else if (!errors.some((o) => o.keyword === 'anyOf' && o.instancePath === e.instancePath)) push(e.instancePath, e.message ?? 'is invalid');
-        break;
-      }
-      case 'anyOf': {
-        const allowed = consts.get(e.instancePath);
-        push(e.instancePath, allowed && allowed.length > 0 ? `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}` : (e.message ?? 'is invalid'));
-        break;
-      }
-      default:
-        push(e.instancePath, e.message ?? 'is invalid');
-    }
+  for (const f of fieldErrors(errors.filter((e) => e.instancePath !== '/_format_version'))) {
+    const patternRule = f.message.startsWith('must match pattern') ? PATTERN_MESSAGES[lastSegment(f.path)] : undefined;
+    out.push({ path: pointerToPath(f.path) || 'file', message: patternRule ?? f.message });
   }
   return out;
 }
