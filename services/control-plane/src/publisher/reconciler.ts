@@ -37,6 +37,50 @@ async function desiredState(tx: TransactionSql, upTo: number): Promise<Map<strin
   return out;
 }
 
+/** How long reading the whole bucket may take before a reconcile gives up (and releases the bus lock). */
+const SNAPSHOT_TIMEOUT_MS = 120_000;
+/** Bus writes in flight at once while repairing: each is a round trip, and keys are independent. */
+const REPAIR_CONCURRENCY = 64;
+
+/**
+ * Every live key and value of the bus, read as one watch (the initial values) rather than one get per
+ * key: at 100k+ entities per-key round trips took minutes, all of it under the bus lock.
+ */
+async function busSnapshot(bus: ConfigBus): Promise<Map<string, string>> {
+  const values = new Map<string, string>();
+  let done!: () => void;
+  const initial = new Promise<void>((resolve) => (done = resolve));
+  const watch = await bus.watch({
+    onEvent: (ev) => {
+      if (ev.op === 'put') values.set(ev.key, ev.value);
+      else values.delete(ev.key);
+    },
+    onInitialDone: () => done(),
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      initial,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`reading the config bus took over ${SNAPSHOT_TIMEOUT_MS} ms`)), SNAPSHOT_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await watch.stop();
+  }
+  return values;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 function parseJson(s: string): unknown {
   try {
     return JSON.parse(s);
@@ -57,27 +101,31 @@ export async function reconcile(sql: Sql, bus: ConfigBus): Promise<ReconcileRepo
     const desired = await desiredState(tx, published);
     const report: ReconcileReport = { ran: true, checked: 0, put: 0, deleted: 0, revision: published };
 
+    const current = await busSnapshot(bus);
+    const puts: [string, ConfigEnvelope][] = [];
     for (const [key, env] of desired) {
       if (pending.has(key)) continue;
       report.checked++;
-      const cur = await bus.get(key);
-      if (cur !== null && isDeepStrictEqual(parseJson(cur), env)) continue;
+      const cur = current.get(key);
+      if (cur !== undefined && isDeepStrictEqual(parseJson(cur), env)) continue;
+      puts.push([key, env]);
+    }
+    // Keys that are not entities (meta.*, anything else sharing the bucket) are not ours to remove.
+    const deletes = [...current.keys()].filter((key) => parseEntityKey(key) && !desired.has(key) && !pending.has(key));
+    await eachLimited(puts, REPAIR_CONCURRENCY, async ([key, env]) => {
       await bus.put(key, JSON.stringify(env));
       report.put++;
-    }
-    for (const key of await bus.keys()) {
-      const parsed = parseEntityKey(key);
-      // Keys that are not entities (meta.*, anything else sharing the bucket) are not ours to remove.
-      if (!parsed || desired.has(key) || pending.has(key)) continue;
+    });
+    await eachLimited(deletes, REPAIR_CONCURRENCY, async (key) => {
       await bus.delete(key);
       report.deleted++;
-    }
+    });
     // Published rows are history once on the bus; keep a day of it for inspection.
     await tx`DELETE FROM outbox WHERE published_at < now() - interval '1 day'`;
     // Idempotency keys are only honoured for 24 h (lookups ignore older rows); drop them too.
     await deleteExpiredIdempotencyKeys(tx);
     if (st!.min_unpublished === null) {
-      const meta = await bus.get(META_REVISION_KEY);
+      const meta = current.get(META_REVISION_KEY) ?? null;
       const want = { revision: published };
       if (meta === null || !isDeepStrictEqual(parseJson(meta), want)) await bus.put(META_REVISION_KEY, JSON.stringify(want));
     }
