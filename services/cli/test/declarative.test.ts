@@ -82,6 +82,11 @@ services:
   - name: orders
     upstream: orders
     base_path: /api
+    lifecycle: deprecated
+    version: v1
+    sunset_at: "2027-01-01T00:00:00Z"
+    catalog_visibility: public
+    openapi: { openapi: 3.1.0, info: { title: Orders, version: "1" }, paths: {} }
   - name: legacy
     upstream: legacy
 routes:

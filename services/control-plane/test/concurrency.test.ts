@@ -18,8 +18,9 @@ interface OutboxRow {
 }
 
 /** The entity as the bus carries it: REST may add fields of its own (e.g. `version`) that the data plane does not get. */
+// A service's OpenAPI document stays in the control plane (see serviceForDataPlane); everything else is as REST returns it.
 function asOnBus(entity: Record<string, unknown>): Record<string, unknown> {
-  const { version: _version, ...rest } = entity;
+  const { openapi: _openapi, ...rest } = entity;
   return rest;
 }
 

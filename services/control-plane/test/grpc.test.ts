@@ -52,6 +52,25 @@ describe('gRPC admin API', { timeout: 60_000 }, () => {
 
     const svc = await c.services('CreateService', { name: 'g-svc', upstream_id: up.id, base_path: '/api' });
     assert.equal(svc.base_path, '/api');
+    assert.equal(svc.lifecycle, 'published');
+    assert.equal(svc.api_version ?? '', '');
+    assert.equal(svc.openapi_json, undefined);
+    const labelled = await c.services('UpdateService', {
+      id: svc.id,
+      service: { lifecycle: 'deprecated', api_version: 'v2', sunset_at: '2027-01-01T00:00:00Z', openapi_json: '{"openapi":"3.1.0"}' },
+    });
+    assert.equal(labelled.lifecycle, 'deprecated');
+    assert.equal(labelled.api_version, 'v2');
+    assert.equal(labelled.sunset_at, '2027-01-01T00:00:00.000Z');
+    assert.deepEqual(JSON.parse(String(labelled.openapi_json)), { openapi: '3.1.0' });
+    const viaRestSvc = await h.rest('GET', `/v1/services/${String(svc.id)}`);
+    assert.equal(viaRestSvc.json.version, 'v2');
+    assert.deepEqual(viaRestSvc.json.openapi, { openapi: '3.1.0' });
+    const backToDraft = await failure(c.services('UpdateService', { id: svc.id, service: { lifecycle: 'draft' } }));
+    assert.deepEqual(backToDraft.metadata.get('tp-error-code'), ['TP_ERR_CONFLICT']);
+    const unlabelled = await c.services('UpdateService', { id: svc.id, service: { lifecycle: 'published', openapi_json: '', sunset_at: '' } });
+    assert.equal(unlabelled.openapi_json, undefined);
+    assert.equal(unlabelled.sunset_at, undefined);
     const route = await c.routes('CreateRoute', {
       name: 'g-route',
       service_id: svc.id,

@@ -232,6 +232,10 @@ describe('gateway proxy (real process, private NATS)', { timeout: 180_000 }, () 
     slow: randomUUID(),
     consumer: randomUUID(),
     key: randomUUID(),
+    svcDraft: randomUUID(),
+    svcRetired: randomUUID(),
+    svcDeprecated: randomUUID(),
+    svcLive: randomUUID(),
   };
   const apiKey = 'tp_integration-test-key-0123456789';
 
@@ -256,6 +260,17 @@ describe('gateway proxy (real process, private NATS)', { timeout: 180_000 }, () 
     await h.put('routes', { id: ids.slow, name: 'slow', service_id: ids.svcSlow, hosts: [], paths: ['/timeout'], methods: [], strip_path: false, priority: 0, plugins: {} });
     await h.put('consumers', { id: ids.consumer, username: 'alice' });
     await h.put('keys', { id: ids.key, consumer_id: ids.consumer, key_sha256: createHash('sha256').update(apiKey).digest('hex') });
+    // Lifecycle: draft and retired services do not route; deprecated ones add Deprecation/Sunset.
+    const lifecycle: Array<[string, string, Record<string, unknown>]> = [
+      [ids.svcDraft, 'draft', { lifecycle: 'draft' }],
+      [ids.svcRetired, 'retired', { lifecycle: 'retired' }],
+      [ids.svcDeprecated, 'deprecated', { lifecycle: 'deprecated', sunset_at: '2027-01-01T00:00:00.000Z' }],
+      [ids.svcLive, 'live', { lifecycle: 'published' }],
+    ];
+    for (const [id, name, fields] of lifecycle) {
+      await h.put('services', { id, name: `life-${name}`, upstream_id: ids.up, base_path: '', ...fields });
+      await h.put('routes', { id: randomUUID(), name: `life-${name}`, service_id: id, paths: [`/life/${name}`], plugins: {} });
+    }
     // A bad entity: rejected and reported, the rest still compiles.
     await h.put('routes', { id: randomUUID(), name: 'bad', service_id: randomUUID(), paths: ['no-slash'] });
     await h.startNode();
@@ -297,6 +312,30 @@ describe('gateway proxy (real process, private NATS)', { timeout: 180_000 }, () 
     const b = (await r.body.json()) as { error: { code: string; request_id: string } };
     assert.equal(b.error.code, 'TP_ERR_ROUTE_NOT_FOUND');
     assert.equal(b.error.request_id, r.headers['x-request-id']);
+  });
+
+  test('lifecycle: draft and retired → 404; deprecated → Deprecation and Sunset; published → neither; live retire', { timeout: 30_000 }, async () => {
+    for (const name of ['draft', 'retired']) {
+      const r = await request(h.url(`/life/${name}`));
+      assert.equal(r.statusCode, 404, name);
+      assert.equal(((await r.body.json()) as { error: { code: string } }).error.code, 'TP_ERR_ROUTE_NOT_FOUND');
+    }
+    const dep = await request(h.url('/life/deprecated'));
+    assert.equal(dep.statusCode, 200);
+    await dep.body.dump();
+    assert.equal(dep.headers['deprecation'], 'true');
+    assert.equal(dep.headers['sunset'], 'Fri, 01 Jan 2027 00:00:00 GMT');
+    const live = await request(h.url('/life/live'));
+    assert.equal(live.statusCode, 200);
+    await live.body.dump();
+    assert.equal(live.headers['deprecation'], undefined);
+    assert.equal(live.headers['sunset'], undefined);
+    // Retiring a service stops its routes on the next config revision.
+    await h.put('services', { id: ids.svcLive, name: 'life-live', upstream_id: ids.up, base_path: '', lifecycle: 'retired' });
+    await h.waitRevision(h.revision);
+    const gone = await request(h.url('/life/live'));
+    assert.equal(gone.statusCode, 404);
+    await gone.body.dump();
   });
 
   test('key-auth: 401 without or with a wrong key; 200 with the key, credential hidden, consumer forwarded', { timeout: 30_000 }, async () => {

@@ -53,7 +53,18 @@ export function fromApi(a: ApiEntities): CurrentState {
       tags: u.tags,
     })),
     // A dangling id cannot happen with the API's reference checks; show it rather than hide it if it does.
-    services: a.services.map((s) => ({ id: s.id, name: s.name, upstream: upstreamName.get(s.upstream_id) ?? s.upstream_id, base_path: s.base_path, tags: s.tags })),
+    services: a.services.map((s) => ({
+      id: s.id,
+      name: s.name,
+      upstream: upstreamName.get(s.upstream_id) ?? s.upstream_id,
+      base_path: s.base_path,
+      tags: s.tags,
+      lifecycle: s.lifecycle ?? 'published',
+      version: s.version ?? '',
+      sunset_at: s.sunset_at ?? null,
+      catalog_visibility: s.catalog_visibility ?? 'private',
+      openapi: s.openapi ?? null,
+    })),
     routes: a.routes.map((r) => ({
       id: r.id,
       name: r.name,

@@ -21,7 +21,17 @@ routes: [{ name: r, service: s, paths: [/x], plugins: { key-auth: {} } }]
 consumers: [{ username: c }]
 `);
   assert.deepEqual(config.upstreams[0], { name: 'u', scheme: 'http', targets: [{ host: 'h', port: 80, weight: 100 }], connect_timeout_ms: 5000, read_timeout_ms: 60000, tags: [] });
-  assert.deepEqual(config.services[0], { name: 's', upstream: 'u', base_path: '', tags: [] });
+  assert.deepEqual(config.services[0], {
+    name: 's',
+    upstream: 'u',
+    base_path: '',
+    tags: [],
+    lifecycle: 'published',
+    version: '',
+    sunset_at: null,
+    catalog_visibility: 'private',
+    openapi: null,
+  });
   assert.deepEqual(config.routes[0], {
     name: 'r',
     service: 's',

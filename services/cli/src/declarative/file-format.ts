@@ -4,7 +4,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseDocument, stringify, LineCounter } from 'yaml';
-import { ConsumerCreate, Name, RouteCreate, ServiceCreate, UpstreamCreate } from '@turnpike/common';
+import { ConsumerCreate, Name, RouteCreate, ServiceCreate, UpstreamCreate, type ServiceLifecycle } from '@turnpike/common';
 import { fieldErrors } from '@turnpike/control-plane/validation';
 
 // ajv-formats is CommonJS with a default export; under NodeNext the callable sits on `.default`.
@@ -55,6 +55,13 @@ export interface ServiceSpec {
   upstream: string;
   base_path: string;
   tags: string[];
+  lifecycle: ServiceLifecycle;
+  version: string;
+  /** ISO 8601 as the API writes it (`toISOString()`), so that equal instants compare equal; null for none. */
+  sunset_at: string | null;
+  catalog_visibility: 'public' | 'private';
+  /** The attached OpenAPI document; null for none (and then left out of exported files). */
+  openapi: Record<string, unknown> | null;
 }
 export interface RouteSpec {
   name: string;
@@ -160,7 +167,17 @@ function normalize(f: Static<typeof ConfigFileSchema>): DeclarativeConfig {
       read_timeout_ms: u.read_timeout_ms ?? 60_000,
       tags: u.tags ?? [],
     })),
-    services: (f.services ?? []).map((s) => ({ name: s.name, upstream: s.upstream, base_path: s.base_path ?? '', tags: s.tags ?? [] })),
+    services: (f.services ?? []).map((s) => ({
+      name: s.name,
+      upstream: s.upstream,
+      base_path: s.base_path ?? '',
+      tags: s.tags ?? [],
+      lifecycle: s.lifecycle ?? 'published',
+      version: s.version ?? '',
+      sunset_at: s.sunset_at ? new Date(s.sunset_at).toISOString() : null,
+      catalog_visibility: s.catalog_visibility ?? 'private',
+      openapi: s.openapi ?? null,
+    })),
     routes: (f.routes ?? []).map((r) => ({
       name: r.name,
       service: r.service,
@@ -256,7 +273,14 @@ export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
   return {
     _format_version: FORMAT_VERSION,
     upstreams: c.upstreams,
-    services: c.services,
+    // Unset optional service fields are left out rather than written as nulls.
+    services: c.services.map((svc) => {
+      const { sunset_at, openapi, ...rest } = svc;
+      const out: Record<string, unknown> = { ...rest };
+      if (sunset_at !== null) out.sunset_at = sunset_at;
+      if (openapi !== null) out.openapi = openapi;
+      return out;
+    }),
     routes: c.routes,
     consumers: c.consumers.map((k) => {
       const out: Record<string, unknown> = { username: k.username };

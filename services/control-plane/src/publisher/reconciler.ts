@@ -9,7 +9,7 @@ import { toApiKeyConfig, type ApiKeyRow } from '../service/api-keys.js';
 import { deleteExpiredIdempotencyKeys } from '../service/idempotency.js';
 import { toConsumer, type ConsumerRow } from '../service/consumers.js';
 import { toRoute, type RouteRow } from '../service/routes.js';
-import { toService, type ServiceRow } from '../service/services.js';
+import { serviceForDataPlane, toService, type ServiceRow } from '../service/services.js';
 import { toUpstream, type UpstreamRow } from '../service/upstreams.js';
 import { withBusLock } from './bus-lock.js';
 
@@ -30,7 +30,7 @@ async function desiredState(tx: TransactionSql, upTo: number): Promise<Map<strin
     if (rev <= upTo) out.set(entityKey(kind, id), { kind, revision: rev, data } as ConfigEnvelope);
   };
   for (const r of await tx<UpstreamRow[]>`SELECT * FROM upstreams`) add('upstreams', r.id, r.revision, toUpstream(r));
-  for (const r of await tx<ServiceRow[]>`SELECT * FROM services`) add('services', r.id, r.revision, toService(r));
+  for (const r of await tx<ServiceRow[]>`SELECT * FROM services`) add('services', r.id, r.revision, serviceForDataPlane(toService(r)));
   for (const r of await tx<RouteRow[]>`SELECT * FROM routes`) add('routes', r.id, r.revision, toRoute(r));
   for (const r of await tx<ConsumerRow[]>`SELECT * FROM consumers`) add('consumers', r.id, r.revision, toConsumer(r));
   for (const r of await tx<ApiKeyRow[]>`SELECT * FROM api_keys`) add('keys', r.id, r.revision, toApiKeyConfig(r));

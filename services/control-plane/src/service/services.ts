@@ -1,6 +1,6 @@
 // Services: an API fronted by the gateway, bound to one upstream.
 import { randomUUID } from 'node:crypto';
-import { ServiceCreate, ServiceUpdate, type Service } from '@turnpike/common';
+import { ServiceCreate, ServiceUpdate, TurnpikeError, type Service, type ServiceLifecycle } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertReference, assertUnique, assertUnused, iso, jsonb } from './checks.js';
 import { authorize } from './access.js';
@@ -17,6 +17,11 @@ export interface ServiceRow {
   upstream_id: string;
   base_path: string;
   tags: string[];
+  lifecycle: ServiceLifecycle;
+  api_version: string;
+  sunset_at: Date | null;
+  catalog_visibility: 'public' | 'private';
+  openapi: Record<string, unknown> | null;
   revision: string;
   version: string;
   created_at: Date;
@@ -30,9 +35,40 @@ export function toService(r: ServiceRow): Service {
     upstream_id: r.upstream_id,
     base_path: r.base_path,
     tags: r.tags,
+    lifecycle: r.lifecycle,
+    version: r.api_version,
+    sunset_at: r.sunset_at ? iso(r.sunset_at) : null,
+    catalog_visibility: r.catalog_visibility,
+    openapi: r.openapi,
     created_at: iso(r.created_at),
     updated_at: iso(r.updated_at),
   };
+}
+
+/**
+ * The service as the data plane (and the audit log) receives it: without the OpenAPI document, which can be
+ * up to a megabyte, is never read by a gateway, and would otherwise travel to every node on every change.
+ */
+export function serviceForDataPlane(s: Service): Service {
+  const { openapi: _doc, ...rest } = s;
+  return rest;
+}
+
+const TRANSITIONS: Record<ServiceLifecycle, readonly ServiceLifecycle[]> = {
+  draft: ['published'],
+  published: ['deprecated', 'retired'],
+  deprecated: ['published', 'retired'],
+  retired: [],
+};
+
+/** 409 with the field path `/lifecycle` unless `from → to` is an allowed lifecycle transition. */
+export function assertLifecycleTransition(from: ServiceLifecycle, to: ServiceLifecycle): void {
+  if (from === to) return;
+  if (TRANSITIONS[from].includes(to)) return;
+  const message = from === 'retired' ? 'retired services cannot change lifecycle' : `a ${from} service cannot become ${to}`;
+  throw new TurnpikeError('TP_ERR_CONFLICT', message, [
+    { path: '/lifecycle', message: `allowed from ${from}: ${TRANSITIONS[from].join(', ') || 'none'}` },
+  ]);
 }
 
 export async function createService(ctx: ServiceContext, input: unknown): Promise<Service> {
@@ -43,13 +79,15 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
     await assertUnique(w.tx, 'services', 'name', b.name, null, 'service', t);
     await assertReference(w.tx, 'upstreams', upstreamId, '/upstream_id', 'upstream', t);
     const [row] = await w.tx<ServiceRow[]>`
-      INSERT INTO services (id, tenant_id, name, upstream_id, base_path, tags, revision, created_at, updated_at)
+      INSERT INTO services (id, tenant_id, name, upstream_id, base_path, tags, lifecycle, api_version, sunset_at,
+                            catalog_visibility, openapi, revision, created_at, updated_at)
       VALUES (${randomUUID()}, ${t}, ${b.name}, ${upstreamId}, ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
-              ${w.revision}, ${w.now}, ${w.now})
+              ${b.lifecycle ?? 'published'}, ${b.version ?? ''}, ${b.sunset_at ?? null}, ${b.catalog_visibility ?? 'private'},
+              ${b.openapi ? jsonb(w.tx, b.openapi) : null}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const s = toService(row!);
-    w.emit({ kind: 'services', id: s.id, op: 'put', data: s });
-    w.audit({ action: 'create', resource: 'services', id: s.id, after: s });
+    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s) });
+    w.audit({ action: 'create', resource: 'services', id: s.id, after: serviceForDataPlane(s) });
     return withVersion(s, row!.version);
   });
 }
@@ -84,15 +122,19 @@ export async function updateService(
     checkVersion(cur.version, opts, 'service', id);
     const next = { ...toService(cur), ...b };
     next.upstream_id = next.upstream_id.toLowerCase();
+    assertLifecycleTransition(cur.lifecycle, next.lifecycle ?? 'published');
     if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service', t);
     if (next.upstream_id !== cur.upstream_id) await assertReference(w.tx, 'upstreams', next.upstream_id, '/upstream_id', 'upstream', t);
     const [row] = await w.tx<ServiceRow[]>`
       UPDATE services SET name = ${next.name}, upstream_id = ${next.upstream_id}, base_path = ${next.base_path},
-        tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
+        tags = ${jsonb(w.tx, next.tags)}, lifecycle = ${next.lifecycle ?? 'published'}, api_version = ${next.version ?? ''},
+        sunset_at = ${next.sunset_at ?? null}, catalog_visibility = ${next.catalog_visibility ?? 'private'},
+        openapi = ${next.openapi ? jsonb(w.tx, next.openapi) : null},
+        revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${sid} RETURNING *`;
     const s = toService(row!);
-    w.emit({ kind: 'services', id: s.id, op: 'put', data: s });
-    w.audit({ action: 'update', resource: 'services', id: s.id, before: toService(cur), after: s });
+    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s) });
+    w.audit({ action: 'update', resource: 'services', id: s.id, before: serviceForDataPlane(toService(cur)), after: serviceForDataPlane(s) });
     return withVersion(s, row!.version);
   });
 }
@@ -107,6 +149,6 @@ export async function deleteService(ctx: ServiceContext, id: string, opts?: Writ
     await assertUnused(w.tx, 'routes', 'service_id', sid, 'service', 'routes');
     await w.tx`DELETE FROM services WHERE id = ${sid}`;
     w.emit({ kind: 'services', id: sid, op: 'del' });
-    w.audit({ action: 'delete', resource: 'services', id: sid, before: toService(cur) });
+    w.audit({ action: 'delete', resource: 'services', id: sid, before: serviceForDataPlane(toService(cur)) });
   });
 }

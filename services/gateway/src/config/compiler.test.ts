@@ -48,6 +48,30 @@ describe('compileSnapshot', { timeout: 10_000 }, () => {
     assert.equal(snap.keys.get(sha256Hex('secret-key-123456'))?.username, 'alice');
   });
 
+  test('draft and retired services do not route (their routes are left out, not rejected); deprecated ones carry precomputed headers', () => {
+    const { ids, entries } = baseConfig();
+    const add = (lifecycle: string, path: string, extra: Record<string, unknown> = {}) => {
+      const svc = randomUUID();
+      entries.set(...env('services', 10, { id: svc, name: `svc-${lifecycle}`, upstream_id: ids.up, lifecycle, ...extra }));
+      entries.set(...env('routes', 11, { id: randomUUID(), name: `r-${lifecycle}`, service_id: svc, paths: [path] }));
+    };
+    add('draft', '/draft');
+    add('retired', '/retired');
+    add('deprecated', '/deprecated', { sunset_at: '2027-01-01T00:00:00.000Z' });
+    const snap = compileSnapshot(entries, poolFor);
+    assert.deepEqual(snap.rejected, []);
+    assert.equal(snap.router.match('GET', 'h', '/draft'), null);
+    assert.equal(snap.router.match('GET', 'h', '/retired'), null);
+    assert.deepEqual(snap.router.match('GET', 'h', '/deprecated')?.value.service.responseHeaders, [
+      'deprecation',
+      'true',
+      'sunset',
+      'Fri, 01 Jan 2027 00:00:00 GMT',
+    ]);
+    assert.equal(snap.router.match('GET', 'h', '/users/1')?.value.service.responseHeaders, null, 'published (the default): none');
+    assert.equal(snap.counts.services, 2);
+  });
+
   test('rejects invalid entities and their dependents, keeps everything else', () => {
     const { ids, entries } = baseConfig();
     const badUp = randomUUID();

@@ -39,6 +39,11 @@ export interface CompiledService {
   /** Without a trailing slash; '' for none. */
   basePath: string;
   upstream: CompiledUpstream;
+  /**
+   * Header name/value pairs every proxied response of this service carries (a deprecated service's
+   * `Deprecation`/`Sunset`), formatted here so the hot path only writes them; null for none.
+   */
+  responseHeaders: readonly string[] | null;
 }
 
 export interface CompiledRoute {
@@ -230,20 +235,26 @@ export function compileSnapshot(
   }
 
   const services = new Map<string, CompiledService>();
+  const unrouted = new Set<string>();
   for (const { key, id, data } of byKind.services.values() as MapIterator<Parsed<Service>>) {
+    if (data.lifecycle === 'draft' || data.lifecycle === 'retired') {
+      unrouted.add(id);
+      continue;
+    }
     const upstream = upstreams.get(data.upstream_id);
     if (!upstream) {
       rejected.push({ key, reason: `upstream ${data.upstream_id} is missing or rejected` });
       continue;
     }
-    services.set(id, { id, basePath: data.base_path.replace(/\/+$/, ''), upstream });
+    services.set(id, { id, basePath: data.base_path.replace(/\/+$/, ''), upstream, responseHeaders: lifecycleHeaders(data) });
   }
 
   const specs: RouteSpec<CompiledRoute>[] = [];
   for (const { key, id, data } of byKind.routes.values() as MapIterator<Parsed<Route>>) {
     const service = services.get(data.service_id);
     if (!service) {
-      rejected.push({ key, reason: `service ${data.service_id} is missing or rejected` });
+      // A draft or retired service is valid config that does not route: its routes are left out, not rejected.
+      if (!unrouted.has(data.service_id)) rejected.push({ key, reason: `service ${data.service_id} is missing or rejected` });
       continue;
     }
     const ka = data.plugins['key-auth'];
@@ -276,6 +287,14 @@ export function compileSnapshot(
     counts: { upstreams: upstreams.size, services: services.size, routes: specs.length, consumers: byKind.consumers.size, keys: keys.size },
     poolKeys,
   };
+}
+
+/** `Deprecation: true` (RFC 9745) and, with a sunset date, `Sunset: <HTTP-date>` (RFC 8594) for a deprecated service. */
+export function lifecycleHeaders(s: Pick<Service, 'lifecycle' | 'sunset_at'>): string[] | null {
+  if (s.lifecycle !== 'deprecated') return null;
+  const pairs = ['deprecation', 'true'];
+  if (s.sunset_at) pairs.push('sunset', new Date(s.sunset_at).toUTCString());
+  return pairs;
 }
 
 function buildKeyTable(

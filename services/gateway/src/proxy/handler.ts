@@ -261,6 +261,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     res.writeStatus(statusLine(this.status, this.statusText));
     const pairs = this.headPairs!;
     for (let i = 0; i < pairs.length; i += 2) res.writeHeader(pairs[i]!, pairs[i + 1]!);
+    const extra = this.route!.service.responseHeaders;
+    if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
     res.writeHeader('x-request-id', this.requestId);
   }
 

@@ -1,14 +1,38 @@
-// Service <-> turnpike.admin.v1.Service / ServiceInput.
-import type { Service } from '@turnpike/common';
+// Service <-> turnpike.admin.v1.Service / ServiceInput. Two fields are renamed on the wire: the API's
+// version label is `api_version` (`version` is the concurrency counter there), and the OpenAPI document
+// travels as JSON text (`openapi_json`), proto having no free-form object short of Struct.
+import { TurnpikeError, type Service } from '@turnpike/common';
 import { maskedInput, versioned, type ProtoObject } from './input-mask.js';
 
-const FIELDS = ['name', 'upstream_id', 'base_path', 'tags'] as const;
+const FIELDS = ['name', 'upstream_id', 'base_path', 'tags', 'lifecycle', 'api_version', 'sunset_at', 'catalog_visibility', 'openapi_json'] as const;
 const LISTS = ['tags'] as const;
 
 export function serviceToProto(s: Service): ProtoObject {
-  return versioned(s, { ...s });
+  const { version, sunset_at, openapi, ...rest } = s;
+  const msg: ProtoObject = { ...rest, api_version: version ?? '' };
+  if (sunset_at) msg.sunset_at = sunset_at;
+  if (openapi) msg.openapi_json = JSON.stringify(openapi);
+  return versioned(s, msg);
 }
 
 export function serviceFromProto(input: ProtoObject | undefined, mask?: readonly string[]): ProtoObject {
-  return maskedInput(input, mask, FIELDS, LISTS);
+  const out = maskedInput(input, mask, FIELDS, LISTS);
+  if ('api_version' in out) {
+    out.version = out.api_version;
+    delete out.api_version;
+  }
+  if (out.sunset_at === '') out.sunset_at = null;
+  if ('openapi_json' in out) {
+    const text = out.openapi_json;
+    delete out.openapi_json;
+    if (text === '' || text === undefined) out.openapi = null;
+    else {
+      try {
+        out.openapi = JSON.parse(String(text)) as unknown;
+      } catch {
+        throw new TurnpikeError('TP_ERR_VALIDATION', 'openapi_json is not valid JSON', [{ path: '/openapi_json', message: 'is not valid JSON' }]);
+      }
+    }
+  }
+  return out;
 }
