@@ -99,9 +99,12 @@ export async function publishConfig(o) {
       priority: 0,
       plugins: { 'key-auth': {} },
       tags: [],
+      headers: [],
+      query: [],
+      stage: null,
       ...ts,
     },
-    consumers: { id: ids.consumer, username: 'bench', tags: [], ...ts },
+    consumers: { id: ids.consumer, username: 'bench', tags: [], group_ids: [], ...ts },
     keys: { id: ids.key, consumer_id: ids.consumer, key_sha256: createHash('sha256').update(o.key).digest('hex') },
   };
   const nc = await nats.connect({ servers: o.natsUrl });

@@ -3,7 +3,7 @@
 // a ClickHouse server, and call logs handed straight to the analytics store instead of JetStream.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InProcessConfigBus, InProcessHeartbeatChannel } from '@turnpike/common';
+import { InProcessConfigBus, InProcessHeartbeatChannel, generateSecretKey, keyringFromEnv, type Keyring } from '@turnpike/common';
 import { startControlPlane } from '@turnpike/control-plane';
 import { startGateway } from '@turnpike/gateway';
 import { ChdbStore, StoreLogSink } from '@turnpike/analytics';
@@ -60,7 +60,9 @@ export async function runUp(o: UpOptions): Promise<void> {
     const heartbeat = new InProcessHeartbeatChannel();
 
     const tokenFile = join(dataDir, 'admin-token');
+    const keyring = loadOrCreateKeyring(join(dataDir, 'secret-key'));
     const cp = await startControlPlane({
+      keyring,
       pgUrl: pg.url,
       bus,
       analytics,
@@ -118,4 +120,16 @@ export async function runUp(o: UpOptions): Promise<void> {
 
 function displayHost(h: string): string {
   return h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h;
+}
+
+/**
+ * The keyring that seals secrets at rest: TP_SECRET_KEY(S) when set, else a key generated at first start and
+ * kept beside the data (0600), so that secrets stored by one start open in the next.
+ */
+function loadOrCreateKeyring(file: string): Keyring {
+  const fromEnv = keyringFromEnv();
+  if (fromEnv) return fromEnv;
+  if (!existsSync(file)) writeFileSync(file, generateSecretKey().toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return keyringFromEnv({ TP_SECRET_KEY: readFileSync(file, 'utf8') })!;
 }

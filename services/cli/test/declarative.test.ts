@@ -311,4 +311,65 @@ routes:
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot reach the admin API at http:\/\/127\.0\.0\.1:1/);
   });
+
+  test('upstream policies and integrations: apply, then export, then apply is a no-op; a service switches target', async () => {
+    const text = `_format_version: "1"
+upstreams:
+  - name: pol
+    targets: [{ host: 10.1.0.1, port: 80 }, { host: 10.1.0.2, port: 80 }]
+    algorithm: consistent-hash
+    hash_on: { source: cookie, name: session }
+    total_timeout_ms: 20000
+    retries: { attempts: 2, on: [connect-failure, reset] }
+    health_checks: { active: { path: /healthz }, passive: {} }
+    circuit_breaker: { failure_threshold: 10, window_ms: 5000, open_ms: 15000, half_open_requests: 1 }
+services:
+  - name: pol-http
+    integration: { type: http, upstream: pol }
+  - name: pol-ws
+    integration: { type: websocket, upstream: pol, idle_timeout_ms: 60000, subprotocols: [graphql-ws] }
+  - name: pol-lambda
+    integration: { type: lambda, function_name: orders-fn, region: eu-west-1, timeout_ms: 3000 }
+  - name: pol-ai
+    integration: { type: ai, provider_ids: [] }
+`;
+    const file = await write('policies.yaml', text);
+    const r = await cli(['apply', '-f', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /applied: 5 created, 0 updated, 0 deleted/);
+    const up = ((await api('GET', '/v1/upstreams?limit=1000')).data as Array<Record<string, unknown>>).find((u) => u.name === 'pol')!;
+    assert.deepEqual(up.retries, { attempts: 2, on: ['connect-failure', 'reset'], budget_percent: 20, only_idempotent: true });
+    assert.equal((up.health_checks as { active: { interval_ms: number } }).active.interval_ms, 10_000);
+    const svcs = (await api('GET', '/v1/services?limit=1000')).data as Array<{ name: string; upstream_id: string | null; integration: Record<string, unknown> | null }>;
+    const svc = (n: string) => svcs.find((s) => s.name === n)!;
+    assert.equal(svc('pol-http').upstream_id, up.id);
+    assert.equal(svc('pol-http').integration, null);
+    assert.equal(svc('pol-ws').integration!.upstream_id, up.id);
+    assert.equal(svc('pol-lambda').integration!.payload_format, '2.0');
+    // The http integration is the same thing as `upstream:`: the file and the server agree.
+    assert.equal((await cli(['diff', '-f', file])).code, 0);
+
+    const out = join(dir, 'exported-policies.yaml');
+    const exportRun = await cli(['export', '-o', out]);
+    assert.equal(exportRun.code, 0, exportRun.stderr);
+    const exported = await readFile(out, 'utf8');
+    assert.match(exported, /- name: pol-http\n\s+upstream: pol\n/);
+    assert.match(exported, /type: websocket\n\s+upstream: pol\n/);
+    assert.doesNotMatch(exported, /upstream_id|: null/);
+    const before = await snapshot();
+    const again = await cli(['apply', '--prune', '-f', out]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /no changes/);
+    assert.equal(await snapshot(), before);
+
+    // A lambda service becomes an http one: upstream_id set, integration cleared.
+    const switched = await write('policies-2.yaml', text.replace('  - name: pol-lambda\n    integration: { type: lambda, function_name: orders-fn, region: eu-west-1, timeout_ms: 3000 }', '  - name: pol-lambda\n    upstream: pol'));
+    const s2 = await cli(['apply', '-f', switched]);
+    assert.equal(s2.code, 0, s2.stderr);
+    assert.match(s2.stdout, /applied: 0 created, 1 updated, 0 deleted/);
+    const lambda = ((await api('GET', '/v1/services?limit=1000')).data as Array<{ name: string; upstream_id: string | null; integration: unknown }>).find((s) => s.name === 'pol-lambda')!;
+    assert.equal(lambda.upstream_id, up.id);
+    assert.equal(lambda.integration, null);
+    assert.equal((await cli(['diff', '-f', switched])).code, 0);
+  });
 });

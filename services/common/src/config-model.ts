@@ -9,15 +9,46 @@ export interface ApiKeyConfig {
   key_sha256: string;
 }
 
+/**
+ * The data-plane form of a resource kept by the control plane's generic resource store (consumer groups,
+ * credentials, plans, subscriptions, plugins, AI providers, prompt templates): its public fields plus, for
+ * kinds with secrets, sealed or hashed secret material — never a clear secret.
+ */
+export interface ResourceConfig {
+  id: string;
+  [field: string]: unknown;
+}
+
 export interface EntityByKind {
   upstreams: Upstream;
   services: Service;
   routes: Route;
   consumers: Consumer;
   keys: ApiKeyConfig;
+  consumer_groups: ResourceConfig;
+  credentials: ResourceConfig;
+  plans: ResourceConfig;
+  subscriptions: ResourceConfig;
+  plugins: ResourceConfig;
+  ai_providers: ResourceConfig;
+  prompt_templates: ResourceConfig;
 }
 export type EntityKind = keyof EntityByKind;
-export const ENTITY_KINDS: readonly EntityKind[] = ['upstreams', 'services', 'routes', 'consumers', 'keys'];
+/** The kinds with their own tables and schemas in the control plane. */
+export type CoreEntityKind = 'upstreams' | 'services' | 'routes' | 'consumers' | 'keys';
+export const CORE_ENTITY_KINDS: readonly CoreEntityKind[] = ['upstreams', 'services', 'routes', 'consumers', 'keys'];
+/** The kinds kept by the generic resource store. */
+export type ResourceKind = Exclude<EntityKind, CoreEntityKind>;
+export const RESOURCE_KINDS: readonly ResourceKind[] = [
+  'consumer_groups',
+  'credentials',
+  'plans',
+  'subscriptions',
+  'plugins',
+  'ai_providers',
+  'prompt_templates',
+];
+export const ENTITY_KINDS: readonly EntityKind[] = [...CORE_ENTITY_KINDS, ...RESOURCE_KINDS];
 
 export interface ConfigEnvelope<K extends EntityKind = EntityKind> {
   kind: K;

@@ -24,6 +24,8 @@ export const ErrorCodes = {
   TP_ERR_CLIENT_CLOSED: 499,
   TP_ERR_UPSTREAM_UNAVAILABLE: 502,
   TP_ERR_UPSTREAM_BAD_RESPONSE: 502,
+  /** The service's integration (lambda, ai, websocket) is configured but this gateway version does not serve it. */
+  TP_ERR_INTEGRATION_UNAVAILABLE: 502,
   TP_ERR_NO_HEALTHY_TARGET: 503,
   TP_ERR_UNAVAILABLE: 503,
   TP_ERR_UPSTREAM_TIMEOUT: 504,

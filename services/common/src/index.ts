@@ -8,3 +8,6 @@ export type * from './config-bus/types.js';
 export { InProcessConfigBus } from './config-bus/in-process.js';
 export { NatsKvConfigBus } from './config-bus/nats-kv.js';
 export * from './node-status.js';
+export * from './secrets/index.js';
+export * from './prompt-template/index.js';
+export * from './plugins/index.js';

@@ -1,6 +1,6 @@
 // The control plane as a library: PostgreSQL (migrated at start), the outbox publisher and reconciler
 // feeding the config bus, and the REST and gRPC admin APIs over one service layer.
-import type { AnalyticsStore, ConfigBus, HeartbeatChannel } from '@turnpike/common';
+import type { AnalyticsStore, ConfigBus, HeartbeatChannel, Keyring } from '@turnpike/common';
 import { NodeRegistry } from './cluster/node-registry.js';
 import { connectPostgres } from './db/connect.js';
 import { migrate } from './db/migrate.js';
@@ -8,6 +8,7 @@ import { closeGrpc, buildGrpcServer, listenGrpc } from './grpc/server.js';
 import { stdoutLogger, type Logger } from './log.js';
 import { OutboxPublisher } from './publisher/outbox-publisher.js';
 import type { ReconcileReport } from './publisher/reconciler.js';
+import type { ConditionalWrites } from './publisher/conditional-writes.js';
 import { buildRestServer } from './rest/server.js';
 import { ensureBootstrapToken, type ServiceContext } from './service/index.js';
 
@@ -30,6 +31,16 @@ export interface ControlPlaneOptions {
   maxBackoffMs?: number | undefined;
   /** Where gateway nodes' heartbeats arrive (cluster view, /v1/cluster/nodes); none: the view is empty. */
   heartbeat?: HeartbeatChannel | undefined;
+  /**
+   * Seals secrets at rest (AI provider keys, HMAC and JWT secrets); the gateway nodes need the same keys.
+   * None: writes that carry a secret answer 503 TP_ERR_UNAVAILABLE.
+   */
+  keyring?: Keyring | null | undefined;
+  /**
+   * Compare-and-set writes to `bus`'s bucket (`natsConditionalWrites` for NATS KV): the reconciler then
+   * runs beside the publisher instead of under the bus lock. None (the in-process bus): under the lock.
+   */
+  busWrites?: ConditionalWrites | undefined;
 }
 
 export interface ControlPlane {
@@ -59,8 +70,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       pollIntervalMs: opts.pollIntervalMs,
       reconcileIntervalMs: opts.reconcileIntervalMs,
       maxBackoffMs: opts.maxBackoffMs,
+      writes: opts.busWrites,
     });
-    const ctx: ServiceContext = { sql, onCommit: () => publisher.notify() };
+    const ctx: ServiceContext = { sql, onCommit: () => publisher.notify(), keyring: opts.keyring ?? null };
     const bootstrapToken = await ensureBootstrapToken(ctx, opts.bootstrapToken);
     if (bootstrapToken !== undefined) log('bootstrap_token', { token: bootstrapToken });
 
@@ -99,3 +111,4 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
 export type { Logger } from './log.js';
 export type { ReconcileReport } from './publisher/reconciler.js';
+export { natsConditionalWrites, type ConditionalWrites } from './publisher/conditional-writes.js';

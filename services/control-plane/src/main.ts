@@ -1,8 +1,9 @@
 // Standalone control-plane process: configuration from TP_* environment variables, a JSON ready line on
 // stdout, clean shutdown on SIGINT/SIGTERM.
 import { connect } from '@nats-io/transport-node';
-import { NatsHeartbeatChannel, NatsKvConfigBus, configBucketName, type AnalyticsStore } from '@turnpike/common';
+import { NatsHeartbeatChannel, NatsKvConfigBus, configBucketName, keyringFromEnv, type AnalyticsStore } from '@turnpike/common';
 import { startControlPlane } from './index.js';
+import { natsConditionalWrites } from './publisher/conditional-writes.js';
 import { stdoutLogger } from './log.js';
 
 function env(name: string): string | undefined {
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
   const clickhouseUrl = env('TP_CLICKHOUSE_URL');
   const analytics = clickhouseUrl ? await openAnalytics(clickhouseUrl) : undefined;
 
+  const keyring = keyringFromEnv();
+  if (!keyring) log('secret_key_missing', { message: 'TP_SECRET_KEY is not set: writes that carry a secret (AI provider keys, HMAC/JWT secrets) answer 503' });
   const cp = await startControlPlane({
     pgUrl,
     bus,
@@ -47,6 +50,8 @@ async function main(): Promise<void> {
     bootstrapToken: env('TP_BOOTSTRAP_TOKEN'),
     log,
     heartbeat: new NatsHeartbeatChannel(() => nc, cluster),
+    busWrites: natsConditionalWrites(nc, configBucketName(cluster)),
+    keyring,
   });
   // The bootstrap token, when one was just created, has already been printed once as its own log line.
   process.stdout.write(JSON.stringify({ event: 'ready', rest_port: cp.restPort, grpc_port: cp.grpcPort, cluster }) + '\n');

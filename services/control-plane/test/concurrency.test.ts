@@ -197,6 +197,34 @@ describe('concurrent conflicting admin writes', { timeout: 60_000 }, () => {
     }
   });
 
+  it(`generic resources: ${N} concurrent PATCHes of one plan all commit, the bus holds the last; racing creates and decisions resolve to one`, async () => {
+    const plan = await h.rest('POST', '/v1/plans', { name: 'cc-plan' });
+    assert.equal(plan.status, 201, plan.text);
+    const patches = await Promise.all(Array.from({ length: N }, (_, i) => h.rest('PATCH', `/v1/plans/${plan.json.id}`, { description: `d${i}` })));
+    assert.deepEqual(countBy(patches), { 200: N });
+    const final = await h.rest('GET', `/v1/plans/${plan.json.id}`);
+    assert.equal(final.headers.get('etag'), `"${N + 1}"`, 'every PATCH bumped the version once');
+    const revs = (await outboxOf(plan.json.id)).map((r) => Number(r.revision));
+    assert.equal(new Set(revs).size, N + 1, 'each write its own revision');
+    await waitFor('the plan on the bus', async () => {
+      const raw = await h.bus.get(entityKey('plans', plan.json.id));
+      return raw !== null && (JSON.parse(raw) as { data: { description?: string } }).data.description === final.json.description;
+    });
+
+    const consumer = await h.rest('POST', '/v1/consumers', { username: 'cc-sub' });
+    const creates = await Promise.all(
+      Array.from({ length: N }, () => h.rest('POST', '/v1/subscriptions', { consumer_id: consumer.json.id, service_id: serviceId, plan_id: plan.json.id })),
+    );
+    assert.deepEqual(countBy(creates), { 201: 1, 409: N - 1 }, 'one live subscription per consumer and service');
+    const sub = creates.find((r) => r.status === 201)!.json.id as string;
+    const decisions = await Promise.all(
+      Array.from({ length: N }, (_, i) => h.rest('POST', `/v1/subscriptions/${sub}/${i % 2 === 0 ? 'approve' : 'reject'}`, {})),
+    );
+    assert.deepEqual(countBy(decisions), { 200: 1, 422: N - 1 }, 'exactly one decision is taken; the others find it decided');
+    const won = decisions.find((r) => r.status === 200)!.json.status;
+    assert.equal((await h.rest('GET', `/v1/subscriptions/${sub}`)).json.status, won);
+  });
+
   it('outbox revisions are gap-free and the KV bucket equals PostgreSQL', async () => {
     const [cfg] = await h.sql<{ revision: string }[]>`SELECT revision FROM config_revision`;
     const revision = Number(cfg!.revision);
@@ -218,6 +246,15 @@ describe('concurrent conflicting admin writes', { timeout: 60_000 }, () => {
       assert.equal(page.json.data.length, rows.length);
       for (const e of page.json.data as Array<Record<string, unknown>>) {
         want.set(entityKey(kind, e.id as string), { kind, revision: revOf.get(e.id as string)!, data: asOnBus(e) } as unknown as ConfigEnvelope);
+      }
+    }
+    for (const [kind, path] of [['plans', 'plans'], ['subscriptions', 'subscriptions']] as const) {
+      const page = await h.rest('GET', `/v1/${path}?limit=1000`);
+      const rows = await h.sql<{ id: string; revision: string }[]>`SELECT id, revision FROM resources WHERE kind = ${kind}`;
+      const revOf = new Map(rows.map((r) => [r.id, Number(r.revision)]));
+      assert.equal(page.json.data.length, rows.length);
+      for (const e of page.json.data as Array<Record<string, unknown>>) {
+        want.set(entityKey(kind, e.id as string), { kind, revision: revOf.get(e.id as string)!, data: e } as unknown as ConfigEnvelope);
       }
     }
     for (const k of await h.sql<{ id: string; consumer_id: string; key_sha256: string; revision: string }[]>`SELECT * FROM api_keys`) {

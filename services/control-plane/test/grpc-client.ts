@@ -10,6 +10,7 @@ export interface AdminClients {
   routes: Call;
   consumers: Call;
   tenants: Call;
+  users: Call;
   tokens: Call;
   audit: Call;
   close(): void;
@@ -47,6 +48,7 @@ export function adminClients(port: number, defaultToken: string, tenant?: string
     routes: wrap(proto.RouteService),
     consumers: wrap(proto.ConsumerService),
     tenants: wrap(proto.TenantService),
+    users: wrap(proto.UserService),
     tokens: wrap(proto.TokenService),
     audit: wrap(proto.AuditService),
     close: () => made.forEach((c) => c.close()),
@@ -61,4 +63,22 @@ export async function failure(p: Promise<unknown>): Promise<GrpcFailure> {
     return e as GrpcFailure;
   }
   throw new Error('expected the call to fail');
+}
+
+/** A client of any admin service by its .proto name (`PlanService`), same call shape as adminClients. */
+export function serviceClient(port: number, service: string, defaultToken: string, tenant?: string): { call: Call; close(): void } {
+  const Ctor = (loadAdminProto() as unknown as Record<string, grpc.ServiceClientConstructor | undefined>)[service];
+  if (!Ctor) throw new Error(`no service ${service} in admin.proto`);
+  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const call: Call = async (method, req, token = defaultToken) => {
+    const md = new grpc.Metadata();
+    if (token !== null) md.set('authorization', `Bearer ${token}`);
+    if (tenant !== undefined) md.set('x-turnpike-tenant', tenant);
+    const fn = (client as unknown as Record<string, (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void>)[method];
+    if (!fn) throw new Error(`no method ${method} on ${service}`);
+    return await new Promise((resolve, reject) => {
+      fn.call(client, req, md, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+  };
+  return { call, close: () => client.close() };
 }

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { loadAdminPackageDefinition } from '../src/grpc/load-proto.js';
 import { startHarness, type Harness } from './support.js';
 
 interface ReflectionResponse {
@@ -84,8 +85,14 @@ describe('gRPC server reflection', { timeout: 60_000 }, () => {
       const res = await ask(client, { list_services: '' });
       assert.equal(res.error_response, undefined);
       const names = (res.list_services_response?.service ?? []).map((s) => s.name);
-      for (const svc of ['UpstreamService', 'ServiceService', 'RouteService', 'ConsumerService', 'ClusterService']) {
-        assert.ok(names.includes(`turnpike.admin.v1.${svc}`), `${svc} listed in ${names.join(', ')}`);
+      // Every service the .proto defines (so a new one cannot be left out of the server), and by name the ones
+      // clients depend on.
+      const def = loadAdminPackageDefinition();
+      // Message and enum definitions carry a `format`; service definitions are maps of methods.
+      const defined = Object.keys(def).filter((n) => n.startsWith('turnpike.admin.v1.') && !('format' in def[n]!));
+      const wanted = ['UpstreamService', 'ServiceService', 'RouteService', 'ConsumerService', 'ClusterService', 'TenantService', 'UserService', 'TokenService', 'AuditService', 'ConsumerGroupService', 'PlanService', 'SubscriptionService'];
+      for (const svc of new Set([...wanted.map((s) => `turnpike.admin.v1.${s}`), ...defined])) {
+        assert.ok(names.includes(svc), `${svc} listed in ${names.join(', ')}`);
       }
     });
   }

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { generateSecretKey, keyringOf } from '@turnpike/common';
 import { adminClients, failure } from './grpc-client.js';
 import { startHarness, type Harness, type RestResponse } from './support.js';
 
@@ -31,6 +32,13 @@ const NEEDS: Record<string, Record<Access, Role>> = {
   tenants: { read: 'viewer', write: 'owner' },
   tokens: { read: 'admin', write: 'admin' },
   audit: { read: 'admin', write: 'owner' },
+  consumer_groups: { read: 'viewer', write: 'editor' },
+  credentials: { read: 'viewer', write: 'editor' },
+  plans: { read: 'viewer', write: 'editor' },
+  subscriptions: { read: 'viewer', write: 'editor' },
+  plugins: { read: 'viewer', write: 'editor' },
+  ai_providers: { read: 'viewer', write: 'editor' },
+  prompt_templates: { read: 'viewer', write: 'editor' },
 };
 
 interface Variant {
@@ -58,8 +66,12 @@ const VARIANTS: Variant[] = [
   },
 ];
 
-function expectedAllowed(v: Variant, resource: string, access: Access): boolean {
+/** The bootstrap token: every action allowed, the superuser-only ones included. */
+const SUPERUSER: Variant = { label: 'superuser (bootstrap token)', role: 'owner', kind: 'service' };
+
+function expectedAllowed(v: Variant, resource: string, access: Access, minRole?: Role): boolean {
   if (RANK[v.role] < RANK[NEEDS[resource]![access]]) return false;
+  if (minRole && RANK[v.role] < RANK[minRole]) return false;
   if (!v.scopes) return true;
   return v.scopes.some((s) => (s.resource === '*' || s.resource === resource) && (s.access === 'write' || access === 'read'));
 }
@@ -86,11 +98,31 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
     const route = ok(await call('POST', '/v1/routes', { name: `route-${tag}`, service_id: svc.json.id, paths: [`/fixture-${tag}`] }), 201);
     const consumer = ok(await call('POST', '/v1/consumers', { username: `c-${tag}` }), 201);
     const key = ok(await call('POST', `/v1/consumers/${consumer.json.id}/keys`, {}), 201);
-    Object.assign(into, { upstream: up.json.id, service: svc.json.id, route: route.json.id, consumer: consumer.json.id, key: key.json.id });
+    const group = ok(await call('POST', '/v1/consumer-groups', { name: `g-${tag}` }), 201);
+    const plan = ok(await call('POST', '/v1/plans', { name: `plan-${tag}` }), 201);
+    const sub = ok(await call('POST', '/v1/subscriptions', { consumer_id: consumer.json.id, service_id: svc.json.id }), 201);
+    const cred = ok(await call('POST', `/v1/consumers/${consumer.json.id}/credentials`, { type: 'basic', username: `basic-${tag}`, password: 'correct horse battery' }), 201);
+    const plugin = ok(await call('POST', '/v1/plugins', { type: 'request-size-limiting', scope: { route_id: route.json.id }, config: { max_body_bytes: 1024 } }), 201);
+    const provider = ok(await call('POST', '/v1/ai-providers', { name: `ai-${tag}`, type: 'openai', api_key: 'sk-test-0123456789' }), 201);
+    const template = ok(await call('POST', '/v1/prompt-templates', { name: `pt-${tag}`, messages: [{ role: 'user', content: 'hello' }] }), 201);
+    Object.assign(into, {
+      upstream: up.json.id,
+      service: svc.json.id,
+      route: route.json.id,
+      consumer: consumer.json.id,
+      key: key.json.id,
+      consumer_group: group.json.id,
+      plan: plan.json.id,
+      subscription: sub.json.id,
+      credential: cred.json.id,
+      plugin: plugin.json.id,
+      ai_provider: provider.json.id,
+      prompt_template: template.json.id,
+    });
   }
 
   before(async () => {
-    h = await startHarness();
+    h = await startHarness({ keyring: keyringOf(generateSecretKey()) });
     const ta = ok(await h.rest('POST', '/v1/tenants', { name: 'team-a' }), 201);
     const tb = ok(await h.rest('POST', '/v1/tenants', { name: 'team-b' }), 201);
     A.tenant = ta.json.id;
@@ -99,6 +131,11 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
     await fixtures(su('team-b'), B, 'b');
     const bToken = ok(await su('team-b')('POST', '/v1/tokens', { name: 'b-viewer', role: 'viewer' }), 201);
     B.token = bToken.json.id;
+    // A user with a role in each tenant (GET /v1/users/{id} of a non-superuser sees members of its tenant only).
+    for (const [into, id] of [[A, A.tenant], [B, B.tenant]] as const) {
+      into.member = ok(await h.rest('POST', '/v1/users', { name: uniq('member') }), 201).json.id;
+      ok(await h.rest('PUT', `/v1/tenants/${id}/members/${into.member}`, { role: 'viewer' }), 200);
+    }
     // A principal per variant, all with their roles in team-a.
     for (const v of VARIANTS) {
       const body: Record<string, unknown> = { name: uniq('tok') };
@@ -117,8 +154,11 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
     await h?.close();
   });
 
-  /** Every action on tenant team-a's objects: resource, access, and how to perform it once. */
-  const ACTIONS: Array<{ name: string; resource: string; access: Access; run: (call: Call) => Promise<RestResponse> }> = [];
+  /**
+   * Every action on tenant team-a's objects: resource, access, and how to perform it once. `superuserOnly`:
+   * denied to every tenant role (creating and deleting users, which are global).
+   */
+  const ACTIONS: Array<{ name: string; resource: string; access: Access; minRole?: Role; superuserOnly?: boolean; run: (call: Call) => Promise<RestResponse> }> = [];
   const sa = (): Call => su('team-a');
   const crud: Array<[string, string, () => Promise<string>, () => unknown]> = [
     ['upstreams', 'upstream', async () => ok(await sa()('POST', '/v1/upstreams', { name: uniq('up'), targets: [{ host: 'x', port: 1 }] }), 201).json.id, () => ({ name: uniq('up'), targets: [{ host: 'x', port: 1 }] })],
@@ -140,6 +180,34 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
       { name: `delete ${singular}`, resource: plural, access: 'write', run: async (c) => c('DELETE', `/v1/${plural}/${await fresh()}`) },
     );
   }
+  // The generic resource kinds: [kind, singular key in A, collection path, body of a fresh one].
+  const freshRoute = async (): Promise<string> =>
+    ok(await sa()('POST', '/v1/routes', { name: uniq('r'), service_id: A.service, paths: [`/${uniq('p')}`] }), 201).json.id;
+  const freshConsumer = async (): Promise<string> => ok(await sa()('POST', '/v1/consumers', { username: uniq('c') }), 201).json.id;
+  const resourceKinds: Array<[string, string, () => string, () => Promise<unknown>]> = [
+    ['consumer_groups', 'consumer_group', () => '/v1/consumer-groups', async () => ({ name: uniq('g') })],
+    ['plans', 'plan', () => '/v1/plans', async () => ({ name: uniq('plan') })],
+    ['subscriptions', 'subscription', () => '/v1/subscriptions', async () => ({ consumer_id: await freshConsumer(), service_id: A.service })],
+    ['credentials', 'credential', () => `/v1/consumers/${A.consumer}/credentials`, async () => ({ type: 'basic', username: uniq('basic'), password: 'correct horse battery' })],
+    ['plugins', 'plugin', () => '/v1/plugins', async () => ({ type: 'request-size-limiting', scope: { route_id: await freshRoute() }, config: { max_body_bytes: 1024 } })],
+    ['ai_providers', 'ai_provider', () => '/v1/ai-providers', async () => ({ name: uniq('ai'), type: 'openai', api_key: 'sk-test-0123456789' })],
+    ['prompt_templates', 'prompt_template', () => '/v1/prompt-templates', async () => ({ name: uniq('pt'), messages: [{ role: 'user', content: 'hi {{who}}' }], variables: [{ name: 'who' }] })],
+  ];
+  for (const [kind, key, path, body] of resourceKinds) {
+    ACTIONS.push(
+      { name: `list ${kind}`, resource: kind, access: 'read', run: (c) => c('GET', path()) },
+      { name: `get ${key}`, resource: kind, access: 'read', run: (c) => c('GET', `${path()}/${A[key]}`) },
+      { name: `create ${key}`, resource: kind, access: 'write', run: async (c) => c('POST', path(), await body()) },
+      { name: `update ${key}`, resource: kind, access: 'write', run: (c) => c('PATCH', `${path()}/${A[key]}`, { tags: [uniq('t')] }) },
+      { name: `delete ${key}`, resource: kind, access: 'write', run: async (c) => c('DELETE', `${path()}/${ok(await sa()('POST', path(), await body()), 201).json.id}`) },
+    );
+  }
+  const pendingSubscription = async (): Promise<string> =>
+    ok(await sa()('POST', '/v1/subscriptions', { consumer_id: await freshConsumer(), service_id: A.service }), 201).json.id;
+  ACTIONS.push(
+    { name: 'approve subscription', resource: 'subscriptions', access: 'write', minRole: 'admin', run: async (c) => c('POST', `/v1/subscriptions/${await pendingSubscription()}/approve`, {}) },
+    { name: 'reject subscription', resource: 'subscriptions', access: 'write', minRole: 'admin', run: async (c) => c('POST', `/v1/subscriptions/${await pendingSubscription()}/reject`, {}) },
+  );
   const keysOf = (): string => `/v1/consumers/${A.consumer}/keys`;
   ACTIONS.push(
     { name: 'list keys', resource: 'keys', access: 'read', run: (c) => c('GET', keysOf()) },
@@ -167,6 +235,26 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
         return c('DELETE', `/v1/tenants/${A.tenant}/members/${u}`);
       },
     },
+    {
+      name: 'change member role',
+      resource: 'members',
+      access: 'write',
+      run: async (c) => {
+        const u = ok(await h.rest('POST', '/v1/users', { name: uniq('u') }), 201).json.id;
+        ok(await h.rest('PUT', `/v1/tenants/${A.tenant}/members/${u}`, { role: 'viewer' }), 200);
+        return c('PUT', `/v1/tenants/${A.tenant}/members/${u}`, { role: 'editor' });
+      },
+    },
+    { name: 'list users', resource: 'members', access: 'read', run: (c) => c('GET', '/v1/users') },
+    { name: 'get user (a member)', resource: 'members', access: 'read', run: (c) => c('GET', `/v1/users/${A.member}`) },
+    { name: 'create user', resource: 'users', access: 'write', superuserOnly: true, run: (c) => c('POST', '/v1/users', { name: uniq('u') }) },
+    {
+      name: 'delete user',
+      resource: 'users',
+      access: 'write',
+      superuserOnly: true,
+      run: async (c) => c('DELETE', `/v1/users/${ok(await h.rest('POST', '/v1/users', { name: uniq('u') }), 201).json.id}`),
+    },
     { name: 'list tokens', resource: 'tokens', access: 'read', run: (c) => c('GET', '/v1/tokens') },
     { name: 'create token', resource: 'tokens', access: 'write', run: (c) => c('POST', '/v1/tokens', { name: uniq('t'), role: 'viewer' }) },
     {
@@ -178,12 +266,12 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
     { name: 'query audit', resource: 'audit', access: 'read', run: (c) => c('GET', '/v1/audit') },
   );
 
-  for (const v of VARIANTS) {
+  for (const v of [...VARIANTS, SUPERUSER]) {
     it(`matrix: ${v.label} × ${ACTIONS.length} actions`, async () => {
       const wrong: string[] = [];
       for (const a of ACTIONS) {
-        const res = await a.run(as(v.token!, 'team-a'));
-        const allowed = expectedAllowed(v, a.resource, a.access);
+        const res = await a.run(v === SUPERUSER ? su('team-a') : as(v.token!, 'team-a'));
+        const allowed = v === SUPERUSER || (!a.superuserOnly && expectedAllowed(v, a.resource, a.access, a.minRole));
         // Analytics has no store in this harness: allowed means past authorization (503), not 403.
         const good = allowed ? (a.resource === 'analytics' ? res.status === 503 : res.status >= 200 && res.status < 300) : res.status === 403 && res.json?.error?.code === 'TP_ERR_FORBIDDEN';
         if (!good) wrong.push(`${a.name}: expected ${allowed ? 'allowed' : '403'}, got ${res.status} ${res.text.slice(0, 160)}`);
@@ -224,20 +312,34 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
       `/v1/tenants/${B.tenant}`,
       `/v1/tenants/${B.tenant}/members`,
       `/v1/tokens/${B.token}`,
+      `/v1/users/${B.member}`,
+      `/v1/consumer-groups/${B.consumer_group}`,
+      `/v1/plans/${B.plan}`,
+      `/v1/subscriptions/${B.subscription}`,
+      `/v1/consumers/${B.consumer}/credentials/${B.credential}`,
+      `/v1/consumers/${B.consumer}/credentials`,
+      `/v1/plugins/${B.plugin}`,
+      `/v1/ai-providers/${B.ai_provider}`,
+      `/v1/prompt-templates/${B.prompt_template}`,
     ];
     for (const p of paths) {
       const r = await a('GET', p);
       assert.equal(r.status, 404, `GET ${p}: ${r.text}`);
       assert.equal(r.json.error.code, 'TP_ERR_NOT_FOUND');
     }
-    for (const p of paths.slice(0, 4)) {
+    for (const p of [...paths.slice(0, 4), ...paths.slice(-8).filter((p) => !p.endsWith('/credentials'))]) {
       assert.equal((await a('PATCH', p, { tags: ['x'] })).status, 404, `PATCH ${p}`);
       assert.equal((await a('DELETE', p)).status, 404, `DELETE ${p}`);
     }
+    assert.equal((await a('POST', `/v1/subscriptions/${B.subscription}/approve`, {})).status, 404);
     assert.equal((await a('DELETE', `/v1/consumers/${B.consumer}/keys/${B.key}`)).status, 404);
     assert.equal((await a('POST', `/v1/consumers/${B.consumer}/keys`, {})).status, 404);
     assert.equal((await a('DELETE', `/v1/tokens/${B.token}`)).status, 404);
     assert.equal((await a('PATCH', `/v1/tenants/${B.tenant}`, { name: 'stolen' })).status, 404);
+    assert.equal((await a('PUT', `/v1/tenants/${B.tenant}/members/${A.member}`, { role: 'viewer' })).status, 404);
+    assert.equal((await a('DELETE', `/v1/tenants/${B.tenant}/members/${B.member}`)).status, 404);
+    const users = (await a('GET', '/v1/users?limit=1000')).json.data.map((u: { id: string }) => u.id);
+    assert.ok(users.includes(A.member) && !users.includes(B.member), "users lists A's members only");
     // Without the header a token addresses its home tenant (where it was created): team-a here.
     const home = await h.rest('GET', `/v1/upstreams/${A.upstream}`, undefined, { authorization: `Bearer ${owner}` });
     assert.equal(home.status, 200, home.text);
@@ -246,7 +348,18 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
     assert.equal(other.status, 404);
     assert.equal((await as(owner, 'no-such-team')('GET', '/v1/upstreams')).status, 404);
     // Lists hold only A's objects.
-    for (const [plural, key] of [['upstreams', 'upstream'], ['services', 'service'], ['routes', 'route'], ['consumers', 'consumer']] as const) {
+    for (const [plural, key] of [
+      ['upstreams', 'upstream'],
+      ['services', 'service'],
+      ['routes', 'route'],
+      ['consumers', 'consumer'],
+      ['consumer-groups', 'consumer_group'],
+      ['plans', 'plan'],
+      ['subscriptions', 'subscription'],
+      ['plugins', 'plugin'],
+      ['ai-providers', 'ai_provider'],
+      ['prompt-templates', 'prompt_template'],
+    ] as const) {
       const ids = (await a('GET', `/v1/${plural}?limit=1000`)).json.data.map((x: { id: string }) => x.id);
       assert.ok(ids.includes(A[key]), `${plural} lists A's`);
       assert.ok(!ids.includes(B[key]), `${plural} never lists B's`);

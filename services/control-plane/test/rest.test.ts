@@ -142,7 +142,8 @@ describe('REST admin API', { timeout: 60_000 }, () => {
     const svc = (await h.rest('POST', '/v1/services', { name: 'svc-conf', upstream_id: up.id })).json;
     const base = { service_id: svc.id, paths: ['/orders/{id}'], methods: ['GET', 'POST'], hosts: ['api.example.com'] };
     assert.equal((await h.rest('POST', '/v1/routes', { ...base, name: 'conf-a' })).status, 201);
-    const clash = await h.rest('POST', '/v1/routes', { ...base, name: 'conf-b', paths: ['/orders/{order}/'], methods: ['POST'], hosts: [] });
+    // Hosts compare case-insensitively; a host-less route would not clash (the host route wins over it).
+    const clash = await h.rest('POST', '/v1/routes', { ...base, name: 'conf-b', paths: ['/orders/{order}/'], methods: ['POST'], hosts: ['API.example.com', 'x.test'] });
     assert.equal(clash.status, 409);
     assert.equal(clash.json.error.code, 'TP_ERR_CONFLICT');
     // Different priority, or disjoint methods, is fine.

@@ -5,7 +5,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import postgres, { type Sql } from 'postgres';
 import { NatsKvConfigBus, type ConfigBus } from '@turnpike/common';
 import { createTestDatabase, testEnv } from '@turnpike/common/testing';
-import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../src/index.js';
+import { natsConditionalWrites, startControlPlane, type ConditionalWrites, type ControlPlane, type ControlPlaneOptions } from '../src/index.js';
 
 export interface Harness {
   cp: ControlPlane;
@@ -43,11 +43,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   let nc: NatsConnection | undefined;
   let bus = opts.bus;
   let bucket = '';
+  // Its own bucket on NATS: reconciled with compare-and-set writes, as the standalone control plane does.
+  let busWrites: ConditionalWrites | undefined;
   if (!bus) {
     const o = await openBus(opts.natsUrl);
     nc = o.nc;
     bus = o.bus;
     bucket = o.bucket;
+    busWrites = natsConditionalWrites(o.nc, o.bucket);
   }
   const logs: Array<Record<string, unknown>> = [];
   const token = `tpa_test_${randomBytes(16).toString('hex')}`;
@@ -58,6 +61,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     grpcPort: 0,
     bootstrapToken: token,
     log: (event, fields) => logs.push({ event, ...fields }),
+    busWrites,
     ...opts,
   });
   const sql = postgres(db.url, { max: 2, onnotice: () => undefined });

@@ -39,6 +39,11 @@ export interface GatewayOptions {
   heartbeat?: HeartbeatChannel;
   /** Heartbeat period (default 2 s); 0 sends only the beats after config swaps and on close. */
   heartbeatIntervalMs?: number;
+  /**
+   * Route stages this node serves (env TP_STAGES): routes whose `stage` is listed plus stage-less routes.
+   * Unset or empty: every route.
+   */
+  stages?: readonly string[];
 }
 
 export interface Gateway {
@@ -73,6 +78,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       pools.retain(snap.poolKeys);
       heartbeat?.beat();
     },
+    stages: opts.stages && opts.stages.length > 0 ? new Set(opts.stages) : null,
   });
 
   let source: NatsConfigSource | null = null;

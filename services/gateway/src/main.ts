@@ -6,6 +6,16 @@ import { errMessage, log } from './log.js';
 
 const env = process.env;
 
+/** `TP_STAGES=prod,staging`: the route stages this node serves (plus stage-less routes); unset: all. */
+function stagesEnv(): string[] | undefined {
+  const v = env.TP_STAGES;
+  if (v === undefined || v.trim() === '') return undefined;
+  const stages = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const bad = stages.find((s) => !/^[a-z0-9][a-z0-9_-]{0,63}$/.test(s));
+  if (bad !== undefined) throw new Error(`TP_STAGES: ${JSON.stringify(bad)} is not a stage name (a-z, 0-9, "_", "-"; up to 64)`);
+  return stages;
+}
+
 function intEnv(name: string, dflt: number): number {
   const v = env[name];
   if (v === undefined || v === '') return dflt;
@@ -50,6 +60,7 @@ async function main(): Promise<void> {
     statusPort: intEnv('TP_STATUS_PORT', 8100),
     maxBodyBytes: intEnv('TP_MAX_BODY_BYTES', 10 * 1024 * 1024),
     heartbeatIntervalMs: intEnv('TP_HEARTBEAT_MS', 2_000),
+    stages: stagesEnv(),
   });
   if (stopping) {
     stopping = false;

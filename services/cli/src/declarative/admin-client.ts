@@ -25,6 +25,8 @@ export interface AdminClientOptions {
   /** e.g. http://127.0.0.1:8001 */
   url: string;
   token?: string | undefined;
+  /** Tenant name sent as `X-Turnpike-Tenant` on every request; unset: the token's home tenant. */
+  tenant?: string | undefined;
   /** Per-request timeout (default 30 s). */
   timeoutMs?: number;
   /** Page size of listAll (default and API maximum: 1000). */
@@ -80,6 +82,7 @@ export class AdminClient {
   private async call(method: Method, path: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (this.opts.tenant) headers['x-turnpike-tenant'] = this.opts.tenant;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const timeout = this.opts.timeoutMs ?? 30_000;
     let res: Dispatcher.ResponseData;
@@ -103,7 +106,13 @@ export class AdminClient {
       json = undefined;
     }
     if (res.statusCode >= 200 && res.statusCode < 300) return json;
-    throw toApiError(method, path, res.statusCode, json, text);
+    const err = toApiError(method, path, res.statusCode, json, text);
+    // A top-level collection (`/v1/routes`) always exists: its 404 can only mean the tenant is not there
+    // for this token (the API does not tell "no such tenant" from "no role in it").
+    if (this.opts.tenant && res.statusCode === 404 && err.code === 'TP_ERR_NOT_FOUND' && /^\/v1\/[a-z-]+(\?|$)/.test(path)) {
+      throw new AdminApiError(`tenant ${JSON.stringify(this.opts.tenant)} does not exist, or this admin token has no role in it`, 404, err.code, [], err.requestId);
+    }
+    throw err;
   }
 }
 

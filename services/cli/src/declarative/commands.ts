@@ -23,19 +23,23 @@ type Modules = Awaited<ReturnType<typeof load>>;
 interface ConnectionOptions {
   url: string;
   token?: string;
+  tenant?: string;
 }
 
 function addConnectionOptions(cmd: Command): Command {
   return cmd
     .option('--url <url>', 'REST admin API of the control plane (env TP_ADMIN_URL)', process.env.TP_ADMIN_URL ?? 'http://127.0.0.1:8001')
-    .option('--token <token>', 'admin token (env TP_ADMIN_TOKEN; else the one `turnpike up` keeps in <data dir>/admin-token)');
+    .option('--token <token>', 'admin token (env TP_ADMIN_TOKEN; else the one `turnpike up` keeps in <data dir>/admin-token)')
+    .option('--tenant <name>', "tenant to read and write (env TURNPIKE_TENANT; default: the token's home tenant)");
 }
 
 async function clientFor(m: Modules, o: ConnectionOptions): Promise<AdminClient> {
   // Read here rather than as the option's default, so `--help` never prints the token.
   const token = o.token || process.env.TP_ADMIN_TOKEN || (await upToken());
   if (!token) throw new UsageError('no admin token: pass --token or set TP_ADMIN_TOKEN (or run where `turnpike up` keeps .turnpike/admin-token)');
-  return new m.AdminClient({ url: o.url, token });
+  // Empty means unset, so `TURNPIKE_TENANT=` in a script falls back to the token's home tenant.
+  const tenant = o.tenant || process.env.TURNPIKE_TENANT || undefined;
+  return new m.AdminClient({ url: o.url, token, tenant });
 }
 
 /** The token `turnpike up` keeps in its data dir, so the all-in-one needs no token handling. */
@@ -90,14 +94,15 @@ export function registerDeclarativeCommands(program: Command): void {
       .command('apply')
       .description('make the control plane match a declarative config file (create and update; delete with --prune)')
       .requiredOption('-f, --file <file>', 'config file (YAML or JSON; - for stdin)')
-      .option('--prune', 'delete entities (and named API keys) that the file does not mention', false)
+      .option('--prune', 'delete entities (and named API keys) that the file does not mention; revoke or reject subscriptions it does not mention', false)
+      .option('--update-secrets', 'also re-send every secret in the file (API keys, credential secrets, passwords) for entities that exist', false)
       .option('--dry-run', 'show what would change, change nothing', false),
-  ).action(async (o: ConnectionOptions & { file: string; prune: boolean; dryRun: boolean }) => {
+  ).action(async (o: ConnectionOptions & { file: string; prune: boolean; updateSecrets: boolean; dryRun: boolean }) => {
     await guarded(async (m) => {
       const desired = await readConfig(m, o.file);
       const client = await clientFor(m, o);
       const current = await m.fetchCurrentState(client);
-      const p = m.plan(current, desired.config, { prune: o.prune });
+      const p = m.plan(current, desired.config, { prune: o.prune, updateSecrets: o.updateSecrets });
       console.log(m.renderPlan(p));
       if (o.dryRun || p.operations.length === 0) {
         if (o.dryRun && p.operations.length > 0) console.log('dry run: nothing was changed');
@@ -109,11 +114,13 @@ export function registerDeclarativeCommands(program: Command): void {
       await m.executePlan(client, current, p.operations, desired.locations, {
         done: (op, info) => {
           n++;
-          const verb = op.action === 'create' ? 'created' : op.action === 'update' ? 'updated' : 'deleted';
+          const transition = op.action === 'delete' && 'transition' in op ? op.transition : undefined;
+          const verb = op.action === 'create' ? 'created' : op.action === 'update' ? 'updated' : transition === 'revoke' ? 'revoked' : transition === 'reject' ? 'rejected' : 'deleted';
           console.log(`[${n}/${total}] ${verb} ${m.describeTarget(op)}`);
           if (info.generatedKey !== undefined) console.log(`      key: ${info.generatedKey}  (shown once: store it now)`);
+          if (info.generatedSecret !== undefined) console.log(`      secret: ${info.generatedSecret}  (generated; shown once: store it now)`);
         },
-      });
+      }, desired.config);
       console.log(`applied: ${m.summarize(p, 'done')}`);
       return 0;
     });

@@ -1,8 +1,9 @@
 // Reads the live config from the admin API and puts it in the file's normalized form (references by name,
 // server-only fields dropped), keeping each entity's id for the operations that follow.
-import type { ApiKey, Consumer, Route, Service, Upstream } from '@turnpike/common';
+import { normalizeMatchers, upstreamPolicies, type ApiKey, type Consumer, type Route, type Service, type Upstream } from '@turnpike/common';
 import type { AdminClient } from './admin-client.js';
-import type { ConsumerSpec, DeclarativeConfig, RouteSpec, ServiceSpec, UpstreamSpec } from './file-format.js';
+import type { ConsumerSpec, DeclarativeConfig, IntegrationSpec, RouteSpec, ServiceSpec, UpstreamSpec } from './file-format.js';
+import { CONFIG_LIST, RESOURCE_COLLECTION, RESOURCE_KINDS, emptyResources, specFromApi, type NameMaps, type ResourceConfig, type ResourceKind, type ResourceSpec } from './resource-kinds.js';
 
 export type WithId<T> = T & { id: string };
 
@@ -17,7 +18,12 @@ export interface CurrentState {
   services: Array<WithId<ServiceSpec>>;
   routes: Array<WithId<RouteSpec>>;
   consumers: Array<WithId<Omit<ConsumerSpec, 'keys'>> & { keys: CurrentKey[] }>;
+  /** The generic kinds (only live subscriptions: pending or approved), each entity with its id. */
+  resources: { [L in keyof ResourceConfig]: Array<WithId<ResourceSpec>> };
 }
+
+/** Live entities of the generic kinds as the API returns them (credentials of every consumer together). */
+export type ApiResources = { [L in keyof ResourceConfig]?: Array<Record<string, unknown>> };
 
 export async function fetchCurrentState(client: AdminClient): Promise<CurrentState> {
   const [upstreams, services, routes, consumers] = await Promise.all([
@@ -27,7 +33,14 @@ export async function fetchCurrentState(client: AdminClient): Promise<CurrentSta
     client.listAll<Consumer>('/v1/consumers'),
   ]);
   const keys = await Promise.all(consumers.map(async (c) => await client.listAll<ApiKey>(`/v1/consumers/${c.id}/keys`)));
-  return fromApi({ upstreams, services, routes, consumers, keys });
+  const resources: ApiResources = {};
+  await Promise.all(
+    RESOURCE_KINDS.filter((k): k is Exclude<ResourceKind, 'credential'> => k !== 'credential').map(async (k) => {
+      resources[CONFIG_LIST[k]] = await client.listAll<Record<string, unknown>>(RESOURCE_COLLECTION[k]);
+    }),
+  );
+  resources.credentials = (await Promise.all(consumers.map(async (c) => await client.listAll<Record<string, unknown>>(`/v1/consumers/${c.id}/credentials`)))).flat();
+  return fromApi({ upstreams, services, routes, consumers, keys, resources });
 }
 
 export interface ApiEntities {
@@ -37,12 +50,31 @@ export interface ApiEntities {
   consumers: Consumer[];
   /** Keys of each consumer, by the consumers' index. */
   keys: ApiKey[][];
+  resources?: ApiResources;
 }
 
 export function fromApi(a: ApiEntities): CurrentState {
   const upstreamName = new Map(a.upstreams.map((u) => [u.id, u.name]));
   const serviceName = new Map(a.services.map((s) => [s.id, s.name]));
+  const r = a.resources ?? {};
+  const byId = (list: Array<Record<string, unknown>> | undefined): Map<string, string> => new Map((list ?? []).map((e) => [String(e.id), String(e.name)]));
+  const names: NameMaps = {
+    consumer: new Map(a.consumers.map((c) => [c.id, c.username])),
+    service: serviceName,
+    route: new Map(a.routes.map((x) => [x.id, x.name])),
+    plan: byId(r.plans),
+    ai_provider: byId(r.ai_providers),
+  };
+  const groupName = byId(r.consumer_groups);
+  const resources = emptyResources() as CurrentState['resources'];
+  for (const kind of RESOURCE_KINDS) {
+    const list = CONFIG_LIST[kind];
+    // Rejected and revoked subscriptions are history, not config.
+    const live = (r[list] ?? []).filter((e) => kind !== 'subscription' || e.status === 'pending' || e.status === 'approved');
+    resources[list] = live.map((e) => ({ ...specFromApi(kind, e, names), id: String(e.id) }));
+  }
   return {
+    resources,
     upstreams: a.upstreams.map((u) => ({
       id: u.id,
       name: u.name,
@@ -51,12 +83,14 @@ export function fromApi(a: ApiEntities): CurrentState {
       connect_timeout_ms: u.connect_timeout_ms,
       read_timeout_ms: u.read_timeout_ms,
       tags: u.tags,
+      ...upstreamPolicies(u),
     })),
     // A dangling id cannot happen with the API's reference checks; show it rather than hide it if it does.
     services: a.services.map((s) => ({
       id: s.id,
       name: s.name,
-      upstream: upstreamName.get(s.upstream_id) ?? s.upstream_id,
+      upstream: s.upstream_id ? (upstreamName.get(s.upstream_id) ?? s.upstream_id) : null,
+      integration: integrationSpec(s.integration ?? null, upstreamName),
       base_path: s.base_path,
       tags: s.tags,
       lifecycle: s.lifecycle ?? 'published',
@@ -76,13 +110,28 @@ export function fromApi(a: ApiEntities): CurrentState {
       priority: r.priority,
       plugins: r.plugins as Record<string, unknown>,
       tags: r.tags,
+      headers: normalizeMatchers(r.headers),
+      query: normalizeMatchers(r.query),
+      stage: r.stage ?? null,
     })),
     consumers: a.consumers.map((c, i) => {
       const out: CurrentState['consumers'][number] = { id: c.id, username: c.username, tags: c.tags, keys: (a.keys[i] ?? []).map((k) => ({ id: k.id, name: k.name })) };
       if (c.custom_id !== undefined && c.custom_id !== null) out.custom_id = c.custom_id;
+      if (c.group_ids !== undefined && c.group_ids.length > 0) out.groups = c.group_ids.map((g) => groupName.get(g) ?? g);
       return out;
     }),
   };
+}
+
+/** A stored integration with its websocket upstream named; http never appears here (it is `upstream_id`). */
+function integrationSpec(i: Service['integration'], upstreamName: Map<string, string>): IntegrationSpec | null {
+  if (!i) return null;
+  if (i.type === 'http') return null;
+  if (i.type === 'websocket') {
+    const { upstream_id, ...rest } = i;
+    return { ...rest, upstream: upstreamName.get(upstream_id) ?? upstream_id };
+  }
+  return i;
 }
 
 /** The live config as a file would state it (for export): ids dropped, nameless keys left out. */
@@ -91,13 +140,17 @@ export function toDeclarative(s: CurrentState): DeclarativeConfig {
     const { id: _id, ...rest } = e;
     return rest;
   };
+  const resources = emptyResources();
+  for (const list of Object.keys(resources) as Array<keyof ResourceConfig>) resources[list] = s.resources[list].map(strip);
   return {
+    ...resources,
     upstreams: s.upstreams.map(strip),
     services: s.services.map(strip),
     routes: s.routes.map(strip),
     consumers: s.consumers.map((c) => {
       const spec: ConsumerSpec = { username: c.username, tags: c.tags, keys: [] };
       if (c.custom_id !== undefined) spec.custom_id = c.custom_id;
+      if (c.groups !== undefined) spec.groups = c.groups;
       const seen = new Set<string>();
       for (const k of c.keys) {
         if (k.name === null || seen.has(k.name)) continue;

@@ -1,11 +1,13 @@
 // Renders a plan as readable lines: `+` create, `~` update (one line per changed field), `-` delete.
-import type { Operation, Plan } from './plan.js';
+import { isResourceOperation, type Operation, type Plan } from './plan.js';
+import { KIND_LABEL, isResourceKind } from './resource-kinds.js';
 
 const show = (v: unknown): string => (v === undefined ? '(unset)' : JSON.stringify(v));
 
 /** One line naming the entity an operation acts on, e.g. `route "orders"` or `key "ci" of consumer "acme"`. */
 export function describeTarget(op: Operation): string {
   if (op.kind === 'key') return `key ${JSON.stringify(op.name)} of consumer ${JSON.stringify(op.consumer)}`;
+  if (isResourceOperation(op)) return `${KIND_LABEL[op.kind]} ${JSON.stringify(op.name)}`;
   return `${op.kind} ${JSON.stringify(op.name)}`;
 }
 
@@ -26,7 +28,8 @@ export function renderOperation(op: Operation): string[] {
         ...op.changes.map((c) => (c.to === undefined ? `    - ${c.field}: ${show(c.from)}` : c.from === undefined ? `    + ${c.field}: ${show(c.to)}` : `    ~ ${c.field}: ${show(c.from)} → ${show(c.to)}`)),
       ];
     case 'delete':
-      return [`- ${describeTarget(op)}`];
+      // A subscription is revoked or rejected rather than deleted.
+      return [`- ${describeTarget(op)}${isResourceOperation(op) && op.transition ? ` (${op.transition})` : ''}`];
   }
 }
 
@@ -42,7 +45,7 @@ export function renderPlan(p: Plan): string {
   if (p.operations.length === 0) lines.push('no changes: the control plane matches the file');
   else lines.push('', summarize(p));
   if (p.unmanaged.length > 0) {
-    const names = p.unmanaged.map((u) => `${u.kind} ${JSON.stringify(u.name)}`).join(', ');
+    const names = p.unmanaged.map((u) => `${isResourceKind(u.kind) ? KIND_LABEL[u.kind] : u.kind} ${JSON.stringify(u.name)}`).join(', ');
     lines.push(`not in the file (kept; --prune deletes them): ${names}`);
   }
   return lines.join('\n');

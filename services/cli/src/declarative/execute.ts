@@ -3,9 +3,11 @@
 import type { ApiKeyCreated } from '@turnpike/common';
 import { AdminApiError, type AdminClient } from './admin-client.js';
 import type { CurrentState } from './current-state.js';
-import { entityKey, pointerToPath, type EntityKind } from './file-format.js';
+import { entityKey, pointerToPath, type DeclarativeConfig, type EntityKind } from './file-format.js';
 import { describeTarget } from './diff-render.js';
-import type { EntitySpec, Operation } from './plan.js';
+import { executeResourceOperation } from './execute-resources.js';
+import { isResourceOperation, type EntitySpec, type Operation } from './plan.js';
+import { KIND_LABEL } from './resource-kinds.js';
 
 const COLLECTION: Record<EntityKind, string> = { upstream: '/v1/upstreams', service: '/v1/services', route: '/v1/routes', consumer: '/v1/consumers' };
 
@@ -16,8 +18,11 @@ const REFERENCE: Partial<Record<EntityKind, { field: string; apiField: string; t
 };
 
 export interface ExecuteEvents {
-  /** After each successful operation; `generatedKey` is set when the control plane generated a key. */
-  done(op: Operation, info: { generatedKey?: string }): void;
+  /**
+   * After each successful operation; `generatedKey` is set when the control plane generated a key,
+   * `generatedSecret` when it generated a credential's secret.
+   */
+  done(op: Operation, info: { generatedKey?: string; generatedSecret?: string }): void;
 }
 
 export class ApplyError extends Error {
@@ -40,6 +45,8 @@ export async function executePlan(
   operations: Operation[],
   locations: Map<string, string>,
   events: ExecuteEvents,
+  /** The file's config: its secrets are sent with the operations on their entities. */
+  desired?: Pick<DeclarativeConfig, 'secrets'>,
 ): Promise<void> {
   const ids: Record<EntityKind, Map<string, string>> = {
     upstream: new Map(current.upstreams.map((e) => [e.name, e.id])),
@@ -47,7 +54,32 @@ export async function executePlan(
     route: new Map(current.routes.map((e) => [e.name, e.id])),
     consumer: new Map(current.consumers.map((e) => [e.username, e.id])),
   };
+  // Named generic kinds that other entities reference by name: consumers their groups, subscriptions
+  // their plan, templates their provider.
+  const resourceIds = {
+    consumer_group: new Map(current.resources.consumer_groups.map((e) => [String(e.name), e.id])),
+    plan: new Map(current.resources.plans.map((e) => [String(e.name), e.id])),
+    ai_provider: new Map(current.resources.ai_providers.map((e) => [String(e.name), e.id])),
+  };
+  const refId = (kind: EntityKind | keyof typeof resourceIds, name: string): string => {
+    const id = kind in resourceIds ? resourceIds[kind as keyof typeof resourceIds].get(name) : ids[kind as EntityKind].get(name);
+    // The planner orders creates before their users, so a missing id is a planner bug, not user error.
+    if (id === undefined) throw new Error(`${kind} ${JSON.stringify(name)} has no id yet`);
+    return id;
+  };
+  const idOf = (kind: EntityKind, target: string): string => {
+    const id = ids[kind].get(target);
+    // The planner orders creates before their users, so a missing id is a planner bug, not user error.
+    if (id === undefined) throw new Error(`${kind} ${JSON.stringify(target)} has no id yet`);
+    return id;
+  };
   const toApi = (kind: EntityKind, fields: Record<string, unknown>): Record<string, unknown> => {
+    if (kind === 'service') return serviceToApi(fields, (name) => idOf('upstream', name));
+    if (kind === 'consumer' && 'groups' in fields) {
+      // Groups by name in the file, by id in the API; a consumer in none has no `groups`.
+      const { groups, ...rest } = fields;
+      return { ...rest, group_ids: ((groups as string[] | undefined) ?? []).map((g) => refId('consumer_group', g)) };
+    }
     const ref = REFERENCE[kind];
     if (!ref || !(ref.field in fields)) return fields;
     const { [ref.field]: target, ...rest } = fields;
@@ -60,8 +92,19 @@ export async function executePlan(
   let completed = 0;
   for (const op of operations) {
     try {
-      const info: { generatedKey?: string } = {};
-      if (op.kind === 'key') {
+      const info: { generatedKey?: string; generatedSecret?: string } = {};
+      if (isResourceOperation(op)) {
+        const r = await executeResourceOperation(op, {
+          client,
+          idOf: refId,
+          secrets: desired?.secrets?.get(entityKey(op.kind, op.name)),
+          created: (id) => {
+            if (op.kind in resourceIds) resourceIds[op.kind as keyof typeof resourceIds].set(op.name, id);
+          },
+        });
+        if (r.generatedSecret !== undefined) info.generatedSecret = r.generatedSecret;
+        if (op.action === 'delete' && op.kind in resourceIds) resourceIds[op.kind as keyof typeof resourceIds].delete(op.name);
+      } else if (op.kind === 'key') {
         const consumerId = ids.consumer.get(op.consumer);
         if (consumerId === undefined) throw new Error(`consumer ${JSON.stringify(op.consumer)} has no id yet`);
         if (op.action === 'create') {
@@ -92,6 +135,24 @@ export async function executePlan(
   }
 }
 
+/**
+ * A service's fields as the API takes them: `upstream` (a name, or null for a non-http service) becomes
+ * `upstream_id`, and a websocket integration's `upstream` its `upstream_id`.
+ */
+function serviceToApi(fields: Record<string, unknown>, upstreamId: (name: string) => string): Record<string, unknown> {
+  const { upstream, integration, ...rest } = fields;
+  const out: Record<string, unknown> = { ...rest };
+  if (upstream !== undefined) out.upstream_id = upstream === null ? null : upstreamId(upstream as string);
+  if (integration !== undefined) {
+    const i = integration as Record<string, unknown> | null;
+    if (i !== null && i.type === 'websocket') {
+      const { upstream: name, ...ws } = i;
+      out.integration = { ...ws, upstream_id: upstreamId(name as string) };
+    } else out.integration = i;
+  }
+  return out;
+}
+
 function specBody(spec: EntitySpec): Record<string, unknown> {
   return { ...(spec as unknown as Record<string, unknown>) };
 }
@@ -99,14 +160,40 @@ function specBody(spec: EntitySpec): Record<string, unknown> {
 /** `create route "b" (routes[1]): TP_ERR_CONFLICT route conflicts … \n  routes[1].paths: conflicts with …` */
 export function describeFailure(op: Operation, err: AdminApiError, locations: Map<string, string>): string {
   const at = op.kind === 'key' ? locations.get(entityKey('key', op.name, op.consumer)) : locations.get(entityKey(op.kind, op.name));
+  if (isResourceOperation(op)) return describeResourceFailure(op, err, at);
   const head = `${op.action} ${describeTarget(op)}${at !== undefined && op.action !== 'delete' ? ` (${at})` : ''} failed: ${err.code}: ${err.message}`;
   const lines = [head];
   for (const f of err.fields) {
     const ref = op.kind === 'key' ? undefined : REFERENCE[op.kind];
     let field = pointerToPath(f.path);
     if (ref && field === ref.apiField) field = ref.field;
+    if (op.kind === 'service' && field === 'integration.upstream_id') field = 'integration.upstream';
     const where = at !== undefined && op.action !== 'delete' ? (field ? `${at}.${field}` : at) : field || describeTarget(op);
     lines.push(`  ${where}: ${f.message}`);
+  }
+  if (err.requestId) lines.push(`  (request id ${err.requestId})`);
+  return lines.join('\n');
+}
+
+// The API's field names for references the file states by name.
+const RESOURCE_FIELD_NAMES: Record<string, string> = {
+  provider_id: 'provider',
+  consumer_id: 'consumer',
+  service_id: 'service',
+  plan_id: 'plan',
+  'scope.service_id': 'scope.service',
+  'scope.route_id': 'scope.route',
+  'scope.consumer_id': 'scope.consumer',
+};
+
+function describeResourceFailure(op: Extract<Operation, { kind: keyof typeof KIND_LABEL }>, err: AdminApiError, at: string | undefined): string {
+  const shown = at !== undefined && op.action !== 'delete';
+  const target = `${KIND_LABEL[op.kind]} ${JSON.stringify(op.name)}`;
+  const lines = [`${op.action} ${target}${shown ? ` (${at})` : ''} failed: ${err.code}: ${err.message}`];
+  for (const f of err.fields) {
+    const raw = pointerToPath(f.path);
+    const field = RESOURCE_FIELD_NAMES[raw] ?? raw;
+    lines.push(`  ${shown ? (field ? `${at}.${field}` : at) : field || target}: ${f.message}`);
   }
   if (err.requestId) lines.push(`  (request id ${err.requestId})`);
   return lines.join('\n');

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigFileError, parseConfigFile, pointerToPath, toYaml } from './file-format.js';
+import { emptyResources } from './resource-kinds.js';
 
 function problems(text: string): string[] {
   try {
@@ -20,10 +21,25 @@ services: [{ name: s, upstream: u }]
 routes: [{ name: r, service: s, paths: [/x], plugins: { key-auth: {} } }]
 consumers: [{ username: c }]
 `);
-  assert.deepEqual(config.upstreams[0], { name: 'u', scheme: 'http', targets: [{ host: 'h', port: 80, weight: 100 }], connect_timeout_ms: 5000, read_timeout_ms: 60000, tags: [] });
+  assert.deepEqual(config.upstreams[0], {
+    name: 'u',
+    scheme: 'http',
+    targets: [{ host: 'h', port: 80, weight: 100 }],
+    connect_timeout_ms: 5000,
+    read_timeout_ms: 60000,
+    tags: [],
+    algorithm: 'round-robin',
+    hash_on: null,
+    total_timeout_ms: null,
+    retries: { attempts: 0, on: ['connect-failure'], budget_percent: 20, only_idempotent: true },
+    health_checks: {},
+    circuit_breaker: null,
+    tls: { verify: true },
+  });
   assert.deepEqual(config.services[0], {
     name: 's',
     upstream: 'u',
+    integration: null,
     base_path: '',
     tags: [],
     lifecycle: 'published',
@@ -42,13 +58,16 @@ consumers: [{ username: c }]
     priority: 0,
     plugins: { 'key-auth': { header_names: ['apikey', 'x-api-key'], hide_credentials: true } },
     tags: [],
+    headers: [],
+    query: [],
+    stage: null,
   });
   assert.deepEqual(config.consumers[0], { username: 'c', tags: [], keys: [] });
 });
 
 test('JSON is accepted too, and lists may be absent', { timeout: 5_000 }, () => {
   const { config } = parseConfigFile('{"_format_version": "1"}');
-  assert.deepEqual(config, { upstreams: [], services: [], routes: [], consumers: [] });
+  assert.deepEqual(config, { upstreams: [], services: [], routes: [], consumers: [], ...emptyResources(), secrets: new Map() });
 });
 
 test('schema errors are reported with file paths and readable messages', { timeout: 5_000 }, () => {
@@ -63,10 +82,54 @@ routes: [{ name: r, service: s, paths: [/ok, "nope"], methods: [GET, FETCH] }]
       'upstreams[0].name: must be a name: 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit',
       'upstreams[0].scheme: must be one of: "http", "https"',
       'upstreams[0].targets[0].port: must be >= 1',
-      'routes[0].paths[1]: must be a route path: "/" then segments of literal text or {param}, e.g. /users/{id}',
+      'routes[0].paths[1]: must be a route path: "/" then segments of literal text or {param} and optionally a final {name*}, e.g. /users/{id}, or "~" and a regular expression',
       'routes[0].methods[1]: must be one of: "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"',
     ],
   );
+});
+
+test('route regexes and matcher values are checked as the control plane checks them, with file paths', { timeout: 5_000 }, () => {
+  assert.deepEqual(
+    problems(`
+_format_version: "1"
+upstreams: [{ name: u, targets: [{ host: h, port: 80 }] }]
+services: [{ name: s, upstream: u }]
+routes:
+  - { name: r, service: s, paths: [/ok, "~(a+)+", "~/v[0-9"], headers: [{ name: x-env, match: exact }], query: [{ name: debug, match: present, value: "1" }] }
+`),
+    [
+      'routes[0].paths[1]: regular expression repeats a group that itself contains *, + or {n,} (nested quantifiers can backtrack catastrophically)',
+      'routes[0].paths[2]: invalid regular expression: Unterminated character class',
+      'routes[0].headers[0].value: is required for match "exact"',
+      'routes[0].query[0].value: is not allowed for match "present"',
+    ],
+  );
+  const bad = problems('_format_version: "1"\nroutes: [{ name: r, service: s, paths: [/], hosts: ["a.*.com"], stage: Prod }]');
+  assert.ok(bad.includes('routes[0].hosts[0]: must be a host name (letters, digits, "." and "-"; no port), optionally "*." in front or ".*" at the end'), bad.join('\n'));
+  assert.ok(bad.includes('routes[0].stage: must be a stage name: 1-64 lower-case letters, digits, "_" or "-", starting with a letter or digit'), bad.join('\n'));
+});
+
+test('route matchers, wildcard hosts, catch-all and regex paths and the stage survive export and re-parse', { timeout: 5_000 }, () => {
+  const { config } = parseConfigFile(`
+_format_version: "1"
+upstreams: [{ name: u, targets: [{ host: h, port: 80 }] }]
+services: [{ name: s, upstream: u }]
+routes:
+  - name: r
+    service: s
+    hosts: ["*.example.com", "api.*"]
+    paths: ["/files/{rest*}", "~^/v[0-9]+/users/(?<id>[0-9]+)$"]
+    headers: [{ name: x-env, match: exact, value: canary }]
+    query: [{ name: beta, match: present }]
+    stage: prod
+  - { name: plain, service: s, paths: [/p] }
+`);
+  assert.deepEqual(config.routes[0]!.headers, [{ name: 'x-env', match: 'exact', value: 'canary', ignore_case: false }]);
+  assert.deepEqual(config.routes[0]!.query, [{ name: 'beta', match: 'present', ignore_case: false }]);
+  assert.equal(config.routes[0]!.stage, 'prod');
+  const exported = toYaml(config);
+  assert.deepEqual(parseConfigFile(exported).config, config);
+  assert.doesNotMatch(exported.split('name: plain')[1]!, /headers|query|stage/, 'unset matchers and stage are left out');
 });
 
 test('the format version is required and checked first', { timeout: 5_000 }, () => {
@@ -124,4 +187,45 @@ test('pointerToPath writes JSON pointers as file paths', { timeout: 5_000 }, () 
   assert.equal(pointerToPath('/routes/2/paths/0'), 'routes[2].paths[0]');
   assert.equal(pointerToPath('/routes/0/plugins/key-auth/header_names/1'), 'routes[0].plugins.key-auth.header_names[1]');
   assert.equal(pointerToPath(''), '');
+});
+
+test('integrations: http normalizes to upstream, lambda defaults are filled, websocket names its upstream', { timeout: 5_000 }, () => {
+  const { config } = parseConfigFile(`
+_format_version: "1"
+upstreams: [{ name: u, targets: [{ host: h, port: 80 }], algorithm: least-connections }]
+services:
+  - { name: a, integration: { type: http, upstream: u } }
+  - { name: b, integration: { type: lambda, function_name: fn, region: us-east-1, timeout_ms: 100 } }
+  - { name: c, integration: { type: websocket, upstream: u, idle_timeout_ms: 1000 } }
+`);
+  assert.equal(config.upstreams[0]!.algorithm, 'least-connections');
+  assert.deepEqual(
+    config.services.map((s) => [s.upstream, s.integration]),
+    [
+      ['u', null],
+      [null, { type: 'lambda', function_name: 'fn', region: 'us-east-1', timeout_ms: 100, payload_format: '2.0', invocation_type: 'RequestResponse' }],
+      [null, { type: 'websocket', upstream: 'u', idle_timeout_ms: 1000 }],
+    ],
+  );
+});
+
+test('exactly one of upstream and integration; integration upstreams resolve; upstream rules apply to files', { timeout: 5_000 }, () => {
+  assert.deepEqual(
+    problems(`
+_format_version: "1"
+upstreams: [{ name: u, targets: [{ host: h, port: 80 }] }]
+services:
+  - { name: a, upstream: u, integration: { type: ai, provider_ids: [] } }
+  - { name: b }
+`),
+    ['services[0].integration: must not be set together with upstream (set exactly one)', 'services[1].upstream: is required unless integration is set (set exactly one)'],
+  );
+  assert.deepEqual(
+    problems(`
+_format_version: "1"
+upstreams: [{ name: u, targets: [{ host: h, port: 80 }], hash_on: { source: path } }]
+services: [{ name: a, integration: { type: websocket, upstream: nope, idle_timeout_ms: 1000 } }]
+`),
+    ['upstreams[0].hash_on: is allowed only when algorithm is consistent-hash', 'services[0].integration.upstream: no upstream named "nope" in this file'],
+  );
 });

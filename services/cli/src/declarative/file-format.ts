@@ -3,17 +3,71 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseDocument, stringify, LineCounter } from 'yaml';
-import { ConsumerCreate, Name, RouteCreate, ServiceCreate, UpstreamCreate, type ServiceLifecycle } from '@turnpike/common';
+import { parseDocument, stringify, visit, LineCounter, type Document } from 'yaml';
+import {
+  AiIntegration,
+  ConsumerCreate,
+  LambdaIntegration,
+  Name,
+  RouteCreate,
+  ServiceCreate,
+  UpstreamCreate,
+  WebSocketIntegration,
+  normalizeIntegration,
+  normalizeMatchers,
+  routeProblems,
+  type RouteMatcher,
+  upstreamPolicies,
+  upstreamRuleProblems,
+  type Integration,
+  type ServiceLifecycle,
+  type UpstreamPolicies,
+} from '@turnpike/common';
 import { fieldErrors } from '@turnpike/control-plane/validation';
+import {
+  AiProviderEntry,
+  ConsumerGroupEntry,
+  CredentialEntry,
+  PlanEntry,
+  PluginEntry,
+  PromptTemplateEntry,
+  SubscriptionEntry,
+  aiProviderSpec,
+  credentialSpec,
+  emptyResources,
+  entryProblems,
+  groupSpec,
+  identityOf,
+  credentialIdentifier,
+  planSpec,
+  pluginConfigOf,
+  pluginSpec,
+  promptTemplateSpec,
+  secretsOf,
+  subscriptionSpec,
+  toFileEntry,
+  type ResourceConfig,
+  type ResourceKind,
+  type ResourceSpec,
+  type SecretValues,
+} from './resource-kinds.js';
 
 // ajv-formats is CommonJS with a default export; under NodeNext the callable sits on `.default`.
 const addFormats = addFormatsImport as unknown as typeof addFormatsImport.default;
 
 export const FORMAT_VERSION = '1';
 
+// Integrations name their upstream (http, websocket) like services do: `upstream: <name>`.
+const IntegrationEntry = Type.Union([
+  Type.Object({ type: Type.Literal('http'), upstream: Name }, { additionalProperties: false }),
+  LambdaIntegration,
+  Type.Object({ ...Type.Omit(WebSocketIntegration, ['upstream_id']).properties, upstream: Name }, { additionalProperties: false }),
+  AiIntegration,
+]);
+type IntegrationEntry = Static<typeof IntegrationEntry>;
 const ServiceEntry = Type.Object(
-  { ...Type.Omit(ServiceCreate, ['upstream_id']).properties, upstream: Name },
+  // Exactly one of `upstream` (an http service) and `integration`.
+  { ...Type.Omit(ServiceCreate, ['upstream_id', 'integration']).properties, upstream: Type.Optional(Name), integration: Type.Optional(IntegrationEntry) },
   { additionalProperties: false },
 );
 const RouteEntry = Type.Object({ ...Type.Omit(RouteCreate, ['service_id']).properties, service: Name }, { additionalProperties: false });
@@ -26,7 +80,13 @@ const KeyEntry = Type.Object(
   { additionalProperties: false },
 );
 const ConsumerEntry = Type.Object(
-  { ...ConsumerCreate.properties, keys: Type.Optional(Type.Array(KeyEntry, { maxItems: 256 })) },
+  {
+    ...Type.Omit(ConsumerCreate, ['group_ids']).properties,
+    keys: Type.Optional(Type.Array(KeyEntry, { maxItems: 256 })),
+    // Consumer groups by name (the API's group_ids).
+    groups: Type.Optional(Type.Array(Name, { maxItems: 64, uniqueItems: true })),
+    credentials: Type.Optional(Type.Array(CredentialEntry, { maxItems: 256 })),
+  },
   { additionalProperties: false },
 );
 
@@ -37,12 +97,18 @@ export const ConfigFileSchema = Type.Object(
     services: Type.Optional(Type.Array(ServiceEntry)),
     routes: Type.Optional(Type.Array(RouteEntry)),
     consumers: Type.Optional(Type.Array(ConsumerEntry)),
+    consumer_groups: Type.Optional(Type.Array(ConsumerGroupEntry)),
+    plans: Type.Optional(Type.Array(PlanEntry)),
+    ai_providers: Type.Optional(Type.Array(AiProviderEntry)),
+    prompt_templates: Type.Optional(Type.Array(PromptTemplateEntry)),
+    subscriptions: Type.Optional(Type.Array(SubscriptionEntry)),
+    plugins: Type.Optional(Type.Array(PluginEntry)),
   },
   { additionalProperties: false },
 );
 
 /** Entities in their normalized form: every defaulted field present, references by name. */
-export interface UpstreamSpec {
+export interface UpstreamSpec extends UpstreamPolicies {
   name: string;
   scheme: 'http' | 'https';
   targets: Array<{ host: string; port: number; weight: number }>;
@@ -50,9 +116,18 @@ export interface UpstreamSpec {
   read_timeout_ms: number;
   tags: string[];
 }
+/**
+ * A service's integration other than http, as the API stores it (defaults filled) but with a websocket's
+ * upstream named (`upstream`) instead of given by id. An http integration normalizes to `upstream`.
+ */
+export type IntegrationSpec =
+  | Exclude<Integration, { type: 'http' | 'websocket' }>
+  | (Omit<Extract<Integration, { type: 'websocket' }>, 'upstream_id'> & { upstream: string });
 export interface ServiceSpec {
   name: string;
-  upstream: string;
+  /** The upstream of an http service; null when `integration` is set. */
+  upstream: string | null;
+  integration: IntegrationSpec | null;
   base_path: string;
   tags: string[];
   lifecycle: ServiceLifecycle;
@@ -73,6 +148,11 @@ export interface RouteSpec {
   priority: number;
   plugins: Record<string, unknown>;
   tags: string[];
+  /** Normalized as the control plane stores them (`ignore_case` always present). */
+  headers: RouteMatcher[];
+  query: RouteMatcher[];
+  /** null for none (and then left out of exported files). */
+  stage: string | null;
 }
 export interface KeySpec {
   name: string;
@@ -83,14 +163,19 @@ export interface ConsumerSpec {
   username: string;
   custom_id?: string;
   tags: string[];
+  /** Consumer group names; left out when the consumer is in none. */
+  groups?: string[];
   keys: KeySpec[];
 }
 
-export interface DeclarativeConfig {
+/** The core kinds plus the generic ones (credentials listed with their consumer's username). */
+export interface DeclarativeConfig extends ResourceConfig {
   upstreams: UpstreamSpec[];
   services: ServiceSpec[];
   routes: RouteSpec[];
   consumers: ConsumerSpec[];
+  /** Write-only values from the file (API keys, credential secrets, passwords) by `entityKey()`; never read back. */
+  secrets?: Map<string, SecretValues>;
 }
 
 export type EntityKind = 'upstream' | 'service' | 'route' | 'consumer';
@@ -99,6 +184,8 @@ export interface FileProblem {
   /** `routes[2].paths[0]`, or `line 3, column 5` for YAML syntax errors. */
   path: string;
   message: string;
+  /** The line in the file the path points at (when it can be found). */
+  line?: number;
 }
 
 export class ConfigFileError extends Error {
@@ -106,7 +193,7 @@ export class ConfigFileError extends Error {
     readonly file: string,
     readonly problems: FileProblem[],
   ) {
-    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
+    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p.path}: ${p.message}${p.line !== undefined ? ` (line ${p.line})` : ''}`).join('\n')}`);
     this.name = 'ConfigFileError';
   }
 }
@@ -117,7 +204,7 @@ export interface ParsedConfig {
   locations: Map<string, string>;
 }
 
-export function entityKey(kind: EntityKind | 'key', name: string, consumer?: string): string {
+export function entityKey(kind: EntityKind | ResourceKind | 'key', name: string, consumer?: string): string {
   return kind === 'key' ? `key:${consumer ?? ''}/${name}` : `${kind}:${name}`;
 }
 
@@ -145,20 +232,123 @@ export function parseConfigFile(text: string, file = 'config'): ParsedConfig {
       }),
     );
   }
+  const envProblems = interpolateEnv(doc, lineCounter);
+  if (envProblems.length > 0) throw new ConfigFileError(file, envProblems);
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   if (raw === null || raw === undefined) throw new ConfigFileError(file, [{ path: 'file', message: `is empty (expected at least _format_version: "${FORMAT_VERSION}")` }]);
+  // Every problem below names a field path; the line it sits on is added from the parsed document.
+  const fail = (problems: FileProblem[]): ConfigFileError => new ConfigFileError(file, withLines(doc, lineCounter, problems));
   const value = structuredClone(raw);
   const errors = validate(value);
-  if (errors.length > 0) throw new ConfigFileError(file, schemaProblems(errors));
+  if (errors.length > 0) throw fail(schemaProblems(errors));
   const typed = value as Static<typeof ConfigFileSchema>;
-  const config = normalize(typed);
+  const targets = serviceTargetProblems(typed);
+  if (targets.length > 0) throw fail(targets);
+  // Regular expressions and matcher values: the control plane's checks beyond the schema, per file path.
+  const routeIssues = (typed.routes ?? []).flatMap((r, i) => routeProblems(r).map((f) => ({ path: pointerToPath(`/routes/${i}${f.path}`), message: f.message })));
+  if (routeIssues.length > 0) throw fail(routeIssues);
+  // Plugin configs (against their type's schema, defaults filled), provider and template rules.
+  const { pluginConfigs, problems: resourceIssues } = resourceEntryChecks(typed);
+  if (resourceIssues.length > 0) throw fail(resourceIssues);
+  const config = normalize(typed, pluginConfigs);
   const { locations, problems } = checkReferences(config);
-  if (problems.length > 0) throw new ConfigFileError(file, problems);
+  if (problems.length > 0) throw fail(problems);
   return { config, locations };
 }
 
-function normalize(f: Static<typeof ConfigFileSchema>): DeclarativeConfig {
+// `${env:NAME}` in a string value is replaced by that environment variable; `$${env:NAME}` is the literal text.
+const ENV_REF = /\$(\$?)\{env:([^}]*)\}/g;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Interpolates environment variables into the document's string values (not keys), in place. */
+function interpolateEnv(doc: Document, lineCounter: LineCounter): FileProblem[] {
+  const problems: FileProblem[] = [];
+  visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('{env:')) return;
+      const at = (): string => {
+        const pos = node.range ? lineCounter.linePos(node.range[0]) : undefined;
+        return pos ? `line ${pos.line}, column ${pos.col}` : 'file';
+      };
+      node.value = node.value.replace(ENV_REF, (whole, escaped: string, name: string) => {
+        if (escaped === '$') return whole.slice(1);
+        if (!ENV_NAME.test(name)) {
+          problems.push({ path: at(), message: `\${env:${name}}: ${JSON.stringify(name)} is not an environment variable name` });
+          return whole;
+        }
+        const v = process.env[name];
+        if (v === undefined) {
+          problems.push({ path: at(), message: `\${env:${name}}: environment variable ${name} is not set` });
+          return whole;
+        }
+        return v;
+      });
+    },
+  });
+  return problems;
+}
+
+/** Adds the line each problem's path points at (the deepest part of the path that exists in the file). */
+function withLines(doc: Document, lineCounter: LineCounter, problems: FileProblem[]): FileProblem[] {
+  return problems.map((p) => {
+    if (p.path === 'file' || p.path.startsWith('line ')) return p;
+    const segs: Array<string | number> = (p.path.match(/[^.[\]]+/g) ?? []).map((seg) => (/^\d+$/.test(seg) ? Number(seg) : seg));
+    for (let n = segs.length; n > 0; n--) {
+      const node = doc.getIn(segs.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range) return { ...p, line: lineCounter.linePos(node.range[0]).line };
+    }
+    return p;
+  });
+}
+
+type ConfigFile = Static<typeof ConfigFileSchema>;
+
+/** Checks of the generic kinds' entries that need no other entity; returns each plugin's config with defaults. */
+function resourceEntryChecks(f: ConfigFile): { pluginConfigs: Array<Record<string, unknown>>; problems: FileProblem[] } {
+  const problems: FileProblem[] = [];
+  const at = (list: string, i: number, path: string): string => pointerToPath(`/${list}/${i}${path}`);
+  const pluginConfigs = (f.plugins ?? []).map((p, i) => {
+    const r = pluginConfigOf(p as Record<string, unknown>);
+    if ('problems' in r) {
+      problems.push(...r.problems.map((x) => ({ path: at('plugins', i, x.path), message: x.message })));
+      return {};
+    }
+    return r.config;
+  });
+  for (const [list, kind] of [['ai_providers', 'ai_provider'], ['prompt_templates', 'prompt_template']] as const) {
+    (f[list] ?? []).forEach((e, i) => problems.push(...entryProblems(kind, e as Record<string, unknown>).map((x) => ({ path: at(list, i, x.path), message: x.message }))));
+  }
+  return { pluginConfigs, problems };
+}
+
+/** Each service names exactly one of `upstream` and `integration` (as the API requires of upstream_id / integration). */
+function serviceTargetProblems(f: Static<typeof ConfigFileSchema>): FileProblem[] {
+  const out: FileProblem[] = [];
+  (f.services ?? []).forEach((s, i) => {
+    if (s.upstream !== undefined && s.integration !== undefined) out.push({ path: `services[${i}].integration`, message: 'must not be set together with upstream (set exactly one)' });
+    if (s.upstream === undefined && s.integration === undefined) out.push({ path: `services[${i}].upstream`, message: 'is required unless integration is set (set exactly one)' });
+  });
+  return out;
+}
+
+function normalize(f: ConfigFile, pluginConfigs: Array<Record<string, unknown>>): DeclarativeConfig {
+  const resources = emptyResources();
+  const secrets = new Map<string, SecretValues>();
+  const add = (kind: ResourceKind, list: ResourceSpec[], spec: ResourceSpec, entry: Record<string, unknown>): void => {
+    list.push(spec);
+    const s = secretsOf(kind, entry);
+    if (s) secrets.set(entityKey(kind, identityOf(kind, spec)), s);
+  };
+  for (const e of f.consumer_groups ?? []) add('consumer_group', resources.consumer_groups, groupSpec(e), e);
+  for (const e of f.plans ?? []) add('plan', resources.plans, planSpec(e), e);
+  for (const e of f.ai_providers ?? []) add('ai_provider', resources.ai_providers, aiProviderSpec(e), e);
+  for (const e of f.prompt_templates ?? []) add('prompt_template', resources.prompt_templates, promptTemplateSpec(e), e);
+  for (const c of f.consumers ?? []) for (const e of c.credentials ?? []) add('credential', resources.credentials, credentialSpec(c.username, e as Record<string, unknown>), e as Record<string, unknown>);
+  for (const e of f.subscriptions ?? []) add('subscription', resources.subscriptions, subscriptionSpec(e), e);
+  (f.plugins ?? []).forEach((e, i) => add('plugin', resources.plugins, pluginSpec(e, pluginConfigs[i] ?? {}), e));
   return {
+    ...resources,
+    secrets,
     upstreams: (f.upstreams ?? []).map((u) => ({
       name: u.name,
       scheme: u.scheme ?? 'http',
@@ -166,10 +356,11 @@ function normalize(f: Static<typeof ConfigFileSchema>): DeclarativeConfig {
       connect_timeout_ms: u.connect_timeout_ms ?? 5_000,
       read_timeout_ms: u.read_timeout_ms ?? 60_000,
       tags: u.tags ?? [],
+      ...upstreamPolicies(u),
     })),
     services: (f.services ?? []).map((s) => ({
       name: s.name,
-      upstream: s.upstream,
+      ...normalizeServiceTarget(s.upstream, s.integration),
       base_path: s.base_path ?? '',
       tags: s.tags ?? [],
       lifecycle: s.lifecycle ?? 'published',
@@ -188,13 +379,33 @@ function normalize(f: Static<typeof ConfigFileSchema>): DeclarativeConfig {
       priority: r.priority ?? 0,
       plugins: (r.plugins ?? {}) as Record<string, unknown>,
       tags: r.tags ?? [],
+      headers: normalizeMatchers(r.headers),
+      query: normalizeMatchers(r.query),
+      stage: r.stage ?? null,
     })),
     consumers: (f.consumers ?? []).map((c) => {
       const spec: ConsumerSpec = { username: c.username, tags: c.tags ?? [], keys: (c.keys ?? []).map((k) => (k.key === undefined ? { name: k.name } : { name: k.name, key: k.key })) };
       if (c.custom_id !== undefined) spec.custom_id = c.custom_id;
+      if (c.groups !== undefined && c.groups.length > 0) spec.groups = c.groups;
       return spec;
     }),
   };
+}
+
+/**
+ * `upstream` and `integration` of a file's service in the one normalized form (as the control plane stores
+ * them: an http integration becomes `upstream`). Both or neither set is reported by checkReferences.
+ */
+function normalizeServiceTarget(upstream: string | undefined, integration: IntegrationEntry | undefined): Pick<ServiceSpec, 'upstream' | 'integration'> {
+  if (integration === undefined) return { upstream: upstream ?? null, integration: null };
+  if (integration.type === 'http') return { upstream: integration.upstream, integration: null };
+  return { upstream: null, integration: specOf(integration) };
+}
+
+function specOf(i: Exclude<IntegrationEntry, { type: 'http' }>): IntegrationSpec {
+  if (i.type === 'websocket') return i;
+  // The control plane's normalization (lambda defaults), minus the upstream handling websocket needs.
+  return normalizeIntegration(null, i).integration as IntegrationSpec;
 }
 
 /** Unique names per kind, and references that resolve within the file (the file is the whole config). */
@@ -213,13 +424,62 @@ function checkReferences(c: DeclarativeConfig): { locations: Map<string, string>
     claim(entityKey('consumer', k.username), `consumers[${i}]`, `consumer ${JSON.stringify(k.username)}`);
     k.keys.forEach((key, j) => claim(entityKey('key', key.name, k.username), `consumers[${i}].keys[${j}]`, `key ${JSON.stringify(key.name)}`));
   });
+  c.upstreams.forEach((u, i) => {
+    for (const f of upstreamRuleProblems(u)) problems.push({ path: `upstreams[${i}].${pointerToPath(f.path)}`, message: f.message });
+  });
   c.services.forEach((s, i) => {
-    if (!locations.has(entityKey('upstream', s.upstream))) problems.push({ path: `services[${i}].upstream`, message: `no upstream named ${JSON.stringify(s.upstream)} in this file` });
+    const [ref, at] = s.integration?.type === 'websocket' ? [s.integration.upstream, `services[${i}].integration.upstream`] : [s.upstream, `services[${i}].upstream`];
+    if (ref !== null && !locations.has(entityKey('upstream', ref))) problems.push({ path: at, message: `no upstream named ${JSON.stringify(ref)} in this file` });
   });
   c.routes.forEach((r, i) => {
     if (!locations.has(entityKey('service', r.service))) problems.push({ path: `routes[${i}].service`, message: `no service named ${JSON.stringify(r.service)} in this file` });
   });
+  resourceReferences(c, locations, claim, problems);
   return { locations, problems };
+}
+
+/** Identities of the generic kinds claimed, and their references (by name) checked against the file. */
+function resourceReferences(c: DeclarativeConfig, locations: Map<string, string>, claim: (key: string, at: string, what: string) => void, problems: FileProblem[]): void {
+  const named = (kind: ResourceKind, list: ResourceSpec[], at: string): void =>
+    list.forEach((e, i) => claim(entityKey(kind, identityOf(kind, e)), `${at}[${i}]`, `${kind.replace('_', ' ')} ${JSON.stringify(identityOf(kind, e))}`));
+  named('consumer_group', c.consumer_groups, 'consumer_groups');
+  named('plan', c.plans, 'plans');
+  named('ai_provider', c.ai_providers, 'ai_providers');
+  named('prompt_template', c.prompt_templates, 'prompt_templates');
+  named('subscription', c.subscriptions, 'subscriptions');
+  named('plugin', c.plugins, 'plugins');
+  // Credentials sit under their consumer in the file; their identifier is unique across all consumers.
+  const credentialAt = new Map<string, string>();
+  const perConsumer = new Map<string, number>();
+  for (const cred of c.credentials) {
+    const consumer = String(cred.consumer);
+    const j = perConsumer.get(consumer) ?? 0;
+    perConsumer.set(consumer, j + 1);
+    const at = `${locations.get(entityKey('consumer', consumer)) ?? 'consumers[?]'}.credentials[${j}]`;
+    const id = `${String(cred.type)}:${credentialIdentifier(cred)}`;
+    const first = credentialAt.get(id);
+    if (first !== undefined) problems.push({ path: at, message: `${String(cred.type)} credential ${JSON.stringify(credentialIdentifier(cred))} is also defined at ${first}` });
+    else {
+      credentialAt.set(id, at);
+      locations.set(entityKey('credential', identityOf('credential', cred)), at);
+    }
+  }
+  const need = (kind: EntityKind | ResourceKind, name: unknown, at: string, what: string): void => {
+    if (typeof name === 'string' && !locations.has(entityKey(kind, name))) problems.push({ path: at, message: `no ${what} named ${JSON.stringify(name)} in this file` });
+  };
+  c.consumers.forEach((k, i) => (k.groups ?? []).forEach((g, j) => need('consumer_group', g, `consumers[${i}].groups[${j}]`, 'consumer group')));
+  c.prompt_templates.forEach((t, i) => need('ai_provider', t.provider, `prompt_templates[${i}].provider`, 'AI provider'));
+  c.subscriptions.forEach((s, i) => {
+    need('consumer', s.consumer, `subscriptions[${i}].consumer`, 'consumer');
+    need('service', s.service, `subscriptions[${i}].service`, 'service');
+    need('plan', s.plan, `subscriptions[${i}].plan`, 'plan');
+  });
+  c.plugins.forEach((p, i) => {
+    const scope = (p.scope ?? {}) as Record<string, string>;
+    need('service', scope.service, `plugins[${i}].scope.service`, 'service');
+    need('route', scope.route, `plugins[${i}].scope.route`, 'route');
+    need('consumer', scope.consumer, `plugins[${i}].scope.consumer`, 'consumer');
+  });
 }
 
 /** `/routes/2/paths/0` → `routes[2].paths[0]` (and `/plugins/key-auth` → `plugins.key-auth`). */
@@ -239,8 +499,9 @@ const PATTERN_MESSAGES: Record<string, string> = {
   username: NAME_RULE,
   upstream: NAME_RULE,
   service: NAME_RULE,
-  paths: 'must be a route path: "/" then segments of literal text or {param}, e.g. /users/{id}',
-  hosts: 'must be a host name (letters, digits, "." and "-"; no port)',
+  paths: 'must be a route path: "/" then segments of literal text or {param} and optionally a final {name*}, e.g. /users/{id}, or "~" and a regular expression',
+  hosts: 'must be a host name (letters, digits, "." and "-"; no port), optionally "*." in front or ".*" at the end',
+  stage: 'must be a stage name: 1-64 lower-case letters, digits, "_" or "-", starting with a letter or digit',
   host: 'must be a host name or IP address (no scheme, no port)',
   base_path: 'must be empty or start with "/" (no query, fragment or spaces)',
   header_names: 'must be a header name (letters, digits and "-")',
@@ -272,26 +533,58 @@ function schemaProblems(errors: ErrorObject[]): FileProblem[] {
 export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
   return {
     _format_version: FORMAT_VERSION,
-    upstreams: c.upstreams,
-    // Unset optional service fields are left out rather than written as nulls.
+    // Unset optional fields are left out rather than written as nulls.
+    upstreams: c.upstreams.map((u) => {
+      const out: Record<string, unknown> = { ...u };
+      for (const f of ['hash_on', 'total_timeout_ms', 'circuit_breaker'] as const) if (u[f] === null) delete out[f];
+      return out;
+    }),
     services: c.services.map((svc) => {
-      const { sunset_at, openapi, ...rest } = svc;
-      const out: Record<string, unknown> = { ...rest };
+      const { sunset_at, openapi, upstream, integration, ...rest } = svc;
+      const out: Record<string, unknown> = { name: rest.name };
+      if (upstream !== null) out.upstream = upstream;
+      // `type` first, then a websocket's upstream: the file reads like the ones people write.
+      if (integration?.type === 'websocket') {
+        const { type, upstream: wsUpstream, ...ws } = integration;
+        out.integration = { type, upstream: wsUpstream, ...ws };
+      } else if (integration !== null) out.integration = integration;
+      Object.assign(out, rest);
       if (sunset_at !== null) out.sunset_at = sunset_at;
       if (openapi !== null) out.openapi = openapi;
       return out;
     }),
-    routes: c.routes,
+    // Matchers and the stage are left out when unset, so files that do not use them read as before.
+    routes: c.routes.map((r) => {
+      const { headers, query, stage, ...rest } = r;
+      const out: Record<string, unknown> = { ...rest };
+      if (headers.length > 0) out.headers = headers;
+      if (query.length > 0) out.query = query;
+      if (stage !== null) out.stage = stage;
+      return out;
+    }),
+    // Generic kinds only when there are any, so files that do not use them read as before.
+    ...(c.consumer_groups.length > 0 ? { consumer_groups: c.consumer_groups.map((e) => toFileEntry('consumer_group', e)) } : {}),
     consumers: c.consumers.map((k) => {
       const out: Record<string, unknown> = { username: k.username };
       if (k.custom_id !== undefined) out.custom_id = k.custom_id;
       out.tags = k.tags;
+      if (k.groups !== undefined && k.groups.length > 0) out.groups = k.groups;
       // Key material is a secret and is never exported: only the names that identify the keys.
       if (k.keys.length > 0) out.keys = k.keys.map((key) => ({ name: key.name }));
+      // Credentials without their secrets (write-only: the API never returns them).
+      const creds = c.credentials.filter((cred) => cred.consumer === k.username).map((cred) => toFileEntry('credential', cred));
+      if (creds.length > 0) out.credentials = creds;
       return out;
     }),
+    ...Object.fromEntries(
+      (['plans', 'ai_providers', 'prompt_templates', 'subscriptions', 'plugins'] as const)
+        .filter((list) => c[list].length > 0)
+        .map((list) => [list, c[list].map((e) => toFileEntry(LIST_KIND[list], e))]),
+    ),
   };
 }
+
+const LIST_KIND = { plans: 'plan', ai_providers: 'ai_provider', prompt_templates: 'prompt_template', subscriptions: 'subscription', plugins: 'plugin' } as const;
 
 export function toYaml(c: DeclarativeConfig): string {
   return stringify(toConfigFile(c), { lineWidth: 0 });

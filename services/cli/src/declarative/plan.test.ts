@@ -4,6 +4,7 @@ import type { CurrentState } from './current-state.js';
 import { toDeclarative } from './current-state.js';
 import { parseConfigFile, type DeclarativeConfig } from './file-format.js';
 import { plan, sameValue, type Operation } from './plan.js';
+import { emptyResources, type ResourceConfig } from './resource-kinds.js';
 
 const desired = (): DeclarativeConfig =>
   parseConfigFile(`
@@ -21,7 +22,7 @@ consumers:
   - { username: acme, custom_id: c-1, keys: [{ name: k1 }, { name: k2, key: "0123456789abcdefXYZ" }] }
 `).config;
 
-const empty = (): CurrentState => ({ upstreams: [], services: [], routes: [], consumers: [] });
+const empty = (): CurrentState => ({ upstreams: [], services: [], routes: [], consumers: [], resources: emptyResources() as CurrentState["resources"] });
 
 /** The state the API would report after applying `d` (ids made up). */
 function applied(d: DeclarativeConfig): CurrentState {
@@ -35,6 +36,9 @@ function applied(d: DeclarativeConfig): CurrentState {
       const { keys, ...rest } = structuredClone(c);
       return { ...rest, id: id(), keys: keys.map((k) => ({ id: id(), name: k.name })) };
     }),
+    resources: Object.fromEntries(
+      Object.entries(emptyResources()).map(([list]) => [list, d[list as keyof ResourceConfig].map((e) => ({ ...structuredClone(e), id: id() }))]),
+    ) as CurrentState['resources'],
   };
 }
 

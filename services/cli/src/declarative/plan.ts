@@ -1,7 +1,8 @@
 // Pure planning: the live config and the desired one (both normalized) → the ordered operations that turn
 // one into the other. Entities are matched by name; only changed fields are updated; equal configs plan nothing.
 import type { CurrentState } from './current-state.js';
-import type { ConsumerSpec, DeclarativeConfig, EntityKind, RouteSpec, ServiceSpec, UpstreamSpec } from './file-format.js';
+import { entityKey, type ConsumerSpec, type DeclarativeConfig, type EntityKind, type RouteSpec, type ServiceSpec, type UpstreamSpec } from './file-format.js';
+import { CONFIG_LIST, identityOf, type ResourceKind, type ResourceSpec } from './resource-kinds.js';
 
 export type EntitySpec = UpstreamSpec | ServiceSpec | RouteSpec | Omit<ConsumerSpec, 'keys'>;
 
@@ -11,6 +12,19 @@ export interface FieldChange {
   from: unknown;
   /** undefined: the file leaves it unset (only optional fields without a default, like custom_id). */
   to: unknown;
+  /** A write-only secret re-sent from the file (`--update-secrets`): from/to only say so, values are never shown. */
+  secret?: true;
+}
+
+/** An operation on a generic kind; `name` is the entity's identity (`acme -> orders`, `key-auth @ route r`). */
+export type ResourceOperation =
+  | { action: 'create'; kind: ResourceKind; name: string; spec: ResourceSpec }
+  | { action: 'update'; kind: ResourceKind; name: string; id: string; changes: FieldChange[]; mode: 'patch' | 'replace'; spec: ResourceSpec }
+  /** A subscription is not deleted but revoked (approved) or rejected (pending): `transition` says which. */
+  | { action: 'delete'; kind: ResourceKind; name: string; id: string; spec: ResourceSpec; transition?: 'revoke' | 'reject' };
+
+export function isResourceOperation(op: Operation): op is ResourceOperation {
+  return op.kind !== 'key' && op.kind !== 'upstream' && op.kind !== 'service' && op.kind !== 'route' && op.kind !== 'consumer';
 }
 
 export type Operation =
@@ -27,17 +41,20 @@ export type Operation =
     }
   | { action: 'delete'; kind: EntityKind; name: string; id: string }
   | { action: 'create'; kind: 'key'; consumer: string; name: string; key?: string }
-  | { action: 'delete'; kind: 'key'; consumer: string; consumerId: string; name: string; id: string };
+  | { action: 'delete'; kind: 'key'; consumer: string; consumerId: string; name: string; id: string }
+  | ResourceOperation;
 
 export interface PlanOptions {
   /** Delete what the file does not mention. */
   prune: boolean;
+  /** Re-send every secret the file holds for entities that exist (secrets cannot be compared). */
+  updateSecrets?: boolean;
 }
 
 export interface Plan {
   operations: Operation[];
   /** Entities (and named keys) on the server that the file does not mention; deleted only with prune. */
-  unmanaged: Array<{ kind: EntityKind | 'key'; name: string }>;
+  unmanaged: Array<{ kind: EntityKind | ResourceKind | 'key'; name: string }>;
 }
 
 export function plan(current: CurrentState, desired: DeclarativeConfig, opts: PlanOptions): Plan {
@@ -48,7 +65,20 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   const services = diffKind('service', current.services, desired.services, (e) => e.name);
   const routes = diffKind('route', current.routes, desired.routes, (e) => e.name);
   const consumers = diffKind('consumer', current.consumers.map(withoutKeys), desired.consumers.map(withoutKeys), (e) => e.username);
+  const r = (kind: ResourceKind): ResourceDiff => diffResources(kind, current, desired, opts);
+  const [groups, plans, providers, templates, credentials, subscriptions, plugins] = [
+    r('consumer_group'),
+    r('plan'),
+    r('ai_provider'),
+    r('prompt_template'),
+    r('credential'),
+    r('subscription'),
+    r('plugin'),
+  ];
 
+  // Deletes of what references other entities come first (plugins, subscriptions, templates, credentials:
+  // a pruned credential may hold the identifier a new one takes), in the reverse of the creation order.
+  if (opts.prune) ops.push(...plugins.deletes, ...subscriptions.deletes, ...templates.deletes, ...credentials.deletes);
   // Creates and updates go upstream → service → route so that references exist before they are used.
   // Routes are deleted first among routes (a pruned route may hold the path an updated or new one takes),
   // and services and upstreams are deleted last, once no route or service points at them any more.
@@ -56,9 +86,13 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   if (opts.prune) ops.push(...routes.deletes);
   ops.push(...routes.upserts);
   if (opts.prune) ops.push(...services.deletes, ...upstreams.deletes);
+  // Groups before the consumers that name them; a pruned group once no consumer names it any more.
+  ops.push(...groups.upserts);
   if (opts.prune) ops.push(...consumers.deletes);
   ops.push(...consumers.upserts);
+  if (opts.prune) ops.push(...groups.deletes);
   for (const d of [upstreams, services, routes, consumers]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
+  for (const d of [groups, plans, providers, templates, credentials, subscriptions, plugins]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
 
   // Keys: matched by name within their consumer. Existing keys are never compared (the API does not return
   // key material), so a named key that exists is left as it is. Keys go with a pruned consumer.
@@ -94,7 +128,69 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   }
   // Deletes first: a removed key may hold the key value a new one registers.
   ops.push(...keyDeletes, ...keyCreates);
+  // Then what references consumers, services, routes, plans and providers; providers and plans are pruned
+  // once no template or subscription refers to them.
+  ops.push(...credentials.upserts, ...plans.upserts, ...providers.upserts, ...templates.upserts);
+  if (opts.prune) ops.push(...providers.deletes, ...plans.deletes);
+  ops.push(...subscriptions.upserts, ...plugins.upserts);
   return { operations: ops, unmanaged };
+}
+
+interface ResourceDiff {
+  upserts: ResourceOperation[];
+  deletes: Array<Extract<ResourceOperation, { action: 'delete' }>>;
+}
+
+/**
+ * One generic kind, matched by identity. Secrets are never compared (the API does not return them); with
+ * updateSecrets every secret the file holds for an existing entity is re-sent. Credentials of consumers the
+ * file does not mention are left alone (they go with a pruned consumer), as keys are.
+ */
+function diffResources(kind: ResourceKind, current: CurrentState, desired: DeclarativeConfig, opts: PlanOptions): ResourceDiff {
+  const list = CONFIG_LIST[kind];
+  const wantedConsumers = new Set(desired.consumers.map((c) => c.username));
+  const live = current.resources[list].filter((e) => kind !== 'credential' || wantedConsumers.has(String(e.consumer)));
+  const byId = new Map<string, (typeof live)[number]>();
+  for (const c of live) if (!byId.has(identityOf(kind, c))) byId.set(identityOf(kind, c), c);
+  const wanted = new Set(desired[list].map((d) => identityOf(kind, d)));
+  const upserts: ResourceOperation[] = [];
+  for (const d of desired[list]) {
+    const name = identityOf(kind, d);
+    const c = byId.get(name);
+    if (!c) {
+      upserts.push({ action: 'create', kind, name, spec: d });
+      continue;
+    }
+    const changes = kind === 'subscription' ? subscriptionChanges(c, d) : fieldChanges(c, d);
+    const secrets = desired.secrets?.get(entityKey(kind, name));
+    if (opts.updateSecrets && secrets) for (const field of Object.keys(secrets)) changes.push({ field, from: '(stored)', to: '(from the file)', secret: true });
+    if (changes.length > 0) {
+      const mode = changes.some((ch) => ch.to === undefined) ? 'replace' : 'patch';
+      upserts.push({ action: 'update', kind, name, id: c.id, changes, mode, spec: d });
+    }
+  }
+  const deletes: ResourceDiff['deletes'] = [];
+  for (const c of [...live].reverse()) {
+    const name = identityOf(kind, c);
+    if (wanted.has(name)) continue;
+    const { id, ...spec } = c;
+    const op: ResourceDiff['deletes'][number] = { action: 'delete', kind, name, id, spec };
+    if (kind === 'subscription') op.transition = c.status === 'approved' ? 'revoke' : 'reject';
+    deletes.push(op);
+  }
+  return { upserts, deletes };
+}
+
+/**
+ * Plan, note and tags as fields; the status only as pending → approved when the file says approved (the
+ * approve action). A status the file leaves out, or `pending` for an approved one, is not a change: an
+ * approval cannot be undone except by revoking (removing the subscription from the file, with --prune).
+ */
+function subscriptionChanges(c: ResourceSpec, d: ResourceSpec): FieldChange[] {
+  const pick = (e: ResourceSpec): ResourceSpec => ({ plan: e.plan, note: e.note, tags: e.tags });
+  const out = fieldChanges(pick(c), pick(d));
+  if (d.status === 'approved' && c.status === 'pending') out.push({ field: 'status', from: 'pending', to: 'approved' });
+  return out;
 }
 
 function withoutKeys<T extends { keys: unknown }>(c: T): Omit<T, 'keys'> {
@@ -104,7 +200,7 @@ function withoutKeys<T extends { keys: unknown }>(c: T): Omit<T, 'keys'> {
 
 interface KindDiff {
   upserts: Operation[];
-  deletes: Array<Extract<Operation, { action: 'delete'; kind: EntityKind }>>;
+  deletes: Array<{ action: 'delete'; kind: EntityKind; name: string; id: string }>;
 }
 
 function diffKind<D extends EntitySpec, C extends D & { id: string }>(kind: EntityKind, current: C[], desired: D[], nameOf: (e: D) => string): KindDiff {

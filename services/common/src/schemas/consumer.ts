@@ -5,10 +5,12 @@ const consumerFields = {
   username: Name,
   custom_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   tags: Tags,
+  /** The consumer groups (ids) it belongs to. */
+  group_ids: Type.Array(Id, { maxItems: 64, uniqueItems: true, default: [] }),
 };
 
 export const ConsumerCreate = Type.Object(
-  { ...consumerFields, tags: Type.Optional(Tags) },
+  { ...consumerFields, tags: Type.Optional(Tags), group_ids: Type.Optional(consumerFields.group_ids) },
   { additionalProperties: false },
 );
 export type ConsumerCreate = Static<typeof ConsumerCreate>;

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, Name, Tags, Timestamps } from './common.js';
+export * from './route-rules.js';
 
 export const HttpMethod = Type.Union(
   ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)),
@@ -7,13 +8,54 @@ export const HttpMethod = Type.Union(
 export type HttpMethod = Static<typeof HttpMethod>;
 
 /**
- * A route path: `/` followed by segments; a segment is literal text or `{name}` matching exactly one
- * segment. Matching is by prefix on segment boundaries: `/users/{id}` matches `/users/7` and `/users/7/posts`.
+ * A route path, one of:
+ * - `/` followed by segments; a segment is literal text or `{name}` matching exactly one segment. Matching
+ *   is by prefix on segment boundaries: `/users/{id}` matches `/users/7` and `/users/7/posts`. The last
+ *   segment may be a catch-all `{name*}`: it matches the rest of the path (zero or more segments) and binds it.
+ * - `~` followed by a regular expression (JavaScript syntax), matched anchored at the start of the path;
+ *   named groups `(?<id>...)` become params. Checked at write time by `routePathProblem()`.
  */
+const SEG = "([A-Za-z0-9._~!$&'()*+,;=:@%-]+|\\{[A-Za-z_][A-Za-z0-9_]{0,63}\\})";
+const CATCH_ALL = '\\{[A-Za-z_][A-Za-z0-9_]{0,63}\\*\\}';
 export const RoutePath = Type.String({
-  pattern: '^/([A-Za-z0-9._~!$&\'()*+,;=:@%-]+|\\{[A-Za-z_][A-Za-z0-9_]{0,63}\\})?(/([A-Za-z0-9._~!$&\'()*+,;=:@%-]+|\\{[A-Za-z_][A-Za-z0-9_]{0,63}\\}))*/?$',
+  pattern: `^(~.+|/${CATCH_ALL}|/${SEG}?(/${SEG})*(/${CATCH_ALL}|/?))$`,
   maxLength: 1024,
 });
+
+/** Exact (`api.example.com`), leading wildcard (`*.example.com`) or trailing wildcard (`api.*`); no port. */
+export const RouteHost = Type.String({
+  pattern: '^(\\*\\.[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|[A-Za-z0-9.-]{1,253}|[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.\\*)$',
+  maxLength: 253,
+});
+
+export const MatchKind = Type.Union([Type.Literal('exact'), Type.Literal('prefix'), Type.Literal('regex'), Type.Literal('present'), Type.Literal('absent')]);
+export type MatchKind = Static<typeof MatchKind>;
+
+const matcherFields = {
+  match: MatchKind,
+  /** Required except for `present` / `absent` (checked by `routeProblems()`). */
+  value: Type.Optional(Type.String({ maxLength: 1024 })),
+  ignore_case: Type.Optional(Type.Boolean()),
+};
+/** A request header condition; `name` is the lower-case header name. */
+export const HeaderMatcher = Type.Object(
+  { name: Type.String({ pattern: "^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$" }), ...matcherFields },
+  { additionalProperties: false },
+);
+/** A query-string parameter condition; `name` is the decoded parameter name (case-sensitive). */
+export const QueryMatcher = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f]+$' }), ...matcherFields },
+  { additionalProperties: false },
+);
+export interface RouteMatcher {
+  name: string;
+  match: MatchKind;
+  value?: string;
+  ignore_case?: boolean;
+}
+
+/** Which gateway pools serve the route (`TP_STAGES`); null: every node. */
+export const RouteStage = Type.Union([Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' }), Type.Null()], { default: null });
 
 export const KeyAuthConfig = Type.Object(
   {
@@ -35,8 +77,8 @@ export type RoutePlugins = Static<typeof RoutePlugins>;
 const routeFields = {
   name: Name,
   service_id: Id,
-  /** Exact host names (no port); empty matches any host. */
-  hosts: Type.Array(Type.String({ pattern: '^[A-Za-z0-9.-]{1,253}$' }), { maxItems: 64, default: [] }),
+  /** Host names or wildcards (no port), case-insensitive; empty matches any host. */
+  hosts: Type.Array(RouteHost, { maxItems: 64, default: [] }),
   paths: Type.Array(RoutePath, { minItems: 1, maxItems: 64 }),
   /** Empty matches any method. */
   methods: Type.Array(HttpMethod, { maxItems: 7, default: [] }),
@@ -46,6 +88,10 @@ const routeFields = {
   priority: Type.Integer({ minimum: -1000, maximum: 1000, default: 0 }),
   plugins: RoutePlugins,
   tags: Tags,
+  /** All must hold (AND); empty: no condition. */
+  headers: Type.Array(HeaderMatcher, { maxItems: 32, default: [] }),
+  query: Type.Array(QueryMatcher, { maxItems: 32, default: [] }),
+  stage: RouteStage,
 };
 
 export const RouteCreate = Type.Object(
@@ -57,6 +103,9 @@ export const RouteCreate = Type.Object(
     priority: Type.Optional(routeFields.priority),
     plugins: Type.Optional(routeFields.plugins),
     tags: Type.Optional(Tags),
+    headers: Type.Optional(routeFields.headers),
+    query: Type.Optional(routeFields.query),
+    stage: Type.Optional(RouteStage),
   },
   { additionalProperties: false },
 );
@@ -64,5 +113,6 @@ export type RouteCreate = Static<typeof RouteCreate>;
 export const RouteUpdate = Type.Partial(RouteCreate, { additionalProperties: false });
 export type RouteUpdate = Static<typeof RouteUpdate>;
 
+// Entities written before headers/query/stage existed lack them: the defaults fill them in on nodes.
 export const Route = Type.Object({ id: Id, ...routeFields, ...Timestamps });
 export type Route = Static<typeof Route>;

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { FieldError } from '../errors.js';
 import { Id, Name, Tags, Timestamps } from './common.js';
 
 /**
@@ -12,9 +13,103 @@ export const ServiceLifecycle = Type.Union(
 );
 export type ServiceLifecycle = Static<typeof ServiceLifecycle>;
 
+/** Proxy HTTP to an upstream. A service's bare `upstream_id` means exactly this (and is how the API returns it). */
+export const HttpIntegration = Type.Object({ type: Type.Literal('http'), upstream_id: Id }, { additionalProperties: false });
+
+/** Invoke an AWS Lambda function (or a local emulator at `endpoint_url`). */
+export const LambdaIntegration = Type.Object(
+  {
+    type: Type.Literal('lambda'),
+    /** A function name, a partial ARN or a full ARN (with an optional `:qualifier` suffix). */
+    function_name: Type.String({
+      minLength: 1,
+      maxLength: 170,
+      pattern: '^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\\d{12}:function:)?[a-zA-Z0-9_-]+(:(\\$LATEST|[a-zA-Z0-9_-]+))?$',
+    }),
+    region: Type.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d{1,2}$', maxLength: 32 }),
+    /** A version or alias. */
+    qualifier: Type.Optional(Type.String({ pattern: '^(\\$LATEST|[a-zA-Z0-9_-]{1,128})$' })),
+    payload_format: Type.Optional(Type.Union([Type.Literal('1.0'), Type.Literal('2.0')])),
+    invocation_type: Type.Optional(Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')])),
+    endpoint_url: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s]*)?$', maxLength: 2048 })),
+    timeout_ms: Type.Integer({ minimum: 1, maximum: 900_000 }),
+  },
+  { additionalProperties: false },
+);
+
+/** Proxy WebSocket connections to an upstream. */
+export const WebSocketIntegration = Type.Object(
+  {
+    type: Type.Literal('websocket'),
+    upstream_id: Id,
+    subprotocols: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }), { uniqueItems: true, maxItems: 32 })),
+    idle_timeout_ms: Type.Integer({ minimum: 1_000, maximum: 86_400_000 }),
+  },
+  { additionalProperties: false },
+);
+
+/** Send to AI providers (tried in order as fallbacks); providers and prompt templates are resources of their own. */
+export const AiIntegration = Type.Object(
+  {
+    type: Type.Literal('ai'),
+    provider_ids: Type.Array(Id, { uniqueItems: true, maxItems: 16 }),
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    prompt_template_id: Type.Optional(Id),
+  },
+  { additionalProperties: false },
+);
+
+/** What a service fronts, told apart by `type`. */
+export const Integration = Type.Union([HttpIntegration, LambdaIntegration, WebSocketIntegration, AiIntegration]);
+export type Integration = Static<typeof Integration>;
+export type IntegrationType = Integration['type'];
+
+/**
+ * The one stored form of an integration: `http` becomes a bare `upstream_id` (integration null), and the
+ * lambda defaults (`payload_format` 2.0, `invocation_type` RequestResponse) are filled in.
+ */
+export function normalizeIntegration(
+  upstreamId: string | null | undefined,
+  integration: Integration | null | undefined,
+): { upstream_id: string | null; integration: Exclude<Integration, { type: 'http' }> | null } {
+  if (!integration) return { upstream_id: upstreamId ? upstreamId.toLowerCase() : null, integration: null };
+  switch (integration.type) {
+    case 'http':
+      return { upstream_id: integration.upstream_id.toLowerCase(), integration: null };
+    case 'lambda':
+      return {
+        upstream_id: null,
+        integration: { ...integration, payload_format: integration.payload_format ?? '2.0', invocation_type: integration.invocation_type ?? 'RequestResponse' },
+      };
+    case 'websocket':
+      return { upstream_id: integration.upstream_id.toLowerCase(), integration: { ...integration, upstream_id: integration.upstream_id.toLowerCase() } };
+    case 'ai':
+      return {
+        upstream_id: null,
+        integration: {
+          ...integration,
+          provider_ids: integration.provider_ids.map((id) => id.toLowerCase()),
+          ...(integration.prompt_template_id ? { prompt_template_id: integration.prompt_template_id.toLowerCase() } : {}),
+        },
+      };
+  }
+}
+
+/** 422-style field errors unless exactly one of `upstream_id` and `integration` is set. */
+export function serviceTargetProblems(s: { upstream_id?: string | null | undefined; integration?: Integration | null | undefined }): FieldError[] {
+  const hasUpstream = s.upstream_id !== undefined && s.upstream_id !== null;
+  const hasIntegration = s.integration !== undefined && s.integration !== null;
+  if (hasUpstream && hasIntegration) return [{ path: '/integration', message: 'must not be set together with upstream_id (set exactly one)' }];
+  if (!hasUpstream && !hasIntegration) return [{ path: '/upstream_id', message: 'is required unless integration is set (set exactly one)' }];
+  return [];
+}
+
 const serviceFields = {
   name: Name,
-  upstream_id: Id,
+  /** The upstream of an `http` service. Exactly one of `upstream_id` and `integration` is set. */
+  upstream_id: Type.Optional(Type.Union([Id, Type.Null()])),
+  /** What a non-http service fronts; null (or absent) for an http service. */
+  integration: Type.Optional(Type.Union([Integration, Type.Null()])),
   /** Prepended to the forwarded path, e.g. `/api` turns `/users` into `/api/users`. Empty for none. */
   base_path: Type.String({ pattern: '^(/[^?#\\s]*)?$', maxLength: 1024, default: '' }),
   tags: Tags,

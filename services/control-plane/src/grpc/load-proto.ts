@@ -20,8 +20,17 @@ export interface AdminProto {
   ConsumerService: grpc.ServiceClientConstructor;
   ClusterService: grpc.ServiceClientConstructor;
   TenantService: grpc.ServiceClientConstructor;
+  UserService: grpc.ServiceClientConstructor;
   TokenService: grpc.ServiceClientConstructor;
   AuditService: grpc.ServiceClientConstructor;
+  // Generic resource kinds (grpc/resource-service.ts).
+  ConsumerGroupService: grpc.ServiceClientConstructor;
+  PlanService: grpc.ServiceClientConstructor;
+  SubscriptionService: grpc.ServiceClientConstructor;
+  PluginService: grpc.ServiceClientConstructor;
+  AiProviderService: grpc.ServiceClientConstructor;
+  PromptTemplateService: grpc.ServiceClientConstructor;
+  CredentialService: grpc.ServiceClientConstructor;
 }
 
 /** The parsed package definition (it carries the file descriptors that server reflection serves). */

@@ -6,12 +6,23 @@ import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
 import type { ServiceContext } from '../service/index.js';
 import { loadAdminPackageDefinition, loadAdminProto } from './load-proto.js';
-import { auditQueryFromProto, auditToProto, tenantToProto, tokenCreateFromProto, tokenToProto } from './mappers/admin.js';
+import {
+  auditQueryFromProto,
+  auditToProto,
+  memberPutFromProto,
+  memberToProto,
+  tenantToProto,
+  tenantUpdateFromProto,
+  tokenCreateFromProto,
+  tokenToProto,
+  userToProto,
+} from './mappers/admin.js';
 import { apiKeyCreateFromProto, apiKeyToProto, consumerFromProto, consumerToProto } from './mappers/consumers.js';
 import { listOptionsFrom, pageToProto, type ProtoObject } from './mappers/input-mask.js';
 import { routeFromProto, routeToProto } from './mappers/routes.js';
 import { serviceFromProto, serviceToProto } from './mappers/services.js';
 import { upstreamFromProto, upstreamToProto } from './mappers/upstreams.js';
+import { addResourceServices } from './resource-service.js';
 import { unary } from './unary.js';
 
 interface IdReq {
@@ -36,6 +47,13 @@ interface KeyReq {
   limit?: number;
   cursor?: string;
   expected_version?: number;
+}
+interface MemberReq {
+  tenant_id?: string;
+  user_id?: string;
+  role?: string;
+  limit?: number;
+  cursor?: string;
 }
 
 /** `optional int64 expected_version` → the service layer's condition (absent: unconditional). */
@@ -110,7 +128,20 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger, nodes: NodeReg
     CreateTenant: u<ProtoObject>(async (req, ctx) => tenantToProto(await svc.createTenant(ctx, { name: req.name ?? '' }))),
     GetTenant: u<IdReq>(async (req, ctx) => tenantToProto(await svc.getTenant(ctx, req.id ?? ''))),
     ListTenants: u<ListReq>(async (req, ctx) => pageToProto(await svc.listTenants(ctx, listOptionsFrom(req)), tenantToProto)),
+    UpdateTenant: u<UpdateReq>(async (req, ctx) =>
+      tenantToProto(await svc.updateTenant(ctx, req.id ?? '', tenantUpdateFromProto(req.tenant as ProtoObject | undefined), 'patch', expected(req))),
+    ),
     DeleteTenant: u<IdReq>(async (req, ctx) => (await svc.deleteTenant(ctx, req.id ?? '', expected(req)), deleted)),
+    ListMembers: u<MemberReq>(async (req, ctx) => pageToProto(await svc.listMembers(ctx, req.tenant_id ?? '', listOptionsFrom(req)), memberToProto)),
+    PutMember: u<MemberReq>(async (req, ctx) => memberToProto(await svc.putMember(ctx, req.tenant_id ?? '', req.user_id ?? '', memberPutFromProto(req as ProtoObject)))),
+    DeleteMember: u<MemberReq>(async (req, ctx) => (await svc.deleteMember(ctx, req.tenant_id ?? '', req.user_id ?? ''), deleted)),
+  });
+
+  server.addService(proto.UserService.service, {
+    CreateUser: u<ProtoObject>(async (req, ctx) => userToProto(await svc.createUser(ctx, { name: req.name ?? '' }))),
+    GetUser: u<IdReq>(async (req, ctx) => userToProto(await svc.getUser(ctx, req.id ?? ''))),
+    ListUsers: u<ListReq>(async (req, ctx) => pageToProto(await svc.listUsers(ctx, listOptionsFrom(req)), userToProto)),
+    DeleteUser: u<IdReq>(async (req, ctx) => (await svc.deleteUser(ctx, req.id ?? ''), deleted)),
   });
 
   server.addService(proto.TokenService.service, {
@@ -123,6 +154,9 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger, nodes: NodeReg
   server.addService(proto.AuditService.service, {
     ListAudit: u<ProtoObject>(async (req, ctx) => pageToProto(await svc.listAudit(ctx, auditQueryFromProto(req)), auditToProto)),
   });
+
+  // The generic resource kinds (consumer groups, plans, subscriptions, ...): one adapter, see resource-service.ts.
+  addResourceServices(server, proto as unknown as Record<string, grpc.ServiceClientConstructor | undefined>, (fn) => u<ProtoObject>(fn));
 
   // Server reflection (v1 and v1alpha) over the same definition, so grpcurl can list and describe the
   // admin services without a copy of the .proto. It serves the schema only, so it needs no token.

@@ -5,13 +5,20 @@ import type { Sql, TransactionSql } from 'postgres';
 import { META_REVISION_KEY, entityKey, type ConfigBus, type EntityKind } from '@turnpike/common';
 import type { Logger } from '../log.js';
 import { withBusLock } from './bus-lock.js';
-import { reconcile, type ReconcileReport } from './reconciler.js';
+import { MirrorStaleError, reconcile, type ReconcileReport } from './reconciler.js';
+import { BusMirror } from './bus-mirror.js';
+import type { ConditionalWrites } from './conditional-writes.js';
 
 export interface OutboxPublisherOptions {
   pollIntervalMs?: number;
   reconcileIntervalMs?: number;
   batchSize?: number;
   maxBackoffMs?: number;
+  /**
+   * Compare-and-set writes to the bus's bucket. With them the reconciler runs beside the publisher (no bus
+   * lock, no wait for drains in this process); without them it takes turns with publishing under the lock.
+   */
+  writes?: ConditionalWrites | undefined;
 }
 
 interface OutboxRow {
@@ -73,6 +80,11 @@ export class OutboxPublisher {
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #lastPublished: number | null = null;
+  readonly #writes: ConditionalWrites | undefined;
+  /** The reconcile running beside the publisher, if any (one at a time per process). */
+  #reconciling: Promise<ReconcileReport> | null = null;
+  /** The reconciler's view of the bucket (started by the first reconcile beside the publisher). */
+  #mirror: BusMirror | null = null;
 
   constructor(sql: Sql, bus: ConfigBus, log: Logger, opts: OutboxPublisherOptions = {}) {
     this.#sql = sql;
@@ -82,6 +94,7 @@ export class OutboxPublisher {
     this.#reconcileMs = opts.reconcileIntervalMs ?? 60_000;
     this.#batch = opts.batchSize ?? 500;
     this.#maxBackoffMs = opts.maxBackoffMs ?? 10_000;
+    this.#writes = opts.writes;
   }
 
   /** Drains and reconciles once (failures are logged and retried later), then starts the timers. */
@@ -148,16 +161,44 @@ export class OutboxPublisher {
   /** Drains, then repairs bus drift against Postgres. Rejects on failure (callers decide). */
   async reconcile(): Promise<ReconcileReport> {
     await this.drain();
-    return await this.#serial(async () => {
+    const run = async (): Promise<ReconcileReport> => {
       try {
-        const report = await reconcile(this.#sql, this.#bus);
-        if (report.put > 0 || report.deleted > 0) this.#log('config_reconciled', { ...report });
+        const report = await this.#reconcileOnce();
+        if (report.put > 0 || report.deleted > 0 || (report.conflicts ?? 0) > 0) this.#log('config_reconciled', { ...report });
         return report;
       } catch (err) {
         this.#log('config_reconcile_failed', { error: String(err) });
         throw err;
       }
-    });
+    };
+    if (!this.#writes) return await this.#serial(run);
+    // Compare-and-set repairs cannot overwrite what the publisher writes meanwhile: drains go on.
+    if (this.#reconciling) return await this.#reconciling;
+    const p = run();
+    this.#reconciling = p;
+    try {
+      return await p;
+    } finally {
+      this.#reconciling = null;
+    }
+  }
+
+  async #reconcileOnce(): Promise<ReconcileReport> {
+    const writes = this.#writes;
+    if (!writes) return await reconcile(this.#sql, this.#bus);
+    for (let attempt = 0; ; attempt++) {
+      this.#mirror ??= await BusMirror.start(this.#bus);
+      try {
+        return await reconcile(this.#sql, this.#bus, { writes, mirror: this.#mirror });
+      } catch (err) {
+        if (!(err instanceof MirrorStaleError) || attempt > 0) throw err;
+        // The bucket was emptied or re-created, or the watch fell behind: read it afresh once.
+        this.#log('config_mirror_restarted', { reason: err.message });
+        const old = this.#mirror;
+        this.#mirror = null;
+        await old.stop().catch(() => undefined);
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -166,6 +207,9 @@ export class OutboxPublisher {
     clearInterval(this.#reconcileTimer);
     clearTimeout(this.#retryTimer);
     await this.#chain.catch(() => undefined);
+    await this.#reconciling?.catch(() => undefined);
+    await this.#mirror?.stop().catch(() => undefined);
+    this.#mirror = null;
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

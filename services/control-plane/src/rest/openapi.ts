@@ -15,6 +15,8 @@ import {
 } from './openapi-http.js';
 import { ADMIN_TAGS, adminPaths, adminSchemas, tenantHeader } from './openapi-admin.js';
 import { CRUD_RESOURCES } from './resource-table.js';
+import { addResourcePaths, resourceTags } from './openapi-resources.js';
+import { pluginTypesPath } from './plugin-types.js';
 
 type Json = Record<string, unknown>;
 
@@ -173,6 +175,9 @@ export function buildOpenApi(): Json {
     };
   }
 
+  addResourcePaths(paths, schemas);
+  paths['/v1/plugin-types'] = pluginTypesPath();
+
   paths['/v1/consumers/{id}/keys'] = {
     parameters: [idParam('id', 'consumer')],
     get: { tags: ['keys'], operationId: 'listApiKeys', parameters: listParameters(['name']), responses: { '200': { description: 'a page (never the clear keys)', ...json(pageOf('ApiKey')) }, ...std, '404': errorRef('NotFound') } },
@@ -267,7 +272,7 @@ export function buildOpenApi(): Json {
     info: { title: 'Turnpike admin API', version: '1.0.0', description: 'Configuration of a Turnpike cluster. Errors are `{error:{code,message,request_id,fields?}}`.' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
-    tags: [...CRUD_RESOURCES.map((r) => ({ name: r.plural })), { name: 'keys' }, { name: 'analytics' }, { name: 'status' }, { name: 'cluster' }, ...ADMIN_TAGS.map((name) => ({ name }))],
+    tags: [...CRUD_RESOURCES.map((r) => ({ name: r.plural })), { name: 'keys' }, ...resourceTags(), { name: 'analytics' }, { name: 'status' }, { name: 'cluster' }, ...ADMIN_TAGS.map((name) => ({ name }))],
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'admin token' } },
@@ -284,7 +289,7 @@ export function buildOpenApi(): Json {
           'a referenced entity does not exist (TP_ERR_UNPROCESSABLE, with `fields`), or the Idempotency-Key was used for a different request (TP_ERR_UNPROCESSABLE)',
         ),
         PreconditionFailed: errResponse('If-Match did not match the entity\'s current ETag (TP_ERR_PRECONDITION_FAILED): re-read it and retry'),
-        Unavailable: errResponse('analytics is not configured (TP_ERR_UNAVAILABLE)'),
+        Unavailable: errResponse('analytics is not configured, or a secret must be sealed and no secret key is configured (TP_ERR_UNAVAILABLE)'),
       },
     },
   };

@@ -23,7 +23,30 @@ const UUID_FILTERS: ReadonlySet<ListFilterName> = new Set(['service_id', 'upstre
  * not quietly list everything).
  */
 export function listOptions(req: FastifyRequest, filters: readonly ListFilterName[] = []): ListOptions {
+  return listOptionsOf(queryParams(req), filters);
+}
+
+/**
+ * A resource kind's list options: the common ones plus its own filters (`status`, `consumer_id`...);
+ * filters named `*_id` must be uuids.
+ */
+export function resourceListOptions(req: FastifyRequest, extra: readonly string[]): ListOptions & { where: Record<string, string> } {
   const q = queryParams(req);
+  const where: Record<string, string> = {};
+  const errs: FieldError[] = [];
+  for (const k of extra) {
+    const v = q[k];
+    if (v === undefined) continue;
+    delete q[k];
+    if (k.endsWith('_id') && !isUuid(v)) errs.push({ path: `/${k}`, message: 'must be a uuid' });
+    else if (v === '') errs.push({ path: `/${k}`, message: 'must not be empty' });
+    else where[k] = k.endsWith('_id') ? v.toLowerCase() : v;
+  }
+  if (errs.length > 0) throw new TurnpikeError('TP_ERR_VALIDATION', `invalid query: ${errs[0]!.path} ${errs[0]!.message}`, errs);
+  return { ...listOptionsOf(q, ['name', 'tag'], extra), where };
+}
+
+function listOptionsOf(q: Record<string, string>, filters: readonly ListFilterName[], alsoKnown: readonly string[] = []): ListOptions {
   const opts: ListOptions = {};
   const errs: FieldError[] = [];
   for (const [k, v] of Object.entries(q)) {
@@ -43,7 +66,7 @@ export function listOptions(req: FastifyRequest, filters: readonly ListFilterNam
         opts[f] = v;
       }
     } else {
-      errs.push({ path: `/${k}`, message: `is not a known parameter (known: ${['limit', 'cursor', ...filters].join(', ')})` });
+      errs.push({ path: `/${k}`, message: `is not a known parameter (known: ${['limit', 'cursor', ...filters, ...alsoKnown].join(', ')})` });
     }
   }
   if (errs.length > 0) throw new TurnpikeError('TP_ERR_VALIDATION', `invalid query: ${errs[0]!.path} ${errs[0]!.message}`, errs);

@@ -7,6 +7,8 @@ import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
 import type { ServiceContext } from '../service/index.js';
 import { installAdminRoutes } from './admin-routes.js';
+import { installResourceRoutes } from './resource-routes.js';
+import { installPluginTypeRoutes } from './plugin-types.js';
 import { installAuth } from './auth.js';
 import { answerFrameworkError, installErrorHandling } from './error-handler.js';
 import { buildOpenApi } from './openapi.js';
@@ -115,6 +117,8 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.get('/v1/analytics/calls', async (req) => ({ data: await svc.queryCalls(req.svc, analytics, queryParams(req)) }));
   app.get('/v1/analytics/trend', async (req) => ({ data: await svc.queryTrend(req.svc, analytics, queryParams(req)) }));
   installAdminRoutes(app);
+  installResourceRoutes(app);
+  installPluginTypeRoutes(app);
 
   return app;
 }

@@ -5,12 +5,13 @@
 // owner (+ the tenant itself). A superuser (the bootstrap token) holds every right in every tenant and
 // creates tenants and users. A token's scopes, when set, further restrict what its role allows.
 // An object of a tenant the caller has no role in is reported as not found, never as forbidden.
-import { TurnpikeError } from '@turnpike/common';
+import { CORE_ENTITY_KINDS, RESOURCE_KINDS, TurnpikeError } from '@turnpike/common';
 
 export const ROLES = ['viewer', 'editor', 'admin', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const SCOPE_RESOURCES = ['upstreams', 'services', 'routes', 'consumers', 'keys', 'analytics', 'tenants', 'members', 'tokens', 'audit', '*'] as const;
+/** What scopes and roles are about: every kind of configuration, then the admin-only resources. */
+export const SCOPE_RESOURCES = [...CORE_ENTITY_KINDS, ...RESOURCE_KINDS, 'analytics', 'tenants', 'members', 'tokens', 'audit', '*'] as const;
 export type ScopeResource = (typeof SCOPE_RESOURCES)[number];
 export type Resource = Exclude<ScopeResource, '*'>;
 export type Access = 'read' | 'write';
@@ -63,6 +64,14 @@ const NEEDS: Record<Resource, Record<Access, Role>> = {
   routes: { read: 'viewer', write: 'editor' },
   consumers: { read: 'viewer', write: 'editor' },
   keys: { read: 'viewer', write: 'editor' },
+  consumer_groups: { read: 'viewer', write: 'editor' },
+  credentials: { read: 'viewer', write: 'editor' },
+  plans: { read: 'viewer', write: 'editor' },
+  // Requesting is an editor's write; deciding (approve/reject/revoke) needs admin (see the actions).
+  subscriptions: { read: 'viewer', write: 'editor' },
+  plugins: { read: 'viewer', write: 'editor' },
+  ai_providers: { read: 'viewer', write: 'editor' },
+  prompt_templates: { read: 'viewer', write: 'editor' },
   analytics: { read: 'viewer', write: 'owner' },
   tenants: { read: 'viewer', write: 'owner' },
   members: { read: 'viewer', write: 'admin' },

@@ -1,7 +1,7 @@
 // The audit log: one row per admin write (written by service/write.ts in the write's transaction),
 // queried per tenant by time range, actor, resource and action, newest last, with a cursor.
 import type postgres from 'postgres';
-import { TurnpikeError, type FieldError } from '@turnpike/common';
+import { RESOURCE_KINDS, TurnpikeError, type FieldError } from '@turnpike/common';
 import { authorize } from './access.js';
 import { authOf, type ServiceContext } from './context.js';
 import { isUuid } from './ids.js';
@@ -27,7 +27,7 @@ interface AuditRow extends Omit<AuditEntry, 'at'> {
 
 export const AUDIT_PARAMS = ['from', 'to', 'actor', 'resource_type', 'resource_id', 'action', 'limit', 'cursor'] as const;
 const ACTIONS = new Set(['create', 'update', 'delete']);
-const RESOURCE_TYPES = new Set(['upstreams', 'services', 'routes', 'consumers', 'keys', 'tenants', 'users', 'members', 'tokens']);
+const RESOURCE_TYPES = new Set(['upstreams', 'services', 'routes', 'consumers', 'keys', ...RESOURCE_KINDS, 'tenants', 'users', 'members', 'tokens']);
 
 function parseTime(v: string): Date | null {
   if (/^\d{1,16}$/.test(v)) return new Date(Number(v));

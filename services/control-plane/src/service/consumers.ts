@@ -1,6 +1,7 @@
 // Consumers: the callers of services; they own credentials (API keys). Deleting one deletes its keys.
 import { randomUUID } from 'node:crypto';
-import { ConsumerCreate, ConsumerUpdate, type Consumer } from '@turnpike/common';
+import type { TransactionSql } from 'postgres';
+import { ConsumerCreate, ConsumerUpdate, TurnpikeError, type Consumer } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertUnique, iso, jsonb } from './checks.js';
 import { authorize } from './access.js';
@@ -10,6 +11,21 @@ import { selectPage, toPage, type ListOptions, type Page } from './pagination.js
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
 import { toApiKey, type ApiKeyRow } from './api-keys.js';
+import { releaseReferences } from '../resources/store.js';
+
+function normalizeGroups(ids: readonly string[]): string[] {
+  return [...new Set(ids.map((g) => g.toLowerCase()))];
+}
+
+/** 422 naming `/group_ids/N` for a group that does not exist in the tenant. */
+async function assertGroups(tx: TransactionSql, ids: readonly string[], tenantId: string): Promise<void> {
+  if (ids.length === 0) return;
+  const found = await tx<{ id: string }[]>`
+    SELECT id FROM resources WHERE tenant_id = ${tenantId} AND kind = 'consumer_groups' AND id IN ${tx(ids as string[])} FOR KEY SHARE`;
+  const have = new Set(found.map((r) => r.id));
+  const fields = ids.flatMap((g, i) => (have.has(g) ? [] : [{ path: `/group_ids/${i}`, message: `consumer group ${g} does not exist` }]));
+  if (fields.length > 0) throw new TurnpikeError('TP_ERR_UNPROCESSABLE', fields.map((f) => f.message).join('; '), fields);
+}
 
 export interface ConsumerRow {
   id: string;
@@ -17,6 +33,7 @@ export interface ConsumerRow {
   username: string;
   custom_id: string | null;
   tags: string[];
+  group_ids: string[];
   revision: string;
   version: string;
   created_at: Date;
@@ -24,7 +41,7 @@ export interface ConsumerRow {
 }
 
 export function toConsumer(r: ConsumerRow): Consumer {
-  const c: Consumer = { id: r.id, username: r.username, tags: r.tags, created_at: iso(r.created_at), updated_at: iso(r.updated_at) };
+  const c: Consumer = { id: r.id, username: r.username, tags: r.tags, group_ids: r.group_ids ?? [], created_at: iso(r.created_at), updated_at: iso(r.updated_at) };
   if (r.custom_id !== null) c.custom_id = r.custom_id;
   return c;
 }
@@ -35,9 +52,11 @@ export async function createConsumer(ctx: ServiceContext, input: unknown): Promi
   return await writeConfig(ctx, async (w) => {
     await assertUnique(w.tx, 'consumers', 'username', b.username, null, 'consumer', t);
     if (b.custom_id !== undefined) await assertUnique(w.tx, 'consumers', 'custom_id', b.custom_id, null, 'consumer', t);
+    const groups = normalizeGroups(b.group_ids ?? []);
+    await assertGroups(w.tx, groups, t);
     const [row] = await w.tx<ConsumerRow[]>`
-      INSERT INTO consumers (id, tenant_id, username, custom_id, tags, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${t}, ${b.username}, ${b.custom_id ?? null}, ${jsonb(w.tx, b.tags ?? [])}, ${w.revision}, ${w.now}, ${w.now})
+      INSERT INTO consumers (id, tenant_id, username, custom_id, tags, group_ids, revision, created_at, updated_at)
+      VALUES (${randomUUID()}, ${t}, ${b.username}, ${b.custom_id ?? null}, ${jsonb(w.tx, b.tags ?? [])}, ${jsonb(w.tx, groups)}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const c = toConsumer(row!);
     w.emit({ kind: 'consumers', id: c.id, op: 'put', data: c });
@@ -78,10 +97,12 @@ export async function updateConsumer(
     // A full replacement without custom_id clears it; a patch keeps it unless given.
     const customId = b.custom_id ?? (mode === 'patch' ? cur.custom_id : null);
     const tags = b.tags ?? (mode === 'patch' ? cur.tags : []);
+    const groups = normalizeGroups(b.group_ids ?? (mode === 'patch' ? cur.group_ids : []));
+    await assertGroups(w.tx, groups, t);
     if (username !== cur.username) await assertUnique(w.tx, 'consumers', 'username', username, cid, 'consumer', t);
     if (customId !== null && customId !== cur.custom_id) await assertUnique(w.tx, 'consumers', 'custom_id', customId, cid, 'consumer', t);
     const [row] = await w.tx<ConsumerRow[]>`
-      UPDATE consumers SET username = ${username}, custom_id = ${customId}, tags = ${jsonb(w.tx, tags)},
+      UPDATE consumers SET username = ${username}, custom_id = ${customId}, tags = ${jsonb(w.tx, tags)}, group_ids = ${jsonb(w.tx, groups)},
         revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${cid} RETURNING *`;
     const c = toConsumer(row!);
@@ -99,6 +120,7 @@ export async function deleteConsumer(ctx: ServiceContext, id: string, opts?: Wri
     const [cur] = await w.tx<ConsumerRow[]>`SELECT * FROM consumers WHERE id = ${cid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('consumer', id);
     checkVersion(cur.version, opts, 'consumer', id);
+    await releaseReferences(w, 'consumers', cid);
     const keys = await w.tx<ApiKeyRow[]>`DELETE FROM api_keys WHERE consumer_id = ${cid} RETURNING *`;
     for (const k of keys) {
       w.emit({ kind: 'keys', id: k.id, op: 'del' });

@@ -1,6 +1,7 @@
 // What every service module needs: the pool, a hook run after each committed config write (the outbox
 // publisher's in-process notify), and — per request — who is calling, in which tenant.
 import type { Sql } from 'postgres';
+import type { Keyring } from '@turnpike/common';
 import { SYSTEM_AUTH, type AuthContext } from './access.js';
 import type { IdempotentWrite } from './idempotency.js';
 
@@ -16,6 +17,8 @@ export interface ServiceContext {
   auth?: AuthContext | undefined;
   /** Recorded in the audit log. */
   requestId?: string | undefined;
+  /** Seals secrets at rest (AI provider keys, HMAC secrets); null: secret-bearing writes answer 503. */
+  keyring?: Keyring | null | undefined;
 }
 
 export function authOf(ctx: ServiceContext): AuthContext {

@@ -1,7 +1,7 @@
-// Routes: which requests (hosts, paths, methods) go to which service.
+// Routes: which requests (hosts, paths, methods, headers, query, stage) go to which service.
 import { randomUUID } from 'node:crypto';
 import type { TransactionSql } from 'postgres';
-import { RouteCreate, RouteUpdate, TurnpikeError, type Route } from '@turnpike/common';
+import { RouteCreate, RouteUpdate, TurnpikeError, normalizeMatchers, routeProblems, type Route } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertReference, assertUnique, iso, jsonb } from './checks.js';
 import { authorize } from './access.js';
@@ -11,6 +11,7 @@ import { selectPage, toPage, type ListOptions, type Page } from './pagination.js
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { normalizePaths, routesConflict } from './route-conflict.js';
 import { writeConfig } from './write.js';
+import { releaseReferences } from '../resources/store.js';
 
 export interface RouteRow {
   id: string;
@@ -26,6 +27,9 @@ export interface RouteRow {
   priority: number;
   plugins: Route['plugins'];
   tags: string[];
+  headers: Route['headers'];
+  query: Route['query'];
+  stage: string | null;
   revision: string;
   version: string;
   created_at: Date;
@@ -49,6 +53,9 @@ function fieldsOf(r: RouteRow): RouteFields {
     priority: r.priority,
     plugins: r.plugins,
     tags: r.tags,
+    headers: r.headers,
+    query: r.query,
+    stage: r.stage,
   };
 }
 
@@ -62,20 +69,23 @@ async function assertNoConflict(tx: TransactionSql, r: RouteFields, selfId: stri
     ORDER BY seq`;
   const other = rows.find((o) => routesConflict(r, o));
   if (other && other.tenant_id !== tenantId) {
-    throw new TurnpikeError('TP_ERR_CONFLICT', 'route conflicts with a route of another tenant: same path, overlapping hosts and methods, same priority', [
+    throw new TurnpikeError('TP_ERR_CONFLICT', 'route conflicts with a route of another tenant: same stage, host, path, matchers and priority, overlapping methods', [
       { path: '/paths', message: 'conflicts with a route of another tenant' },
     ]);
   }
   if (other) {
     throw new TurnpikeError(
       'TP_ERR_CONFLICT',
-      `route conflicts with route ${JSON.stringify(other.name)} (${other.id}): same path, overlapping hosts and methods, same priority`,
+      `route conflicts with route ${JSON.stringify(other.name)} (${other.id}): same stage, host, path, matchers and priority, overlapping methods`,
       [{ path: '/paths', message: `conflicts with route ${other.id}` }],
     );
   }
 }
 
 async function checkRoute(tx: TransactionSql, r: RouteFields, selfId: string | null, prev: RouteRow | null, tenantId: string): Promise<void> {
+  // Regular expressions compile and are safe, matcher values present where needed (beyond the schema).
+  const problems = routeProblems(r);
+  if (problems.length > 0) throw new TurnpikeError('TP_ERR_VALIDATION', problems.map((f) => `${f.path}: ${f.message}`).join('; '), problems);
   if (!prev || r.name !== prev.name) await assertUnique(tx, 'routes', 'name', r.name, selfId, 'route', tenantId);
   if (!prev || r.service_id !== prev.service_id) await assertReference(tx, 'services', r.service_id, '/service_id', 'service', tenantId);
   await assertNoConflict(tx, r, selfId, tenantId);
@@ -92,6 +102,9 @@ function withDefaults(b: RouteCreate): RouteFields {
     priority: b.priority ?? 0,
     plugins: b.plugins ?? {},
     tags: b.tags ?? [],
+    headers: normalizeMatchers(b.headers),
+    query: normalizeMatchers(b.query),
+    stage: b.stage ?? null,
   };
 }
 
@@ -102,10 +115,11 @@ export async function createRoute(ctx: ServiceContext, input: unknown): Promise<
     await checkRoute(w.tx, r, null, null, t);
     const [row] = await w.tx<RouteRow[]>`
       INSERT INTO routes (id, tenant_id, name, service_id, hosts, paths, norm_paths, methods, strip_path, priority, plugins, tags,
-                          revision, created_at, updated_at)
+                          headers, query, stage, revision, created_at, updated_at)
       VALUES (${randomUUID()}, ${t}, ${r.name}, ${r.service_id}, ${jsonb(w.tx, r.hosts)}, ${jsonb(w.tx, r.paths)},
               ${w.tx.array(normalizePaths(r.paths))}::text[], ${jsonb(w.tx, r.methods)}, ${r.strip_path}, ${r.priority},
-              ${jsonb(w.tx, r.plugins)}, ${jsonb(w.tx, r.tags)}, ${w.revision}, ${w.now}, ${w.now})
+              ${jsonb(w.tx, r.plugins)}, ${jsonb(w.tx, r.tags)}, ${jsonb(w.tx, r.headers)}, ${jsonb(w.tx, r.query)}, ${r.stage},
+              ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const route = toRoute(row!);
     w.emit({ kind: 'routes', id: route.id, op: 'put', data: route });
@@ -144,12 +158,15 @@ export async function updateRoute(
     checkVersion(cur.version, opts, 'route', id);
     const r: RouteFields = { ...fieldsOf(cur), ...b };
     r.service_id = r.service_id.toLowerCase();
+    r.headers = normalizeMatchers(r.headers);
+    r.query = normalizeMatchers(r.query);
     await checkRoute(w.tx, r, rid, cur, t);
     const [row] = await w.tx<RouteRow[]>`
       UPDATE routes SET name = ${r.name}, service_id = ${r.service_id}, hosts = ${jsonb(w.tx, r.hosts)},
         paths = ${jsonb(w.tx, r.paths)}, norm_paths = ${w.tx.array(normalizePaths(r.paths))}::text[],
         methods = ${jsonb(w.tx, r.methods)}, strip_path = ${r.strip_path}, priority = ${r.priority},
-        plugins = ${jsonb(w.tx, r.plugins)}, tags = ${jsonb(w.tx, r.tags)}, revision = ${w.revision}, updated_at = ${w.now},
+        plugins = ${jsonb(w.tx, r.plugins)}, tags = ${jsonb(w.tx, r.tags)}, headers = ${jsonb(w.tx, r.headers)},
+        query = ${jsonb(w.tx, r.query)}, stage = ${r.stage}, revision = ${w.revision}, updated_at = ${w.now},
         version = version + 1
       WHERE id = ${rid} RETURNING *`;
     const route = toRoute(row!);
@@ -166,6 +183,7 @@ export async function deleteRoute(ctx: ServiceContext, id: string, opts?: WriteO
     const [cur] = await w.tx<RouteRow[]>`SELECT * FROM routes WHERE id = ${rid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('route', id);
     checkVersion(cur.version, opts, 'route', id);
+    await releaseReferences(w, 'routes', rid);
     await w.tx`DELETE FROM routes WHERE id = ${rid}`;
     w.emit({ kind: 'routes', id: rid, op: 'del' });
     w.audit({ action: 'delete', resource: 'routes', id: rid, before: toRoute(cur) });

@@ -1,6 +1,22 @@
-// Services: an API fronted by the gateway, bound to one upstream.
+// Services: an API fronted by the gateway, bound to one upstream (http) or another integration
+// (lambda | websocket | ai).
 import { randomUUID } from 'node:crypto';
-import { ServiceCreate, ServiceUpdate, TurnpikeError, type Service, type ServiceLifecycle } from '@turnpike/common';
+import type { TransactionSql } from 'postgres';
+import {
+  AiIntegration,
+  HttpIntegration,
+  LambdaIntegration,
+  ServiceCreate,
+  WebSocketIntegration,
+  ServiceUpdate,
+  TurnpikeError,
+  normalizeIntegration,
+  serviceTargetProblems,
+  type FieldError,
+  type Integration,
+  type Service,
+  type ServiceLifecycle,
+} from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertReference, assertUnique, assertUnused, iso, jsonb } from './checks.js';
 import { authorize } from './access.js';
@@ -9,12 +25,16 @@ import { notFound, requireId } from './ids.js';
 import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
+import { releaseReferences } from '../resources/store.js';
 
 export interface ServiceRow {
   id: string;
   seq: string;
   name: string;
-  upstream_id: string;
+  /** The http upstream, or a websocket integration's upstream (copied, for the foreign key); null otherwise. */
+  upstream_id: string | null;
+  /** Null for http services. */
+  integration: Exclude<Integration, { type: 'http' }> | null;
   base_path: string;
   tags: string[];
   lifecycle: ServiceLifecycle;
@@ -32,7 +52,9 @@ export function toService(r: ServiceRow): Service {
   return {
     id: r.id,
     name: r.name,
-    upstream_id: r.upstream_id,
+    // http services read as before: `upstream_id` set, `integration` null. Others: the reverse.
+    upstream_id: r.integration === null ? r.upstream_id : null,
+    integration: r.integration,
     base_path: r.base_path,
     tags: r.tags,
     lifecycle: r.lifecycle,
@@ -73,15 +95,16 @@ export function assertLifecycleTransition(from: ServiceLifecycle, to: ServiceLif
 
 export async function createService(ctx: ServiceContext, input: unknown): Promise<Service> {
   const t = authorize(authOf(ctx), 'services', 'write');
-  const b = parse(ServiceCreate, input, { defaults: true });
-  const upstreamId = b.upstream_id.toLowerCase();
+  const b = parseService(ServiceCreate, input, true);
+  const target = serviceTarget(b);
   return await writeConfig(ctx, async (w) => {
     await assertUnique(w.tx, 'services', 'name', b.name, null, 'service', t);
-    await assertReference(w.tx, 'upstreams', upstreamId, '/upstream_id', 'upstream', t);
+    await assertTargetReferences(w.tx, target, t);
     const [row] = await w.tx<ServiceRow[]>`
-      INSERT INTO services (id, tenant_id, name, upstream_id, base_path, tags, lifecycle, api_version, sunset_at,
+      INSERT INTO services (id, tenant_id, name, upstream_id, integration, base_path, tags, lifecycle, api_version, sunset_at,
                             catalog_visibility, openapi, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${t}, ${b.name}, ${upstreamId}, ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
+      VALUES (${randomUUID()}, ${t}, ${b.name}, ${target.upstream_id}, ${target.integration ? jsonb(w.tx, target.integration) : null},
+              ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
               ${b.lifecycle ?? 'published'}, ${b.version ?? ''}, ${b.sunset_at ?? null}, ${b.catalog_visibility ?? 'private'},
               ${b.openapi ? jsonb(w.tx, b.openapi) : null}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
@@ -90,6 +113,86 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
     w.audit({ action: 'create', resource: 'services', id: s.id, after: serviceForDataPlane(s) });
     return withVersion(s, row!.version);
   });
+}
+
+const INTEGRATIONS = { http: HttpIntegration, lambda: LambdaIntegration, websocket: WebSocketIntegration, ai: AiIntegration } as const;
+
+/**
+ * `parse`, with errors inside `integration` reported against the branch its `type` names: a union's
+ * validator would otherwise report every branch's complaints (a lambda missing `upstream_id`, ...).
+ */
+function parseService<S extends typeof ServiceCreate | typeof ServiceUpdate>(schema: S, input: unknown, defaults: boolean): ReturnType<typeof parse<S>> {
+  try {
+    return parse(schema, input, { defaults });
+  } catch (e) {
+    const raw = input !== null && typeof input === 'object' ? (input as { integration?: unknown }).integration : undefined;
+    if (!(e instanceof TurnpikeError) || !e.fields || raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw e;
+    const type = (raw as { type?: unknown }).type;
+    let branch: FieldError[];
+    if (typeof type === 'string' && Object.hasOwn(INTEGRATIONS, type)) {
+      try {
+        parse(INTEGRATIONS[type as keyof typeof INTEGRATIONS], raw, { defaults });
+        branch = [];
+      } catch (be) {
+        if (!(be instanceof TurnpikeError)) throw be;
+        branch = (be.fields ?? []).map((f) => ({ path: `/integration${f.path}`, message: f.message }));
+      }
+    } else {
+      branch = [{ path: '/integration/type', message: `must be one of: ${Object.keys(INTEGRATIONS).map((k) => JSON.stringify(k)).join(', ')}` }];
+    }
+    const fields = [...e.fields.filter((f) => f.path !== '/integration' && !f.path.startsWith('/integration/')), ...branch];
+    if (fields.length === 0) throw e;
+    const more = fields.length > 1 ? ` (and ${fields.length - 1} more)` : '';
+    throw new TurnpikeError('TP_ERR_VALIDATION', `${fields[0]!.path} ${fields[0]!.message}${more}`, fields);
+  }
+}
+
+type ServiceTarget = ReturnType<typeof normalizeIntegration> & {
+  /** Where the upstream reference was given, for the error path. */
+  refField: string;
+};
+
+/**
+ * Exactly one of `upstream_id` and `integration` (422 otherwise), normalized one way: `{type: 'http'}` is
+ * stored and returned as a bare `upstream_id` (see normalizeIntegration in @turnpike/common).
+ */
+function serviceTarget(s: { upstream_id?: string | null | undefined; integration?: Integration | null | undefined }): ServiceTarget {
+  const fields = serviceTargetProblems(s);
+  if (fields.length > 0) throw new TurnpikeError('TP_ERR_UNPROCESSABLE', `${fields[0]!.path.slice(1)} ${fields[0]!.message}`, fields);
+  const refField = s.integration ? '/integration/upstream_id' : '/upstream_id';
+  return { ...normalizeIntegration(s.upstream_id, s.integration), refField };
+}
+
+/**
+ * What a service points at must exist in the tenant: its upstream, or an AI integration's providers and
+ * prompt template (422 with the field's path otherwise).
+ */
+async function assertTargetReferences(tx: TransactionSql, target: ServiceTarget, tenantId: string): Promise<void> {
+  if (target.upstream_id !== null) await assertReference(tx, 'upstreams', target.upstream_id, target.refField, 'upstream', tenantId);
+  const ai = target.integration?.type === 'ai' ? target.integration : null;
+  if (!ai) return;
+  const wanted: Array<{ kind: 'ai_providers' | 'prompt_templates'; id: string; path: string; what: string }> = ai.provider_ids.map((id, i) => ({
+    kind: 'ai_providers' as const,
+    id: id.toLowerCase(),
+    path: `/integration/provider_ids/${i}`,
+    what: 'AI provider',
+  }));
+  if (ai.prompt_template_id) wanted.push({ kind: 'prompt_templates', id: ai.prompt_template_id.toLowerCase(), path: '/integration/prompt_template_id', what: 'prompt template' });
+  const fields: FieldError[] = [];
+  for (const w of wanted) {
+    const rows = await tx`SELECT id FROM resources WHERE id = ${w.id} AND tenant_id = ${tenantId} AND kind = ${w.kind} FOR KEY SHARE`;
+    if (rows.length === 0) fields.push({ path: w.path, message: `${w.what} ${w.id} does not exist` });
+  }
+  if (fields.length > 0) throw new TurnpikeError('TP_ERR_UNPROCESSABLE', fields.map((f) => `${f.path.slice(1)}: ${f.message}`).join('; '), fields);
+}
+
+/** 409 TP_ERR_IN_USE when a service's AI integration names this provider or prompt template (run before deleting one). */
+export async function assertNoServiceUses(tx: TransactionSql, field: 'provider_ids' | 'prompt_template_id', id: string, what: string): Promise<void> {
+  const probe = field === 'provider_ids' ? { type: 'ai', provider_ids: [id] } : { type: 'ai', prompt_template_id: id };
+  const rows = await tx<{ id: string; name: string }[]>`SELECT id, name FROM services WHERE integration @> ${jsonb(tx, probe)} ORDER BY seq LIMIT 5`;
+  if (rows.length > 0) {
+    throw new TurnpikeError('TP_ERR_IN_USE', `${what} ${JSON.stringify(id)} is used by the AI integration of services ${rows.map((r) => `${r.name} (${r.id})`).join(', ')}`);
+  }
 }
 
 export async function getService(ctx: ServiceContext, id: string): Promise<Service> {
@@ -115,18 +218,22 @@ export async function updateService(
 ): Promise<Service> {
   const t = authorize(authOf(ctx), 'services', 'write');
   const sid = requireId('service', id);
-  const b = mode === 'patch' ? parse(ServiceUpdate, input, { defaults: false }) : parse(ServiceCreate, input, { defaults: true });
+  const b = mode === 'patch' ? parseService(ServiceUpdate, input, false) : parseService(ServiceCreate, input, true);
   return await writeConfig(ctx, async (w) => {
     const [cur] = await w.tx<ServiceRow[]>`SELECT * FROM services WHERE id = ${sid} AND tenant_id = ${t} FOR UPDATE`;
     if (!cur) throw notFound('service', id);
     checkVersion(cur.version, opts, 'service', id);
     const next = { ...toService(cur), ...b };
-    next.upstream_id = next.upstream_id.toLowerCase();
+    // A patch names the new target with one field: setting one of upstream_id / integration clears the other.
+    if (mode === 'patch' && b.integration != null && b.upstream_id === undefined) next.upstream_id = null;
+    if (mode === 'patch' && b.upstream_id != null && b.integration === undefined) next.integration = null;
+    const target = serviceTarget(next);
     assertLifecycleTransition(cur.lifecycle, next.lifecycle ?? 'published');
     if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service', t);
-    if (next.upstream_id !== cur.upstream_id) await assertReference(w.tx, 'upstreams', next.upstream_id, '/upstream_id', 'upstream', t);
+    if (target.upstream_id !== cur.upstream_id || target.integration?.type === 'ai') await assertTargetReferences(w.tx, target, t);
     const [row] = await w.tx<ServiceRow[]>`
-      UPDATE services SET name = ${next.name}, upstream_id = ${next.upstream_id}, base_path = ${next.base_path},
+      UPDATE services SET name = ${next.name}, upstream_id = ${target.upstream_id},
+        integration = ${target.integration ? jsonb(w.tx, target.integration) : null}, base_path = ${next.base_path},
         tags = ${jsonb(w.tx, next.tags)}, lifecycle = ${next.lifecycle ?? 'published'}, api_version = ${next.version ?? ''},
         sunset_at = ${next.sunset_at ?? null}, catalog_visibility = ${next.catalog_visibility ?? 'private'},
         openapi = ${next.openapi ? jsonb(w.tx, next.openapi) : null},
@@ -147,6 +254,7 @@ export async function deleteService(ctx: ServiceContext, id: string, opts?: Writ
     if (!cur) throw notFound('service', id);
     checkVersion(cur.version, opts, 'service', id);
     await assertUnused(w.tx, 'routes', 'service_id', sid, 'service', 'routes');
+    await releaseReferences(w, 'services', sid);
     await w.tx`DELETE FROM services WHERE id = ${sid}`;
     w.emit({ kind: 'services', id: sid, op: 'del' });
     w.audit({ action: 'delete', resource: 'services', id: sid, before: serviceForDataPlane(toService(cur)) });

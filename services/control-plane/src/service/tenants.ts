@@ -104,7 +104,8 @@ export async function deleteTenant(ctx: ServiceContext, id: string, opts?: Write
     if (tid === DEFAULT_TENANT_ID) throw new TurnpikeError('TP_ERR_UNPROCESSABLE', 'the default tenant cannot be deleted');
     const [used] = await w.tx<{ n: string }[]>`
       SELECT (SELECT count(*) FROM upstreams WHERE tenant_id = ${tid}) + (SELECT count(*) FROM services WHERE tenant_id = ${tid})
-           + (SELECT count(*) FROM routes WHERE tenant_id = ${tid}) + (SELECT count(*) FROM consumers WHERE tenant_id = ${tid}) AS n`;
+           + (SELECT count(*) FROM routes WHERE tenant_id = ${tid}) + (SELECT count(*) FROM consumers WHERE tenant_id = ${tid})
+           + (SELECT count(*) FROM resources WHERE tenant_id = ${tid}) AS n`;
     if (Number(used!.n) > 0) throw new TurnpikeError('TP_ERR_IN_USE', `tenant ${JSON.stringify(cur.name)} still has ${used!.n} configuration entities; delete them first`);
     await w.tx`DELETE FROM tenants WHERE id = ${tid}`;
     w.audit({ action: 'delete', resource: 'tenants', id: tid, before: toTenant(cur), tenantId: tid });

@@ -1,6 +1,7 @@
-// Upstreams: where services send traffic (targets, scheme, timeouts).
+// Upstreams: where services send traffic (targets, scheme, timeouts) and how (balancing, retries, health
+// checks, circuit breaker, TLS).
 import { randomUUID } from 'node:crypto';
-import { UpstreamCreate, UpstreamUpdate, type Upstream } from '@turnpike/common';
+import { TurnpikeError, UpstreamCreate, UpstreamUpdate, upstreamPolicies, upstreamRuleProblems, type Upstream, type UpstreamPolicies } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertUnique, assertUnused, iso, jsonb } from './checks.js';
 import { authorize } from './access.js';
@@ -9,6 +10,7 @@ import { notFound, requireId } from './ids.js';
 import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
+import { releaseReferences } from '../resources/store.js';
 
 export interface UpstreamRow {
   id: string;
@@ -19,6 +21,10 @@ export interface UpstreamRow {
   connect_timeout_ms: number;
   read_timeout_ms: number;
   tags: string[];
+  algorithm: UpstreamPolicies['algorithm'];
+  total_timeout_ms: number | null;
+  /** hash_on, retries, health_checks, circuit_breaker, tls (see migrations/006_upstream_policies.sql). */
+  policies: Partial<UpstreamPolicies>;
   revision: string;
   version: string;
   created_at: Date;
@@ -34,6 +40,7 @@ export function toUpstream(r: UpstreamRow): Upstream {
     connect_timeout_ms: r.connect_timeout_ms,
     read_timeout_ms: r.read_timeout_ms,
     tags: r.tags,
+    ...upstreamPolicies({ ...r.policies, algorithm: r.algorithm, total_timeout_ms: r.total_timeout_ms }),
     created_at: iso(r.created_at),
     updated_at: iso(r.updated_at),
   };
@@ -42,12 +49,16 @@ export function toUpstream(r: UpstreamRow): Upstream {
 export async function createUpstream(ctx: ServiceContext, input: unknown): Promise<Upstream> {
   const t = authorize(authOf(ctx), 'upstreams', 'write');
   const b = parse(UpstreamCreate, input, { defaults: true });
+  assertUpstreamRules(b);
+  const p = upstreamPolicies(b);
   return await writeConfig(ctx, async (w) => {
     await assertUnique(w.tx, 'upstreams', 'name', b.name, null, 'upstream', t);
     const [row] = await w.tx<UpstreamRow[]>`
-      INSERT INTO upstreams (id, tenant_id, name, scheme, targets, connect_timeout_ms, read_timeout_ms, tags, revision, created_at, updated_at)
+      INSERT INTO upstreams (id, tenant_id, name, scheme, targets, connect_timeout_ms, read_timeout_ms, tags,
+                             algorithm, total_timeout_ms, policies, revision, created_at, updated_at)
       VALUES (${randomUUID()}, ${t}, ${b.name}, ${b.scheme ?? 'http'}, ${jsonb(w.tx, b.targets)}, ${b.connect_timeout_ms ?? 5000},
-              ${b.read_timeout_ms ?? 60000}, ${jsonb(w.tx, b.tags ?? [])}, ${w.revision}, ${w.now}, ${w.now})
+              ${b.read_timeout_ms ?? 60000}, ${jsonb(w.tx, b.tags ?? [])}, ${p.algorithm}, ${p.total_timeout_ms},
+              ${jsonb(w.tx, storedPolicies(p))}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const up = toUpstream(row!);
     w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
@@ -70,7 +81,10 @@ export async function listUpstreams(ctx: ServiceContext, opts?: ListOptions): Pr
   return toPage(rows, q, toUpstream);
 }
 
-/** `patch` merges the given fields; `replace` (PUT) takes a full create body, defaults filled in. */
+/**
+ * `patch` merges the given top-level fields (a nested policy object given in a patch replaces the stored one
+ * whole, its missing fields taking their defaults); `replace` (PUT) takes a full create body, defaults filled in.
+ */
 export async function updateUpstream(
   ctx: ServiceContext,
   id: string,
@@ -86,11 +100,14 @@ export async function updateUpstream(
     if (!cur) throw notFound('upstream', id);
     checkVersion(cur.version, opts, 'upstream', id);
     const next = { ...toUpstream(cur), ...b };
+    assertUpstreamRules(next);
+    const p = upstreamPolicies(next);
     if (next.name !== cur.name) await assertUnique(w.tx, 'upstreams', 'name', next.name, uid, 'upstream', t);
     const [row] = await w.tx<UpstreamRow[]>`
       UPDATE upstreams SET name = ${next.name}, scheme = ${next.scheme}, targets = ${jsonb(w.tx, next.targets)},
         connect_timeout_ms = ${next.connect_timeout_ms}, read_timeout_ms = ${next.read_timeout_ms},
-        tags = ${jsonb(w.tx, next.tags)}, revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
+        tags = ${jsonb(w.tx, next.tags)}, algorithm = ${p.algorithm}, total_timeout_ms = ${p.total_timeout_ms},
+        policies = ${jsonb(w.tx, storedPolicies(p))}, revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${uid} RETURNING *`;
     const up = toUpstream(row!);
     w.emit({ kind: 'upstreams', id: up.id, op: 'put', data: up });
@@ -107,8 +124,21 @@ export async function deleteUpstream(ctx: ServiceContext, id: string, opts?: Wri
     if (!cur) throw notFound('upstream', id);
     checkVersion(cur.version, opts, 'upstream', id);
     await assertUnused(w.tx, 'services', 'upstream_id', uid, 'upstream', 'services');
+    await releaseReferences(w, 'upstreams', uid);
     await w.tx`DELETE FROM upstreams WHERE id = ${uid}`;
     w.emit({ kind: 'upstreams', id: uid, op: 'del' });
     w.audit({ action: 'delete', resource: 'upstreams', id: uid, before: toUpstream(cur) });
   });
+}
+
+/** 422 TP_ERR_UNPROCESSABLE with field paths when a rule between fields is broken (e.g. hash_on without consistent-hash). */
+function assertUpstreamRules(u: Parameters<typeof upstreamRuleProblems>[0]): void {
+  const fields = upstreamRuleProblems(u);
+  if (fields.length > 0) throw new TurnpikeError('TP_ERR_UNPROCESSABLE', `${fields[0]!.path.slice(1)} ${fields[0]!.message}`, fields);
+}
+
+/** The part of the policies kept in the `policies` jsonb column (algorithm and total_timeout_ms have columns). */
+function storedPolicies(p: UpstreamPolicies): Omit<UpstreamPolicies, 'algorithm' | 'total_timeout_ms'> {
+  const { algorithm: _a, total_timeout_ms: _t, ...rest } = p;
+  return rest;
 }

@@ -43,8 +43,8 @@ describe('compileSnapshot', { timeout: 10_000 }, () => {
     assert.equal(m?.value.service.basePath, '/api', 'trailing slash trimmed');
     assert.equal(m?.value.stripPath, false);
     assert.deepEqual(m?.value.keyAuth, { headerNames: ['x-key'], hideCredentials: true });
-    assert.equal(m?.value.service.upstream.readTimeoutMs, 60_000);
-    assert.equal(m?.value.service.upstream.balancer.pick()?.origin, 'http://127.0.0.1:9');
+    assert.equal(m?.value.service.upstream?.readTimeoutMs, 60_000);
+    assert.equal(m?.value.service.upstream?.balancer.pick()?.origin, 'http://127.0.0.1:9');
     assert.equal(snap.keys.get(sha256Hex('secret-key-123456'))?.username, 'alice');
   });
 
@@ -145,4 +145,40 @@ describe('compileSnapshot', { timeout: 10_000 }, () => {
     assert.equal(last.counts.consumers, 0);
     assert.equal(last.keys.size, 0);
   });
+});
+
+test('upstream policies compile (algorithm, hash_on, total timeout); non-http integrations compile without an upstream', { timeout: 10_000 }, () => {
+  const up = randomUUID();
+  const ids = { hash: randomUUID(), lambda: randomUUID(), ws: randomUUID() };
+  const entries = new Map<string, string>([
+    env('upstreams', 1, {
+      id: up,
+      name: 'up',
+      targets: [
+        { host: '127.0.0.1', port: 9 },
+        { host: '127.0.0.2', port: 9 },
+      ],
+      algorithm: 'consistent-hash',
+      hash_on: { source: 'header', name: 'X-User' },
+      total_timeout_ms: 1500,
+      retries: { attempts: 2 },
+      circuit_breaker: null,
+    }),
+    env('services', 2, { id: ids.hash, name: 'hash', upstream_id: up, integration: null }),
+    env('services', 3, { id: ids.lambda, name: 'lambda', upstream_id: null, integration: { type: 'lambda', function_name: 'fn', region: 'us-east-1', timeout_ms: 100 } }),
+    env('services', 4, { id: ids.ws, name: 'ws', upstream_id: null, integration: { type: 'websocket', upstream_id: up, idle_timeout_ms: 1000 } }),
+    env('routes', 5, { id: randomUUID(), name: 'rh', service_id: ids.hash, paths: ['/h'] }),
+    env('routes', 6, { id: randomUUID(), name: 'rl', service_id: ids.lambda, paths: ['/l'] }),
+    env('routes', 7, { id: randomUUID(), name: 'rw', service_id: ids.ws, paths: ['/w'] }),
+  ]);
+  const snap = compileSnapshot(entries, poolFor);
+  assert.deepEqual(snap.rejected, []);
+  const hashed = snap.router.match('GET', '', '/h')!.value.service;
+  assert.deepEqual(hashed.upstream?.hashOn, { source: 'header', name: 'x-user' });
+  assert.equal(hashed.upstream?.totalTimeoutMs, 1500);
+  assert.equal(hashed.upstream?.balancer.pick('alice'), hashed.upstream?.balancer.pick('alice'));
+  const lambda = snap.router.match('GET', '', '/l')!.value.service;
+  assert.equal(lambda.upstream, null);
+  assert.equal(lambda.integration, 'lambda');
+  assert.equal(snap.router.match('GET', '', '/w')!.value.service.integration, 'websocket');
 });

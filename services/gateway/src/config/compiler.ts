@@ -11,13 +11,19 @@ import {
   Service,
   Upstream,
   parseEntityKey,
+  routeProblems,
+  type CoreEntityKind,
   type EntityKind,
+  RESOURCE_KINDS,
   type FieldError,
 } from '@turnpike/common';
 import type { Dispatcher } from 'undici';
 import { Router, type RouteSpec } from '../router/index.js';
-import { SmoothWeightedRoundRobin } from '../upstream/balancer.js';
-import { compileKeyAuth, type KeyAuthPolicy, type KeyOwner } from '../plugins/key-auth/index.js';
+import { createBalancer, type Balancer } from '../upstream/balancer.js';
+import type { KeyAuthPolicy, KeyOwner } from '../plugins/key-auth/index.js';
+import type { SizeLimitPolicy } from '../plugins/request-size-limiting/index.js';
+import { compilePluginIndex, routePolicies } from '../plugins/chain.js';
+import { KeyIndex } from './key-index.js';
 
 if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v));
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => !Number.isNaN(Date.parse(v)));
@@ -26,19 +32,34 @@ export interface UpstreamTarget {
   origin: string;
   poolKey: string;
   dispatcher: Dispatcher;
+  /** Requests on this target now (kept by the proxy; read by least-connections). */
+  inFlight: number;
+}
+
+/** The request attribute a consistent-hash upstream keys on; `name` lowercased (header or cookie name). */
+export interface CompiledHashOn {
+  source: 'header' | 'cookie' | 'client-ip' | 'path';
+  name: string;
 }
 
 export interface CompiledUpstream {
   id: string;
-  balancer: SmoothWeightedRoundRobin<UpstreamTarget>;
+  balancer: Balancer<UpstreamTarget>;
+  /** Set for consistent-hash upstreams only. */
+  hashOn: CompiledHashOn | null;
   readTimeoutMs: number;
+  /** Budget for the whole exchange; 0 for none. */
+  totalTimeoutMs: number;
 }
 
 export interface CompiledService {
   id: string;
   /** Without a trailing slash; '' for none. */
   basePath: string;
-  upstream: CompiledUpstream;
+  /** Null when the service's integration is not served by this node (see `integration`). */
+  upstream: CompiledUpstream | null;
+  /** `lambda`, `websocket` or `ai` for services this node version answers with TP_ERR_INTEGRATION_UNAVAILABLE; null for http. */
+  integration: string | null;
   /**
    * Header name/value pairs every proxied response of this service carries (a deprecated service's
    * `Deprecation`/`Sunset`), formatted here so the hot path only writes them; null for none.
@@ -51,6 +72,8 @@ export interface CompiledRoute {
   service: CompiledService;
   stripPath: boolean;
   keyAuth: KeyAuthPolicy | null;
+  /** request-size-limiting (plugins/chain.ts); null: the node's limit only. */
+  sizeLimit: SizeLimitPolicy | null;
 }
 
 export interface Rejection {
@@ -64,7 +87,7 @@ export interface Snapshot {
   router: Router<CompiledRoute>;
   keys: ReadonlyMap<string, KeyOwner>;
   rejected: readonly Rejection[];
-  counts: Record<EntityKind, number>;
+  counts: Record<CoreEntityKind, number>;
   poolKeys: ReadonlySet<string>;
 }
 
@@ -76,9 +99,9 @@ interface Parsed<T> {
   data: T;
 }
 
-const SCHEMAS: Record<Exclude<EntityKind, 'keys'>, TSchema> = { upstreams: Upstream, services: Service, routes: Route, consumers: Consumer };
+const SCHEMAS: Record<Exclude<CoreEntityKind, 'keys'>, TSchema> = { upstreams: Upstream, services: Service, routes: Route, consumers: Consumer };
 // Compiled validators: at 100,000+ entities the interpreting Value.Check dominated a full compile.
-const CHECKS: Record<Exclude<EntityKind, 'keys'>, TypeCheck<TSchema>> = {
+const CHECKS: Record<Exclude<CoreEntityKind, 'keys'>, TypeCheck<TSchema>> = {
   upstreams: TypeCompiler.Compile(Upstream),
   services: TypeCompiler.Compile(Service),
   routes: TypeCompiler.Compile(Route),
@@ -89,7 +112,14 @@ const CHECKS: Record<Exclude<EntityKind, 'keys'>, TypeCheck<TSchema>> = {
 type EntryResult =
   | { t: 'skip'; revision: number | null }
   | { t: 'rejected'; revision: number | null; rejection: Rejection }
-  | { t: 'ok'; revision: number | null; kind: EntityKind; parsed: Parsed<unknown> };
+  | { t: 'ok'; revision: number | null; kind: EntityKind; parsed: Parsed<unknown> }
+  /** A valid consumer or API key: held by the cache's KeyIndex, not as a parsed object. */
+  | { t: 'indexed'; revision: number | null };
+
+const RESOURCE_KIND_SET: ReadonlySet<EntityKind> = new Set(RESOURCE_KINDS);
+function isResourceKind(kind: EntityKind): kind is Exclude<EntityKind, CoreEntityKind> {
+  return RESOURCE_KIND_SET.has(kind);
+}
 
 function parseEntry(key: string, raw: string): EntryResult {
   if (key === META_REVISION_KEY) {
@@ -108,14 +138,19 @@ function parseEntry(key: string, raw: string): EntryResult {
   if (parsedKey.kind === 'keys') {
     const problem = checkApiKey(data);
     if (problem) return { t: 'rejected', revision, rejection: { key, reason: problem } };
-  } else {
+  } else if (!isResourceKind(parsedKey.kind)) {
     const schema = SCHEMAS[parsedKey.kind];
     const check = CHECKS[parsedKey.kind];
-    Value.Default(schema, data);
+    // Consumers (100,000+ at scale) arrive complete from the control plane: filling defaults (an interpreted
+    // walk of the schema) only when the compiled check fails halved their cost.
+    if (parsedKey.kind !== 'consumers' || !check.Check(data)) Value.Default(schema, data);
     if (!check.Check(data)) {
       const fields = [...check.Errors(data)].slice(0, 10).map((e) => ({ path: e.path || '/', message: e.message }));
       return { t: 'rejected', revision, rejection: { key, reason: 'failed schema validation', fields } };
     }
+    // Regular expressions and matcher values: what the schema cannot say (config from an older control plane).
+    const routeFields = parsedKey.kind === 'routes' ? routeProblems(data as Route) : [];
+    if (routeFields.length > 0) return { t: 'rejected', revision, rejection: { key, reason: 'invalid route', fields: routeFields } };
   }
   if (data.id !== parsedKey.id) {
     return { t: 'rejected', revision, rejection: { key, reason: `data.id ${String(data.id)} does not match the key` } };
@@ -139,11 +174,25 @@ export class CompileCache {
     routes: new Map(),
     consumers: new Map(),
     keys: new Map(),
+    // Kept for the policy compilers that read them; validated by the control plane's resource store.
+    consumer_groups: new Map(),
+    credentials: new Map(),
+    plans: new Map(),
+    subscriptions: new Map(),
+    plugins: new Map(),
+    ai_providers: new Map(),
+    prompt_templates: new Map(),
   };
   readonly rejected = new Map<string, Rejection>();
   /** The highest revision of any entry (meta.revision included). */
   revision = 0;
-  keys: { table: ReadonlyMap<string, KeyOwner>; rejected: readonly Rejection[] } | null = null;
+  /** Consumers and API keys, updated in place entry by entry (the table snapshots share). */
+  readonly keyIndex = new KeyIndex();
+  /**
+   * The last snapshot compiled with routing inputs (everything but consumers, keys and meta.revision) and
+   * the rejections that compile added: a change to consumers or keys alone reuses its router and maps.
+   */
+  routing: { snapshot: Snapshot; rejected: readonly Rejection[] } | null = null;
   /** True once a full pass filled it: only then may a compile update just the changed keys. */
   primed = false;
 
@@ -159,7 +208,13 @@ export class CompileCache {
   set(key: string, raw: string): boolean {
     const old = this.#results.get(key);
     if (old && old.raw === raw) return false;
-    const result = parseEntry(key, raw);
+    let result = parseEntry(key, raw);
+    if (result.t === 'ok' && (result.kind === 'consumers' || result.kind === 'keys')) {
+      const data = result.parsed.data as { username: string; consumer_id: string; key_sha256: string };
+      if (result.kind === 'consumers') this.keyIndex.setConsumer(result.parsed.id, data.username);
+      else this.keyIndex.setKey(key, data.consumer_id, data.key_sha256.toLowerCase());
+      result = { t: 'indexed', revision: result.revision };
+    }
     this.#results.set(key, { raw, result });
     if (old) this.#unindex(key, old.result, result);
     // Map.set keeps an existing key's position, so a changed entity keeps its place (routes' tie-break order).
@@ -182,6 +237,10 @@ export class CompileCache {
   #unindex(key: string, old: EntryResult, next: EntryResult | null): void {
     if (old.t === 'rejected' && next?.t !== 'rejected') this.rejected.delete(key);
     if (old.t === 'ok' && !(next?.t === 'ok' && next.kind === old.kind)) this.parsed[old.kind].delete(key);
+    if (old.t === 'indexed' && next?.t !== 'indexed') {
+      if (isConsumerKey(key)) this.keyIndex.deleteConsumer(key.slice(CONSUMERS_PREFIX.length));
+      else this.keyIndex.deleteKey(key);
+    }
   }
 
   #recomputeRevision(): void {
@@ -191,7 +250,15 @@ export class CompileCache {
   }
 }
 
-const isKeyInput = (key: string): boolean => key.startsWith('consumers.') || key.startsWith('keys.');
+export interface CompileOptions {
+  /** Serve only routes of these stages plus stage-less ones (TP_STAGES); undefined/null: every route. */
+  stages?: ReadonlySet<string> | null;
+}
+
+const CONSUMERS_PREFIX = 'consumers.';
+const isConsumerKey = (key: string): boolean => key.startsWith(CONSUMERS_PREFIX);
+/** Entries that never change routing: consumers, API keys and the revision marker. */
+const isKeyInput = (key: string): boolean => key.startsWith(CONSUMERS_PREFIX) || key.startsWith('keys.') || key === META_REVISION_KEY;
 
 /**
  * `changed`: the keys set or deleted since the compile that last used `cache` (a live change); without it
@@ -202,10 +269,11 @@ export function compileSnapshot(
   poolFor: PoolFactory,
   cache: CompileCache = new CompileCache(),
   changed?: ReadonlySet<string>,
+  options: CompileOptions = {},
 ): Snapshot {
-  let keyInputsChanged = cache.keys === null;
+  let routingChanged = cache.routing === null;
   const touch = (key: string, didChange: boolean): void => {
-    if (didChange && isKeyInput(key)) keyInputsChanged = true;
+    if (didChange && !isKeyInput(key)) routingChanged = true;
   };
   if (changed && cache.primed) {
     for (const key of changed) {
@@ -220,6 +288,20 @@ export function compileSnapshot(
   const rejected: Rejection[] = [...cache.rejected.values()];
   const revision = cache.revision;
   const byKind = cache.parsed;
+  const keyIndex = cache.keyIndex;
+  const keyCounts = { consumers: keyIndex.consumerCount, keys: keyIndex.table.size };
+  if (!routingChanged && cache.routing) {
+    // Only consumers, keys or the revision changed: the router, services and upstreams stand as they are.
+    const prev = cache.routing.snapshot;
+    return {
+      ...prev,
+      revision,
+      keys: keyIndex.table,
+      rejected: [...rejected, ...cache.routing.rejected, ...keyIndex.rejections()],
+      counts: { ...prev.counts, ...keyCounts },
+    };
+  }
+  const schemaRejections = rejected.length;
 
   const poolKeys = new Set<string>();
   const upstreams = new Map<string, CompiledUpstream>();
@@ -229,9 +311,17 @@ export function compileSnapshot(
       const origin = `${data.scheme}://${host}:${t.port}`;
       const { key, dispatcher } = poolFor(origin, data.connect_timeout_ms);
       poolKeys.add(key);
-      return { item: { origin, poolKey: key, dispatcher }, weight: t.weight };
+      return { item: { origin, poolKey: key, dispatcher, inFlight: 0 }, weight: t.weight, id: origin };
     });
-    upstreams.set(id, { id, balancer: new SmoothWeightedRoundRobin(targets), readTimeoutMs: data.read_timeout_ms });
+    const algorithm = data.algorithm ?? 'round-robin';
+    const h = algorithm === 'consistent-hash' ? data.hash_on : null;
+    upstreams.set(id, {
+      id,
+      balancer: createBalancer(algorithm, targets),
+      hashOn: h ? { source: h.source, name: (h.name ?? '').toLowerCase() } : null,
+      readTimeoutMs: data.read_timeout_ms,
+      totalTimeoutMs: data.total_timeout_ms ?? 0,
+    });
   }
 
   const services = new Map<string, CompiledService>();
@@ -241,14 +331,25 @@ export function compileSnapshot(
       unrouted.add(id);
       continue;
     }
-    const upstream = upstreams.get(data.upstream_id);
-    if (!upstream) {
-      rejected.push({ key, reason: `upstream ${data.upstream_id} is missing or rejected` });
+    const basePath = data.base_path.replace(/\/+$/, '');
+    const integration = data.integration ?? null;
+    if (integration !== null && integration.type !== 'http') {
+      // Valid config this node version does not serve yet: routed, and answered with a 502 that says so.
+      services.set(id, { id, basePath, upstream: null, integration: integration.type, responseHeaders: lifecycleHeaders(data) });
       continue;
     }
-    services.set(id, { id, basePath: data.base_path.replace(/\/+$/, ''), upstream, responseHeaders: lifecycleHeaders(data) });
+    const upstreamId = integration?.upstream_id ?? data.upstream_id ?? '';
+    const upstream = upstreams.get(upstreamId);
+    if (!upstream) {
+      rejected.push({ key, reason: `upstream ${upstreamId || '(none)'} is missing or rejected` });
+      continue;
+    }
+    services.set(id, { id, basePath, upstream, integration: null, responseHeaders: lifecycleHeaders(data) });
   }
 
+  // Plugin attachments → per-route policies (precedence decided there, once per compile).
+  const plugins = compilePluginIndex(byKind.plugins.values());
+  rejected.push(...plugins.rejections);
   const specs: RouteSpec<CompiledRoute>[] = [];
   for (const { key, id, data } of byKind.routes.values() as MapIterator<Parsed<Route>>) {
     const service = services.get(data.service_id);
@@ -257,36 +358,34 @@ export function compileSnapshot(
       if (!unrouted.has(data.service_id)) rejected.push({ key, reason: `service ${data.service_id} is missing or rejected` });
       continue;
     }
-    const ka = data.plugins['key-auth'];
+    // A route for another stage is valid config this node does not serve (TP_STAGES).
+    if (options.stages && data.stage !== null && !options.stages.has(data.stage)) continue;
     specs.push({
       id,
       hosts: data.hosts,
       methods: data.methods,
       paths: data.paths,
       priority: data.priority,
-      value: { id, service, stripPath: data.strip_path, keyAuth: ka ? compileKeyAuth(ka) : null },
+      headers: data.headers,
+      query: data.query,
+      value: { id, service, stripPath: data.strip_path, ...routePolicies(plugins.index, id, service.id, data.plugins) },
     });
   }
 
-  const reused = keyInputsChanged ? null : cache.keys;
-  const keyTable =
-    reused ??
-    buildKeyTable(
-      byKind.consumers.values() as MapIterator<Parsed<Consumer>>,
-      byKind.keys.values() as MapIterator<Parsed<{ consumer_id: string; key_sha256: string }>>,
-    );
-  cache.keys = keyTable;
-  rejected.push(...keyTable.rejected);
-  const keys = keyTable.table;
+  const routingRejections = rejected.slice(schemaRejections);
+  rejected.push(...keyIndex.rejections());
+  const keys = keyIndex.table;
 
-  return {
+  const snapshot: Snapshot = {
     revision,
     router: new Router(specs),
     keys,
     rejected,
-    counts: { upstreams: upstreams.size, services: services.size, routes: specs.length, consumers: byKind.consumers.size, keys: keys.size },
+    counts: { upstreams: upstreams.size, services: services.size, routes: specs.length, ...keyCounts },
     poolKeys,
   };
+  cache.routing = { snapshot, rejected: routingRejections };
+  return snapshot;
 }
 
 /** `Deprecation: true` (RFC 9745) and, with a sunset date, `Sunset: <HTTP-date>` (RFC 8594) for a deprecated service. */
@@ -295,26 +394,6 @@ export function lifecycleHeaders(s: Pick<Service, 'lifecycle' | 'sunset_at'>): s
   const pairs = ['deprecation', 'true'];
   if (s.sunset_at) pairs.push('sunset', new Date(s.sunset_at).toUTCString());
   return pairs;
-}
-
-function buildKeyTable(
-  consumerList: Iterable<Parsed<Consumer>>,
-  keyList: Iterable<Parsed<{ consumer_id: string; key_sha256: string }>>,
-): { table: ReadonlyMap<string, KeyOwner>; rejected: readonly Rejection[] } {
-  const rejected: Rejection[] = [];
-  const consumers = new Map<string, Consumer>();
-  for (const { id, data } of consumerList) consumers.set(id, data);
-  const table = new Map<string, KeyOwner>();
-  for (const { key, data } of keyList) {
-    const consumer = consumers.get(data.consumer_id);
-    if (!consumer) {
-      rejected.push({ key, reason: `consumer ${data.consumer_id} is missing or rejected` });
-      continue;
-    }
-    const hex = data.key_sha256.toLowerCase();
-    table.set(hex, { consumerId: consumer.id, username: consumer.username, digest: Buffer.from(hex, 'hex') });
-  }
-  return { table, rejected };
 }
 
 function checkApiKey(d: Record<string, unknown>): string | null {

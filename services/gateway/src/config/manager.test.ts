@@ -61,7 +61,7 @@ describe('ConfigManager', { timeout: 10_000 }, () => {
     });
     assert.equal(restored.loadLastKnownGood(), true);
     assert.equal(restored.source, 'lkg');
-    assert.equal(restored.snapshot?.router.match('GET', '', '/a/b')?.value.service.upstream.readTimeoutMs, 60_000);
+    assert.equal(restored.snapshot?.router.match('GET', '', '/a/b')?.value.service.upstream?.readTimeoutMs, 60_000);
     m.close();
   });
 

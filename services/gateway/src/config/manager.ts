@@ -12,22 +12,34 @@ export interface ConfigManagerOptions {
   poolFor: PoolFactory;
   /** Called after every swap (pool clean-up, metrics). */
   onSwap?: (snap: Snapshot) => void;
+  /**
+   * How long a live change waits for more before compiling (default 0: the next turn of the event loop,
+   * which still batches the keys of one KV delivery; a timer here was most of a change's latency).
+   */
   debounceMs?: number;
   /** Live changes are written to last-known-good once no change came for this long (default 1000 ms). */
   lkgDelayMs?: number;
+  /** Serve only routes of these stages plus stage-less ones (TP_STAGES); unset: every route. */
+  stages?: ReadonlySet<string> | null;
 }
+
+/** Above this many entries the first last-known-good write is made in slices too. */
+const SYNC_LKG_MAX_ENTRIES = 20_000;
 
 export class ConfigManager {
   #snapshot: Snapshot | null = null;
   #source: ConfigSourceKind | null = null;
   #entries = new Map<string, string>();
   #session = 0;
-  #timer: NodeJS.Timeout | null = null;
+  /** Cancels the scheduled live compile; null when none is scheduled. */
+  #timer: (() => void) | null = null;
   #loadedWaiters: (() => void)[] = [];
   #cache = new CompileCache();
+  /** Time spent parsing entries of the current initial delivery before its compile (logged with it). */
+  #parsedAheadMs = 0;
   /** Keys set or deleted by live events since the last compile (the cache then updates only these). */
   #changed = new Set<string>();
-  /** Last-known-good writes: the first is synchronous (start-up), later ones in slices, one at a time. */
+  /** Last-known-good writes: the first synchronous when small (start-up), the rest in slices, one at a time. */
   #lkgWritten = false;
   #lkgSaving = false;
   #lkgDirty = false;
@@ -78,8 +90,19 @@ export class ConfigManager {
       onEvent: (ev: ConfigEvent) => {
         if (session !== this.#session) return;
         if (!live) {
-          if (ev.op === 'put') initial.set(ev.key, ev.value);
-          else initial.delete(ev.key);
+          // With nothing compiled yet, each entry is parsed as it arrives: the watch takes seconds to deliver
+          // 200,000 entries, and the compile at the end is then left with only what needs all of them.
+          // (The full pass at the end still reconciles the cache with exactly this session's entries.)
+          const ahead = !this.#cache.primed;
+          const t0 = ahead ? performance.now() : 0;
+          if (ev.op === 'put') {
+            initial.set(ev.key, ev.value);
+            if (ahead) this.#cache.set(ev.key, ev.value);
+          } else {
+            initial.delete(ev.key);
+            if (ahead) this.#cache.delete(ev.key);
+          }
+          if (ahead) this.#parsedAheadMs += performance.now() - t0;
           return;
         }
         if (ev.op === 'put') this.#entries.set(ev.key, ev.value);
@@ -157,14 +180,22 @@ export class ConfigManager {
   #schedule(): void {
     // Batches a burst of changes (one admin transaction touches several keys) into one compile.
     if (this.#timer) return;
-    this.#timer = setTimeout(() => {
+    const run = (): void => {
       this.#timer = null;
       this.#compile('kv', true);
-    }, this.#o.debounceMs ?? 10);
+    };
+    const ms = this.#o.debounceMs ?? 0;
+    if (ms > 0) {
+      const t = setTimeout(run, ms);
+      this.#timer = () => clearTimeout(t);
+    } else {
+      const i = setImmediate(run);
+      this.#timer = () => clearImmediate(i);
+    }
   }
 
   #cancel(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.();
     this.#timer = null;
   }
 
@@ -175,7 +206,7 @@ export class ConfigManager {
     const changed = this.#changed;
     this.#changed = new Set();
     try {
-      snap = compileSnapshot(this.#entries, this.#o.poolFor, this.#cache, live ? changed : undefined);
+      snap = compileSnapshot(this.#entries, this.#o.poolFor, this.#cache, live ? changed : undefined, { stages: this.#o.stages ?? null });
     } catch (e) {
       // The cache may hold part of this change: start the next compile from scratch.
       this.#cache = new CompileCache();
@@ -187,11 +218,26 @@ export class ConfigManager {
     this.#source = source;
     for (const r of snap.rejected) log('warn', 'config.entity_rejected', { revision: snap.revision, key: r.key, reason: r.reason, fields: r.fields });
     const compileMs = Math.round((performance.now() - started) * 10) / 10;
-    log('info', 'config.applied', { revision: snap.revision, source, ...snap.counts, rejected: snap.rejected.length, compile_ms: compileMs });
+    const parsedAheadMs = Math.round(this.#parsedAheadMs * 10) / 10;
+    this.#parsedAheadMs = 0;
+    log('info', 'config.applied', {
+      revision: snap.revision,
+      source,
+      ...snap.counts,
+      rejected: snap.rejected.length,
+      compile_ms: compileMs,
+      ...(parsedAheadMs > 0 ? { parsed_ahead_ms: parsedAheadMs } : {}),
+    });
     this.#o.onSwap?.(snap);
     if (source === 'kv') {
-      if (this.#lkgWritten) this.#saveInSlices();
-      else this.#saveNow();
+      // A large first write (61 MB at 211,000 entries, over a second of CPU) goes in slices rather than
+      // blocking the proxy right after it became ready; a small one is written before whenLoaded() resolves.
+      if (this.#lkgWritten || this.#entries.size > SYNC_LKG_MAX_ENTRIES) {
+        this.#lkgWritten = true;
+        this.#lkgDirty = true;
+        if (live) this.#saveInSlices();
+        else this.#startSave();
+      } else this.#saveNow();
     }
     const waiters = this.#loadedWaiters;
     this.#loadedWaiters = [];

@@ -7,10 +7,13 @@ import { Readable } from 'node:stream';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Dispatcher } from 'undici';
 import { errorBody, httpStatusFor, type CallRecord, type ErrorCode } from '@turnpike/common';
-import type { CompiledRoute, Snapshot } from '../config/compiler.js';
+import type { CompiledRoute, Snapshot, UpstreamTarget } from '../config/compiler.js';
+import type { RequestView } from '../router/index.js';
 import { authenticate } from '../plugins/key-auth/index.js';
+import { bodyLimitFor } from '../plugins/request-size-limiting/index.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS, upstreamErrorCode } from '../errors.js';
 import { dropRequestHeader, filterResponseHeaders, hostWithoutPort, removeConnectionListed, validRequestId } from './headers.js';
+import { requestHashKey } from './hash-key.js';
 
 export interface ProxyDeps {
   snapshot(): Snapshot | null;
@@ -79,6 +82,57 @@ function collectHeader(name: string, value: string): void {
   scratch.push(name, value);
 }
 
+/**
+ * What route matchers read, straight from the uWS request (valid only while the handler runs synchronously).
+ * One instance, reset per request: routes without matchers never call it, so they pay nothing.
+ */
+class UwsRequestView implements RequestView {
+  req: HttpRequest | null = null;
+  query = '';
+  #params: Map<string, string> | null = null;
+
+  reset(req: HttpRequest, query: string): this {
+    this.req = req;
+    this.query = query;
+    this.#params = null;
+    return this;
+  }
+
+  /** uWS answers '' for a missing header: an empty header counts as absent. */
+  header(name: string): string | undefined {
+    const v = this.req!.getHeader(name);
+    return v === '' ? undefined : v;
+  }
+
+  queryParam(name: string): string | undefined {
+    return (this.#params ??= parseQuery(this.query)).get(name);
+  }
+}
+const requestView = new UwsRequestView();
+
+/** Decoded query parameters, first occurrence of each name; `+` is a space; undecodable text is kept as sent. */
+export function parseQuery(q: string): Map<string, string> {
+  const out = new Map<string, string>();
+  if (q === '') return out;
+  for (const part of q.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = decodeComponent(eq === -1 ? part : part.slice(0, eq));
+    if (!out.has(name)) out.set(name, eq === -1 ? '' : decodeComponent(part.slice(eq + 1)));
+  }
+  return out;
+}
+
+function decodeComponent(s: string): string {
+  const plus = s.includes('+') ? s.replace(/\+/g, ' ') : s;
+  if (!plus.includes('%')) return plus;
+  try {
+    return decodeURIComponent(plus);
+  } catch {
+    return plus;
+  }
+}
+
 class BodyStream extends Readable {
   constructor(private readonly ex: Exchange) {
     super({ highWaterMark: 256 * 1024 });
@@ -99,6 +153,8 @@ function writeChunkCorked(): void {
 class Exchange implements Dispatcher.DispatchHandler {
   route: CompiledRoute | null = null;
   consumerId = '';
+  /** The body limit for this request: the node's, or the route's request-size-limiting one (set after auth). */
+  maxBodyBytes = 0;
   status = 0;
   errorCode = '';
   bytesIn = 0;
@@ -130,6 +186,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   dispatcher: Dispatcher | null = null;
   dispatched = false;
   dispatchOpts: Dispatcher.DispatchOptions | null = null;
+  /** The target picked (its in-flight count is ours until finish). */
+  target: UpstreamTarget | null = null;
+  /** The upstream's total_timeout_ms; 0 for none. */
+  totalTimeoutMs = 0;
+  totalTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The total budget ran out before undici connected: abort as soon as it does. */
+  expired = false;
 
   constructor(
     readonly res: HttpResponse,
@@ -158,7 +221,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onClientData(chunk: ArrayBuffer, isLast: boolean): void {
     const n = chunk.byteLength;
     this.bytesIn += n;
-    if (this.bytesIn > this.deps.maxBodyBytes) {
+    if (this.bytesIn > this.maxBodyBytes) {
       this.tooLarge();
       return;
     }
@@ -177,7 +240,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onClientDataBuffered(chunk: ArrayBuffer, isLast: boolean): void {
     const n = chunk.byteLength;
     this.bytesIn += n;
-    if (this.bytesIn > this.deps.maxBodyBytes) {
+    if (this.bytesIn > this.maxBodyBytes) {
       this.tooLarge();
       return;
     }
@@ -200,7 +263,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   tooLarge(): void {
     if (this.responded) return;
-    this.fail('TP_ERR_BODY_TOO_LARGE', `request body exceeds ${this.deps.maxBodyBytes} bytes`, true);
+    this.fail('TP_ERR_BODY_TOO_LARGE', `request body exceeds ${this.maxBodyBytes} bytes`, true);
     const err = new Error('request body too large');
     if (this.body) this.body.destroy(err);
     if (this.abortUpstream) this.abortUpstream(err);
@@ -227,6 +290,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.aborted || this.responded) return this.finish();
     this.upstreamStart = performance.now();
     this.dispatched = true;
+    if (this.totalTimeoutMs > 0) {
+      // The budget counts from the request's arrival (a slow upload spends it too).
+      this.totalTimer = setTimeout(onTotalTimeout, Math.max(1, this.totalTimeoutMs - (this.upstreamStart - this.t0)), this);
+    }
     try {
       this.dispatcher!.dispatch(this.dispatchOpts!, this);
     } catch (e) {
@@ -237,6 +304,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
     if (this.aborted) abort(new Error('client closed the connection'));
+    else if (this.expired) abort(totalTimeoutError());
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -376,6 +444,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.target !== null) this.target.inFlight--;
+    if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     const total = performance.now() - this.t0;
     // uWS reports an abort only for a response it had not finished: the client never got it whole.
     const status = this.aborted ? CLIENT_CLOSED_STATUS : this.status;
@@ -400,6 +470,25 @@ class Exchange implements Dispatcher.DispatchHandler {
     });
     inFlight--;
   }
+}
+
+function totalTimeoutError(): Error {
+  return Object.assign(new Error('total_timeout_ms exceeded'), { code: 'ETIMEDOUT' });
+}
+
+/** The upstream's total budget ran out: cut the exchange and answer 504 (or drop it, once the head went out). */
+function onTotalTimeout(ex: Exchange): void {
+  ex.totalTimer = null;
+  if (ex.finished || ex.upstreamDone) return;
+  if (ex.abortUpstream) {
+    ex.abortUpstream(totalTimeoutError());
+    return;
+  }
+  // Still queued or connecting: answer now; onConnect aborts the request when undici gets that far.
+  ex.expired = true;
+  ex.deps.upstreamError('TP_ERR_UPSTREAM_TIMEOUT');
+  ex.upstreamLatency = performance.now() - ex.upstreamStart;
+  ex.fail('TP_ERR_UPSTREAM_TIMEOUT', 'upstream timed out', ex.bodyIncomplete());
 }
 
 function messageFor(code: ErrorCode): string {
@@ -477,7 +566,7 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     ex.fail('TP_ERR_UNAVAILABLE', 'no configuration loaded yet');
     return ex.finish();
   }
-  const match = snap.router.match(method, hostWithoutPort(host), url);
+  const match = snap.router.match(method, hostWithoutPort(host), url, requestView.reset(req, query));
   if (!match) {
     ex.fail('TP_ERR_ROUTE_NOT_FOUND', 'no route matches the request');
     return ex.finish();
@@ -503,19 +592,31 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     ex.fail('TP_ERR_BAD_REQUEST', 'invalid content-length', true);
     return ex.finish();
   }
-  if (declared > deps.maxBodyBytes) {
-    ex.fail('TP_ERR_BODY_TOO_LARGE', `request body exceeds ${deps.maxBodyBytes} bytes`, true);
+  const maxBody = route.sizeLimit === null ? deps.maxBodyBytes : bodyLimitFor(route.sizeLimit, ex.consumerId, deps.maxBodyBytes);
+  ex.maxBodyBytes = maxBody;
+  if (declared > maxBody) {
+    ex.fail('TP_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`, true);
     return ex.finish();
   }
 
   const upstream = route.service.upstream;
-  const target = upstream.balancer.pick();
+  if (upstream === null) {
+    ex.fail('TP_ERR_INTEGRATION_UNAVAILABLE', `the ${route.service.integration ?? 'configured'} integration is not served by this gateway version`);
+    return ex.finish();
+  }
+  const clientIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  const target =
+    upstream.hashOn === null
+      ? upstream.balancer.pick()
+      : upstream.balancer.pick(requestHashKey(upstream.hashOn, { header: (n) => req.getHeader(n), clientIp: () => clientIp, path: url }));
   if (!target) {
     ex.fail('TP_ERR_NO_HEALTHY_TARGET', 'the upstream has no target with a positive weight');
     return ex.finish();
   }
+  target.inFlight++;
+  ex.target = target;
+  ex.totalTimeoutMs = upstream.totalTimeoutMs;
 
-  const clientIp = Buffer.from(res.getRemoteAddressAsText()).toString();
   const priorXff = hForwardedFor;
   headers.push(
     'x-forwarded-for',

@@ -1,9 +1,36 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Router, type RouteSpec } from './index.js';
+import { Router, type RequestView, type RouteSpec } from './index.js';
 
 function spec(id: string, paths: string[], more: Partial<RouteSpec<string>> = {}): RouteSpec<string> {
   return { id, hosts: [], methods: [], paths, priority: 0, value: id, ...more };
+}
+
+/** Best of several rounds (ns per lookup): the minimum filters out time lost to other processes. */
+function nsPerLookup(r: Router<string>, host: string, path: string, n = 50_000, rounds = 5): number {
+  let best = Infinity;
+  for (let k = 0; k < rounds; k++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) r.match('GET', host, path);
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / n);
+  }
+  return best;
+}
+
+/** A request's headers and query string as the proxy hands them to the router. */
+function view(headers: Record<string, string> = {}, query: Record<string, string> = {}): RequestView & { reads: number } {
+  const v = {
+    reads: 0,
+    header(name: string): string | undefined {
+      v.reads++;
+      return headers[name];
+    },
+    queryParam(name: string): string | undefined {
+      v.reads++;
+      return query[name];
+    },
+  };
+  return v;
 }
 
 describe('Router', { timeout: 10_000 }, () => {
@@ -93,10 +120,192 @@ describe('Router', { timeout: 10_000 }, () => {
   test('lookup does not depend on the number of unrelated routes', () => {
     const specs = Array.from({ length: 5000 }, (_, i) => spec(`r${i}`, [`/svc${i}/{id}`]));
     const r = new Router(specs);
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < 100_000; i++) r.match('GET', '', '/svc4999/42');
-    const ns = Number(process.hrtime.bigint() - t0) / 100_000;
+    const ns = nsPerLookup(r, '', '/svc4999/42');
     assert.equal(r.match('GET', '', '/svc4999/42')?.routeId, 'r4999');
     assert.ok(ns < 5_000, `lookup took ${ns} ns`);
+  });
+
+  describe('wildcard hosts', () => {
+    test('a leading *. matches one or more labels, not the bare domain; case-insensitive', () => {
+      const r = new Router([spec('wild', ['/'], { hosts: ['*.example.com'] })]);
+      assert.equal(r.match('GET', 'a.example.com', '/')?.routeId, 'wild');
+      assert.equal(r.match('GET', 'a.b.Example.COM', '/')?.routeId, 'wild');
+      assert.equal(r.match('GET', 'example.com', '/'), null);
+      assert.equal(r.match('GET', 'aexample.com', '/'), null);
+    });
+
+    test('a trailing .* matches any name after the fixed labels', () => {
+      const r = new Router([spec('api', ['/'], { hosts: ['api.*'] })]);
+      assert.equal(r.match('GET', 'api.example.com', '/')?.routeId, 'api');
+      assert.equal(r.match('GET', 'API.eu.example.com', '/')?.routeId, 'api');
+      assert.equal(r.match('GET', 'api', '/'), null);
+      assert.equal(r.match('GET', 'apix.example.com', '/'), null);
+    });
+
+    test('exact host > longer wildcard > shorter wildcard > host-less', () => {
+      const r = new Router([
+        spec('any', ['/']),
+        spec('short', ['/'], { hosts: ['*.com'] }),
+        spec('long', ['/'], { hosts: ['*.example.com'] }),
+        spec('exact', ['/'], { hosts: ['api.example.com'] }),
+        spec('prefix', ['/'], { hosts: ['api.example.*'] }),
+      ]);
+      assert.equal(r.match('GET', 'api.example.com', '/')?.routeId, 'exact');
+      // `.example.com` (12) vs `api.example.` (12): equal length, the leading wildcard first.
+      assert.equal(r.match('GET', 'www.example.com', '/')?.routeId, 'long');
+      assert.equal(r.match('GET', 'api.example.org', '/')?.routeId, 'prefix');
+      assert.equal(r.match('GET', 'x.other.com', '/')?.routeId, 'short');
+      assert.equal(r.match('GET', 'x.other.org', '/')?.routeId, 'any');
+    });
+
+    test('a wildcard bucket without a path match falls through to the next bucket', () => {
+      const r = new Router([spec('any', ['/pub']), spec('wild', ['/v1'], { hosts: ['*.a.test'] }), spec('wider', ['/v2'], { hosts: ['*.test'] })]);
+      assert.equal(r.match('GET', 'x.a.test', '/v2')?.routeId, 'wider');
+      assert.equal(r.match('GET', 'x.a.test', '/pub')?.routeId, 'any');
+    });
+  });
+
+  describe('catch-all segments', () => {
+    test('bind the rest of the path, zero or more segments; strip_path keeps the rest', () => {
+      const r = new Router([spec('files', ['/files/{rest*}'])]);
+      const m = r.match('GET', '', '/files/a/b/c.txt');
+      assert.equal(m?.routeId, 'files');
+      assert.deepEqual(m?.params, { rest: 'a/b/c.txt' });
+      assert.equal(m?.prefixLength, '/files'.length);
+      assert.deepEqual(r.match('GET', '', '/files')?.params, { rest: '' });
+      assert.deepEqual(r.match('GET', '', '/files/')?.params, { rest: '' });
+      assert.equal(r.match('GET', '', '/filesX'), null);
+    });
+
+    test('a catch-all with params before it; a longer literal or param path beats it', () => {
+      const r = new Router([spec('all', ['/u/{id}/{rest*}']), spec('posts', ['/u/{id}/posts']), spec('one', ['/u/{id}/{x}'])]);
+      assert.deepEqual(r.match('GET', '', '/u/7/a/b')?.params, { id: '7', x: 'a' });
+      assert.equal(r.match('GET', '', '/u/7/posts')?.routeId, 'posts');
+      assert.equal(r.match('GET', '', '/u/7')?.routeId, 'all');
+      assert.deepEqual(r.match('GET', '', '/u/7')?.params, { id: '7', rest: '' });
+    });
+
+    test('a catch-all covers the whole path and so beats the equal plain prefix path', () => {
+      const r = new Router([spec('prefix', ['/s'], { priority: 10 }), spec('catch', ['/s/{rest*}'])]);
+      assert.equal(r.match('GET', '', '/s/x')?.routeId, 'catch');
+      assert.equal(r.match('GET', '', '/s')?.routeId, 'prefix', 'both cover /s: priority decides');
+    });
+  });
+
+  describe('regex paths', () => {
+    test('anchored at the start; named groups become params; the match length is the prefix', () => {
+      const r = new Router([spec('re', ['~/v[0-9]+/users/(?<id>[0-9]+)'])]);
+      const m = r.match('GET', '', '/v2/users/42/profile');
+      assert.equal(m?.routeId, 're');
+      assert.deepEqual(m?.params, { id: '42' });
+      assert.equal(m?.prefixLength, '/v2/users/42'.length);
+      assert.equal(r.match('GET', '', '/api/v2/users/42'), null, 'not found later in the path');
+      const end = new Router([spec('re', ['~^/v[0-9]+/users/(?<id>[0-9]+)$'])]);
+      assert.equal(end.match('GET', '', '/v2/users/42/profile'), null);
+      assert.equal(end.match('GET', '', '/v2/users/42')?.routeId, 're');
+    });
+
+    test('a trie route covering the whole path beats regex routes; a prefix-only trie match loses to them', () => {
+      const r = new Router([spec('root', ['/']), spec('users', ['/v1/users']), spec('re', ['~/v[0-9]+/users/(?<id>[0-9]+)$'])]);
+      assert.equal(r.match('GET', '', '/v1/users')?.routeId, 'users');
+      assert.equal(r.match('GET', '', '/v1/users/9')?.routeId, 're', '/v1/users only covers a prefix of it');
+      assert.equal(r.match('GET', '', '/v1/other')?.routeId, 'root', 'no regex matched: the prefix match stands');
+    });
+
+    test('regex routes are tried in priority order, then compile order; methods filter them', () => {
+      const r = new Router([
+        spec('first', ['~/a']),
+        spec('second', ['~/a/b']),
+        spec('high', ['~/a/b/c'], { priority: 5 }),
+        spec('post', ['~/p'], { methods: ['POST'] }),
+      ]);
+      assert.equal(r.match('GET', '', '/a/b/c')?.routeId, 'high');
+      assert.equal(r.match('GET', '', '/a/b')?.routeId, 'first');
+      assert.equal(r.match('GET', '', '/p'), null);
+      assert.equal(r.match('POST', '', '/p')?.routeId, 'post');
+    });
+
+    test('regex routes live in their host bucket', () => {
+      const r = new Router([spec('any', ['/']), spec('re', ['~/x'], { hosts: ['*.a.test'] })]);
+      assert.equal(r.match('GET', 'h.a.test', '/x')?.routeId, 're');
+      assert.equal(r.match('GET', 'b.test', '/x')?.routeId, 'any');
+    });
+  });
+
+  describe('header and query matchers', () => {
+    test('exact, prefix, regex, present and absent; ignore_case; all must hold', () => {
+      const r = new Router([
+        spec('exact', ['/e'], { headers: [{ name: 'x-env', match: 'exact', value: 'Canary', ignore_case: true }] }),
+        spec('prefix', ['/p'], { headers: [{ name: 'user-agent', match: 'prefix', value: 'curl/' }] }),
+        spec('regex', ['/r'], { query: [{ name: 'v', match: 'regex', value: '^[0-9]+$' }] }),
+        spec('present', ['/pr'], { headers: [{ name: 'x-debug', match: 'present' }] }),
+        spec('absent', ['/ab'], { headers: [{ name: 'authorization', match: 'absent' }] }),
+        spec('both', ['/b'], { headers: [{ name: 'x-a', match: 'exact', value: '1' }], query: [{ name: 'q', match: 'exact', value: '2' }] }),
+      ]);
+      assert.equal(r.match('GET', '', '/e', view({ 'x-env': 'CANARY' }))?.routeId, 'exact');
+      assert.equal(r.match('GET', '', '/e', view({ 'x-env': 'prod' })), null);
+      assert.equal(r.match('GET', '', '/p', view({ 'user-agent': 'curl/8.0' }))?.routeId, 'prefix');
+      assert.equal(r.match('GET', '', '/p', view({ 'user-agent': 'Curl/8.0' })), null, 'case-sensitive unless ignore_case');
+      assert.equal(r.match('GET', '', '/r', view({}, { v: '12' }))?.routeId, 'regex');
+      assert.equal(r.match('GET', '', '/r', view({}, { v: '1a' })), null);
+      assert.equal(r.match('GET', '', '/pr', view({ 'x-debug': '1' }))?.routeId, 'present');
+      assert.equal(r.match('GET', '', '/pr', view()), null);
+      assert.equal(r.match('GET', '', '/ab', view())?.routeId, 'absent');
+      assert.equal(r.match('GET', '', '/ab', view({ authorization: 'x' })), null);
+      assert.equal(r.match('GET', '', '/b', view({ 'x-a': '1' }, { q: '2' }))?.routeId, 'both');
+      assert.equal(r.match('GET', '', '/b', view({ 'x-a': '1' }, { q: '3' })), null);
+      assert.equal(r.match('GET', '', '/b'), null, 'no request view: matchers do not hold');
+    });
+
+    test('a route with matchers beats an otherwise equal one without, even of higher priority; else falls back', () => {
+      const r = new Router([
+        spec('plain', ['/x'], { priority: 100 }),
+        spec('canary', ['/x'], { headers: [{ name: 'x-canary', match: 'present' }] }),
+        spec('canary-beta', ['/x'], { headers: [{ name: 'x-canary', match: 'present' }], query: [{ name: 'beta', match: 'present' }] }),
+      ]);
+      assert.equal(r.match('GET', '', '/x', view({ 'x-canary': '1' }, { beta: '' }))?.routeId, 'canary-beta');
+      assert.equal(r.match('GET', '', '/x', view({ 'x-canary': '1' }))?.routeId, 'canary');
+      assert.equal(r.match('GET', '', '/x', view())?.routeId, 'plain');
+    });
+
+    test('path specificity still beats matchers; matchers then priority among equals', () => {
+      const r = new Router([
+        spec('generic', ['/x'], { headers: [{ name: 'x-a', match: 'present' }] }),
+        spec('deeper', ['/x/y']),
+        spec('lo', ['/m'], { headers: [{ name: 'x-a', match: 'present' }], priority: 1 }),
+        spec('hi', ['/m'], { headers: [{ name: 'x-b', match: 'present' }], priority: 2 }),
+      ]);
+      assert.equal(r.match('GET', '', '/x/y', view({ 'x-a': '1' }))?.routeId, 'deeper');
+      assert.equal(r.match('GET', '', '/m', view({ 'x-a': '1', 'x-b': '1' }))?.routeId, 'hi');
+      assert.equal(r.match('GET', '', '/m', view({ 'x-a': '1' }))?.routeId, 'lo');
+    });
+
+    test('routes without matchers never read headers or the query string', () => {
+      const r = new Router([spec('plain', ['/a']), spec('cond', ['/b'], { headers: [{ name: 'x', match: 'present' }] })]);
+      const v = view({ x: '1' });
+      assert.equal(r.match('GET', '', '/a/1', v)?.routeId, 'plain');
+      assert.equal(v.reads, 0);
+      assert.equal(r.match('GET', '', '/b', v)?.routeId, 'cond');
+      assert.equal(v.reads, 1);
+    });
+
+    test('regex routes honour matchers', () => {
+      const r = new Router([spec('re-beta', ['~/r'], { query: [{ name: 'beta', match: 'exact', value: '1' }] }), spec('re', ['~/r'])]);
+      assert.equal(r.match('GET', '', '/r', view({}, { beta: '1' }))?.routeId, 're-beta');
+      assert.equal(r.match('GET', '', '/r', view())?.routeId, 're');
+    });
+  });
+
+  test('lookup cost does not grow with the number of routes when regex and wildcard routes exist too', () => {
+    const specs = Array.from({ length: 5000 }, (_, i) => spec(`r${i}`, [`/svc${i}/{id}`], { hosts: i % 2 ? ['*.example.com'] : [] }));
+    specs.push(spec('re', ['~/re/(?<x>[a-z]+)']));
+    const r = new Router(specs);
+    const small = new Router(specs.slice(-3));
+    const ns = nsPerLookup(r, 'a.example.com', '/svc4999/42');
+    const base = nsPerLookup(small, 'a.example.com', '/svc4999/42');
+    assert.equal(r.match('GET', 'a.example.com', '/svc4999/42')?.routeId, 'r4999');
+    assert.equal(small.match('GET', 'a.example.com', '/svc4999/42')?.routeId, 'r4999');
+    assert.ok(ns < 5_000, `lookup took ${ns} ns`);
+    assert.ok(ns < base * 4 + 200, `5,001 routes: ${ns} ns per lookup, 3 routes: ${base} ns`);
   });
 });

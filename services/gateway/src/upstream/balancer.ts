@@ -1,8 +1,45 @@
+// Target selection per upstream algorithm. Every balancer is built once per config snapshot, off the hot
+// path; `pick` is a table walk or a binary search, never an allocation.
+import { ConsistentHashRing } from './hash-ring.js';
+import { LeastConnections } from './least-connections.js';
+import { WeightedRandom } from './weighted-random.js';
+
+export interface Balancer<T> {
+  /** Targets with a positive weight (the only ones ever picked). */
+  readonly size: number;
+  /**
+   * The next target; undefined when none has a positive weight. `key` is the request's hash key for
+   * consistent hashing (other algorithms ignore it; a request without one is balanced round-robin).
+   */
+  pick(key?: string): T | undefined;
+}
+
+/** What least-connections reads: the proxy counts the requests in flight on each target here. */
+export interface CountsInFlight {
+  inFlight: number;
+}
+
+export type Algorithm = 'round-robin' | 'least-connections' | 'consistent-hash' | 'random';
+
+/** `id` identifies a target on the hash ring (its origin), so that a target keeps its place across changes. */
+export function createBalancer<T extends CountsInFlight>(algorithm: Algorithm, entries: readonly { item: T; weight: number; id: string }[]): Balancer<T> {
+  switch (algorithm) {
+    case 'least-connections':
+      return new LeastConnections(entries);
+    case 'consistent-hash':
+      return new ConsistentHashRing(entries, new SmoothWeightedRoundRobin(entries));
+    case 'random':
+      return new WeightedRandom(entries);
+    default:
+      return new SmoothWeightedRoundRobin(entries);
+  }
+}
+
 // Smooth weighted round-robin (nginx's algorithm): each pick adds every weight to its running score,
 // takes the highest score, and subtracts the total from it. Spreads picks evenly: weights 5,1,1 give
 // a a b a c a a, not a a a a a b c.
 
-export class SmoothWeightedRoundRobin<T> {
+export class SmoothWeightedRoundRobin<T> implements Balancer<T> {
   readonly #items: T[];
   readonly #weights: Int32Array;
   readonly #current: Int32Array;

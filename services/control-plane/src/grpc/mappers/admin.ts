@@ -1,10 +1,29 @@
-// Proto ↔ service-layer shapes of the tenancy/RBAC services (tenants, admin tokens, audit log).
-import type { Tenant, Token } from '../../service/admin-schemas.js';
+// Proto ↔ service-layer shapes of the tenancy/RBAC services (tenants, members, users, admin tokens, audit log).
+import type { Member, Tenant, Token, User } from '../../service/admin-schemas.js';
 import type { AuditEntry } from '../../service/audit.js';
 import { versioned, type ProtoObject } from './input-mask.js';
 
 export function tenantToProto(t: Tenant): ProtoObject {
   return versioned(t, { ...t });
+}
+
+/** UpdateTenantRequest.tenant → the PATCH body: a name only when one is set (proto3 '' means unset). */
+export function tenantUpdateFromProto(input: ProtoObject | undefined): ProtoObject {
+  const name = input?.name;
+  return typeof name === 'string' && name !== '' ? { name } : {};
+}
+
+export function userToProto(u: User): ProtoObject {
+  return { id: u.id, name: u.name, created_at: u.created_at };
+}
+
+export function memberToProto(m: Member): ProtoObject {
+  return { user_id: m.user_id, user_name: m.user_name, tenant_id: m.tenant_id, role: m.role, created_at: m.created_at };
+}
+
+/** PutMemberRequest → the PUT body; an unset role stays absent so validation names /role. */
+export function memberPutFromProto(req: ProtoObject): ProtoObject {
+  return typeof req.role === 'string' && req.role !== '' ? { role: req.role } : {};
 }
 
 /** Null fields become unset (proto3 strings); the clear token only where the service returned it. */

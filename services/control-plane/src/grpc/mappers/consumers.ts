@@ -2,8 +2,8 @@
 import type { ApiKey, ApiKeyCreated, Consumer } from '@turnpike/common';
 import { maskedInput, versioned, type ProtoObject } from './input-mask.js';
 
-const FIELDS = ['username', 'custom_id', 'tags'] as const;
-const LISTS = ['tags'] as const;
+const FIELDS = ['username', 'custom_id', 'tags', 'group_ids'] as const;
+const LISTS = ['tags', 'group_ids'] as const;
 
 export function consumerToProto(c: Consumer): ProtoObject {
   return versioned(c, { ...c });

@@ -4,12 +4,15 @@
 import { TurnpikeError, type Service } from '@turnpike/common';
 import { maskedInput, versioned, type ProtoObject } from './input-mask.js';
 
-const FIELDS = ['name', 'upstream_id', 'base_path', 'tags', 'lifecycle', 'api_version', 'sunset_at', 'catalog_visibility', 'openapi_json'] as const;
+const FIELDS = ['name', 'upstream_id', 'integration', 'base_path', 'tags', 'lifecycle', 'api_version', 'sunset_at', 'catalog_visibility', 'openapi_json'] as const;
 const LISTS = ['tags'] as const;
 
 export function serviceToProto(s: Service): ProtoObject {
-  const { version, sunset_at, openapi, ...rest } = s;
+  const { version, sunset_at, openapi, upstream_id, integration, ...rest } = s;
   const msg: ProtoObject = { ...rest, api_version: version ?? '' };
+  // Exactly one is set: http services carry upstream_id, the others integration.
+  if (upstream_id) msg.upstream_id = upstream_id;
+  if (integration) msg.integration = integration;
   if (sunset_at) msg.sunset_at = sunset_at;
   if (openapi) msg.openapi_json = JSON.stringify(openapi);
   return versioned(s, msg);
@@ -17,6 +20,14 @@ export function serviceToProto(s: Service): ProtoObject {
 
 export function serviceFromProto(input: ProtoObject | undefined, mask?: readonly string[]): ProtoObject {
   const out = maskedInput(input, mask, FIELDS, LISTS);
+  if (mask && mask.length > 0) {
+    // A mask naming the target field without setting it clears it (the other one is then expected).
+    if (mask.includes('integration') && out.integration === undefined) out.integration = null;
+    if (mask.includes('upstream_id') && out.upstream_id === undefined) out.upstream_id = null;
+  }
+  const integration = out.integration as ProtoObject | null | undefined;
+  // An empty repeated field is unset on the wire; an ai integration's provider list may be empty.
+  if (integration && integration.type === 'ai' && integration.provider_ids === undefined) out.integration = { ...integration, provider_ids: [] };
   if ('api_version' in out) {
     out.version = out.api_version;
     delete out.api_version;

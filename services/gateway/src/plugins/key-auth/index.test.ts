@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { authenticate, compileKeyAuth, sha256Hex, type KeyOwner } from './index.js';
 
 const key = 'tp_example-key-0123456789';
-const owner: KeyOwner = { consumerId: 'c1', username: 'alice', digest: Buffer.from(sha256Hex(key), 'hex') };
+const owner: KeyOwner = { consumerId: 'c1', username: 'alice' };
 const keys = new Map([[sha256Hex(key), owner]]);
 const headers = (h: Record<string, string>) => (name: string) => h[name] ?? '';
 

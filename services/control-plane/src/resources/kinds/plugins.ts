@@ -1,0 +1,100 @@
+// Plugins: an instance of a plugin type (services/common/src/plugins) attached globally or to a service,
+// route or consumer. The type decides the config's schema and the scopes it may be attached at; both are
+// checked here at write time, so the gateway only ever compiles valid config.
+import {
+  Plugin,
+  PluginCreate,
+  PluginUpdate,
+  PLUGIN_TYPES,
+  TurnpikeError,
+  pluginTypeOf,
+  type FieldError,
+  type PluginScope,
+  type PluginScopeKind,
+  type PluginType,
+} from '@turnpike/common';
+import { parse } from '../../validation/validator.js';
+import type { Reference, ResourceDef, ResourceDoc } from '../definition.js';
+
+/** The scope kinds an attachment needs its type to allow (service + consumer needs both). */
+export function scopeKindsOf(scope: PluginScope): PluginScopeKind[] {
+  const kinds: PluginScopeKind[] = [];
+  if (scope.service_id !== undefined) kinds.push('service');
+  if (scope.route_id !== undefined) kinds.push('route');
+  if (scope.consumer_id !== undefined) kinds.push('consumer');
+  return kinds.length === 0 ? ['global'] : kinds;
+}
+
+function describeScope(type: string, s: PluginScope): string {
+  const on = s.route_id ? ` on route ${s.route_id}` : s.service_id ? ` on service ${s.service_id}` : s.consumer_id ? '' : ' globally';
+  return `${type}${on}${s.consumer_id ? ` for consumer ${s.consumer_id}` : ''}`;
+}
+
+function unprocessable(path: string, message: string, detail: string): TurnpikeError {
+  return new TurnpikeError('TP_ERR_UNPROCESSABLE', `${path.slice(1)}: ${detail}`, [{ path, message }]);
+}
+
+/** Validates `config` against the type's schema with defaults filled; field paths rebased under /config. */
+export function parsePluginConfig(type: PluginType, config: unknown): Record<string, unknown> {
+  try {
+    return parse(type.config, config ?? {}, { defaults: true }) as Record<string, unknown>;
+  } catch (e) {
+    if (!(e instanceof TurnpikeError) || e.code !== 'TP_ERR_VALIDATION') throw e;
+    const fields: FieldError[] = (e.fields ?? [{ path: '', message: e.message }]).map((f) => ({ path: `/config${f.path}`, message: f.message }));
+    const first = fields[0]!;
+    const more = fields.length > 1 ? ` (and ${fields.length - 1} more)` : '';
+    throw new TurnpikeError('TP_ERR_VALIDATION', `${first.path} ${first.message}${more} (${type.name} config)`, fields);
+  }
+}
+
+function lowerIds(scope: PluginScope): PluginScope {
+  const out: PluginScope = {};
+  if (scope.service_id !== undefined) out.service_id = scope.service_id.toLowerCase();
+  if (scope.route_id !== undefined) out.route_id = scope.route_id.toLowerCase();
+  if (scope.consumer_id !== undefined) out.consumer_id = scope.consumer_id.toLowerCase();
+  return out;
+}
+
+export const plugins: ResourceDef = {
+  kind: 'plugins',
+  path: 'plugins',
+  singular: 'plugin',
+  title: 'Plugin',
+  create: PluginCreate,
+  update: PluginUpdate,
+  entity: Plugin,
+  immutable: ['type'],
+  nameOf: (d) => (typeof d.name === 'string' ? d.name : null),
+  filters: { type: 'type' },
+  // Returns the doc normalized: scope ids lower-cased, the config with its type's defaults (what is stored).
+  check(doc: ResourceDoc): ResourceDoc {
+    const type = pluginTypeOf(String(doc.type));
+    if (!type) {
+      const known = PLUGIN_TYPES.map((t) => JSON.stringify(t.name)).join(', ');
+      throw unprocessable('/type', `must be one of: ${known}`, `unknown plugin type ${JSON.stringify(doc.type)}; known types: ${known}`);
+    }
+    const scope = lowerIds((doc.scope ?? {}) as PluginScope);
+    if (scope.service_id !== undefined && scope.route_id !== undefined) {
+      throw unprocessable('/scope', 'must name at most one of service_id and route_id', 'a plugin attaches to a service or to a route, not both');
+    }
+    const needed = scopeKindsOf(scope);
+    const refused = needed.filter((k) => !type.scopes.includes(k));
+    if (refused.length > 0) {
+      throw unprocessable(
+        '/scope',
+        `${type.name} cannot be attached at scope ${refused.join(' + ')}; allowed: ${type.scopes.join(', ')}`,
+        `${type.name} cannot be attached at scope ${refused.join(' + ')} (allowed: ${type.scopes.join(', ')})`,
+      );
+    }
+    return { ...doc, scope, config: parsePluginConfig(type, doc.config) };
+  },
+  unique: (d) => [{ field: '/scope', value: describeScope(String(d.type), (d.scope ?? {}) as PluginScope), scope: 'tenant' }],
+  references(d) {
+    const s = (d.scope ?? {}) as PluginScope;
+    const refs: Reference[] = [];
+    if (s.service_id) refs.push({ field: '/scope/service_id', kind: 'services', id: s.service_id, onDelete: 'cascade' });
+    if (s.route_id) refs.push({ field: '/scope/route_id', kind: 'routes', id: s.route_id, onDelete: 'cascade' });
+    if (s.consumer_id) refs.push({ field: '/scope/consumer_id', kind: 'consumers', id: s.consumer_id, onDelete: 'cascade' });
+    return refs;
+  },
+};

@@ -1,0 +1,82 @@
+// The API-key table, kept up to date one consumer or key at a time. At 100,000+ keys rebuilding the table
+// (or copying it) on every change cost tens of milliseconds and a heap full of short-lived objects; here a
+// change costs a few map operations. Memory per key is one small record and its hex digest: the table maps
+// the digest to its consumer's owner object, shared by all keys of that consumer.
+import type { KeyOwner } from '../plugins/key-auth/index.js';
+import type { Rejection } from './compiler.js';
+
+interface KeyRecord {
+  /** Lower-case SHA-256 hex of the key. */
+  hex: string;
+  consumerId: string;
+}
+
+export class KeyIndex {
+  /** SHA-256 hex → owner: the table the hot path reads (snapshots share it; see `Snapshot.keys`). */
+  readonly table = new Map<string, KeyOwner>();
+  /** Consumer id → its owner object (mutated in place on a rename, so every key follows). */
+  readonly #owners = new Map<string, KeyOwner>();
+  /** KV key (`keys.<id>`) → record, for every valid key. */
+  readonly #keys = new Map<string, KeyRecord>();
+  /** The subset of #keys whose consumer is missing (rejected until it appears). */
+  readonly #orphans = new Map<string, KeyRecord>();
+
+  get consumerCount(): number {
+    return this.#owners.size;
+  }
+
+  setConsumer(id: string, username: string): void {
+    const owner = this.#owners.get(id);
+    if (owner) {
+      owner.username = username;
+      return;
+    }
+    const created: KeyOwner = { consumerId: id, username };
+    this.#owners.set(id, created);
+    // Keys that arrived before their consumer (or outlived an earlier delete) become valid.
+    if (this.#orphans.size > 0) {
+      for (const [kvKey, rec] of this.#orphans) {
+        if (rec.consumerId !== id) continue;
+        this.#orphans.delete(kvKey);
+        rec.consumerId = id;
+        this.table.set(rec.hex, created);
+      }
+    }
+  }
+
+  deleteConsumer(id: string): void {
+    if (!this.#owners.delete(id)) return;
+    // Rare next to key changes: a scan of the key records beats keeping a reverse index for every consumer.
+    for (const [kvKey, rec] of this.#keys) {
+      if (rec.consumerId !== id) continue;
+      this.table.delete(rec.hex);
+      this.#orphans.set(kvKey, rec);
+    }
+  }
+
+  setKey(kvKey: string, consumerId: string, hex: string): void {
+    if (this.#keys.has(kvKey)) this.deleteKey(kvKey);
+    const owner = this.#owners.get(consumerId);
+    // Share the consumer's id string rather than keeping one copy per key.
+    const rec: KeyRecord = { hex, consumerId: owner ? owner.consumerId : consumerId };
+    this.#keys.set(kvKey, rec);
+    if (owner) this.table.set(hex, owner);
+    else this.#orphans.set(kvKey, rec);
+  }
+
+  deleteKey(kvKey: string): void {
+    const rec = this.#keys.get(kvKey);
+    if (!rec) return;
+    this.#keys.delete(kvKey);
+    if (this.#orphans.delete(kvKey)) return;
+    const owner = this.table.get(rec.hex);
+    if (owner && owner.consumerId === rec.consumerId) this.table.delete(rec.hex);
+  }
+
+  /** Keys left out because their consumer is missing or rejected. */
+  rejections(): Rejection[] {
+    const out: Rejection[] = [];
+    for (const [key, rec] of this.#orphans) out.push({ key, reason: `consumer ${rec.consumerId} is missing or rejected` });
+    return out;
+  }
+}

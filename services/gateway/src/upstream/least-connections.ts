@@ -1,0 +1,36 @@
+// Least connections, weighted: the target with the fewest requests in flight per unit of weight. Ties go to
+// the first tied target after the last pick, so idle targets share the load instead of the first taking all.
+
+import type { Balancer, CountsInFlight } from './balancer.js';
+
+export class LeastConnections<T extends CountsInFlight> implements Balancer<T> {
+  readonly #items: T[];
+  readonly #weights: Int32Array;
+  #next = 0;
+
+  constructor(entries: readonly { item: T; weight: number }[]) {
+    const live = entries.filter((e) => e.weight > 0);
+    this.#items = live.map((e) => e.item);
+    this.#weights = Int32Array.from(live.map((e) => e.weight));
+  }
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  pick(): T | undefined {
+    const n = this.#items.length;
+    if (n <= 1) return this.#items[0];
+    const items = this.#items;
+    const w = this.#weights;
+    const start = this.#next;
+    let best = start;
+    for (let k = 1; k < n; k++) {
+      const i = (start + k) % n;
+      // active_i / w_i < active_best / w_best, without division.
+      if ((items[i] as T).inFlight * (w[best] as number) < (items[best] as T).inFlight * (w[i] as number)) best = i;
+    }
+    this.#next = (best + 1) % n;
+    return items[best];
+  }
+}
