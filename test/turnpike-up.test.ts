@@ -2,7 +2,7 @@
 // analytics, keeps its data across a restart, and stops cleanly on Ctrl-C.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -47,6 +47,14 @@ test('turnpike up: one command runs everything; data survives a restart; Ctrl-C 
     assert.equal(logged.method, 'GET');
     assert.equal(logged.path, '/echo/hello');
 
+    // Secrets: the first start generated a secret key (0600) that seals them; a credential's secret is sealed.
+    const keyFile = join(dataDir, 'secret-key');
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    const secretKey = readFileSync(keyFile, 'utf8');
+    const consumer = await admin.create('/v1/consumers', { username: 'signer' });
+    const cred = await admin.create(`/v1/consumers/${consumer.id}/credentials`, { type: 'hmac', key_id: 'signer-1' });
+    assert.ok(typeof cred.secret === 'string' && cred.secret.length > 0, 'a generated HMAC secret is shown once');
+
     assert.equal(await tp.stop('SIGINT'), 0, 'Ctrl-C stops everything with exit 0');
 
     // Second start: same data dir, nothing re-created.
@@ -60,6 +68,11 @@ test('turnpike up: one command runs everything; data survives a restart; Ctrl-C 
     assert.ok(again);
     const still = await admin.call('GET', `/v1/analytics/calls?service_id=${svc.id}`);
     assert.ok(still.body.data.some((c: { request_id: string }) => c.request_id === requestId), 'analytics survived the restart');
+    assert.equal(readFileSync(keyFile, 'utf8'), secretKey, 'the secret key is kept, not regenerated');
+    // The credential stored under that key is still writable (and its secret still never returned).
+    const patched = await admin.call('PATCH', `/v1/consumers/${consumer.id}/credentials/${cred.id}`, { tags: ['after-restart'] });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.equal(patched.body.secret, undefined, 'the secret is never returned again');
     assert.equal(await tp.stop('SIGINT'), 0);
   } finally {
     await upstream.close();
