@@ -43,7 +43,7 @@ if (opt.help) {
   put there: node compile, RSS and KV propagation without the admin API.
 
   All upstreams, services and routes and the first --apply-consumers consumers (one key each) are created by
-  \`turnpike apply -f\` (the CLI, one REST call at a time; timed). The remaining consumers and their keys are
+  \`turnpike apply -f --concurrency N\` (the CLI, N requests in flight within a dependency level; timed). The remaining consumers and their keys are
   created through the REST API with --concurrency requests in flight (also timed). Then --nodes gateways
   start, and --changes single-route PATCHes are timed until every node serves the new path.
 `);
@@ -303,7 +303,7 @@ async function seedApi({ db, nats, cluster, token, adminPort, grpcPort, dir, res
   say(`turnpike apply -f (${N.upstreams} upstreams, ${N.services} services, ${N.routes} routes, ${N.applyConsumers} consumers + keys = ${applyEntities} entities)`);
   let applyLines = 0;
   const applyStart = performance.now();
-  const apply = startProcess('turnpike apply', process.execPath, [CLI_BIN, 'apply', '-f', file, '--url', adminUrl, '--token', token], {
+  const apply = startProcess('turnpike apply', process.execPath, [CLI_BIN, 'apply', '-f', file, '--url', adminUrl, '--token', token, '--concurrency', String(N.concurrency)], {
     cwd: ROOT,
     onLine: () => applyLines++,
   });

@@ -18,12 +18,12 @@ import {
   type FieldError,
 } from '@turnpike/common';
 import type { Dispatcher } from 'undici';
-import { Router, type RouteSpec } from '../router/index.js';
-import { createBalancer, type Balancer } from '../upstream/balancer.js';
+import type { Router } from '../router/index.js';
+import type { Balancer } from '../upstream/balancer.js';
 import type { KeyAuthPolicy, KeyOwner } from '../plugins/key-auth/index.js';
 import type { SizeLimitPolicy } from '../plugins/request-size-limiting/index.js';
-import { compilePluginIndex, routePolicies } from '../plugins/chain.js';
 import { KeyIndex } from './key-index.js';
+import { RoutingCompiler, type RoutingResult } from './routing.js';
 
 if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v));
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => !Number.isNaN(Date.parse(v)));
@@ -121,7 +121,11 @@ function isResourceKind(kind: EntityKind): kind is Exclude<EntityKind, CoreEntit
   return RESOURCE_KIND_SET.has(kind);
 }
 
-function parseEntry(key: string, raw: string): EntryResult {
+/**
+ * `reduced`: a consumer envelope written by this node's last-known-good, holding only what the node keeps
+ * ({id, username}); it was validated in full when it came from the bus.
+ */
+function parseEntry(key: string, raw: string, reduced = false): EntryResult {
   if (key === META_REVISION_KEY) {
     const r = safeJson(raw) as { revision?: unknown } | undefined;
     return { t: 'skip', revision: typeof r?.revision === 'number' ? r.revision : null };
@@ -143,8 +147,10 @@ function parseEntry(key: string, raw: string): EntryResult {
     const check = CHECKS[parsedKey.kind];
     // Consumers (100,000+ at scale) arrive complete from the control plane: filling defaults (an interpreted
     // walk of the schema) only when the compiled check fails halved their cost.
-    if (parsedKey.kind !== 'consumers' || !check.Check(data)) Value.Default(schema, data);
-    if (!check.Check(data)) {
+    if (reduced && parsedKey.kind === 'consumers') {
+      if (typeof data.username !== 'string') return { t: 'rejected', revision, rejection: { key, reason: 'consumer without username' } };
+    } else if (parsedKey.kind !== 'consumers' || !check.Check(data)) Value.Default(schema, data);
+    if (!(reduced && parsedKey.kind === 'consumers') && !check.Check(data)) {
       const fields = [...check.Errors(data)].slice(0, 10).map((e) => ({ path: e.path || '/', message: e.message }));
       return { t: 'rejected', revision, rejection: { key, reason: 'failed schema validation', fields } };
     }
@@ -161,13 +167,41 @@ function parseEntry(key: string, raw: string): EntryResult {
 }
 
 /**
+ * One cached entry. The raw envelope is not kept (at 211,000 entries the strings were ~61 MB, a fifth of the
+ * node): an entry is unchanged when its envelope carries the same config revision and has the same length
+ * (the control plane writes an entity under a new revision every time; see `envelopeRevision`). Only
+ * entries that cannot be told apart that way, or that must be replayed as they came, keep `raw`: envelopes
+ * without a numeric revision, rejected ones (still reported after a restart from last-known-good) and
+ * meta.revision.
+ */
+interface Stored {
+  /** `INDEXED` (shared) for consumers and API keys: 200,000 of them at scale, held by the KeyIndex. */
+  result: EntryResult;
+  /** The envelope's revision (not `result.revision`, which INDEXED does not carry). */
+  revision: number | null;
+  len: number;
+  raw: string | undefined;
+  /** Which full pass (watch session or last-known-good load) last saw the entry; see `staleKeys`. */
+  gen: number;
+}
+
+const INDEXED: EntryResult = Object.freeze({ t: 'indexed', revision: null });
+
+// JSON.stringify({kind, revision, data}) as the publisher writes it: the revision is read without parsing.
+const ENVELOPE_HEAD = /^\{"kind":"[a-z_]+","revision":(\d+),"data":/;
+function envelopeRevision(raw: string): number | null {
+  const m = ENVELOPE_HEAD.exec(raw);
+  return m ? Number(m[1]) : null;
+}
+
+/**
  * What earlier compiles hand to the next one. A change to one entity must not cost a parse and validation
  * of every entity (100,000+ at scale): the cache keeps each entry's result, indexed by kind, and a compile
  * told which keys changed updates only those. The API-key table (the largest structure: one entry per key)
  * is reused as long as no consumer or key changed.
  */
 export class CompileCache {
-  readonly #results = new Map<string, { raw: string; result: EntryResult }>();
+  readonly #results = new Map<string, Stored>();
   readonly parsed: { [K in EntityKind]: Map<string, Parsed<unknown>> } = {
     upstreams: new Map(),
     services: new Map(),
@@ -191,8 +225,9 @@ export class CompileCache {
   /**
    * The last snapshot compiled with routing inputs (everything but consumers, keys and meta.revision) and
    * the rejections that compile added: a change to consumers or keys alone reuses its router and maps.
+   * `compiler` holds what a live change to upstreams, services or routes is compiled from (config/routing.ts).
    */
-  routing: { snapshot: Snapshot; rejected: readonly Rejection[] } | null = null;
+  routing: { snapshot: Snapshot; rejected: readonly Rejection[]; compiler: RoutingCompiler } | null = null;
   /** True once a full pass filled it: only then may a compile update just the changed keys. */
   primed = false;
 
@@ -204,24 +239,32 @@ export class CompileCache {
     return [...this.#results.keys()];
   }
 
-  /** Records the entry's raw value; returns false when it is unchanged. */
-  set(key: string, raw: string): boolean {
+  /**
+   * Records the entry's raw value; returns false when it is unchanged. `gen` stamps the entry for
+   * `staleKeys`; `reduced`: see parseEntry (last-known-good written by `envelopes()`).
+   */
+  set(key: string, raw: string, gen = 0, reduced = false): boolean {
     const old = this.#results.get(key);
-    if (old && old.raw === raw) return false;
-    let result = parseEntry(key, raw);
+    if (old && old.len === raw.length && (old.raw !== undefined ? old.raw === raw : old.revision !== null && old.revision === envelopeRevision(raw))) {
+      old.gen = gen;
+      return false;
+    }
+    let result = parseEntry(key, raw, reduced);
+    const revision = result.revision;
     if (result.t === 'ok' && (result.kind === 'consumers' || result.kind === 'keys')) {
       const data = result.parsed.data as { username: string; consumer_id: string; key_sha256: string };
       if (result.kind === 'consumers') this.keyIndex.setConsumer(result.parsed.id, data.username);
       else this.keyIndex.setKey(key, data.consumer_id, data.key_sha256.toLowerCase());
-      result = { t: 'indexed', revision: result.revision };
+      result = INDEXED;
     }
-    this.#results.set(key, { raw, result });
+    const keepRaw = key === META_REVISION_KEY || result.t === 'rejected' || (revision === null && result.t !== 'skip');
+    this.#results.set(key, { result, revision, len: raw.length, raw: keepRaw ? raw : undefined, gen });
     if (old) this.#unindex(key, old.result, result);
     // Map.set keeps an existing key's position, so a changed entity keeps its place (routes' tie-break order).
     if (result.t === 'rejected') this.rejected.set(key, result.rejection);
     else if (result.t === 'ok') this.parsed[result.kind].set(key, result.parsed);
-    if (result.revision !== null && result.revision > this.revision) this.revision = result.revision;
-    else if (old && old.result.revision === this.revision && (result.revision ?? -1) < this.revision) this.#recomputeRevision();
+    if (revision !== null && revision > this.revision) this.revision = revision;
+    else if (old && old.revision === this.revision && (revision ?? -1) < this.revision) this.#recomputeRevision();
     return true;
   }
 
@@ -230,8 +273,47 @@ export class CompileCache {
     if (!old) return false;
     this.#results.delete(key);
     this.#unindex(key, old.result, null);
-    if (old.result.revision === this.revision) this.#recomputeRevision();
+    if (old.revision === this.revision) this.#recomputeRevision();
     return true;
+  }
+
+  /** The pass that last saw `key`; undefined when the cache has no such entry. */
+  genOf(key: string): number | undefined {
+    return this.#results.get(key)?.gen;
+  }
+
+  /** Entries no pass in `gens` saw: what a full delivery (or last-known-good load) did not contain. */
+  staleKeys(gens: ReadonlySet<number>): string[] {
+    const out: string[] = [];
+    for (const [key, s] of this.#results) if (!gens.has(s.gen)) out.push(key);
+    return out;
+  }
+
+  /**
+   * Every entry as a config envelope, for last-known-good: kept raw envelopes as they came, the others
+   * re-serialized from what the node keeps (consumers reduced to {id, username}: load them with `reduced`).
+   * Entities of kinds this node does not know are left out. Lazy: a write in slices sees changes made
+   * meanwhile (each change schedules another write).
+   */
+  *envelopes(): Generator<[string, string]> {
+    for (const [key, s] of this.#results) {
+      if (s.raw !== undefined) {
+        yield [key, s.raw];
+        continue;
+      }
+      const r = s.result;
+      if (r.t === 'ok') yield [key, JSON.stringify({ kind: r.kind, revision: s.revision, data: r.parsed.data })];
+      else if (r.t === 'indexed') {
+        if (isConsumerKey(key)) {
+          const id = key.slice(CONSUMERS_PREFIX.length);
+          const username = this.keyIndex.usernameOf(id);
+          if (username !== undefined) yield [key, JSON.stringify({ kind: 'consumers', revision: s.revision, data: { id, username } })];
+        } else {
+          const rec = this.keyIndex.keyRecord(key);
+          if (rec) yield [key, JSON.stringify({ kind: 'keys', revision: s.revision, data: { id: key.slice(KEYS_PREFIX.length), consumer_id: rec.consumerId, key_sha256: rec.hex } })];
+        }
+      }
+    }
   }
 
   #unindex(key: string, old: EntryResult, next: EntryResult | null): void {
@@ -245,7 +327,7 @@ export class CompileCache {
 
   #recomputeRevision(): void {
     let r = 0;
-    for (const { result } of this.#results.values()) if (result.revision !== null && result.revision > r) r = result.revision;
+    for (const { revision } of this.#results.values()) if (revision !== null && revision > r) r = revision;
     this.revision = r;
   }
 }
@@ -256,6 +338,7 @@ export interface CompileOptions {
 }
 
 const CONSUMERS_PREFIX = 'consumers.';
+const KEYS_PREFIX = 'keys.';
 const isConsumerKey = (key: string): boolean => key.startsWith(CONSUMERS_PREFIX);
 /** Entries that never change routing: consumers, API keys and the revision marker. */
 const isKeyInput = (key: string): boolean => key.startsWith(CONSUMERS_PREFIX) || key.startsWith('keys.') || key === META_REVISION_KEY;
@@ -272,10 +355,16 @@ export function compileSnapshot(
   options: CompileOptions = {},
 ): Snapshot {
   let routingChanged = cache.routing === null;
+  /** Routing entries that changed; only meaningful for a live change (`incremental`). */
+  const routingKeys: string[] = [];
   const touch = (key: string, didChange: boolean): void => {
-    if (didChange && !isKeyInput(key)) routingChanged = true;
+    if (didChange && !isKeyInput(key)) {
+      routingChanged = true;
+      routingKeys.push(key);
+    }
   };
-  if (changed && cache.primed) {
+  const incremental = changed !== undefined && cache.primed;
+  if (incremental) {
     for (const key of changed) {
       const raw = entries.get(key);
       touch(key, raw === undefined ? cache.delete(key) : cache.set(key, raw));
@@ -301,90 +390,26 @@ export function compileSnapshot(
       counts: { ...prev.counts, ...keyCounts },
     };
   }
-  const schemaRejections = rejected.length;
-
-  const poolKeys = new Set<string>();
-  const upstreams = new Map<string, CompiledUpstream>();
-  for (const { id, data } of byKind.upstreams.values() as MapIterator<Parsed<Upstream>>) {
-    const targets = data.targets.map((t) => {
-      const host = t.host.includes(':') && !t.host.startsWith('[') ? `[${t.host}]` : t.host;
-      const origin = `${data.scheme}://${host}:${t.port}`;
-      const { key, dispatcher } = poolFor(origin, data.connect_timeout_ms);
-      poolKeys.add(key);
-      return { item: { origin, poolKey: key, dispatcher, inFlight: 0 }, weight: t.weight, id: origin };
-    });
-    const algorithm = data.algorithm ?? 'round-robin';
-    const h = algorithm === 'consistent-hash' ? data.hash_on : null;
-    upstreams.set(id, {
-      id,
-      balancer: createBalancer(algorithm, targets),
-      hashOn: h ? { source: h.source, name: (h.name ?? '').toLowerCase() } : null,
-      readTimeoutMs: data.read_timeout_ms,
-      totalTimeoutMs: data.total_timeout_ms ?? 0,
-    });
+  // Routing: a live change to upstreams, services or routes recompiles just those and what depends on them
+  // (config/routing.ts); anything else, or a first or full pass, compiles the routing from scratch.
+  const compiler = cache.routing?.compiler ?? new RoutingCompiler();
+  const stages = options.stages ?? null;
+  let routing: RoutingResult;
+  try {
+    routing = (incremental && cache.routing && compiler.update(routingKeys, byKind, poolFor, stages)) || compiler.full(byKind, poolFor, stages);
+  } catch (err) {
+    cache.routing = null; // the compiler's state may be half updated: the next compile starts over
+    throw err;
   }
-
-  const services = new Map<string, CompiledService>();
-  const unrouted = new Set<string>();
-  for (const { key, id, data } of byKind.services.values() as MapIterator<Parsed<Service>>) {
-    if (data.lifecycle === 'draft' || data.lifecycle === 'retired') {
-      unrouted.add(id);
-      continue;
-    }
-    const basePath = data.base_path.replace(/\/+$/, '');
-    const integration = data.integration ?? null;
-    if (integration !== null && integration.type !== 'http') {
-      // Valid config this node version does not serve yet: routed, and answered with a 502 that says so.
-      services.set(id, { id, basePath, upstream: null, integration: integration.type, responseHeaders: lifecycleHeaders(data) });
-      continue;
-    }
-    const upstreamId = integration?.upstream_id ?? data.upstream_id ?? '';
-    const upstream = upstreams.get(upstreamId);
-    if (!upstream) {
-      rejected.push({ key, reason: `upstream ${upstreamId || '(none)'} is missing or rejected` });
-      continue;
-    }
-    services.set(id, { id, basePath, upstream, integration: null, responseHeaders: lifecycleHeaders(data) });
-  }
-
-  // Plugin attachments → per-route policies (precedence decided there, once per compile).
-  const plugins = compilePluginIndex(byKind.plugins.values());
-  rejected.push(...plugins.rejections);
-  const specs: RouteSpec<CompiledRoute>[] = [];
-  for (const { key, id, data } of byKind.routes.values() as MapIterator<Parsed<Route>>) {
-    const service = services.get(data.service_id);
-    if (!service) {
-      // A draft or retired service is valid config that does not route: its routes are left out, not rejected.
-      if (!unrouted.has(data.service_id)) rejected.push({ key, reason: `service ${data.service_id} is missing or rejected` });
-      continue;
-    }
-    // A route for another stage is valid config this node does not serve (TP_STAGES).
-    if (options.stages && data.stage !== null && !options.stages.has(data.stage)) continue;
-    specs.push({
-      id,
-      hosts: data.hosts,
-      methods: data.methods,
-      paths: data.paths,
-      priority: data.priority,
-      headers: data.headers,
-      query: data.query,
-      value: { id, service, stripPath: data.strip_path, ...routePolicies(plugins.index, id, service.id, data.plugins) },
-    });
-  }
-
-  const routingRejections = rejected.slice(schemaRejections);
-  rejected.push(...keyIndex.rejections());
-  const keys = keyIndex.table;
-
   const snapshot: Snapshot = {
     revision,
-    router: new Router(specs),
-    keys,
-    rejected,
-    counts: { upstreams: upstreams.size, services: services.size, routes: specs.length, ...keyCounts },
-    poolKeys,
+    router: routing.router,
+    keys: keyIndex.table,
+    rejected: [...rejected, ...routing.rejected, ...keyIndex.rejections()],
+    counts: { ...routing.counts, ...keyCounts },
+    poolKeys: routing.poolKeys,
   };
-  cache.routing = { snapshot, rejected: routingRejections };
+  cache.routing = { snapshot, rejected: routing.rejected, compiler };
   return snapshot;
 }
 

@@ -73,6 +73,16 @@ export class KeyIndex {
     if (owner && owner.consumerId === rec.consumerId) this.table.delete(rec.hex);
   }
 
+  /** The consumer's username; undefined for none (for re-serializing the config: CompileCache.envelopes). */
+  usernameOf(consumerId: string): string | undefined {
+    return this.#owners.get(consumerId)?.username;
+  }
+
+  /** The valid key stored under the KV key `keys.<id>` (its consumer may be missing). */
+  keyRecord(kvKey: string): Readonly<KeyRecord> | undefined {
+    return this.#keys.get(kvKey);
+  }
+
   /** Keys left out because their consumer is missing or rejected. */
   rejections(): Rejection[] {
     const out: Rejection[] = [];

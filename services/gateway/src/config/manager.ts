@@ -1,5 +1,7 @@
 // Holds the latest entity values, recompiles (debounced) off the hot path and swaps the snapshot
 // atomically. A watch session's initial values replace everything the node had before.
+// The raw envelopes are not kept (at 211,000 entries they were a fifth of the node's memory): each is
+// parsed into the CompileCache as it arrives, and last-known-good is written from the cache.
 import type { ConfigEvent, ConfigWatchHandlers } from '@turnpike/common';
 import { CompileCache, compileSnapshot, type PoolFactory, type Snapshot } from './compiler.js';
 import { loadLastKnownGood, saveLastKnownGood, saveLastKnownGoodInSlices } from './last-known-good.js';
@@ -29,13 +31,18 @@ const SYNC_LKG_MAX_ENTRIES = 20_000;
 export class ConfigManager {
   #snapshot: Snapshot | null = null;
   #source: ConfigSourceKind | null = null;
-  #entries = new Map<string, string>();
+  /** Raw values of the keys changed live since the last compile; released by it. */
+  #pending = new Map<string, string>();
   #session = 0;
+  /** Stamps full passes (watch sessions and last-known-good loads) in the cache; see CompileCache.staleKeys. */
+  #gen = 0;
+  /** The gen of the watch session whose initial values are being delivered; 0 for none. */
+  #delivering = 0;
   /** Cancels the scheduled live compile; null when none is scheduled. */
   #timer: (() => void) | null = null;
   #loadedWaiters: (() => void)[] = [];
   #cache = new CompileCache();
-  /** Time spent parsing entries of the current initial delivery before its compile (logged with it). */
+  /** Time spent parsing entries of the current initial delivery (or LKG load) before its compile (logged with it). */
   #parsedAheadMs = 0;
   /** Keys set or deleted by live events since the last compile (the cache then updates only these). */
   #changed = new Set<string>();
@@ -71,8 +78,18 @@ export class ConfigManager {
     try {
       const lkg = loadLastKnownGood(this.#o.dataDir);
       if (!lkg) return false;
-      this.#entries = new Map(Object.entries(lkg.entries));
-      this.#compile('lkg');
+      const gen = ++this.#gen;
+      // A watch session may be delivering right now (a large bucket takes seconds): what it delivered is newer.
+      const delivering = this.#delivering;
+      const reduced = (lkg.format ?? 1) >= 2;
+      const t0 = performance.now();
+      for (const key in lkg.entries) {
+        const raw = lkg.entries[key];
+        if (typeof raw !== 'string' || (delivering !== 0 && this.#cache.genOf(key) === delivering)) continue;
+        this.#feed(key, raw, gen, reduced);
+      }
+      this.#parsedAheadMs += performance.now() - t0;
+      this.#compileFull('lkg', new Set(delivering !== 0 ? [gen, delivering] : [gen]));
       log('info', 'config.lkg_loaded', { revision: lkg.revision, saved_at: lkg.saved_at });
       return true;
     } catch (e) {
@@ -83,47 +100,75 @@ export class ConfigManager {
 
   /** Handlers for one watch; events of a superseded session are ignored. */
   newWatchSession(): ConfigWatchHandlers {
+    // A live change still waiting for its compile goes in first: the new delivery's values are newer.
+    if (this.#timer) {
+      this.#cancel();
+      this.#compile('kv', true);
+    }
     const session = ++this.#session;
-    const initial = new Map<string, string>();
+    const gen = ++this.#gen;
+    this.#delivering = gen;
+    let delivered = 0;
     let live = false;
     return {
       onEvent: (ev: ConfigEvent) => {
         if (session !== this.#session) return;
         if (!live) {
-          // With nothing compiled yet, each entry is parsed as it arrives: the watch takes seconds to deliver
-          // 200,000 entries, and the compile at the end is then left with only what needs all of them.
-          // (The full pass at the end still reconciles the cache with exactly this session's entries.)
-          const ahead = !this.#cache.primed;
-          const t0 = ahead ? performance.now() : 0;
+          // Each entry is parsed into the cache as it arrives (unchanged ones cost a revision check): the
+          // watch takes seconds to deliver 200,000 entries, the compile at the end is then left with only
+          // what needs all of them, and no raw value outlives its parse. Entries this session does not
+          // deliver are removed at the end (their gen is not this session's).
+          const t0 = performance.now();
           if (ev.op === 'put') {
-            initial.set(ev.key, ev.value);
-            if (ahead) this.#cache.set(ev.key, ev.value);
-          } else {
-            initial.delete(ev.key);
-            if (ahead) this.#cache.delete(ev.key);
+            delivered++;
+            this.#feed(ev.key, ev.value, gen, false);
+          } else if (this.#cache.genOf(ev.key) === gen) {
+            // Put earlier in this delivery; an entry from before it is left to the end (an empty bucket keeps it).
+            this.#cache.delete(ev.key);
           }
-          if (ahead) this.#parsedAheadMs += performance.now() - t0;
+          this.#parsedAheadMs += performance.now() - t0;
           return;
         }
-        if (ev.op === 'put') this.#entries.set(ev.key, ev.value);
-        else this.#entries.delete(ev.key);
+        if (ev.op === 'put') this.#pending.set(ev.key, ev.value);
+        else this.#pending.delete(ev.key);
         this.#changed.add(ev.key);
         this.#schedule();
       },
       onInitialDone: () => {
         if (session !== this.#session) return;
         live = true;
-        if (initial.size === 0 && this.#entries.size > 0 && this.#snapshot) {
+        this.#delivering = 0;
+        if (delivered === 0 && this.#cache.size > 0 && this.#snapshot) {
           // A bucket with not even meta.revision in it is a NATS that lost its store, not a cluster
           // whose config was deleted: keep serving what we have until the control plane republishes.
           log('warn', 'config.empty_bucket_ignored', { revision: this.#snapshot.revision });
           return;
         }
-        this.#entries = initial;
         this.#cancel();
-        this.#compile('kv');
+        this.#compileFull('kv', new Set([gen]));
       },
     };
+  }
+
+  /** Parses one entry into the cache; an entry that throws is logged and left as it was. */
+  #feed(key: string, raw: string, gen: number, reduced: boolean): void {
+    try {
+      this.#cache.set(key, raw, gen, reduced);
+    } catch (e) {
+      log('error', 'config.entry_failed', { key, error: errMessage(e) });
+    }
+  }
+
+  /**
+   * After a full pass fed the cache: removes what no pass in `gens` delivered and compiles everything
+   * (routing included: the pass may have changed any of it).
+   */
+  #compileFull(source: ConfigSourceKind, gens: ReadonlySet<number>): void {
+    this.#pending = new Map();
+    this.#changed = new Set(this.#cache.staleKeys(gens));
+    this.#cache.routing = null;
+    this.#cache.primed = true;
+    this.#compile(source);
   }
 
   close(): void {
@@ -138,7 +183,7 @@ export class ConfigManager {
   #saveNow(): void {
     if (!this.#snapshot || this.#source !== 'kv') return;
     try {
-      saveLastKnownGood(this.#o.dataDir, this.#snapshot.revision, this.#entries);
+      saveLastKnownGood(this.#o.dataDir, this.#snapshot.revision, this.#cache.envelopes());
       this.#lkgWritten = true;
       this.#lkgDirty = false;
     } catch (e) {
@@ -168,7 +213,7 @@ export class ConfigManager {
       while (this.#lkgDirty && !this.#closed && this.#snapshot) {
         this.#lkgDirty = false;
         try {
-          await saveLastKnownGoodInSlices(this.#o.dataDir, this.#snapshot.revision, [...this.#entries], () => !this.#closed);
+          await saveLastKnownGoodInSlices(this.#o.dataDir, this.#snapshot.revision, this.#cache.envelopes(), () => !this.#closed);
         } catch (e) {
           log('error', 'config.lkg_write_failed', { error: errMessage(e) });
         }
@@ -199,17 +244,23 @@ export class ConfigManager {
     this.#timer = null;
   }
 
-  /** `live`: compile from the changed keys only (the entries were updated in place); else a full pass. */
+  /**
+   * Compiles the keys changed since the last compile (`#changed`, with their values in `#pending`) into the
+   * cache. `live`: a live change (last-known-good is then written once changes pause).
+   */
   #compile(source: ConfigSourceKind, live = false): void {
     let snap: Snapshot;
     const started = performance.now();
     const changed = this.#changed;
+    const pending = this.#pending;
     this.#changed = new Set();
+    this.#pending = new Map();
     try {
-      snap = compileSnapshot(this.#entries, this.#o.poolFor, this.#cache, live ? changed : undefined, { stages: this.#o.stages ?? null });
+      snap = compileSnapshot(pending, this.#o.poolFor, this.#cache, changed, { stages: this.#o.stages ?? null });
     } catch (e) {
-      // The cache may hold part of this change: start the next compile from scratch.
-      this.#cache = new CompileCache();
+      // The cache holds every entry parsed (each set is complete on its own); the routing built from it
+      // may not be: the next compile rebuilds it.
+      this.#cache.routing = null;
       // A compiler bug must not take the node down: keep serving the previous snapshot.
       log('error', 'config.compile_failed', { error: errMessage(e) });
       return;
@@ -230,9 +281,9 @@ export class ConfigManager {
     });
     this.#o.onSwap?.(snap);
     if (source === 'kv') {
-      // A large first write (61 MB at 211,000 entries, over a second of CPU) goes in slices rather than
+      // A large first write (~53 MB at 211,000 entries, over a second of CPU) goes in slices rather than
       // blocking the proxy right after it became ready; a small one is written before whenLoaded() resolves.
-      if (this.#lkgWritten || this.#entries.size > SYNC_LKG_MAX_ENTRIES) {
+      if (this.#lkgWritten || this.#cache.size > SYNC_LKG_MAX_ENTRIES) {
         this.#lkgWritten = true;
         this.#lkgDirty = true;
         if (live) this.#saveInSlices();

@@ -33,6 +33,126 @@ function view(headers: Record<string, string> = {}, query: Record<string, string
   return v;
 }
 
+/** A deterministic PRNG (mulberry32) so a failing sequence can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('Router.withChanges', { timeout: 60_000 }, () => {
+  // Small pools so that random routes collide often: shared trie nodes, equal ranks, shadowing, hosts.
+  const SEGS = ['a', 'b', 'c', '{p}', '{q}'];
+  const HOSTS = ['x.test', 'y.test', '*.test', '*.x.test', 'x.*', 'X.Test'];
+  const METHODS = ['GET', 'POST', 'PUT'];
+  const REGEXES = ['~/a/(?<n>[0-9]+)', '~/b', '~/(?<w>[a-c])/c$', '~/c'];
+
+  function randomSpec(rnd: () => number, id: string): RouteSpec<string> {
+    const pick = <X>(xs: readonly X[]): X => xs[Math.floor(rnd() * xs.length)]!;
+    const paths: string[] = [];
+    for (let n = 1 + Math.floor(rnd() * 2); n > 0; n--) {
+      if (rnd() < 0.1) paths.push(pick(REGEXES));
+      else {
+        const segs = Array.from({ length: Math.floor(rnd() * 4) }, () => pick(SEGS));
+        if (rnd() < 0.15) segs.push('{rest*}');
+        paths.push('/' + segs.join('/'));
+      }
+    }
+    const s: RouteSpec<string> = {
+      id,
+      hosts: rnd() < 0.5 ? [] : Array.from({ length: 1 + Math.floor(rnd() * 2) }, () => pick(HOSTS)),
+      methods: rnd() < 0.5 ? [] : Array.from({ length: 1 + Math.floor(rnd() * 2) }, () => pick(METHODS)),
+      paths,
+      priority: Math.floor(rnd() * 3),
+      value: id,
+    };
+    if (rnd() < 0.25) s.headers = [{ name: pick(['X-A', 'x-b']), match: pick(['present', 'absent', 'exact'] as const), value: '1' }];
+    if (rnd() < 0.15) s.query = [{ name: 'q', match: pick(['present', 'prefix'] as const), value: 'v' }];
+    return s;
+  }
+
+  /** Every lookup of `requests` on both routers gives the same route, params and prefix. */
+  function assertSameLookups(got: Router<string>, want: Router<string>, rnd: () => number, step: string): number {
+    let matched = 0;
+    const pick = <X>(xs: readonly X[]): X => xs[Math.floor(rnd() * xs.length)]!;
+    const PATH_SEGS = ['a', 'b', 'c', '1', '42', 'zz'];
+    for (let i = 0; i < 300; i++) {
+      const method = pick([...METHODS, 'DELETE']);
+      const host = pick(['', 'x.test', 'X.TEST', 'y.test', 'a.x.test', 'b.test', 'x.org', 'other']);
+      const path = '/' + Array.from({ length: Math.floor(rnd() * 5) }, () => pick(PATH_SEGS)).join('/') + (rnd() < 0.1 ? '/' : '');
+      const req = view(rnd() < 0.5 ? { 'x-a': '1' } : { 'x-b': '1' }, rnd() < 0.5 ? { q: 'v1' } : {});
+      const a = got.match(method, host, path, req);
+      const b = want.match(method, host, path, req);
+      assert.deepEqual(a, b, `${step}: ${method} ${host} ${path}`);
+      if (a) matched++;
+    }
+    return matched;
+  }
+
+  test('random upserts and removals match a router built from scratch from the same routes', () => {
+    const rnd = prng(0x7a11);
+    // The model: id → spec and rank, with withChanges' rank rules (a replaced route keeps its rank).
+    const model = new Map<string, { spec: RouteSpec<string>; rank: number }>();
+    let nextRank = 0;
+    let router = new Router<string>([]);
+    const scratch = (): Router<string> => new Router([...model.values()].sort((x, y) => x.rank - y.rank).map((e) => e.spec));
+    const earlier: { router: Router<string>; want: Router<string> }[] = [];
+    let matched = 0;
+    for (let step = 0; step < 400; step++) {
+      const upserts: RouteSpec<string>[] = [];
+      const removals: string[] = [];
+      for (let k = Math.floor(rnd() * 4); k >= 0; k--) {
+        const id = `r${Math.floor(rnd() * 40)}`;
+        if (rnd() < 0.3) {
+          if (upserts.some((u) => u.id === id) || removals.includes(id)) continue;
+          removals.push(id);
+          model.delete(id);
+        } else {
+          if (upserts.some((u) => u.id === id)) continue;
+          const s = randomSpec(rnd, id);
+          upserts.push(s);
+          const old = model.get(id);
+          model.set(id, { spec: s, rank: old?.rank ?? nextRank++ });
+        }
+      }
+      // Removals go first in withChanges: an id removed and upserted in one call is new again.
+      for (const id of removals) if (upserts.some((u) => u.id === id)) model.get(id)!.rank = nextRank++;
+      router = router.withChanges(upserts, removals);
+      const want = scratch();
+      assert.equal(router.size, want.size);
+      matched += assertSameLookups(router, want, rnd, `step ${step}`);
+      if (step % 50 === 0) earlier.push({ router, want });
+    }
+    // Earlier routers are untouched by the changes made after them (a request may still hold one).
+    for (const [i, e] of earlier.entries()) assertSameLookups(e.router, e.want, rnd, `earlier router ${i}`);
+    // Most requests find a route: the comparison is not between two empty answers.
+    assert.ok(matched > 400 * 300 * 0.5, `only ${matched} of ${400 * 300} lookups matched`);
+  });
+
+  test('explicit ranks order ties as a scratch build in rank order does', () => {
+    const a = spec('a', ['/x'], { rank: 5 });
+    const b = spec('b', ['/x'], { rank: 2 });
+    const r = new Router([a]).withChanges([b]);
+    assert.equal(r.match('GET', '', '/x')?.routeId, 'b');
+    assert.equal(r.withChanges([], ['b']).match('GET', '', '/x')?.routeId, 'a');
+    assert.equal(r.match('GET', '', '/x')?.routeId, 'b');
+  });
+
+  test('removing an unconditional route brings back the routes it shadowed', () => {
+    const r = new Router([spec('plain', ['/s']), spec('cond', ['/s'], { headers: [{ name: 'x', match: 'present' }] }), spec('late', ['/s'])]);
+    assert.equal(r.match('GET', '', '/s')?.routeId, 'plain');
+    const r2 = r.withChanges([], ['plain']);
+    assert.equal(r2.match('GET', '', '/s')?.routeId, 'late');
+    assert.equal(r2.match('GET', '', '/s', view({ x: '1' }))?.routeId, 'cond');
+    assert.equal(r.match('GET', '', '/s')?.routeId, 'plain');
+  });
+});
+
 describe('Router', { timeout: 10_000 }, () => {
   test('literal path matches itself and deeper paths on segment boundaries only', () => {
     const r = new Router([spec('users', ['/users'])]);

@@ -1,0 +1,243 @@
+// The routing part of a snapshot (upstreams → services → routes → router), compiled in full or, for a live
+// change to upstreams, services or routes, incrementally: only the changed entities and what depends on them
+// are recompiled (an upstream's services, a service's routes), and the router is derived from the previous
+// one with `Router.withChanges`, which shares everything the change does not touch. Snapshots stay
+// immutable: the previous router and maps are never changed, so a request still holding them is unaffected.
+// The result is the one a full compile of the same entries gives (ranks keep the full compile's tie-break
+// order: docs/architecture.md, "Incremental compile").
+import type { Route, Service, Upstream } from '@turnpike/common';
+import { Router, type RouteSpec } from '../router/index.js';
+import { createBalancer } from '../upstream/balancer.js';
+import { compilePluginIndex, routePolicies, type PluginIndex } from '../plugins/chain.js';
+import { lifecycleHeaders, type CompiledRoute, type CompiledService, type CompiledUpstream, type PoolFactory, type Rejection } from './compiler.js';
+
+interface Parsed<T> {
+  key: string;
+  id: string;
+  data: T;
+}
+
+/** The parsed entities a routing compile reads, by KV key (CompileCache.parsed). */
+export interface RoutingInputs {
+  upstreams: ReadonlyMap<string, Parsed<unknown>>;
+  services: ReadonlyMap<string, Parsed<unknown>>;
+  routes: ReadonlyMap<string, Parsed<unknown>>;
+  plugins: ReadonlyMap<string, Parsed<unknown>>;
+}
+
+export interface RoutingResult {
+  router: Router<CompiledRoute>;
+  /** Services', plugins' and routes' rejections (schema rejections are the cache's). */
+  rejected: Rejection[];
+  counts: { upstreams: number; services: number; routes: number };
+  poolKeys: ReadonlySet<string>;
+}
+
+const UPSTREAMS = 'upstreams.';
+const SERVICES = 'services.';
+const ROUTES = 'routes.';
+
+/** The upstream a service proxies to ('' for none); recorded for every service so its upstream's changes find it. */
+function upstreamIdOf(s: Service): string {
+  const i = s.integration ?? null;
+  if (i !== null && i.type !== 'http') return '';
+  return i?.upstream_id ?? s.upstream_id ?? '';
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, member: string): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(member);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string | undefined, member: string): void {
+  if (key === undefined) return;
+  const set = index.get(key);
+  if (set && set.delete(member) && set.size === 0) index.delete(key);
+}
+
+/**
+ * Holds what the last compile built, and the reverse dependencies an incremental one needs. Owned by one
+ * CompileCache; the maps here are the compiler's working state, never handed to a snapshot (snapshots get
+ * the router, which is persistent, and fresh counts/sets).
+ */
+export class RoutingCompiler {
+  #router = new Router<CompiledRoute>();
+  readonly #upstreams = new Map<string, CompiledUpstream>();
+  readonly #upstreamPools = new Map<string, string[]>();
+  readonly #services = new Map<string, CompiledService>();
+  /** Draft and retired services: valid config whose routes are left out without a rejection. */
+  readonly #unrouted = new Set<string>();
+  readonly #serviceRejections = new Map<string, Rejection>();
+  readonly #routeRejections = new Map<string, Rejection>();
+  #plugins: { index: PluginIndex; rejections: Rejection[] } = compilePluginIndex([]);
+  /** upstream id → ids of the services that name it. */
+  readonly #servicesByUpstream = new Map<string, Set<string>>();
+  readonly #upstreamOfService = new Map<string, string>();
+  /** service id → keys of the routes that name it (routed or not: a service that appears brings them in). */
+  readonly #routesByService = new Map<string, Set<string>>();
+  readonly #serviceOfRoute = new Map<string, string>();
+  /**
+   * route key → rank: increasing in the order of CompileCache.parsed.routes (a Map: a changed route keeps its
+   * place, a new one goes last), which is the order a full compile hands routes to the router in.
+   */
+  readonly #rank = new Map<string, number>();
+  #nextRank = 0;
+  #stages: ReadonlySet<string> | null = null;
+
+  /** Compiles everything in `inputs` from scratch. */
+  full(inputs: RoutingInputs, poolFor: PoolFactory, stages: ReadonlySet<string> | null): RoutingResult {
+    for (const m of [this.#upstreams, this.#upstreamPools, this.#services, this.#serviceRejections, this.#routeRejections]) m.clear();
+    for (const m of [this.#servicesByUpstream, this.#upstreamOfService, this.#routesByService, this.#serviceOfRoute, this.#rank]) m.clear();
+    this.#unrouted.clear();
+    this.#nextRank = 0;
+    this.#stages = stages;
+    for (const p of inputs.upstreams.values()) this.#compileUpstream(p.id, p as Parsed<Upstream>, poolFor);
+    for (const p of inputs.services.values()) this.#compileService(p.id, p as Parsed<Service>);
+    this.#plugins = compilePluginIndex(inputs.plugins.values());
+    const specs: RouteSpec<CompiledRoute>[] = [];
+    for (const [key, p] of inputs.routes) {
+      this.#rank.set(key, this.#nextRank++);
+      const spec = this.#compileRoute(key, p as Parsed<Route>);
+      if (spec) specs.push(spec);
+    }
+    this.#router = new Router(specs);
+    return this.#result();
+  }
+
+  /**
+   * Applies the routing keys changed since the last compile (`changedKeys`: entries whose parse result
+   * changed, consumers and keys excluded). Returns null, changing nothing, when the change needs a full
+   * compile: anything but upstreams, services and routes (plugins feed every route's policies), or other stages.
+   */
+  update(changedKeys: readonly string[], inputs: RoutingInputs, poolFor: PoolFactory, stages: ReadonlySet<string> | null): RoutingResult | null {
+    if (stages !== this.#stages) return null;
+    const upstreamIds = new Set<string>();
+    const serviceIds = new Set<string>();
+    const routeKeys = new Set<string>();
+    for (const key of changedKeys) {
+      if (key.startsWith(UPSTREAMS)) upstreamIds.add(key.slice(UPSTREAMS.length));
+      else if (key.startsWith(SERVICES)) serviceIds.add(key.slice(SERVICES.length));
+      else if (key.startsWith(ROUTES)) routeKeys.add(key);
+      else return null;
+    }
+    for (const id of upstreamIds) {
+      this.#compileUpstream(id, inputs.upstreams.get(UPSTREAMS + id) as Parsed<Upstream> | undefined, poolFor);
+      for (const s of this.#servicesByUpstream.get(id) ?? []) serviceIds.add(s);
+    }
+    for (const id of serviceIds) {
+      this.#compileService(id, inputs.services.get(SERVICES + id) as Parsed<Service> | undefined);
+      for (const r of this.#routesByService.get(id) ?? []) routeKeys.add(r);
+    }
+    const upserts: RouteSpec<CompiledRoute>[] = [];
+    const removals: string[] = [];
+    for (const key of routeKeys) {
+      const p = inputs.routes.get(key) as Parsed<Route> | undefined;
+      if (!p) this.#rank.delete(key);
+      else if (!this.#rank.has(key)) this.#rank.set(key, this.#nextRank++);
+      const spec = this.#compileRoute(key, p);
+      if (spec) upserts.push(spec);
+      else removals.push(key.slice(ROUTES.length));
+    }
+    this.#router = this.#router.withChanges(upserts, removals);
+    return this.#result();
+  }
+
+  #result(): RoutingResult {
+    const poolKeys = new Set<string>();
+    for (const keys of this.#upstreamPools.values()) for (const k of keys) poolKeys.add(k);
+    return {
+      router: this.#router,
+      rejected: [...this.#serviceRejections.values(), ...this.#plugins.rejections, ...this.#routeRejections.values()],
+      counts: { upstreams: this.#upstreams.size, services: this.#services.size, routes: this.#router.size },
+      poolKeys,
+    };
+  }
+
+  /** (Re)compiles one upstream; `p` undefined: it is gone. */
+  #compileUpstream(id: string, p: Parsed<Upstream> | undefined, poolFor: PoolFactory): void {
+    this.#upstreams.delete(id);
+    this.#upstreamPools.delete(id);
+    if (!p) return;
+    const data = p.data;
+    const pools: string[] = [];
+    const targets = data.targets.map((t) => {
+      const host = t.host.includes(':') && !t.host.startsWith('[') ? `[${t.host}]` : t.host;
+      const origin = `${data.scheme}://${host}:${t.port}`;
+      const { key, dispatcher } = poolFor(origin, data.connect_timeout_ms);
+      pools.push(key);
+      return { item: { origin, poolKey: key, dispatcher, inFlight: 0 }, weight: t.weight, id: origin };
+    });
+    const algorithm = data.algorithm ?? 'round-robin';
+    const h = algorithm === 'consistent-hash' ? data.hash_on : null;
+    this.#upstreams.set(id, {
+      id,
+      balancer: createBalancer(algorithm, targets),
+      hashOn: h ? { source: h.source, name: (h.name ?? '').toLowerCase() } : null,
+      readTimeoutMs: data.read_timeout_ms,
+      totalTimeoutMs: data.total_timeout_ms ?? 0,
+    });
+    this.#upstreamPools.set(id, pools);
+  }
+
+  /** (Re)compiles one service against the current upstreams; `p` undefined: it is gone. */
+  #compileService(id: string, p: Parsed<Service> | undefined): void {
+    this.#services.delete(id);
+    this.#unrouted.delete(id);
+    this.#serviceRejections.delete(SERVICES + id);
+    removeFrom(this.#servicesByUpstream, this.#upstreamOfService.get(id), id);
+    this.#upstreamOfService.delete(id);
+    if (!p) return;
+    const { key, data } = p;
+    const upstreamId = upstreamIdOf(data);
+    this.#upstreamOfService.set(id, upstreamId);
+    addTo(this.#servicesByUpstream, upstreamId, id);
+    if (data.lifecycle === 'draft' || data.lifecycle === 'retired') {
+      this.#unrouted.add(id);
+      return;
+    }
+    const basePath = data.base_path.replace(/\/+$/, '');
+    const integration = data.integration ?? null;
+    if (integration !== null && integration.type !== 'http') {
+      // Valid config this node version does not serve yet: routed, and answered with a 502 that says so.
+      this.#services.set(id, { id, basePath, upstream: null, integration: integration.type, responseHeaders: lifecycleHeaders(data) });
+      return;
+    }
+    const upstream = this.#upstreams.get(upstreamId);
+    if (!upstream) {
+      this.#serviceRejections.set(key, { key, reason: `upstream ${upstreamId || '(none)'} is missing or rejected` });
+      return;
+    }
+    this.#services.set(id, { id, basePath, upstream, integration: null, responseHeaders: lifecycleHeaders(data) });
+  }
+
+  /** The router spec of one route, or null when it is gone, rejected or not served here. */
+  #compileRoute(key: string, p: Parsed<Route> | undefined): RouteSpec<CompiledRoute> | null {
+    this.#routeRejections.delete(key);
+    removeFrom(this.#routesByService, this.#serviceOfRoute.get(key), key);
+    this.#serviceOfRoute.delete(key);
+    if (!p) return null;
+    const { id, data } = p;
+    this.#serviceOfRoute.set(key, data.service_id);
+    addTo(this.#routesByService, data.service_id, key);
+    const service = this.#services.get(data.service_id);
+    if (!service) {
+      // A draft or retired service is valid config that does not route: its routes are left out, not rejected.
+      if (!this.#unrouted.has(data.service_id)) this.#routeRejections.set(key, { key, reason: `service ${data.service_id} is missing or rejected` });
+      return null;
+    }
+    // A route for another stage is valid config this node does not serve (TP_STAGES).
+    if (this.#stages && data.stage !== null && !this.#stages.has(data.stage)) return null;
+    return {
+      id,
+      hosts: data.hosts,
+      methods: data.methods,
+      paths: data.paths,
+      priority: data.priority,
+      headers: data.headers,
+      query: data.query,
+      rank: this.#rank.get(key)!,
+      value: { id, service, stripPath: data.strip_path, ...routePolicies(this.#plugins.index, id, service.id, data.plugins) },
+    };
+  }
+}
