@@ -1,5 +1,6 @@
-// Carries out a plan against the admin API, in order, resolving names to ids as entities are created.
-// Stops at the first failure and says which operation failed and where in the file the cause is.
+// Carries out a plan against the admin API, level by level (see executionLevels), resolving names to ids as
+// entities are created. Stops at the first failure and says which operation failed and where in the file the
+// cause is.
 import type { ApiKeyCreated } from '@turnpike/common';
 import { AdminApiError, type AdminClient } from './admin-client.js';
 import type { CurrentState } from './current-state.js';
@@ -25,6 +26,14 @@ export interface ExecuteEvents {
   done(op: Operation, info: { generatedKey?: string; generatedSecret?: string }): void;
 }
 
+export interface ExecuteOptions {
+  /**
+   * Operations in flight at once within a level (see executionLevels); default 1: strictly in plan order.
+   * The control plane serializes writes, so this hides round trips and request handling, not the write itself.
+   */
+  concurrency?: number;
+}
+
 export class ApplyError extends Error {
   constructor(
     message: string,
@@ -47,6 +56,7 @@ export async function executePlan(
   events: ExecuteEvents,
   /** The file's config: its secrets are sent with the operations on their entities. */
   desired?: Pick<DeclarativeConfig, 'secrets'>,
+  options: ExecuteOptions = {},
 ): Promise<void> {
   const ids: Record<EntityKind, Map<string, string>> = {
     upstream: new Map(current.upstreams.map((e) => [e.name, e.id])),
@@ -89,50 +99,104 @@ export async function executePlan(
     return { ...rest, [ref.apiField]: id };
   };
 
-  let completed = 0;
-  for (const op of operations) {
-    try {
-      const info: { generatedKey?: string; generatedSecret?: string } = {};
-      if (isResourceOperation(op)) {
-        const r = await executeResourceOperation(op, {
-          client,
-          idOf: refId,
-          secrets: desired?.secrets?.get(entityKey(op.kind, op.name)),
-          created: (id) => {
-            if (op.kind in resourceIds) resourceIds[op.kind as keyof typeof resourceIds].set(op.name, id);
-          },
-        });
-        if (r.generatedSecret !== undefined) info.generatedSecret = r.generatedSecret;
-        if (op.action === 'delete' && op.kind in resourceIds) resourceIds[op.kind as keyof typeof resourceIds].delete(op.name);
-      } else if (op.kind === 'key') {
-        const consumerId = ids.consumer.get(op.consumer);
-        if (consumerId === undefined) throw new Error(`consumer ${JSON.stringify(op.consumer)} has no id yet`);
-        if (op.action === 'create') {
-          const body: Record<string, string> = { name: op.name };
-          if (op.key !== undefined) body.key = op.key;
-          const created = await client.create<ApiKeyCreated>(`/v1/consumers/${consumerId}/keys`, body);
-          if (op.key === undefined) info.generatedKey = created.key;
-        } else {
-          await client.remove(`/v1/consumers/${consumerId}/keys/${op.id}`);
-        }
-      } else if (op.action === 'create') {
-        const created = await client.create<{ id: string }>(COLLECTION[op.kind], toApi(op.kind, op.spec as unknown as Record<string, unknown>));
-        ids[op.kind].set(op.name, created.id);
-      } else if (op.action === 'update') {
-        const path = `${COLLECTION[op.kind]}/${op.id}`;
-        if (op.mode === 'replace') await client.replace(path, toApi(op.kind, specBody(op.spec)));
-        else await client.patch(path, toApi(op.kind, Object.fromEntries(op.changes.map((c) => [c.field, c.to]))));
+  // One operation; ids of what it creates go into the maps before it counts as done, so that the next level
+  // (which alone may use them) finds them.
+  const run = async (op: Operation): Promise<{ generatedKey?: string; generatedSecret?: string }> => {
+    const info: { generatedKey?: string; generatedSecret?: string } = {};
+    if (isResourceOperation(op)) {
+      const r = await executeResourceOperation(op, {
+        client,
+        idOf: refId,
+        secrets: desired?.secrets?.get(entityKey(op.kind, op.name)),
+        created: (id) => {
+          if (op.kind in resourceIds) resourceIds[op.kind as keyof typeof resourceIds].set(op.name, id);
+        },
+      });
+      if (r.generatedSecret !== undefined) info.generatedSecret = r.generatedSecret;
+      if (op.action === 'delete' && op.kind in resourceIds) resourceIds[op.kind as keyof typeof resourceIds].delete(op.name);
+    } else if (op.kind === 'key') {
+      const consumerId = ids.consumer.get(op.consumer);
+      if (consumerId === undefined) throw new Error(`consumer ${JSON.stringify(op.consumer)} has no id yet`);
+      if (op.action === 'create') {
+        const body: Record<string, string> = { name: op.name };
+        if (op.key !== undefined) body.key = op.key;
+        const created = await client.create<ApiKeyCreated>(`/v1/consumers/${consumerId}/keys`, body);
+        if (op.key === undefined) info.generatedKey = created.key;
       } else {
-        await client.remove(`${COLLECTION[op.kind]}/${op.id}`);
-        ids[op.kind].delete(op.name);
+        await client.remove(`/v1/consumers/${consumerId}/keys/${op.id}`);
       }
-      completed++;
-      events.done(op, info);
-    } catch (err) {
-      if (!(err instanceof AdminApiError)) throw err;
-      throw new ApplyError(describeFailure(op, err, locations), op, completed, operations.length, err);
+    } else if (op.action === 'create') {
+      const created = await client.create<{ id: string }>(COLLECTION[op.kind], toApi(op.kind, op.spec as unknown as Record<string, unknown>));
+      ids[op.kind].set(op.name, created.id);
+    } else if (op.action === 'update') {
+      const path = `${COLLECTION[op.kind]}/${op.id}`;
+      if (op.mode === 'replace') await client.replace(path, toApi(op.kind, specBody(op.spec)));
+      else await client.patch(path, toApi(op.kind, Object.fromEntries(op.changes.map((c) => [c.field, c.to]))));
+    } else {
+      await client.remove(`${COLLECTION[op.kind]}/${op.id}`);
+      ids[op.kind].delete(op.name);
     }
+    return info;
+  };
+
+  // Levels run one after another; within a level up to `concurrency` operations are in flight. On the first
+  // failure no new operation starts, those in flight finish (and count), then the failure is reported.
+  const limit = Math.max(1, Math.floor(options.concurrency ?? 1));
+  let completed = 0;
+  // Set inside the workers; the cast keeps TypeScript from narrowing it to undefined here.
+  let failure = undefined as { op: Operation; err: unknown } | undefined;
+  for (const level of limit === 1 ? [operations] : executionLevels(operations)) {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (failure === undefined && next < level.length) {
+        const op = level[next++]!;
+        try {
+          const info = await run(op);
+          completed++;
+          events.done(op, info);
+        } catch (err) {
+          failure ??= { op, err };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, level.length) }, worker));
+    if (failure !== undefined) break;
   }
+  if (failure === undefined) return;
+  const { op, err } = failure;
+  if (!(err instanceof AdminApiError)) throw err;
+  throw new ApplyError(describeFailure(op, err, locations), op, completed, operations.length, err);
+}
+
+/**
+ * The plan cut into levels whose operations do not depend on each other: each maximal run of operations of one
+ * kind that are all deletes, or all creates and updates. The planner already orders kinds so that what an
+ * operation references is created (or released) by an earlier run. Within a run of upserts the updates form
+ * their own level before the creates: an update may free a unique value (a route's path, a credential's
+ * identifier) that a create in the same run takes, which in sequence works only when the file lists it first.
+ */
+export function executionLevels(operations: Operation[]): Operation[][] {
+  const levels: Operation[][] = [];
+  let run: Operation[] = [];
+  let runKey = '';
+  const flush = (): void => {
+    if (run.length === 0) return;
+    if (run[0]!.action === 'delete') levels.push(run);
+    else {
+      const updates = run.filter((o) => o.action === 'update');
+      const creates = run.filter((o) => o.action === 'create');
+      for (const l of [updates, creates]) if (l.length > 0) levels.push(l);
+    }
+    run = [];
+  };
+  for (const op of operations) {
+    const key = `${op.kind}/${op.action === 'delete' ? 'delete' : 'upsert'}`;
+    if (key !== runKey) flush();
+    runKey = key;
+    run.push(op);
+  }
+  flush();
+  return levels;
 }
 
 /**

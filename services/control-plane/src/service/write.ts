@@ -36,14 +36,19 @@ export interface WriteScope extends AdminWriteScope {
   emit(ev: OutboxEvent): void;
 }
 
-async function recordAudit(ctx: ServiceContext, tx: TransactionSql, now: Date, events: AuditEvent[]): Promise<void> {
+/**
+ * The audit rows' INSERTs, not yet sent. postgres.js sends a query when it is awaited and pipelines the queries
+ * of one transaction, so awaiting them together (with the outbox rows) costs one round trip to PostgreSQL
+ * while the config_revision row lock is held, rather than one per row. Sent in array order.
+ */
+function auditInserts(ctx: ServiceContext, tx: TransactionSql, now: Date, events: AuditEvent[]) {
   const auth = authOf(ctx);
-  for (const ev of events) {
+  return events.map((ev) => {
     const tenant = ev.tenantId === undefined ? auth.tenantId : ev.tenantId;
-    await tx`INSERT INTO audit_log (at, tenant_id, actor_token_id, actor_user_id, action, resource_type, resource_id, before, after, request_id)
+    return tx`INSERT INTO audit_log (at, tenant_id, actor_token_id, actor_user_id, action, resource_type, resource_id, before, after, request_id)
       VALUES (${now}, ${tenant}, ${auth.principal.tokenId}, ${auth.principal.userId}, ${ev.action}, ${ev.resource}, ${ev.id},
               ${ev.before ? jsonb(tx, ev.before) : null}, ${ev.after ? jsonb(tx, ev.after) : null}, ${ctx.requestId ?? null})`;
-  }
+  });
 }
 
 export async function writeConfig<T>(ctx: ServiceContext, fn: (w: WriteScope) => Promise<T>): Promise<T> {
@@ -57,12 +62,13 @@ export async function writeConfig<T>(ctx: ServiceContext, fn: (w: WriteScope) =>
     const audits: AuditEvent[] = [];
     const out = await fn({ tx, revision, now: row!.now, emit: (ev) => events.push(ev), audit: (ev) => audits.push(ev) });
     if (idem) await storeResponse(tx, idem.request, idem.respond(out));
-    for (const ev of events) {
+    const outbox = events.map((ev) => {
       const payload = ev.op === 'put' ? ({ kind: ev.kind, revision, data: ev.data } as ConfigEnvelope) : null;
-      await tx`INSERT INTO outbox (revision, kind, entity_id, op, payload)
+      return tx`INSERT INTO outbox (revision, kind, entity_id, op, payload)
         VALUES (${revision}, ${ev.kind}, ${ev.id}, ${ev.op}, ${payload === null ? null : tx.json(payload as never)})`;
-    }
-    await recordAudit(ctx, tx, row!.now, audits);
+    });
+    // Outbox rows in event order (their seq orders the publisher), then the audit rows: one round trip.
+    await Promise.all([...outbox, ...auditInserts(ctx, tx, row!.now, audits)]);
     return out;
   });
   ctx.onCommit();
@@ -78,7 +84,7 @@ export async function writeAdmin<T>(ctx: ServiceContext, fn: (w: AdminWriteScope
     const audits: AuditEvent[] = [];
     const out = await fn({ tx, now: row!.now, audit: (ev) => audits.push(ev) });
     if (idem) await storeResponse(tx, idem.request, idem.respond(out));
-    await recordAudit(ctx, tx, row!.now, audits);
+    await Promise.all(auditInserts(ctx, tx, row!.now, audits));
     return out;
   });
   return result as T;
