@@ -131,6 +131,12 @@ describe('route matching through the gateway proxy', { timeout: 90_000 }, () => 
     await routeTo('prod', upId, { paths: ['/staged'], stage: 'prod', priority: 1 });
     await routeTo('staging', upId, { paths: ['/staged'], stage: 'staging' });
     await routeTo('prodonly', upId, { paths: ['/prod-only'], stage: 'prod' });
+    // API versions: by path prefix (each version its own service), or by a version header on one path.
+    await routeTo('orders-v1', upId, { paths: ['/v1/orders'], strip_path: true });
+    await routeTo('orders-v2', upId, { paths: ['/v2/orders'], strip_path: true });
+    await routeTo('orders-default', upId, { paths: ['/orders'] });
+    await routeTo('orders-h2', upId, { paths: ['/orders'], headers: [{ name: 'api-version', match: 'exact', value: '2' }] });
+    await routeTo('orders-h3', upId, { paths: ['/orders'], headers: [{ name: 'accept', match: 'regex', value: 'version=3' }] });
     // A regex that slipped past an older control plane is rejected by the node, not fatal to it.
     await routeTo('broken', upId, { paths: ['~(a+)+$'] });
 
@@ -183,6 +189,15 @@ describe('route matching through the gateway proxy', { timeout: 90_000 }, () => 
     assert.equal(await via(all!, '/beta?beta=on'), '/beta/beta?beta=on');
     assert.equal(await via(all!, '/beta?beta=off'), '/nodebug/beta?beta=off');
     assert.equal(await via(all!, '/beta?beta=off', { 'x-debug': '1' }), '/any/beta?beta=off');
+  });
+
+  test('API versions: by path prefix, or by a version header (or media-type parameter) on the same path', async () => {
+    assert.equal(await via(all!, '/v1/orders/7'), '/orders-v1/7');
+    assert.equal(await via(all!, '/v2/orders/7?x=1'), '/orders-v2/7?x=1');
+    assert.equal(await via(all!, '/orders/7'), '/orders-default/orders/7', 'no version header: the default version');
+    assert.equal(await via(all!, '/orders/7', { 'api-version': '2' }), '/orders-h2/orders/7');
+    assert.equal(await via(all!, '/orders/7', { 'api-version': '9' }), '/orders-default/orders/7', 'an unknown version falls back to the default');
+    assert.equal(await via(all!, '/orders/7', { accept: 'application/vnd.shop+json; version=3' }), '/orders-h3/orders/7');
   });
 
   test('TP_STAGES: a node serves its stages and stage-less routes; a node without it serves every route', async () => {
