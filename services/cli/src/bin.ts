@@ -13,6 +13,7 @@ program
   .option('--host <host>', 'address the proxy listens on', process.env.TP_PROXY_HOST ?? '0.0.0.0')
   .option('--admin-host <host>', 'address the admin APIs listen on', process.env.TP_ADMIN_HOST ?? '127.0.0.1')
   .option('--proxy-port <port>', 'gateway proxy port', process.env.TP_PROXY_PORT ?? '8000')
+  .option('--https-port <port>', 'gateway HTTPS port, serving the configured certificates (default: no HTTPS listener)', process.env.TP_HTTPS_PORT)
   .option('--status-port <port>', 'gateway status port (/healthz, /readyz, /metrics)', process.env.TP_STATUS_PORT ?? '8100')
   .option('--admin-port <port>', 'REST admin API port', process.env.TP_ADMIN_PORT ?? '8001')
   .option('--grpc-port <port>', 'gRPC admin API port', process.env.TP_GRPC_PORT ?? '8002')
@@ -26,6 +27,7 @@ program
       adminHost: o.adminHost!,
       proxyPort: port(o.proxyPort!, 'proxy-port'),
       statusPort: port(o.statusPort!, 'status-port'),
+      ...(o.httpsPort !== undefined && o.httpsPort !== '-1' ? { httpsPort: port(o.httpsPort, 'https-port') } : {}),
       adminPort: port(o.adminPort!, 'admin-port'),
       grpcPort: port(o.grpcPort!, 'grpc-port'),
       pgPort: port(o.pgPort!, 'pg-port'),

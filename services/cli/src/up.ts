@@ -14,6 +14,8 @@ export interface UpOptions {
   host: string;
   adminHost: string;
   proxyPort: number;
+  /** The gateway's HTTPS listener; unset: none. */
+  httpsPort?: number;
   statusPort: number;
   adminPort: number;
   grpcPort: number;
@@ -87,8 +89,11 @@ export async function runUp(o: UpOptions): Promise<void> {
       dataDir: join(dataDir, 'gateway'),
       host: o.host,
       proxyPort: o.proxyPort,
+      ...(o.httpsPort !== undefined ? { httpsPort: o.httpsPort } : {}),
       statusPort: o.statusPort,
       heartbeat,
+      // Opens the certificate keys the control plane seals (no HTTPS listener unless a port is given).
+      keyring,
     });
     closers.push(['gateway', () => gw.close()]);
 
@@ -97,6 +102,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       '',
       'Turnpike is up.',
       `  proxy        http://${displayHost(o.host)}:${gw.proxyPort}`,
+      ...(gw.httpsPort !== null ? [`  proxy https  https://${displayHost(o.host)}:${gw.httpsPort}   (certificates: /v1/certificates)`] : []),
       `  admin REST   http://${displayHost(o.adminHost)}:${cp.restPort}/v1   (OpenAPI: /v1/openapi.json)`,
       `  admin gRPC   ${displayHost(o.adminHost)}:${cp.grpcPort}`,
       `  node status  http://${displayHost(o.host)}:${gw.statusPort}/readyz  /metrics`,

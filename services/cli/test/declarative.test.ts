@@ -372,4 +372,46 @@ services:
     assert.equal(lambda.integration, null);
     assert.equal((await cli(['diff', '-f', switched])).code, 0);
   });
+
+  test('service splits name their upstreams: apply resolves them, export writes names, re-apply is a no-op, a missing name is a file error', async () => {
+    const text = `_format_version: "1"
+upstreams:
+  - name: split-stable
+    targets: [{ host: 10.2.0.1, port: 80 }]
+  - name: split-canary
+    targets: [{ host: 10.2.0.2, port: 80 }]
+services:
+  - name: split-svc
+    upstream: split-stable
+    splits:
+      - { upstream: split-canary, weight: 10 }
+      - { upstream: split-canary, weight: 0, header: { name: X-Canary, value: "yes" } }
+`;
+    const file = await write('splits.yaml', text);
+    const r = await cli(['apply', '-f', file]);
+    assert.equal(r.code, 0, r.stderr);
+    const ups = (await api('GET', '/v1/upstreams?limit=1000')).data as Array<{ id: string; name: string }>;
+    const canary = ups.find((u) => u.name === 'split-canary')!.id;
+    const svc = ((await api('GET', '/v1/services?limit=1000')).data as Array<{ name: string; splits: unknown }>).find((s) => s.name === 'split-svc')!;
+    assert.deepEqual(svc.splits, [
+      { upstream_id: canary, weight: 10 },
+      { upstream_id: canary, weight: 0, header: { name: 'X-Canary', value: 'yes' } },
+    ]);
+    assert.equal((await cli(['diff', '-f', file])).code, 0);
+    const out = join(dir, 'exported-splits.yaml');
+    assert.equal((await cli(['export', '-o', out])).code, 0);
+    const exported = await readFile(out, 'utf8');
+    assert.match(exported, /splits:\n\s+- upstream: split-canary\n\s+weight: 10\n/);
+    const before = await snapshot();
+    const again = await cli(['apply', '--prune', '-f', out]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /no changes/);
+    assert.equal(await snapshot(), before);
+    const changed = await cli(['apply', '-f', await write('splits-2.yaml', text.replace('weight: 10', 'weight: 30'))]);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stdout, /applied: 0 created, 1 updated, 0 deleted/);
+    const bad = await cli(['apply', '-f', await write('splits-bad.yaml', text.replace('{ upstream: split-canary, weight: 10 }', '{ upstream: nowhere, weight: 10 }'))]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /services\[0\]\.splits\[0\]\.upstream: no upstream named "nowhere"/);
+  });
 });

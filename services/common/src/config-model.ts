@@ -32,6 +32,7 @@ export interface EntityByKind {
   plugins: ResourceConfig;
   ai_providers: ResourceConfig;
   prompt_templates: ResourceConfig;
+  certificates: ResourceConfig;
 }
 export type EntityKind = keyof EntityByKind;
 /** The kinds with their own tables and schemas in the control plane. */
@@ -47,6 +48,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'plugins',
   'ai_providers',
   'prompt_templates',
+  'certificates',
 ];
 export const ENTITY_KINDS: readonly EntityKind[] = [...CORE_ENTITY_KINDS, ...RESOURCE_KINDS];
 

@@ -27,9 +27,24 @@ export const ErrorCodes = {
   /** The service's integration (lambda, ai, websocket) is configured but this gateway version does not serve it. */
   TP_ERR_INTEGRATION_UNAVAILABLE: 502,
   TP_ERR_NO_HEALTHY_TARGET: 503,
+  // Upstream resilience (issue 5): every target of the upstream is behind an open circuit breaker.
+  TP_ERR_UPSTREAM_CIRCUIT_OPEN: 503,
   TP_ERR_UNAVAILABLE: 503,
   TP_ERR_UPSTREAM_TIMEOUT: 504,
   TP_ERR_INTERNAL: 500,
+  // Proxy protocol limits (issue 5): request-target over TP_MAX_URL_BYTES, request body stalled past
+  // TP_CLIENT_BODY_TIMEOUT_MS, an Expect value other than 100-continue.
+  TP_ERR_URL_TOO_LONG: 414,
+  TP_ERR_CLIENT_TIMEOUT: 408,
+  TP_ERR_EXPECTATION_FAILED: 417,
+  // WebSocket proxying (issue 5, gateway proxy/websocket.ts): a plain request to a websocket-only service; the
+  // upstream answered the upgrade with another status (a 4xx is passed on as is). The last three end an open
+  // connection (close codes 1001, 1009, 1013) and appear in call logs only.
+  TP_ERR_UPGRADE_REQUIRED: 426,
+  TP_ERR_UPSTREAM_UPGRADE_REFUSED: 502,
+  TP_ERR_WS_IDLE_TIMEOUT: 408,
+  TP_ERR_WS_MESSAGE_TOO_BIG: 413,
+  TP_ERR_WS_BACKPRESSURE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

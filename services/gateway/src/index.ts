@@ -1,19 +1,26 @@
 // startGateway: one data-plane node. Config comes from the cluster's NATS KV bucket (or a ConfigBus handed
 // in by the embedded `turnpike up`), is compiled off the hot path, and the uWS proxy reads the snapshot.
+// This thread is the node's primary: config source, last-known-good, call-log batcher, heartbeat, status
+// server. The proxy runs here (workers: 1) or in N worker threads sharing the port (src/node/).
 import { hostname } from 'node:os';
-import type { us_listen_socket } from 'uWebSockets.js';
-import { NatsHeartbeatChannel, type ConfigBus, type ConfigWatch, type HeartbeatChannel, type LogSink } from '@turnpike/common';
+import { Agent } from 'undici';
+import { NatsHeartbeatChannel, keyringFromEnv, type Keyring, type ConfigBus, type ConfigWatch, type ConfigWatchHandlers, type HeartbeatChannel, type LogSink } from '@turnpike/common';
 import { loadUws } from './uws/loader.js';
+import type { HttpsListener } from './tls/https-listener.js';
 import { ConfigManager } from './config/manager.js';
 import { NatsConfigSource } from './config/nats-source.js';
 import { PoolRegistry } from './upstream/pools.js';
-import { createProxyHandler, inFlightRequests } from './proxy/handler.js';
+import { ResilienceRegistry } from './upstream/resilience.js';
+import { inFlightRequests } from './proxy/handler.js';
+import { startProxyApp, type ProxyApp, type ProxyLimits } from './node/proxy-app.js';
+import { WorkerPool } from './node/worker-pool.js';
 import { GatewayMetrics } from './status/metrics.js';
 import { startStatusServer } from './status/server.js';
 import { CallLogBatcher } from './call-log/batcher.js';
 import { JetStreamLogSink } from './call-log/jetstream-sink.js';
 import { HeartbeatReporter } from './heartbeat/index.js';
 import { GATEWAY_VERSION } from './heartbeat/version.js';
+import type { CallRecord } from '@turnpike/common';
 import { log } from './log.js';
 
 export interface GatewayOptions {
@@ -28,13 +35,38 @@ export interface GatewayOptions {
   dataDir?: string;
   host?: string;
   proxyPort?: number;
+  /**
+   * The HTTPS listener's port (env TP_HTTPS_PORT; main.ts defaults it to 8443). Unset or negative: no HTTPS
+   * listener (the default for embedded use); 0: a free port.
+   */
+  httpsPort?: number;
+  /** Opens certificate keys sealed by the control plane; default: keyringFromEnv() (TP_SECRET_KEY[S]). */
+  keyring?: Keyring | null;
   statusPort?: number;
   maxBodyBytes?: number;
   maxHeaderBytes?: number;
+  /** Longest request-target (path + query) accepted; longer ones get 414 (default 8 KiB). */
+  maxUrlBytes?: number;
+  /**
+   * A request body that sends nothing for this long gets 408 (env TP_CLIENT_BODY_TIMEOUT_MS; default 5 s,
+   * under uWS's own cut of bodies slower than 16 KiB/s at ~10 s, which answers nothing; 0 disables).
+   */
+  clientBodyTimeoutMs?: number;
+  /** Largest WebSocket message either way (env TP_WS_MAX_MESSAGE_BYTES; default 16 MiB); bigger: close 1009. */
+  wsMaxMessageBytes?: number;
+  /** Idle timeout of WebSocket connections on http services (env TP_WS_IDLE_TIMEOUT_MS; default 120 s). */
+  wsIdleTimeoutMs?: number;
   /** How long to wait for the bus's initial values before falling back to last-known-good. */
   initialConfigWaitMs?: number;
-  /** Grace period for in-flight requests on close. */
+  /** Grace period for in-flight requests on close (env TP_DRAIN_TIMEOUT_MS; default 30 s). */
   drainTimeoutMs?: number;
+  /**
+   * Proxy threads (env TP_WORKERS). 1 (the default here; `turnpike up` keeps it): the proxy runs in this
+   * thread. N > 1: N worker threads listen on the same port (SO_REUSEPORT) and this thread is the primary.
+   */
+  workers?: number;
+  /** Test only (TP_TEST_HOOKS=1): SIGUSR2 makes worker 0 throw an uncaught error. */
+  testHooks?: boolean;
   /** Where heartbeats go: by default NATS core pub/sub with NATS, none in embedded mode unless given. */
   heartbeat?: HeartbeatChannel;
   /** Heartbeat period (default 2 s); 0 sends only the beats after config swaps and on close. */
@@ -49,9 +81,16 @@ export interface GatewayOptions {
 export interface Gateway {
   nodeId: string;
   proxyPort: number;
+  /** Null without an HTTPS listener. */
+  httpsPort: number | null;
   statusPort: number;
+  /** Proxy threads serving (1: the proxy runs in the caller's thread). */
+  workers: number;
   snapshot(): { revision: number; loaded: boolean; source: string | null };
+  /** Graceful drain (stop accepting, finish in-flight up to drainTimeoutMs, flush call logs), then stop. */
   close(): Promise<void>;
+  /** A second signal: drop every connection and stop the proxy threads now (call logs not flushed). */
+  abort(): Promise<void>;
 }
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -65,88 +104,180 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // Set once the node is up; config swaps before that are reported by its first beat.
   let heartbeat: HeartbeatReporter | null = null;
 
+  // Loaded here in both modes: refuses the pure-JS fallback before any thread starts.
   const { uws, native } = loadUws();
+  const requestedWorkers = Math.max(1, Math.floor(opts.workers ?? 1));
+  // The pure-JS fallback (allowed with TP_ALLOW_UWS_FALLBACK) has no SO_REUSEPORT: one thread only.
+  const workers = native ? requestedWorkers : 1;
+  if (workers < requestedWorkers) log('warn', 'gateway.workers_reduced', { requested: requestedWorkers, workers, reason: 'uWS fallback cannot share a port between threads' });
+  const threaded = workers > 1;
+  // The pure-JS fallback has no SSLApp: it serves plain HTTP only.
+  const wantsHttps = opts.httpsPort !== undefined && opts.httpsPort >= 0;
+  const httpsPort = wantsHttps && native ? opts.httpsPort! : null;
+  if (wantsHttps && !native) log('warn', 'gateway.https_disabled', { reason: 'the uWS fallback has no TLS (SSLApp)' });
   const pools = new PoolRegistry();
   const metrics = new GatewayMetrics();
+  // Upstream health checks, breakers, retry budgets: kept by the thread that proxies (each worker has its own).
+  const resilience = threaded ? null : new ResilienceRegistry();
+  metrics.resilience = resilience;
+  // With worker threads this manager compiles only to write last-known-good and to replay a restarted
+  // worker: its routes are never served, so its upstreams get one idle dispatcher that opens nothing.
+  const unused = threaded ? new Agent() : null;
+  // Set once the proxy listens; a swap before that is picked up by the listener's start.
+  let https: HttpsListener | null = null;
   const manager = new ConfigManager({
     dataDir,
-    poolFor: (origin, connectTimeoutMs) => {
-      const o = { connectTimeoutMs };
-      return { key: PoolRegistry.key(origin, o), dispatcher: pools.get(origin, o) };
+    poolFor: (origin, connectTimeoutMs, tls) => {
+      const o = { connectTimeoutMs, tls };
+      return { key: PoolRegistry.key(origin, o), dispatcher: unused ?? pools.get(origin, o) };
     },
     onSwap: (snap) => {
-      pools.retain(snap.poolKeys);
-      heartbeat?.beat();
+      https?.apply(snap.tls);
+      if (!threaded) pools.retain(snap.poolKeys);
+      resilience?.retain(snap.resilienceKeys);
+      if (!threaded) heartbeat?.beat();
     },
     stages: opts.stages && opts.stages.length > 0 ? new Set(opts.stages) : null,
+    resilience,
+    keyring: opts.keyring !== undefined ? opts.keyring : keyringFromEnv(),
   });
+
+  let batcher: CallLogBatcher | null = null;
+  const record = (rec: CallRecord): void => batcher!.record(rec);
+  let beatRevision = -1;
+  // The proxy handler's settings, the same for every proxy thread.
+  const limits: ProxyLimits = {
+    maxBodyBytes: opts.maxBodyBytes ?? 10 * 1024 * 1024,
+    maxHeaderBytes: opts.maxHeaderBytes ?? 16 * 1024,
+    maxUrlBytes: opts.maxUrlBytes ?? 8 * 1024,
+    clientBodyTimeoutMs: opts.clientBodyTimeoutMs ?? 5_000,
+    wsMaxMessageBytes: opts.wsMaxMessageBytes ?? 16 * 1024 * 1024,
+    wsIdleTimeoutMs: opts.wsIdleTimeoutMs ?? 120_000,
+  };
+  const pool = threaded
+    ? new WorkerPool({
+        count: workers,
+        manager,
+        record,
+        // The primary's own swap comes first; the cluster view should move when every worker has.
+        onApplied: () => {
+          const rev = Math.min(...pool!.states().map((w) => w.revision));
+          if (rev !== beatRevision) {
+            beatRevision = rev;
+            heartbeat?.beat();
+          }
+        },
+        init: {
+          nodeId,
+          dataDir,
+          host,
+          limits,
+          httpsDataDir: httpsPort !== null ? dataDir : null,
+          stages: opts.stages && opts.stages.length > 0 ? [...opts.stages] : null,
+        },
+      })
+    : null;
+  const session = (): ConfigWatchHandlers => (pool ? pool.watchSession(manager.newWatchSession()) : manager.newWatchSession());
 
   let source: NatsConfigSource | null = null;
   let busWatch: ConfigWatch | null = null;
-  if (opts.bus) busWatch = await opts.bus.watch(manager.newWatchSession());
+  if (opts.bus) busWatch = await opts.bus.watch(session());
   else {
-    source = new NatsConfigSource(opts.natsUrl!, cluster, nodeId, manager);
+    source = new NatsConfigSource(opts.natsUrl!, cluster, nodeId, { newWatchSession: session });
     source.start();
   }
   const natsConnected = (): boolean => (source ? source.connected : true);
 
   const sink = opts.logSink ?? new JetStreamLogSink(() => source?.connection, nodeId);
-  const batcher = new CallLogBatcher(sink);
+  batcher = new CallLogBatcher(sink);
 
   // Wait briefly for the bus; if it cannot deliver, serve the last-known-good config meanwhile.
   const waited = await Promise.race([
     manager.whenLoaded().then(() => true),
     new Promise<boolean>((r) => setTimeout(() => r(false), opts.initialConfigWaitMs ?? 2_000).unref()),
   ]);
-  if (!waited && !manager.snapshot) manager.loadLastKnownGood();
+  if (!waited && !manager.snapshot && manager.loadLastKnownGood()) pool?.loadLastKnownGood();
   if (!manager.snapshot) log('warn', 'config.not_loaded', { msg: 'serving 503 until the config bus delivers' });
 
-  let proxyPort = 0;
-  const app = uws.App();
-  app.any(
-    '/*',
-    createProxyHandler({
-      snapshot: () => manager.snapshot,
-      record: (rec) => batcher.record(rec),
-      observe: (status, ms) => metrics.observe(status, ms),
-      upstreamError: (code) => metrics.upstreamError(code),
+  let local: ProxyApp | null = null;
+  let proxyPort: number;
+  /** With worker threads: the port their HTTPS listeners share (each applies its own snapshot's certificates). */
+  let workersHttpsPort: number | null = null;
+  if (pool) {
+    const ports = await pool.listen(opts.proxyPort ?? 8000, httpsPort).catch(async (e: unknown) => {
+      // The workers that did listen must close their sockets before the process may exit.
+      await pool.exitNow();
+      throw e;
+    });
+    proxyPort = ports.port;
+    workersHttpsPort = ports.httpsPort;
+    log('info', 'gateway.workers_started', { workers, proxy_port: proxyPort, https_port: workersHttpsPort });
+  } else {
+    local = await startProxyApp(uws, {
+      host,
+      port: opts.proxyPort ?? 8000,
       nodeId,
-      maxBodyBytes: opts.maxBodyBytes ?? 10 * 1024 * 1024,
-      maxHeaderBytes: opts.maxHeaderBytes ?? 16 * 1024,
-      port: () => proxyPort,
-    }),
-  );
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(host, opts.proxyPort ?? 8000, (ls) => (ls ? resolve(ls) : reject(new Error(`cannot listen on ${host}:${opts.proxyPort ?? 8000}`))));
-  });
-  proxyPort = uws.us_socket_local_port(listenSocket);
+      limits,
+      snapshot: () => manager.snapshot,
+      record,
+      metrics,
+      https: httpsPort !== null ? { port: httpsPort, dataDir } : null,
+    });
+    proxyPort = local.port;
+    https = local.https;
+    // A swap while the listener was starting went nowhere: catch up (a no-op when nothing changed).
+    if (manager.snapshot) https?.apply(manager.snapshot.tls);
+  }
+  if (opts.testHooks && pool) process.on('SIGUSR2', () => pool.crash(0));
+
+  let draining = false;
+  /** The revision every proxy thread serves (with workers: the lowest applied). */
+  const servedRevision = (): number => (pool ? Math.min(...pool.states().map((w) => w.revision)) : (manager.snapshot?.revision ?? 0));
+  const proxyReady = (): boolean => (pool ? pool.states().every((w) => w.ready) : manager.snapshot !== null);
+  const ready = (): boolean => !draining && proxyReady();
+  const inFlight = (): number => (pool ? pool.states().reduce((n, w) => n + w.inFlight, 0) : inFlightRequests());
+  const requestsTotal = (): number => (pool ? pool.states().reduce((n, w) => n + w.requests, 0) : metrics.requestsTotal());
+  // The heartbeat reads cached worker counters: keep them fresh without a scrape.
+  const statsTimer = pool ? setInterval(() => void pool.refreshStats(), 1_000) : null;
+  statsTimer?.unref();
 
   const status = await startStatusServer(host, opts.statusPort ?? 8100, {
     ready: () => {
       const snap = manager.snapshot;
       return {
-        ready: snap !== null,
+        ready: ready(),
         body: {
-          ready: snap !== null,
+          ready: ready(),
+          ...(draining ? { draining: true } : {}),
           node_id: nodeId,
-          revision: snap?.revision ?? 0,
+          revision: pool ? servedRevision() : (snap?.revision ?? 0),
           source: manager.source,
           nats_connected: natsConnected(),
           counts: snap?.counts ?? null,
           rejected: snap?.rejected ?? [],
+          ...(pool ? { workers: pool.states().map((w) => ({ id: w.id, ready: w.ready, revision: w.revision, restarts: w.restarts })) } : {}),
         },
       };
     },
-    metrics: () =>
-      metrics.render({
-        revision: () => manager.snapshot?.revision ?? 0,
+    metrics: async () => {
+      let view = metrics;
+      let workerStates: ReturnType<WorkerPool['states']> | undefined;
+      if (pool) {
+        workerStates = await pool.refreshStats();
+        view = new GatewayMetrics();
+        for (const st of pool.metricsStates()) view.add(st);
+      }
+      return view.render({
+        revision: pool ? servedRevision : () => manager.snapshot?.revision ?? 0,
         rejected: () => manager.snapshot?.rejected.length ?? 0,
-        configLoaded: () => manager.snapshot !== null,
+        configLoaded: proxyReady,
         natsConnected,
         uwsNative: () => native,
-        callLog: () => batcher.stats(),
-        inFlight: inFlightRequests,
-      }),
+        callLog: () => batcher!.stats(),
+        inFlight,
+        workers: () => workerStates ?? [],
+      });
+    },
   });
 
   const channel = opts.heartbeat ?? (source ? new NatsHeartbeatChannel(() => source?.connection, cluster) : null);
@@ -155,50 +286,63 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     heartbeat = new HeartbeatReporter({
       channel,
       intervalMs: opts.heartbeatIntervalMs ?? 2_000,
-      read: () => {
-        const snap = manager.snapshot;
-        return {
-          node_id: nodeId,
-          cluster,
-          hostname: nodeHostname,
-          pid: process.pid,
-          version: GATEWAY_VERSION,
-          started_at: startedAt,
-          revision: snap?.revision ?? 0,
-          source: manager.source ?? 'none',
-          ready: snap !== null,
-          bus_connected: natsConnected(),
-          in_flight: inFlightRequests(),
-          requests_total: metrics.requestsTotal(),
-        };
-      },
+      read: () => ({
+        node_id: nodeId,
+        cluster,
+        hostname: nodeHostname,
+        pid: process.pid,
+        version: GATEWAY_VERSION,
+        started_at: startedAt,
+        revision: servedRevision(),
+        source: manager.source ?? 'none',
+        ready: ready(),
+        bus_connected: natsConnected(),
+        in_flight: inFlight(),
+        requests_total: requestsTotal(),
+      }),
     });
     heartbeat.beat();
   }
 
+  const drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      // First, while NATS is still connected: the cluster view shows this node unready at once.
+      // First, while NATS is still connected: the cluster view and /readyz show this node unready at once.
+      draining = true;
       heartbeat?.stop();
-      uws.us_listen_socket_close(listenSocket);
-      const deadline = Date.now() + (opts.drainTimeoutMs ?? 5_000);
-      while (inFlightRequests() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      // Present on the native App though missing from its typings: closes idle keep-alive connections.
-      (app as unknown as { close?: () => void }).close?.();
+      const deadline = Date.now() + drainTimeoutMs;
+      log('info', 'gateway.draining', { in_flight: inFlight(), timeout_ms: drainTimeoutMs });
+      // Every proxy thread stops accepting, finishes its in-flight requests, then closes its connections.
+      if (pool) await pool.drain(deadline);
+      else await local!.drain(deadline);
+      if (statsTimer) clearInterval(statsTimer);
       manager.close();
       await busWatch?.stop().catch(() => undefined);
-      await batcher.close().catch(() => undefined);
+      // The workers' last call records arrived before their threads ended: the batcher flushes them all.
+      await batcher!.close().catch(() => undefined);
       await source?.close();
+      resilience?.close();
       await pools.close();
+      await unused?.close().catch(() => undefined);
       await status.close();
+      log('info', 'gateway.drained', {});
     })());
+
+  const abort = async (): Promise<void> => {
+    draining = true;
+    if (pool) await pool.exitNow();
+    else local!.closeNow();
+  };
 
   return {
     nodeId,
     proxyPort,
+    httpsPort: https?.port ?? workersHttpsPort,
     statusPort: status.port,
-    snapshot: () => ({ revision: manager.snapshot?.revision ?? 0, loaded: manager.snapshot !== null, source: manager.source }),
+    workers,
+    snapshot: () => ({ revision: servedRevision(), loaded: proxyReady(), source: manager.source }),
     close,
+    abort,
   };
 }

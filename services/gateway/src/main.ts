@@ -1,5 +1,5 @@
 // Standalone gateway node: configuration from the environment, one JSON `ready` line, clean shutdown.
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { startGateway, type Gateway } from './index.js';
 import { UwsFallbackError } from './uws/loader.js';
 import { errMessage, log } from './log.js';
@@ -24,6 +24,13 @@ function intEnv(name: string, dflt: number): number {
   return n;
 }
 
+/** TP_WORKERS: proxy worker threads; default one per core (availableParallelism), 1 = no worker threads. */
+function workersEnv(): number {
+  const n = intEnv('TP_WORKERS', availableParallelism());
+  if (n < 1) throw new Error('TP_WORKERS must be at least 1');
+  return n;
+}
+
 async function main(): Promise<void> {
   const nodeId = env.TP_NODE_ID || `${hostname()}-${process.pid}`;
   const natsUrl = env.TP_NATS_URL;
@@ -32,11 +39,24 @@ async function main(): Promise<void> {
   // Handlers go in before anything is announced: a signal that arrives with no handler kills at once.
   let gw: Gateway | null = null;
   let stopping = false;
+  const drainTimeoutMs = intEnv('TP_DRAIN_TIMEOUT_MS', 30_000);
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: no more waiting for in-flight requests.
+      log('warn', 'gateway.stopping_now', { signal });
+      const exit = (): never => process.exit(1);
+      if (gw) void gw.abort().then(exit, exit);
+      else exit();
+      return;
+    }
     stopping = true;
-    log('info', 'gateway.stopping', { signal });
-    const hard = setTimeout(() => process.exit(1), 15_000);
+    log('info', 'gateway.stopping', { signal, drain_timeout_ms: drainTimeoutMs });
+    // The drain has its own deadline; this one covers a close that hangs after it (flush, NATS drain).
+    const hard = setTimeout(() => {
+      const exit = (): never => process.exit(1);
+      if (gw) void gw.abort().then(exit, exit);
+      else exit();
+    }, drainTimeoutMs + 15_000);
     hard.unref();
     if (!gw) return; // Startup finishes first, then sees `stopping`.
     gw.close().then(
@@ -57,8 +77,18 @@ async function main(): Promise<void> {
     dataDir: env.TP_DATA_DIR || `.turnpike/gateway-${nodeId}`,
     host: env.TP_PROXY_HOST || '0.0.0.0',
     proxyPort: intEnv('TP_PROXY_PORT', 8000),
+    // TP_HTTPS_PORT: the HTTPS listener (default 8443); -1 turns it off.
+    httpsPort: env.TP_HTTPS_PORT?.trim() === '-1' ? undefined : intEnv('TP_HTTPS_PORT', 8443),
     statusPort: intEnv('TP_STATUS_PORT', 8100),
     maxBodyBytes: intEnv('TP_MAX_BODY_BYTES', 10 * 1024 * 1024),
+    maxHeaderBytes: intEnv('TP_MAX_HEADER_BYTES', 16 * 1024),
+    maxUrlBytes: intEnv('TP_MAX_URL_BYTES', 8 * 1024),
+    clientBodyTimeoutMs: env.TP_CLIENT_BODY_TIMEOUT_MS === undefined ? undefined : intEnv('TP_CLIENT_BODY_TIMEOUT_MS', 0),
+    wsMaxMessageBytes: intEnv('TP_WS_MAX_MESSAGE_BYTES', 16 * 1024 * 1024),
+    wsIdleTimeoutMs: intEnv('TP_WS_IDLE_TIMEOUT_MS', 120_000),
+    workers: workersEnv(),
+    drainTimeoutMs,
+    testHooks: env.TP_TEST_HOOKS === '1',
     heartbeatIntervalMs: intEnv('TP_HEARTBEAT_MS', 2_000),
     stages: stagesEnv(),
   });
@@ -67,7 +97,7 @@ async function main(): Promise<void> {
     stop('early signal');
     return;
   }
-  process.stdout.write(JSON.stringify({ event: 'ready', proxy_port: gw.proxyPort, status_port: gw.statusPort, node_id: gw.nodeId }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'ready', proxy_port: gw.proxyPort, https_port: gw.httpsPort, status_port: gw.statusPort, node_id: gw.nodeId, workers: gw.workers }) + '\n');
 }
 
 main().catch((e: unknown) => {

@@ -125,14 +125,18 @@ describe('upstream policies through the proxy', { timeout: 60_000 }, () => {
     assert.equal((await get('/budget')).status, 200, 'a fast exchange within the budget is served');
   });
 
-  test('lambda, ai and websocket services answer 502 TP_ERR_INTEGRATION_UNAVAILABLE naming the integration', async () => {
-    for (const type of ['lambda', 'ai', 'ws']) {
+  test('lambda and ai services answer 502 TP_ERR_INTEGRATION_UNAVAILABLE naming the integration; a websocket one 426 to plain HTTP', async () => {
+    for (const type of ['lambda', 'ai']) {
       const r = await get(`/${type}`);
       assert.equal(r.status, 502);
       const body = JSON.parse(r.text) as { error: { code: string; message: string; request_id: string } };
       assert.equal(body.error.code, 'TP_ERR_INTEGRATION_UNAVAILABLE');
-      assert.match(body.error.message, new RegExp(type === 'ws' ? 'websocket' : type));
+      assert.match(body.error.message, new RegExp(type));
       assert.ok(body.error.request_id);
     }
+    // WebSocket proxying itself: test/websocket-proxy.test.ts.
+    const ws = await get('/ws');
+    assert.equal(ws.status, 426);
+    assert.equal((JSON.parse(ws.text) as { error: { code: string } }).error.code, 'TP_ERR_UPGRADE_REQUIRED');
   });
 });

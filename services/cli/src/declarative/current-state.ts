@@ -98,6 +98,11 @@ export function fromApi(a: ApiEntities): CurrentState {
       sunset_at: s.sunset_at ?? null,
       catalog_visibility: s.catalog_visibility ?? 'private',
       openapi: s.openapi ?? null,
+      splits: (s.splits ?? []).map((sp) => ({
+        upstream: upstreamName.get(sp.upstream_id) ?? sp.upstream_id,
+        weight: sp.weight,
+        ...(sp.header ? { header: { name: sp.header.name, value: sp.header.value } } : {}),
+      })),
     })),
     routes: a.routes.map((r) => ({
       id: r.id,

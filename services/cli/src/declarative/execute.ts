@@ -204,9 +204,10 @@ export function executionLevels(operations: Operation[]): Operation[][] {
  * `upstream_id`, and a websocket integration's `upstream` its `upstream_id`.
  */
 function serviceToApi(fields: Record<string, unknown>, upstreamId: (name: string) => string): Record<string, unknown> {
-  const { upstream, integration, ...rest } = fields;
+  const { upstream, integration, splits, ...rest } = fields;
   const out: Record<string, unknown> = { ...rest };
   if (upstream !== undefined) out.upstream_id = upstream === null ? null : upstreamId(upstream as string);
+  if (splits !== undefined) out.splits = (splits as Array<{ upstream: string }>).map(({ upstream: name, ...sp }) => ({ upstream_id: upstreamId(name), ...sp }));
   if (integration !== undefined) {
     const i = integration as Record<string, unknown> | null;
     if (i !== null && i.type === 'websocket') {
@@ -232,6 +233,7 @@ export function describeFailure(op: Operation, err: AdminApiError, locations: Ma
     let field = pointerToPath(f.path);
     if (ref && field === ref.apiField) field = ref.field;
     if (op.kind === 'service' && field === 'integration.upstream_id') field = 'integration.upstream';
+    if (op.kind === 'service' && /^splits\[\d+\]\.upstream_id$/.test(field)) field = field.replace(/upstream_id$/, 'upstream');
     const where = at !== undefined && op.action !== 'delete' ? (field ? `${at}.${field}` : at) : field || describeTarget(op);
     lines.push(`  ${where}: ${f.message}`);
   }

@@ -47,6 +47,7 @@ consumers: [{ username: c }]
     sunset_at: null,
     catalog_visibility: 'private',
     openapi: null,
+    splits: [],
   });
   assert.deepEqual(config.routes[0], {
     name: 'r',

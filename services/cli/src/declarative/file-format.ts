@@ -11,6 +11,7 @@ import {
   Name,
   RouteCreate,
   ServiceCreate,
+  ServiceSplit,
   UpstreamCreate,
   WebSocketIntegration,
   normalizeIntegration,
@@ -65,9 +66,16 @@ const IntegrationEntry = Type.Union([
   AiIntegration,
 ]);
 type IntegrationEntry = Static<typeof IntegrationEntry>;
+// Splits name their upstream too: `{upstream: <name>, weight, header?}`.
+const SplitEntry = Type.Object({ ...Type.Omit(ServiceSplit, ['upstream_id']).properties, upstream: Name }, { additionalProperties: false });
 const ServiceEntry = Type.Object(
   // Exactly one of `upstream` (an http service) and `integration`.
-  { ...Type.Omit(ServiceCreate, ['upstream_id', 'integration']).properties, upstream: Type.Optional(Name), integration: Type.Optional(IntegrationEntry) },
+  {
+    ...Type.Omit(ServiceCreate, ['upstream_id', 'integration', 'splits']).properties,
+    upstream: Type.Optional(Name),
+    integration: Type.Optional(IntegrationEntry),
+    splits: Type.Optional(Type.Array(SplitEntry, { maxItems: 16 })),
+  },
   { additionalProperties: false },
 );
 const RouteEntry = Type.Object({ ...Type.Omit(RouteCreate, ['service_id']).properties, service: Name }, { additionalProperties: false });
@@ -137,6 +145,13 @@ export interface ServiceSpec {
   catalog_visibility: 'public' | 'private';
   /** The attached OpenAPI document; null for none (and then left out of exported files). */
   openapi: Record<string, unknown> | null;
+  /** Canary/weighted splits, upstreams named; [] for none (and then left out of exported files). */
+  splits: SplitSpec[];
+}
+export interface SplitSpec {
+  upstream: string;
+  weight: number;
+  header?: { name: string; value: string };
 }
 export interface RouteSpec {
   name: string;
@@ -368,6 +383,7 @@ function normalize(f: ConfigFile, pluginConfigs: Array<Record<string, unknown>>)
       sunset_at: s.sunset_at ? new Date(s.sunset_at).toISOString() : null,
       catalog_visibility: s.catalog_visibility ?? 'private',
       openapi: s.openapi ?? null,
+      splits: (s.splits ?? []).map((sp) => ({ upstream: sp.upstream, weight: sp.weight, ...(sp.header ? { header: { name: sp.header.name, value: sp.header.value } } : {}) })),
     })),
     routes: (f.routes ?? []).map((r) => ({
       name: r.name,
@@ -430,6 +446,9 @@ function checkReferences(c: DeclarativeConfig): { locations: Map<string, string>
   c.services.forEach((s, i) => {
     const [ref, at] = s.integration?.type === 'websocket' ? [s.integration.upstream, `services[${i}].integration.upstream`] : [s.upstream, `services[${i}].upstream`];
     if (ref !== null && !locations.has(entityKey('upstream', ref))) problems.push({ path: at, message: `no upstream named ${JSON.stringify(ref)} in this file` });
+    s.splits.forEach((sp, j) => {
+      if (!locations.has(entityKey('upstream', sp.upstream))) problems.push({ path: `services[${i}].splits[${j}].upstream`, message: `no upstream named ${JSON.stringify(sp.upstream)} in this file` });
+    });
   });
   c.routes.forEach((r, i) => {
     if (!locations.has(entityKey('service', r.service))) problems.push({ path: `routes[${i}].service`, message: `no service named ${JSON.stringify(r.service)} in this file` });
@@ -540,7 +559,7 @@ export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
       return out;
     }),
     services: c.services.map((svc) => {
-      const { sunset_at, openapi, upstream, integration, ...rest } = svc;
+      const { sunset_at, openapi, upstream, integration, splits, ...rest } = svc;
       const out: Record<string, unknown> = { name: rest.name };
       if (upstream !== null) out.upstream = upstream;
       // `type` first, then a websocket's upstream: the file reads like the ones people write.
@@ -551,6 +570,7 @@ export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
       Object.assign(out, rest);
       if (sunset_at !== null) out.sunset_at = sunset_at;
       if (openapi !== null) out.openapi = openapi;
+      if (splits.length > 0) out.splits = splits;
       return out;
     }),
     // Matchers and the stage are left out when unset, so files that do not use them read as before.

@@ -11,3 +11,4 @@ export * from './credential.js';
 export * from './ai-provider.js';
 export * from './prompt-template.js';
 export * from './plugin.js';
+export * from './certificate.js';

@@ -104,6 +104,54 @@ export function serviceTargetProblems(s: { upstream_id?: string | null | undefin
   return [];
 }
 
+/**
+ * A canary or weighted split (http services only): requests whose header `header.name` equals `header.value`
+ * go to `upstream_id`; of the other requests, `weight` percent do. The service's own upstream takes what the
+ * splits leave (100 − the sum of their weights).
+ */
+export const ServiceSplit = Type.Object(
+  {
+    upstream_id: Id,
+    weight: Type.Integer({ minimum: 0, maximum: 100 }),
+    header: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1, maxLength: 256, pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" }),
+          value: Type.String({ minLength: 1, maxLength: 1024 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ServiceSplit = Static<typeof ServiceSplit>;
+
+/**
+ * Rules on `splits` a schema cannot state, as field errors with JSON-pointer paths: only http services split,
+ * the weights add up to at most 100, and a split names another upstream than the service's own.
+ */
+export function serviceSplitProblems(s: {
+  upstream_id?: string | null | undefined;
+  integration?: Integration | null | undefined;
+  splits?: readonly ServiceSplit[] | undefined;
+}): FieldError[] {
+  const splits = s.splits ?? [];
+  if (splits.length === 0) return [];
+  const integration = s.integration ?? null;
+  if (integration !== null && integration.type !== 'http') return [{ path: '/splits', message: `apply only to http services (not ${integration.type})` }];
+  const own = (integration?.upstream_id ?? s.upstream_id ?? '').toLowerCase();
+  const out: FieldError[] = [];
+  let sum = 0;
+  splits.forEach((sp, i) => {
+    sum += sp.weight;
+    if (sp.upstream_id.toLowerCase() === own) out.push({ path: `/splits/${i}/upstream_id`, message: "must differ from the service's own upstream" });
+    if (sp.weight === 0 && sp.header === undefined) out.push({ path: `/splits/${i}`, message: 'needs a weight above 0 or a header (it would never be chosen)' });
+  });
+  if (sum > 100) out.push({ path: '/splits', message: `weights add up to ${sum}, more than 100` });
+  return out;
+}
+
 const serviceFields = {
   name: Name,
   /** The upstream of an `http` service. Exactly one of `upstream_id` and `integration` is set. */
@@ -120,6 +168,8 @@ const serviceFields = {
   /** When a deprecated service stops being served (RFC 8594 `Sunset`); null for none. */
   sunset_at: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
   catalog_visibility: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('private')], { default: 'private' })),
+  /** Canary and weighted splits to other upstreams (http services only); empty or absent for none. */
+  splits: Type.Optional(Type.Array(ServiceSplit, { maxItems: 16 })),
   /** The attached OpenAPI document (admin-side only: never sent to the data plane). */
   openapi: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
 };

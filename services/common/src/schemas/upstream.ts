@@ -107,12 +107,14 @@ export const CircuitBreaker = Type.Object(
 );
 export type CircuitBreaker = Static<typeof CircuitBreaker>;
 
-/** TLS towards the targets (scheme `https`). No client certificate or key is kept here. */
+/** TLS towards the targets (scheme `https`). A client certificate is referenced, never kept here. */
 export const UpstreamTls = Type.Object(
   {
     verify: Type.Optional(Type.Boolean({ default: true })),
     sni: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' })),
     ca_pem: Type.Optional(Type.String({ minLength: 1, maxLength: 65_536, pattern: '^\\s*-----BEGIN CERTIFICATE-----' })),
+    /** A certificate (`/v1/certificates`) presented to the targets (mutual TLS); deleting it is refused while referenced. */
+    client_certificate_id: Type.Optional(Type.String({ format: 'uuid', pattern: '^[0-9a-f-]{36}$', description: 'id of a certificate (lower case)' })),
   },
   { additionalProperties: false, default: {} },
 );
@@ -200,6 +202,7 @@ export function upstreamPolicies(u: Partial<UpstreamPolicies>): UpstreamPolicies
   const tls: UpstreamTls = { verify: u.tls?.verify ?? true };
   if (u.tls?.sni !== undefined) tls.sni = u.tls.sni;
   if (u.tls?.ca_pem !== undefined) tls.ca_pem = u.tls.ca_pem;
+  if (u.tls?.client_certificate_id !== undefined) tls.client_certificate_id = u.tls.client_certificate_id;
   return {
     algorithm: u.algorithm ?? 'round-robin',
     hash_on: u.hash_on ?? null,
@@ -238,8 +241,8 @@ export function upstreamRuleProblems(u: Partial<UpstreamPolicies> & { scheme?: '
   const a = u.health_checks?.active;
   if (a && (a.timeout_ms ?? 2_000) >= (a.interval_ms ?? 10_000)) out.push({ path: '/health_checks/active/timeout_ms', message: 'must be less than interval_ms' });
   const tls = u.tls;
-  if (tls && (u.scheme ?? 'http') !== 'https' && (tls.sni !== undefined || tls.ca_pem !== undefined)) {
-    out.push({ path: '/tls', message: 'sni and ca_pem apply only to scheme https' });
+  if (tls && (u.scheme ?? 'http') !== 'https' && (tls.sni !== undefined || tls.ca_pem !== undefined || tls.client_certificate_id !== undefined)) {
+    out.push({ path: '/tls', message: 'sni, ca_pem and client_certificate_id apply only to scheme https' });
   }
   return out;
 }

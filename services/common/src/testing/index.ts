@@ -145,3 +145,4 @@ async function canConnect(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
   });
 }
+export { TestCa, type Issued } from './test-ca.js';

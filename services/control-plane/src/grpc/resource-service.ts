@@ -46,7 +46,7 @@ export interface GrpcResource {
 }
 
 /** Every generic kind served over gRPC: one line per kind (see the recipe above). */
-export const GRPC_RESOURCES: readonly GrpcResource[] = [{ kind: 'consumer_groups' }, { kind: 'plans' }, { kind: 'subscriptions' }, { kind: 'plugins' }, { kind: 'ai_providers' }, { kind: 'prompt_templates' }, { kind: 'credentials' }];
+export const GRPC_RESOURCES: readonly GrpcResource[] = [{ kind: 'consumer_groups' }, { kind: 'plans' }, { kind: 'subscriptions' }, { kind: 'plugins' }, { kind: 'ai_providers' }, { kind: 'prompt_templates' }, { kind: 'credentials' }, { kind: 'certificates' }];
 
 type Handler = (fn: (req: ProtoObject, ctx: ServiceContext) => Promise<unknown>) => grpc.handleUnaryCall<ProtoObject, unknown>;
 

@@ -3,6 +3,7 @@
 import type { EntityKind } from '@turnpike/common';
 import type { ResourceDef } from './definition.js';
 import { aiProviders } from './kinds/ai-providers.js';
+import { certificates } from './kinds/certificates.js';
 import { consumerGroups } from './kinds/consumer-groups.js';
 import { credentials } from './kinds/credentials.js';
 import { plans } from './kinds/plans.js';
@@ -10,7 +11,7 @@ import { plugins } from './kinds/plugins.js';
 import { promptTemplates } from './kinds/prompt-templates.js';
 import { subscriptions } from './kinds/subscriptions.js';
 
-export const RESOURCE_DEFS: readonly ResourceDef[] = [consumerGroups, credentials, plans, subscriptions, plugins, aiProviders, promptTemplates];
+export const RESOURCE_DEFS: readonly ResourceDef[] = [consumerGroups, credentials, plans, subscriptions, plugins, aiProviders, promptTemplates, certificates];
 
 export function defOf(kind: EntityKind | string): ResourceDef | undefined {
   return RESOURCE_DEFS.find((d) => d.kind === kind);

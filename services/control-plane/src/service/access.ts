@@ -72,6 +72,7 @@ const NEEDS: Record<Resource, Record<Access, Role>> = {
   plugins: { read: 'viewer', write: 'editor' },
   ai_providers: { read: 'viewer', write: 'editor' },
   prompt_templates: { read: 'viewer', write: 'editor' },
+  certificates: { read: 'viewer', write: 'editor' },
   analytics: { read: 'viewer', write: 'owner' },
   tenants: { read: 'viewer', write: 'owner' },
   members: { read: 'viewer', write: 'admin' },

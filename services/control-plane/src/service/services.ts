@@ -11,7 +11,9 @@ import {
   ServiceUpdate,
   TurnpikeError,
   normalizeIntegration,
+  serviceSplitProblems,
   serviceTargetProblems,
+  type ServiceSplit,
   type FieldError,
   type Integration,
   type Service,
@@ -42,6 +44,7 @@ export interface ServiceRow {
   sunset_at: Date | null;
   catalog_visibility: 'public' | 'private';
   openapi: Record<string, unknown> | null;
+  splits: ServiceSplit[];
   revision: string;
   version: string;
   created_at: Date;
@@ -62,6 +65,7 @@ export function toService(r: ServiceRow): Service {
     sunset_at: r.sunset_at ? iso(r.sunset_at) : null,
     catalog_visibility: r.catalog_visibility,
     openapi: r.openapi,
+    splits: r.splits ?? [],
     created_at: iso(r.created_at),
     updated_at: iso(r.updated_at),
   };
@@ -97,16 +101,18 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
   const t = authorize(authOf(ctx), 'services', 'write');
   const b = parseService(ServiceCreate, input, true);
   const target = serviceTarget(b);
+  const splits = serviceSplits(b);
   return await writeConfig(ctx, async (w) => {
     await assertUnique(w.tx, 'services', 'name', b.name, null, 'service', t);
     await assertTargetReferences(w.tx, target, t);
+    await assertSplitReferences(w.tx, splits, t);
     const [row] = await w.tx<ServiceRow[]>`
       INSERT INTO services (id, tenant_id, name, upstream_id, integration, base_path, tags, lifecycle, api_version, sunset_at,
-                            catalog_visibility, openapi, revision, created_at, updated_at)
+                            catalog_visibility, openapi, splits, revision, created_at, updated_at)
       VALUES (${randomUUID()}, ${t}, ${b.name}, ${target.upstream_id}, ${target.integration ? jsonb(w.tx, target.integration) : null},
               ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
               ${b.lifecycle ?? 'published'}, ${b.version ?? ''}, ${b.sunset_at ?? null}, ${b.catalog_visibility ?? 'private'},
-              ${b.openapi ? jsonb(w.tx, b.openapi) : null}, ${w.revision}, ${w.now}, ${w.now})
+              ${b.openapi ? jsonb(w.tx, b.openapi) : null}, ${jsonb(w.tx, splits)}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const s = toService(row!);
     w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s) });
@@ -186,6 +192,30 @@ async function assertTargetReferences(tx: TransactionSql, target: ServiceTarget,
   if (fields.length > 0) throw new TurnpikeError('TP_ERR_UNPROCESSABLE', fields.map((f) => `${f.path.slice(1)}: ${f.message}`).join('; '), fields);
 }
 
+/**
+ * The splits of a service about to be written, upstream ids lowercased (422 with field paths when the
+ * weights add up to more than 100, a split names the service's own upstream, or the service is not http).
+ */
+function serviceSplits(s: Parameters<typeof serviceSplitProblems>[0]): ServiceSplit[] {
+  const fields = serviceSplitProblems(s);
+  if (fields.length > 0) throw new TurnpikeError('TP_ERR_UNPROCESSABLE', `${fields[0]!.path.slice(1)} ${fields[0]!.message}`, fields);
+  return (s.splits ?? []).map((sp) => ({ ...sp, upstream_id: sp.upstream_id.toLowerCase() }));
+}
+
+/** Every upstream a split names must exist in the tenant (422 at /splits/<i>/upstream_id otherwise). */
+async function assertSplitReferences(tx: TransactionSql, splits: readonly ServiceSplit[], tenantId: string): Promise<void> {
+  for (let i = 0; i < splits.length; i++) await assertReference(tx, 'upstreams', splits[i]!.upstream_id, `/splits/${i}/upstream_id`, 'upstream', tenantId);
+}
+
+/** 409 TP_ERR_IN_USE when a service's splits name this upstream (run before deleting one). */
+export async function assertNoSplitUses(tx: TransactionSql, upstreamId: string): Promise<void> {
+  const rows = await tx<{ id: string; name: string }[]>`
+    SELECT id, name FROM services WHERE splits @> ${jsonb(tx, [{ upstream_id: upstreamId }])} ORDER BY seq LIMIT 5`;
+  if (rows.length > 0) {
+    throw new TurnpikeError('TP_ERR_IN_USE', `upstream ${JSON.stringify(upstreamId)} is named by the splits of services ${rows.map((r) => `${r.name} (${r.id})`).join(', ')}`);
+  }
+}
+
 /** 409 TP_ERR_IN_USE when a service's AI integration names this provider or prompt template (run before deleting one). */
 export async function assertNoServiceUses(tx: TransactionSql, field: 'provider_ids' | 'prompt_template_id', id: string, what: string): Promise<void> {
   const probe = field === 'provider_ids' ? { type: 'ai', provider_ids: [id] } : { type: 'ai', prompt_template_id: id };
@@ -228,15 +258,17 @@ export async function updateService(
     if (mode === 'patch' && b.integration != null && b.upstream_id === undefined) next.upstream_id = null;
     if (mode === 'patch' && b.upstream_id != null && b.integration === undefined) next.integration = null;
     const target = serviceTarget(next);
+    const splits = serviceSplits(next);
     assertLifecycleTransition(cur.lifecycle, next.lifecycle ?? 'published');
     if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service', t);
     if (target.upstream_id !== cur.upstream_id || target.integration?.type === 'ai') await assertTargetReferences(w.tx, target, t);
+    if (JSON.stringify(splits) !== JSON.stringify(cur.splits ?? [])) await assertSplitReferences(w.tx, splits, t);
     const [row] = await w.tx<ServiceRow[]>`
       UPDATE services SET name = ${next.name}, upstream_id = ${target.upstream_id},
         integration = ${target.integration ? jsonb(w.tx, target.integration) : null}, base_path = ${next.base_path},
         tags = ${jsonb(w.tx, next.tags)}, lifecycle = ${next.lifecycle ?? 'published'}, api_version = ${next.version ?? ''},
         sunset_at = ${next.sunset_at ?? null}, catalog_visibility = ${next.catalog_visibility ?? 'private'},
-        openapi = ${next.openapi ? jsonb(w.tx, next.openapi) : null},
+        openapi = ${next.openapi ? jsonb(w.tx, next.openapi) : null}, splits = ${jsonb(w.tx, splits)},
         revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${sid} RETURNING *`;
     const s = toService(row!);

@@ -1,9 +1,11 @@
 // Upstreams: where services send traffic (targets, scheme, timeouts) and how (balancing, retries, health
 // checks, circuit breaker, TLS).
 import { randomUUID } from 'node:crypto';
+import type { TransactionSql } from 'postgres';
 import { TurnpikeError, UpstreamCreate, UpstreamUpdate, upstreamPolicies, upstreamRuleProblems, type Upstream, type UpstreamPolicies } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertUnique, assertUnused, iso, jsonb } from './checks.js';
+import { assertNoSplitUses } from './services.js';
 import { authorize } from './access.js';
 import { authOf, type ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
@@ -53,6 +55,7 @@ export async function createUpstream(ctx: ServiceContext, input: unknown): Promi
   const p = upstreamPolicies(b);
   return await writeConfig(ctx, async (w) => {
     await assertUnique(w.tx, 'upstreams', 'name', b.name, null, 'upstream', t);
+    await assertClientCertificate(w.tx, p, t);
     const [row] = await w.tx<UpstreamRow[]>`
       INSERT INTO upstreams (id, tenant_id, name, scheme, targets, connect_timeout_ms, read_timeout_ms, tags,
                              algorithm, total_timeout_ms, policies, revision, created_at, updated_at)
@@ -103,6 +106,7 @@ export async function updateUpstream(
     assertUpstreamRules(next);
     const p = upstreamPolicies(next);
     if (next.name !== cur.name) await assertUnique(w.tx, 'upstreams', 'name', next.name, uid, 'upstream', t);
+    await assertClientCertificate(w.tx, p, t);
     const [row] = await w.tx<UpstreamRow[]>`
       UPDATE upstreams SET name = ${next.name}, scheme = ${next.scheme}, targets = ${jsonb(w.tx, next.targets)},
         connect_timeout_ms = ${next.connect_timeout_ms}, read_timeout_ms = ${next.read_timeout_ms},
@@ -124,11 +128,24 @@ export async function deleteUpstream(ctx: ServiceContext, id: string, opts?: Wri
     if (!cur) throw notFound('upstream', id);
     checkVersion(cur.version, opts, 'upstream', id);
     await assertUnused(w.tx, 'services', 'upstream_id', uid, 'upstream', 'services');
+    await assertNoSplitUses(w.tx, uid);
     await releaseReferences(w, 'upstreams', uid);
     await w.tx`DELETE FROM upstreams WHERE id = ${uid}`;
     w.emit({ kind: 'upstreams', id: uid, op: 'del' });
     w.audit({ action: 'delete', resource: 'upstreams', id: uid, before: toUpstream(cur) });
   });
+}
+
+/** 422 at /tls/client_certificate_id when the named certificate is not in the tenant (locked against a concurrent delete). */
+async function assertClientCertificate(tx: TransactionSql, p: UpstreamPolicies, tenantId: string): Promise<void> {
+  const id = p.tls.client_certificate_id;
+  if (id === undefined) return;
+  const rows = await tx`SELECT id FROM resources WHERE id = ${id} AND tenant_id = ${tenantId} AND kind = 'certificates' FOR KEY SHARE`;
+  if (rows.length === 0) {
+    throw new TurnpikeError('TP_ERR_UNPROCESSABLE', `tls.client_certificate_id: certificate ${id} does not exist`, [
+      { path: '/tls/client_certificate_id', message: `certificate ${id} does not exist` },
+    ]);
+  }
 }
 
 /** 422 TP_ERR_UNPROCESSABLE with field paths when a rule between fields is broken (e.g. hash_on without consistent-hash). */

@@ -1,7 +1,7 @@
 // LogSink that publishes each batch as one JetStream message (a JSON array of CallRecord) and waits for
 // the PubAck. The msgID is derived from the batch's content, so a batch retried after a lost PubAck is
 // dropped by JetStream's duplicate window instead of being stored twice.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { callsSubject, TurnpikeError, type CallRecord, type LogSink } from '@turnpike/common';
@@ -54,8 +54,9 @@ export class JetStreamLogSink implements LogSink {
   async #publish(js: JetStreamClient, nc: NatsConnection, batch: CallRecord[]): Promise<void> {
     const payload = JSON.stringify(batch);
     const max = nc.info?.max_payload ?? 1024 * 1024;
-    // A batch larger than the server's max_payload goes out in halves (each with its own msgID).
-    if (Buffer.byteLength(payload) > max - 1024 && batch.length > 1) {
+    // A batch larger than the server's max_payload goes out in halves (each with its own msgID). A UTF-8
+    // byte is at most 3 per UTF-16 unit: short payloads skip the byte count (a full scan of the string).
+    if (payload.length * 3 > max - 1024 && Buffer.byteLength(payload) > max - 1024 && batch.length > 1) {
       const mid = batch.length >> 1;
       await this.#publish(js, nc, batch.slice(0, mid));
       await this.#publish(js, nc, batch.slice(mid));
@@ -67,13 +68,9 @@ export class JetStreamLogSink implements LogSink {
 
 /** Same records in the same order → same id. */
 export function batchId(nodeId: string, batch: readonly CallRecord[]): string {
-  const h = createHash('sha256');
-  h.update(nodeId);
-  h.update('\0');
-  h.update(String(batch.length));
-  for (const r of batch) {
-    h.update('\0');
-    h.update(r.request_id);
-  }
-  return h.digest('base64url');
+  // The same bytes as hashing nodeId, '\0', the count, then '\0' + id per record, in one call (one native
+  // update per batch instead of two per record); the id is unchanged.
+  let s = `${nodeId}\0${batch.length}`;
+  for (let i = 0; i < batch.length; i++) s += `\0${batch[i]!.request_id}`;
+  return hash('sha256', s, 'base64url');
 }

@@ -16,13 +16,19 @@ import {
   type EntityKind,
   RESOURCE_KINDS,
   type FieldError,
+  type Keyring,
 } from '@turnpike/common';
 import type { Dispatcher } from 'undici';
 import type { Router } from '../router/index.js';
 import type { Balancer } from '../upstream/balancer.js';
+import type { CompiledResilience, ResilienceRegistry } from '../upstream/resilience.js';
+import type { CompiledSplits } from '../upstream/splits.js';
+import type { TargetHealth } from '../upstream/target-health.js';
 import type { KeyAuthPolicy, KeyOwner } from '../plugins/key-auth/index.js';
 import type { SizeLimitPolicy } from '../plugins/request-size-limiting/index.js';
 import { KeyIndex } from './key-index.js';
+import { CertificateCompiler, type TlsConfig } from '../tls/certificates.js';
+import type { UpstreamTlsOptions } from '../upstream/pools.js';
 import { RoutingCompiler, type RoutingResult } from './routing.js';
 
 if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v));
@@ -34,6 +40,8 @@ export interface UpstreamTarget {
   dispatcher: Dispatcher;
   /** Requests on this target now (kept by the proxy; read by least-connections). */
   inFlight: number;
+  /** Health checks, ejection and breaker state; the shared always-available one without such policies. */
+  health: TargetHealth;
 }
 
 /** The request attribute a consistent-hash upstream keys on; `name` lowercased (header or cookie name). */
@@ -50,21 +58,39 @@ export interface CompiledUpstream {
   readTimeoutMs: number;
   /** Budget for the whole exchange; 0 for none. */
   totalTimeoutMs: number;
+  /** Retries, health checks, breaker (upstream/resilience.ts); null when none is configured. */
+  resilience: CompiledResilience | null;
+  targets: readonly UpstreamTarget[];
+}
+
+/** A `websocket` integration (proxy/websocket.ts); http services' WebSocket upgrades use the node's defaults. */
+export interface CompiledWebSocket {
+  upstream: CompiledUpstream;
+  idleTimeoutMs: number;
+  /** The subprotocols a client may offer the upstream; null: every one it offers is forwarded. */
+  subprotocols: ReadonlySet<string> | null;
 }
 
 export interface CompiledService {
   id: string;
   /** Without a trailing slash; '' for none. */
   basePath: string;
-  /** Null when the service's integration is not served by this node (see `integration`). */
+  /** The http upstream; null for other integrations (see `integration`, `websocket`). */
   upstream: CompiledUpstream | null;
-  /** `lambda`, `websocket` or `ai` for services this node version answers with TP_ERR_INTEGRATION_UNAVAILABLE; null for http. */
+  /**
+   * Null for http. `websocket` services take upgrades only (plain HTTP gets 426); `lambda` and `ai` are
+   * answered with TP_ERR_INTEGRATION_UNAVAILABLE by this node version.
+   */
   integration: string | null;
+  /** Set for `websocket` integrations only. */
+  websocket: CompiledWebSocket | null;
   /**
    * Header name/value pairs every proxied response of this service carries (a deprecated service's
    * `Deprecation`/`Sunset`), formatted here so the hot path only writes them; null for none.
    */
   responseHeaders: readonly string[] | null;
+  /** Canary/weighted splits over other upstreams (http services); null for none. */
+  splits: CompiledSplits<CompiledUpstream> | null;
 }
 
 export interface CompiledRoute {
@@ -89,9 +115,15 @@ export interface Snapshot {
   rejected: readonly Rejection[];
   counts: Record<CoreEntityKind, number>;
   poolKeys: ReadonlySet<string>;
+  /** ResilienceRegistry keys the snapshot uses (retained on swap, like poolKeys). */
+  resilienceKeys: ReadonlySet<string>;
+  /** Certificates with their keys opened: the HTTPS listener's SNI contexts, upstream client certificates (tls/). */
+  tls: TlsConfig;
 }
 
-export type PoolFactory = (origin: string, connectTimeoutMs: number) => { key: string; dispatcher: Dispatcher };
+/** `tls`: set for https targets; the compiler fills in the client certificate the upstream names. */
+/** `tls` in the answer: the options the pool connects with (client certificate resolved), for health probes. */
+export type PoolFactory = (origin: string, connectTimeoutMs: number, tls?: UpstreamTlsOptions) => { key: string; dispatcher: Dispatcher; tls?: UpstreamTlsOptions };
 
 interface Parsed<T> {
   key: string;
@@ -216,6 +248,7 @@ export class CompileCache {
     plugins: new Map(),
     ai_providers: new Map(),
     prompt_templates: new Map(),
+    certificates: new Map(),
   };
   readonly rejected = new Map<string, Rejection>();
   /** The highest revision of any entry (meta.revision included). */
@@ -230,6 +263,8 @@ export class CompileCache {
   routing: { snapshot: Snapshot; rejected: readonly Rejection[]; compiler: RoutingCompiler } | null = null;
   /** True once a full pass filled it: only then may a compile update just the changed keys. */
   primed = false;
+  /** Opens and checks each certificate once per change (tls/certificates.ts). */
+  readonly certificates = new CertificateCompiler();
 
   get size(): number {
     return this.#results.size;
@@ -335,6 +370,10 @@ export class CompileCache {
 export interface CompileOptions {
   /** Serve only routes of these stages plus stage-less ones (TP_STAGES); undefined/null: every route. */
   stages?: ReadonlySet<string> | null;
+  /** Where upstream health, breaker and retry-budget state lives across compiles; without it those policies are not enforced. */
+  resilience?: ResilienceRegistry | null;
+  /** Opens certificate keys (TP_SECRET_KEY); without it certificates are rejected. */
+  keyring?: Keyring | null;
 }
 
 const CONSUMERS_PREFIX = 'consumers.';
@@ -394,9 +433,12 @@ export function compileSnapshot(
   // (config/routing.ts); anything else, or a first or full pass, compiles the routing from scratch.
   const compiler = cache.routing?.compiler ?? new RoutingCompiler();
   const stages = options.stages ?? null;
+  const resilience = options.resilience ?? null;
+  const tls = cache.certificates.compile(byKind.certificates.values(), options.keyring ?? null);
+  const pools = withClientCertificates(poolFor, tls);
   let routing: RoutingResult;
   try {
-    routing = (incremental && cache.routing && compiler.update(routingKeys, byKind, poolFor, stages)) || compiler.full(byKind, poolFor, stages);
+    routing = (incremental && cache.routing && compiler.update(routingKeys, byKind, pools, stages, resilience)) || compiler.full(byKind, pools, stages, resilience);
   } catch (err) {
     cache.routing = null; // the compiler's state may be half updated: the next compile starts over
     throw err;
@@ -405,12 +447,24 @@ export function compileSnapshot(
     revision,
     router: routing.router,
     keys: keyIndex.table,
-    rejected: [...rejected, ...routing.rejected, ...keyIndex.rejections()],
+    rejected: [...rejected, ...routing.rejected, ...tls.rejected, ...keyIndex.rejections()],
     counts: { ...routing.counts, ...keyCounts },
     poolKeys: routing.poolKeys,
+    resilienceKeys: routing.resilienceKeys,
+    tls,
   };
-  cache.routing = { snapshot, rejected: routing.rejected, compiler };
+  cache.routing = { snapshot, rejected: [...routing.rejected, ...tls.rejected], compiler };
   return snapshot;
+}
+
+/** The pool factory with each https upstream's client certificate resolved from the compiled certificates. */
+function withClientCertificates(poolFor: PoolFactory, tls: TlsConfig): PoolFactory {
+  return (origin, connectTimeoutMs, t) => {
+    if (t?.clientCertificateId === undefined) return poolFor(origin, connectTimeoutMs, t);
+    const c = tls.byId.get(t.clientCertificateId);
+    const resolved: UpstreamTlsOptions = { ...t, clientCertificate: c ? { certPem: c.certPem, keyPem: c.keyPem, fingerprint: c.fingerprint } : null };
+    return { ...poolFor(origin, connectTimeoutMs, resolved), tls: resolved };
+  };
 }
 
 /** `Deprecation: true` (RFC 9745) and, with a sunset date, `Sunset: <HTTP-date>` (RFC 8594) for a deprecated service. */

@@ -2,8 +2,9 @@
 // atomically. A watch session's initial values replace everything the node had before.
 // The raw envelopes are not kept (at 211,000 entries they were a fifth of the node's memory): each is
 // parsed into the CompileCache as it arrives, and last-known-good is written from the cache.
-import type { ConfigEvent, ConfigWatchHandlers } from '@turnpike/common';
+import type { ConfigEvent, ConfigWatchHandlers, Keyring } from '@turnpike/common';
 import { CompileCache, compileSnapshot, type PoolFactory, type Snapshot } from './compiler.js';
+import type { ResilienceRegistry } from '../upstream/resilience.js';
 import { loadLastKnownGood, saveLastKnownGood, saveLastKnownGoodInSlices } from './last-known-good.js';
 import { errMessage, log } from '../log.js';
 
@@ -23,6 +24,15 @@ export interface ConfigManagerOptions {
   lkgDelayMs?: number;
   /** Serve only routes of these stages plus stage-less ones (TP_STAGES); unset: every route. */
   stages?: ReadonlySet<string> | null;
+  /** Opens certificate keys (TP_SECRET_KEY); without it certificates are rejected and reported. */
+  keyring?: Keyring | null;
+  /** Upstream health/breaker/retry-budget state kept across compiles (retain it in onSwap with snap.resilienceKeys); unset: not enforced. */
+  resilience?: ResilienceRegistry | null;
+  /**
+   * Write last-known-good (default true). A proxy worker thread passes false: only the node's primary
+   * writes the file, the workers compile the same entries it forwards them (src/node/).
+   */
+  persist?: boolean;
 }
 
 /** Above this many entries the first last-known-good write is made in slices too. */
@@ -98,8 +108,12 @@ export class ConfigManager {
     }
   }
 
-  /** Handlers for one watch; events of a superseded session are ignored. */
-  newWatchSession(): ConfigWatchHandlers {
+  /**
+   * Handlers for one watch; events of a superseded session are ignored. `reduced`: the initial values are
+   * envelopes as entries() gives them (a worker restarted by the primary is replayed the primary's config).
+   */
+  newWatchSession(opts: { reduced?: boolean } = {}): ConfigWatchHandlers {
+    const reduced = opts.reduced === true;
     // A live change still waiting for its compile goes in first: the new delivery's values are newer.
     if (this.#timer) {
       this.#cancel();
@@ -121,7 +135,7 @@ export class ConfigManager {
           const t0 = performance.now();
           if (ev.op === 'put') {
             delivered++;
-            this.#feed(ev.key, ev.value, gen, false);
+            this.#feed(ev.key, ev.value, gen, reduced);
           } else if (this.#cache.genOf(ev.key) === gen) {
             // Put earlier in this delivery; an entry from before it is left to the end (an empty bucket keeps it).
             this.#cache.delete(ev.key);
@@ -171,6 +185,16 @@ export class ConfigManager {
     this.#compile(source);
   }
 
+  /** Every entry of the active config as last-known-good holds it (consumers reduced: replay with `reduced`). */
+  entries(): Iterable<[string, string]> {
+    return this.#cache.envelopes();
+  }
+
+  /** No live change is waiting for its compile and no initial delivery is under way. */
+  get settled(): boolean {
+    return this.#timer === null && this.#delivering === 0;
+  }
+
   close(): void {
     this.#cancel();
     this.#session++;
@@ -181,7 +205,7 @@ export class ConfigManager {
   }
 
   #saveNow(): void {
-    if (!this.#snapshot || this.#source !== 'kv') return;
+    if (!this.#snapshot || this.#source !== 'kv' || this.#o.persist === false) return;
     try {
       saveLastKnownGood(this.#o.dataDir, this.#snapshot.revision, this.#cache.envelopes());
       this.#lkgWritten = true;
@@ -256,7 +280,7 @@ export class ConfigManager {
     this.#changed = new Set();
     this.#pending = new Map();
     try {
-      snap = compileSnapshot(pending, this.#o.poolFor, this.#cache, changed, { stages: this.#o.stages ?? null });
+      snap = compileSnapshot(pending, this.#o.poolFor, this.#cache, changed, { stages: this.#o.stages ?? null, resilience: this.#o.resilience ?? null, keyring: this.#o.keyring ?? null });
     } catch (e) {
       // The cache holds every entry parsed (each set is complete on its own); the routing built from it
       // may not be: the next compile rebuilds it.
@@ -280,7 +304,7 @@ export class ConfigManager {
       ...(parsedAheadMs > 0 ? { parsed_ahead_ms: parsedAheadMs } : {}),
     });
     this.#o.onSwap?.(snap);
-    if (source === 'kv') {
+    if (source === 'kv' && this.#o.persist !== false) {
       // A large first write (~53 MB at 211,000 entries, over a second of CPU) goes in slices rather than
       // blocking the proxy right after it became ready; a small one is written before whenLoaded() resolves.
       if (this.#lkgWritten || this.#cache.size > SYNC_LKG_MAX_ENTRIES) {

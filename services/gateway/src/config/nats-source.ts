@@ -2,7 +2,12 @@
 // (re)connect a fresh watch delivers a full initial snapshot that replaces the node's config.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsKvConfigBus, configBucketName, type ConfigWatch } from '@turnpike/common';
-import type { ConfigManager } from './manager.js';
+import type { ConfigWatchHandlers } from '@turnpike/common';
+
+/** Where a watch's events go: the ConfigManager, or the primary's fan-out to its workers (src/node/). */
+export interface WatchTarget {
+  newWatchSession(): ConfigWatchHandlers;
+}
 import { errMessage, log } from '../log.js';
 
 export class NatsConfigSource {
@@ -16,7 +21,7 @@ export class NatsConfigSource {
     readonly url: string,
     readonly cluster: string,
     readonly nodeId: string,
-    readonly manager: ConfigManager,
+    readonly manager: WatchTarget,
   ) {}
 
   get connection(): NatsConnection | undefined {

@@ -145,4 +145,32 @@ describe('incremental routing compile', { timeout: 60_000 }, () => {
     assert.equal(first.router.match('GET', '', '/a')?.routeId, uuid(3, 0), 'the previous snapshot still routes as before');
     assert.equal(first.router.match('GET', '', '/moved'), null);
   });
+
+  test('a websocket integration compiles its upstream, idle timeout and allow-list; a change to that upstream recompiles it', () => {
+    const entries = new Map<string, string>();
+    const put = (kind: EntityKind, revision: number, data: Record<string, unknown>): string => {
+      const key = entityKey(kind, data.id as string);
+      entries.set(key, JSON.stringify({ kind, revision, data: { created_at: now, updated_at: now, ...data } }));
+      return key;
+    };
+    put('upstreams', 1, { id: uuid(1, 0), name: 'u', targets: [{ host: '127.0.0.1', port: 9, weight: 1 }] });
+    const integration = { type: 'websocket', upstream_id: uuid(1, 0), subprotocols: ['chat.v1'], idle_timeout_ms: 30_000 };
+    put('services', 2, { id: uuid(2, 0), name: 'ws', integration });
+    put('routes', 3, { id: uuid(3, 0), name: 'ws', service_id: uuid(2, 0), paths: ['/ws'] });
+    const cache = new CompileCache();
+    const first = compileSnapshot(entries, poolFor, cache);
+    const svc = first.router.match('GET', '', '/ws')!.value.service;
+    assert.equal(svc.upstream, null, 'plain HTTP is not proxied (426)');
+    assert.equal(svc.integration, 'websocket');
+    assert.equal(svc.websocket?.idleTimeoutMs, 30_000);
+    assert.deepEqual([...(svc.websocket?.subprotocols ?? [])], ['chat.v1']);
+    assert.equal(svc.websocket?.upstream.balancer.pick()?.origin, 'http://127.0.0.1:9');
+    const key = put('upstreams', 4, { id: uuid(1, 0), name: 'u', targets: [{ host: '127.0.0.1', port: 10, weight: 1 }] });
+    const second = compileSnapshot(entries, poolFor, cache, new Set([key]));
+    assert.equal(second.router.match('GET', '', '/ws')!.value.service.websocket?.upstream.balancer.pick()?.origin, 'http://127.0.0.1:10');
+    entries.delete(key);
+    const third = compileSnapshot(entries, poolFor, cache, new Set([key]));
+    assert.equal(third.router.match('GET', '', '/ws'), null, 'without its upstream the service is rejected');
+    assert.ok(third.rejected.some((r) => r.key === entityKey('services', uuid(2, 0))));
+  });
 });

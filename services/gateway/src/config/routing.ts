@@ -5,11 +5,15 @@
 // immutable: the previous router and maps are never changed, so a request still holding them is unaffected.
 // The result is the one a full compile of the same entries gives (ranks keep the full compile's tie-break
 // order: docs/architecture.md, "Incremental compile").
-import type { Route, Service, Upstream } from '@turnpike/common';
+import { serviceSplitProblems, upstreamPolicies, type Route, type Service, type Upstream } from '@turnpike/common';
 import { Router, type RouteSpec } from '../router/index.js';
 import { createBalancer } from '../upstream/balancer.js';
+import { upstreamTlsOptions } from '../upstream/pools.js';
+import type { ResilienceRegistry } from '../upstream/resilience.js';
+import { CompiledSplits } from '../upstream/splits.js';
+import { ALWAYS_AVAILABLE } from '../upstream/target-health.js';
 import { compilePluginIndex, routePolicies, type PluginIndex } from '../plugins/chain.js';
-import { lifecycleHeaders, type CompiledRoute, type CompiledService, type CompiledUpstream, type PoolFactory, type Rejection } from './compiler.js';
+import { lifecycleHeaders, type CompiledRoute, type CompiledService, type CompiledUpstream, type PoolFactory, type Rejection, type UpstreamTarget } from './compiler.js';
 
 interface Parsed<T> {
   key: string;
@@ -31,6 +35,7 @@ export interface RoutingResult {
   rejected: Rejection[];
   counts: { upstreams: number; services: number; routes: number };
   poolKeys: ReadonlySet<string>;
+  resilienceKeys: ReadonlySet<string>;
 }
 
 const UPSTREAMS = 'upstreams.';
@@ -40,8 +45,13 @@ const ROUTES = 'routes.';
 /** The upstream a service proxies to ('' for none); recorded for every service so its upstream's changes find it. */
 function upstreamIdOf(s: Service): string {
   const i = s.integration ?? null;
-  if (i !== null && i.type !== 'http') return '';
+  if (i !== null && i.type !== 'http' && i.type !== 'websocket') return '';
   return i?.upstream_id ?? s.upstream_id ?? '';
+}
+
+/** The balancers' guard for upstreams with health checks or a breaker (hoisted: no closure per upstream). */
+function targetAvailable(t: UpstreamTarget): boolean {
+  return t.health.available;
 }
 
 function addTo(index: Map<string, Set<string>>, key: string, member: string): void {
@@ -65,6 +75,11 @@ export class RoutingCompiler {
   #router = new Router<CompiledRoute>();
   readonly #upstreams = new Map<string, CompiledUpstream>();
   readonly #upstreamPools = new Map<string, string[]>();
+  /** upstream id → its ResilienceRegistry keys. */
+  readonly #upstreamResilience = new Map<string, string[]>();
+  #resilience: ResilienceRegistry | null = null;
+  /** service id → the upstreams its splits name (dependencies besides its own upstream). */
+  readonly #splitUpstreamsOfService = new Map<string, string[]>();
   readonly #services = new Map<string, CompiledService>();
   /** Draft and retired services: valid config whose routes are left out without a rejection. */
   readonly #unrouted = new Set<string>();
@@ -86,8 +101,9 @@ export class RoutingCompiler {
   #stages: ReadonlySet<string> | null = null;
 
   /** Compiles everything in `inputs` from scratch. */
-  full(inputs: RoutingInputs, poolFor: PoolFactory, stages: ReadonlySet<string> | null): RoutingResult {
-    for (const m of [this.#upstreams, this.#upstreamPools, this.#services, this.#serviceRejections, this.#routeRejections]) m.clear();
+  full(inputs: RoutingInputs, poolFor: PoolFactory, stages: ReadonlySet<string> | null, resilience: ResilienceRegistry | null = null): RoutingResult {
+    this.#resilience = resilience;
+    for (const m of [this.#upstreams, this.#upstreamPools, this.#upstreamResilience, this.#splitUpstreamsOfService, this.#services, this.#serviceRejections, this.#routeRejections]) m.clear();
     for (const m of [this.#servicesByUpstream, this.#upstreamOfService, this.#routesByService, this.#serviceOfRoute, this.#rank]) m.clear();
     this.#unrouted.clear();
     this.#nextRank = 0;
@@ -110,8 +126,14 @@ export class RoutingCompiler {
    * changed, consumers and keys excluded). Returns null, changing nothing, when the change needs a full
    * compile: anything but upstreams, services and routes (plugins feed every route's policies), or other stages.
    */
-  update(changedKeys: readonly string[], inputs: RoutingInputs, poolFor: PoolFactory, stages: ReadonlySet<string> | null): RoutingResult | null {
-    if (stages !== this.#stages) return null;
+  update(
+    changedKeys: readonly string[],
+    inputs: RoutingInputs,
+    poolFor: PoolFactory,
+    stages: ReadonlySet<string> | null,
+    resilience: ResilienceRegistry | null = null,
+  ): RoutingResult | null {
+    if (stages !== this.#stages || resilience !== this.#resilience) return null;
     const upstreamIds = new Set<string>();
     const serviceIds = new Set<string>();
     const routeKeys = new Set<string>();
@@ -146,11 +168,14 @@ export class RoutingCompiler {
   #result(): RoutingResult {
     const poolKeys = new Set<string>();
     for (const keys of this.#upstreamPools.values()) for (const k of keys) poolKeys.add(k);
+    const resilienceKeys = new Set<string>();
+    for (const keys of this.#upstreamResilience.values()) for (const k of keys) resilienceKeys.add(k);
     return {
       router: this.#router,
       rejected: [...this.#serviceRejections.values(), ...this.#plugins.rejections, ...this.#routeRejections.values()],
       counts: { upstreams: this.#upstreams.size, services: this.#services.size, routes: this.#router.size },
       poolKeys,
+      resilienceKeys,
     };
   }
 
@@ -158,26 +183,38 @@ export class RoutingCompiler {
   #compileUpstream(id: string, p: Parsed<Upstream> | undefined, poolFor: PoolFactory): void {
     this.#upstreams.delete(id);
     this.#upstreamPools.delete(id);
+    this.#upstreamResilience.delete(id);
     if (!p) return;
     const data = p.data;
     const pools: string[] = [];
+    // Retries, health checks and breaker: enforced when the node keeps their state (a ResilienceRegistry).
+    const registry = this.#resilience;
+    const policies = registry ? upstreamPolicies(data) : null;
+    const rkeys: string[] = [];
+    const resilience = registry && policies ? registry.compile(id, policies, rkeys) : null;
+    const tls = data.scheme === 'https' ? upstreamTlsOptions(data.tls) : undefined;
     const targets = data.targets.map((t) => {
       const host = t.host.includes(':') && !t.host.startsWith('[') ? `[${t.host}]` : t.host;
       const origin = `${data.scheme}://${host}:${t.port}`;
-      const { key, dispatcher } = poolFor(origin, data.connect_timeout_ms);
+      const pool = poolFor(origin, data.connect_timeout_ms, tls);
+      const { key, dispatcher } = pool;
       pools.push(key);
-      return { item: { origin, poolKey: key, dispatcher, inFlight: 0 }, weight: t.weight, id: origin };
+      const health = resilience?.guarded ? registry!.target(id, origin, policies!, rkeys, pool.tls ?? tls) : ALWAYS_AVAILABLE;
+      return { item: { origin, poolKey: key, dispatcher, inFlight: 0, health }, weight: t.weight, id: origin };
     });
     const algorithm = data.algorithm ?? 'round-robin';
     const h = algorithm === 'consistent-hash' ? data.hash_on : null;
     this.#upstreams.set(id, {
       id,
-      balancer: createBalancer(algorithm, targets),
+      balancer: createBalancer(algorithm, targets, resilience?.guarded ? targetAvailable : null),
       hashOn: h ? { source: h.source, name: (h.name ?? '').toLowerCase() } : null,
       readTimeoutMs: data.read_timeout_ms,
       totalTimeoutMs: data.total_timeout_ms ?? 0,
+      resilience,
+      targets: targets.map((t) => t.item),
     });
     this.#upstreamPools.set(id, pools);
+    this.#upstreamResilience.set(id, rkeys);
   }
 
   /** (Re)compiles one service against the current upstreams; `p` undefined: it is gone. */
@@ -187,20 +224,29 @@ export class RoutingCompiler {
     this.#serviceRejections.delete(SERVICES + id);
     removeFrom(this.#servicesByUpstream, this.#upstreamOfService.get(id), id);
     this.#upstreamOfService.delete(id);
+    for (const u of this.#splitUpstreamsOfService.get(id) ?? []) removeFrom(this.#servicesByUpstream, u, id);
+    this.#splitUpstreamsOfService.delete(id);
     if (!p) return;
     const { key, data } = p;
     const upstreamId = upstreamIdOf(data);
     this.#upstreamOfService.set(id, upstreamId);
     addTo(this.#servicesByUpstream, upstreamId, id);
+    // A change to an upstream a split names recompiles this service too.
+    const splitSpecs = data.splits ?? [];
+    if (splitSpecs.length > 0) {
+      const ids = splitSpecs.map((sp) => sp.upstream_id.toLowerCase());
+      this.#splitUpstreamsOfService.set(id, ids);
+      for (const u of ids) addTo(this.#servicesByUpstream, u, id);
+    }
     if (data.lifecycle === 'draft' || data.lifecycle === 'retired') {
       this.#unrouted.add(id);
       return;
     }
     const basePath = data.base_path.replace(/\/+$/, '');
     const integration = data.integration ?? null;
-    if (integration !== null && integration.type !== 'http') {
+    if (integration !== null && integration.type !== 'http' && integration.type !== 'websocket') {
       // Valid config this node version does not serve yet: routed, and answered with a 502 that says so.
-      this.#services.set(id, { id, basePath, upstream: null, integration: integration.type, responseHeaders: lifecycleHeaders(data) });
+      this.#services.set(id, { id, basePath, upstream: null, integration: integration.type, websocket: null, responseHeaders: lifecycleHeaders(data), splits: null });
       return;
     }
     const upstream = this.#upstreams.get(upstreamId);
@@ -208,7 +254,28 @@ export class RoutingCompiler {
       this.#serviceRejections.set(key, { key, reason: `upstream ${upstreamId || '(none)'} is missing or rejected` });
       return;
     }
-    this.#services.set(id, { id, basePath, upstream, integration: null, responseHeaders: lifecycleHeaders(data) });
+    if (integration?.type === 'websocket') {
+      // Upgrades only: the upstream is reached through `websocket`, so the HTTP handler answers plain requests 426.
+      const subprotocols = integration.subprotocols && integration.subprotocols.length > 0 ? new Set(integration.subprotocols) : null;
+      const websocket = { upstream, idleTimeoutMs: integration.idle_timeout_ms, subprotocols };
+      this.#services.set(id, { id, basePath, upstream: null, integration: 'websocket', websocket, responseHeaders: lifecycleHeaders(data), splits: null });
+      return;
+    }
+    let splits: CompiledSplits<CompiledUpstream> | null = null;
+    if (splitSpecs.length > 0) {
+      const problems = serviceSplitProblems(data);
+      const missing = splitSpecs.findIndex((sp) => !this.#upstreams.has(sp.upstream_id.toLowerCase()));
+      if (missing !== -1) problems.push({ path: `/splits/${missing}/upstream_id`, message: `upstream ${splitSpecs[missing]!.upstream_id} is missing or rejected` });
+      if (problems.length > 0) {
+        this.#serviceRejections.set(key, { key, reason: 'invalid splits', fields: problems });
+        return;
+      }
+      splits = new CompiledSplits(
+        upstream,
+        splitSpecs.map((sp) => ({ upstream: this.#upstreams.get(sp.upstream_id.toLowerCase())!, weight: sp.weight, header: sp.header ?? null })),
+      );
+    }
+    this.#services.set(id, { id, basePath, upstream, integration: null, websocket: null, responseHeaders: lifecycleHeaders(data), splits });
   }
 
   /** The router spec of one route, or null when it is gone, rejected or not served here. */

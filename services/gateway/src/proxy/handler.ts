@@ -7,13 +7,26 @@ import { Readable } from 'node:stream';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Dispatcher } from 'undici';
 import { errorBody, httpStatusFor, type CallRecord, type ErrorCode } from '@turnpike/common';
-import type { CompiledRoute, Snapshot, UpstreamTarget } from '../config/compiler.js';
+import type { CompiledRoute, CompiledUpstream, Snapshot, UpstreamTarget } from '../config/compiler.js';
 import type { RequestView } from '../router/index.js';
 import { authenticate } from '../plugins/key-auth/index.js';
 import { bodyLimitFor } from '../plugins/request-size-limiting/index.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS, upstreamErrorCode } from '../errors.js';
-import { dropRequestHeader, filterResponseHeaders, hostWithoutPort, removeConnectionListed, validRequestId } from './headers.js';
-import { requestHashKey } from './hash-key.js';
+import {
+  VIA,
+  connectionTokens,
+  dropRequestHeader,
+  filterResponseHeaders,
+  forwardedWith,
+  hostWithoutPort,
+  newTraceparent,
+  removeConnectionListed,
+  validRequestId,
+  validTraceparent,
+  viaWith,
+} from './headers.js';
+import { requestHashKey, type HashKeySource } from './hash-key.js';
+import { RETRY_5XX, RETRY_CONNECT_FAILURE, countsAsFailure, failureCondition, isIdempotent, unavailableCode, type CompiledResilience } from '../upstream/resilience.js';
 
 export interface ProxyDeps {
   snapshot(): Snapshot | null;
@@ -23,8 +36,18 @@ export interface ProxyDeps {
   nodeId: string;
   maxBodyBytes: number;
   maxHeaderBytes: number;
+  /** Longest request-target (path + query) accepted; longer ones get 414. */
+  maxUrlBytes: number;
+  /** A request body that sends nothing for this long gets 408 and the connection closed; 0 disables. */
+  clientBodyTimeoutMs: number;
   /** The proxy's own port, for x-forwarded-port (known after listen). */
   port(): number;
+  /** Set for the HTTPS listener's handler (tls/https-listener.ts): the client's scheme is https. */
+  https?: boolean;
+  /** WebSocket proxying (proxy/websocket.ts): largest message either way (default 16 MiB). */
+  wsMaxMessageBytes?: number;
+  /** WebSocket proxying: idle timeout of upgrades on http services (default 120 s). */
+  wsIdleTimeoutMs?: number;
 }
 
 /** Bodies up to this size are buffered and sent in one write; larger or chunked ones are streamed. */
@@ -56,6 +79,17 @@ let hRequestId = '';
 let hContentLength = '';
 let hTransferEncoding = '';
 let hForwardedFor = '';
+let hForwarded = '';
+let hVia = '';
+let hTraceparent = '';
+let hTracestate = '';
+let hExpect = '';
+/** Two Content-Length headers that disagree: the framing is ambiguous (request smuggling), answer 400. */
+let hBadFraming = false;
+/** Repeated list headers are one comma-joined list (RFC 9110 §5.3). */
+function joined(prior: string, value: string): string {
+  return prior === '' ? value : `${prior}, ${value}`;
+}
 function collectHeader(name: string, value: string): void {
   scratchBytes += name.length + value.length + 4;
   switch (name) {
@@ -66,16 +100,34 @@ function collectHeader(name: string, value: string): void {
       hRequestId = value;
       return;
     case 'x-forwarded-for':
-      hForwardedFor = value;
+      hForwardedFor = joined(hForwardedFor, value);
       return;
     case 'content-length':
+      if (hContentLength !== '' && hContentLength !== value) hBadFraming = true;
+      else if (hContentLength !== '') return; // an identical repeat: forward one
       hContentLength = value;
       break;
     case 'transfer-encoding':
-      hTransferEncoding = value;
+      hTransferEncoding = joined(hTransferEncoding, value);
       return;
     case 'connection':
       scratchConnection = value;
+      return;
+    case 'forwarded':
+      hForwarded = joined(hForwarded, value);
+      return;
+    case 'via':
+      hVia = joined(hVia, value);
+      return;
+    case 'traceparent':
+      // More than one traceparent is invalid: a space never passes validTraceparent.
+      hTraceparent = hTraceparent === '' ? value : ' ';
+      return;
+    case 'tracestate':
+      hTracestate = joined(hTracestate, value);
+      return;
+    case 'expect':
+      hExpect = value;
       return;
   }
   if (dropRequestHeader(name)) return;
@@ -174,6 +226,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   body: BodyStream | null = null;
   bodyChunks: Buffer[] | null = null;
   clientPaused = false;
+  /** Expect: 100-continue with a body: an error answer closes (the client may be holding the body back). */
+  closeOnError = false;
+  /** Client body idle timeout (watchUpload); bodyIdleAt is the coarse bodyClock at the last chunk. */
+  bodyTimeoutMs = 0;
+  bodyIdleAt = 0;
   contentLength = -1;
   statusText = '';
   headPairs: (Buffer | string)[] | null = null;
@@ -193,6 +250,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   totalTimer: ReturnType<typeof setTimeout> | null = null;
   /** The total budget ran out before undici connected: abort as soon as it does. */
   expired = false;
+  // ---- upstream resilience (upstream/resilience.ts); `resilience` null: none configured, nothing below is used ----
+  upstream: CompiledUpstream | null = null;
+  resilience: CompiledResilience | null = null;
+  /** The consistent-hash key, kept to pick a retry's target. */
+  hashKey: string | undefined = undefined;
+  /** Retries made so far. */
+  attempt = 0;
+  /** A 5xx answer being drained before a retry (nothing of it goes to the client). */
+  discarding = false;
+  /** This attempt's outcome went to the target's health (else finish gives back a half-open trial slot). */
+  outcomeReported = false;
 
   constructor(
     readonly res: HttpResponse,
@@ -221,6 +289,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   onClientData(chunk: ArrayBuffer, isLast: boolean): void {
     const n = chunk.byteLength;
     this.bytesIn += n;
+    this.bodyIdleAt = bodyClock;
+    if (isLast && this.bodyTimeoutMs > 0) unwatchUpload(this);
     if (this.bytesIn > this.maxBodyBytes) {
       this.tooLarge();
       return;
@@ -240,6 +310,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   onClientDataBuffered(chunk: ArrayBuffer, isLast: boolean): void {
     const n = chunk.byteLength;
     this.bytesIn += n;
+    this.bodyIdleAt = bodyClock;
+    if (isLast && this.bodyTimeoutMs > 0) unwatchUpload(this);
     if (this.bytesIn > this.maxBodyBytes) {
       this.tooLarge();
       return;
@@ -257,6 +329,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   resumeClientBody(): void {
     if (this.clientPaused && !this.aborted && !this.ended) {
       this.clientPaused = false;
+      // Time spent paused by our own backpressure is not the client's idleness.
+      this.bodyIdleAt = bodyClock;
       this.res.resume();
     }
   }
@@ -265,6 +339,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.responded) return;
     this.fail('TP_ERR_BODY_TOO_LARGE', `request body exceeds ${this.maxBodyBytes} bytes`, true);
     const err = new Error('request body too large');
+    if (this.body) this.body.destroy(err);
+    if (this.abortUpstream) this.abortUpstream(err);
+    if (!this.dispatched) this.finish();
+  }
+
+  /** The client stopped sending its body for bodyTimeoutMs: 408 (or a cut, once answered), upstream aborted. */
+  clientBodyTimeout(): void {
+    const err = Object.assign(new Error('client body timeout'), { code: 'TP_ERR_CLIENT_TIMEOUT' });
+    if (!this.responded) this.fail('TP_ERR_CLIENT_TIMEOUT', `no request body data for ${this.bodyTimeoutMs} ms`, true);
+    else if (!this.ended) {
+      this.ended = true;
+      this.res.close();
+    }
+    this.errorCode = 'TP_ERR_CLIENT_TIMEOUT';
     if (this.body) this.body.destroy(err);
     if (this.abortUpstream) this.abortUpstream(err);
     if (!this.dispatched) this.finish();
@@ -280,7 +368,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     const res = this.res;
     const payload = JSON.stringify(errorBody(code, message, this.requestId));
     res.cork(() => {
-      res.writeStatus(statusLine(this.status)).writeHeader('content-type', 'application/json').writeHeader('x-request-id', this.requestId).end(payload, close);
+      res.writeStatus(statusLine(this.status)).writeHeader('content-type', 'application/json').writeHeader('x-request-id', this.requestId);
+      // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (a websocket service; proxy/websocket.ts).
+      if (this.status === 426) res.writeHeader('upgrade', 'websocket');
+      res.end(payload, close || this.closeOnError || draining);
     });
   }
 
@@ -290,7 +381,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.aborted || this.responded) return this.finish();
     this.upstreamStart = performance.now();
     this.dispatched = true;
-    if (this.totalTimeoutMs > 0) {
+    if (this.totalTimeoutMs > 0 && this.attempt === 0) {
       // The budget counts from the request's arrival (a slow upload spends it too).
       this.totalTimer = setTimeout(onTotalTimeout, Math.max(1, this.totalTimeoutMs - (this.upstreamStart - this.t0)), this);
     }
@@ -311,6 +402,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true;
     this.upstreamLatency = performance.now() - this.upstreamStart;
     this.resumeUpstream = resume;
+    if (this.resilience !== null && this.upstreamAnswered(statusCode)) return true;
     if (this.aborted || this.responded) return true;
     this.status = statusCode;
     this.statusText = statusText;
@@ -332,6 +424,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     const extra = this.route!.service.responseHeaders;
     if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
     res.writeHeader('x-request-id', this.requestId);
+    // Ours after the upstream's own Via lines: repeated fields read as one list (RFC 9110 §5.3).
+    res.writeHeader('via', VIA);
+    // Draining (src/node/drain.ts): the client must not reuse this connection, it is about to close.
+    if (draining) res.writeHeader('connection', 'close');
   }
 
   onData(chunk: Buffer): boolean {
@@ -394,6 +490,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    if (this.discarding) return this.retryLater();
     this.upstreamDone = true;
     if (!this.aborted && !this.ended) {
       const res = this.res;
@@ -419,6 +516,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    if (this.discarding) return this.retryLater();
+    if (this.resilience !== null && this.upstreamFailed(err)) return;
     this.upstreamDone = true;
     if (this.body && !this.body.destroyed) this.body.destroy();
     if (this.aborted) return this.finish();
@@ -437,6 +536,98 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.finish();
   }
 
+  /**
+   * Resilience: the attempt's status goes to the target's health (5xx is a failure); a 5xx that may be
+   * retried is drained instead of forwarded. True when the response is being discarded.
+   */
+  upstreamAnswered(statusCode: number): boolean {
+    const r = this.resilience!;
+    if (r.guarded && !this.outcomeReported) {
+      this.outcomeReported = true;
+      if (statusCode >= 500) this.target!.health.failure();
+      else this.target!.health.success();
+    }
+    if (statusCode < 500 || !this.mayRetry(RETRY_5XX)) return false;
+    // Marked ended so that onData drops the body; the retry resets it.
+    this.discarding = true;
+    this.ended = true;
+    return true;
+  }
+
+  /** Resilience: counts the failure against the target and retries when that is safe. True when retrying. */
+  upstreamFailed(err: Error): boolean {
+    if (this.aborted || this.responded) return false;
+    if (this.resilience!.guarded && !this.outcomeReported && countsAsFailure(err)) {
+      this.outcomeReported = true;
+      this.target!.health.failure();
+    }
+    const condition = failureCondition(err);
+    if (condition === 0 || !this.mayRetry(condition)) return false;
+    this.retryLater();
+    return true;
+  }
+
+  /**
+   * A retry is safe and allowed: retries left, the condition configured, no byte sent to the client, the
+   * request body replayable (absent or buffered, never streamed), an idempotent method unless the request
+   * certainly never reached the upstream (a connect failure) or only_idempotent is off, time left in
+   * total_timeout_ms, and a token in the retry budget.
+   */
+  mayRetry(condition: number): boolean {
+    const r = this.resilience!.retry;
+    if (r === null || this.attempt >= r.attempts || (r.on & condition) === 0) return false;
+    if (this.aborted || this.responded || this.expired || this.body !== null) return false;
+    if (condition !== RETRY_CONNECT_FAILURE && r.onlyIdempotent && !isIdempotent(this.method)) return false;
+    if (this.totalTimeoutMs > 0 && performance.now() - this.t0 >= this.totalTimeoutMs) return false;
+    return r.budget.tryWithdraw();
+  }
+
+  /** Out of undici's callback stack: the failed attempt's request is finished with first. */
+  retryLater(): void {
+    process.nextTick(retryExchange, this);
+  }
+
+  /** Sends the request again, to another target when the upstream has one. */
+  retry(): void {
+    if (this.finished) return;
+    const failed = this.target!;
+    failed.inFlight--;
+    if (!this.outcomeReported) failed.health.release();
+    this.target = null;
+    if (this.aborted || this.finished) return this.finish();
+    if (this.totalTimeoutMs > 0 && performance.now() - this.t0 >= this.totalTimeoutMs) {
+      this.deps.upstreamError('TP_ERR_UPSTREAM_TIMEOUT');
+      this.fail('TP_ERR_UPSTREAM_TIMEOUT', 'upstream timed out');
+      return this.finish();
+    }
+    const up = this.upstream!;
+    const bal = up.balancer;
+    let next = bal.pick(this.hashKey);
+    // Another target when there is one (a hashed key maps to the same one: take the round-robin fallback).
+    for (let i = 0; next === failed && i < bal.size; i++) next = bal.pick();
+    if (next === undefined) {
+      this.fail(unavailableCode(up.targets), 'no healthy upstream target');
+      return this.finish();
+    }
+    this.attempt++;
+    next.inFlight++;
+    next.health.acquire();
+    this.target = next;
+    this.dispatcher = next.dispatcher;
+    this.abortUpstream = null;
+    this.resumeUpstream = null;
+    this.status = 0;
+    this.statusText = '';
+    this.headPairs = null;
+    this.contentLength = -1;
+    this.bytesOut = 0;
+    this.upstreamDone = false;
+    this.discarding = false;
+    this.ended = false;
+    this.outcomeReported = false;
+    this.dispatch();
+  }
+
   bodyIncomplete(): boolean {
     return this.body !== null && !this.body.readableEnded;
   }
@@ -444,7 +635,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.target !== null) this.target.inFlight--;
+    if (this.target !== null) {
+      this.target.inFlight--;
+      if (this.resilience !== null && !this.outcomeReported) this.target.health.release();
+    }
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     const total = performance.now() - this.t0;
     // uWS reports an abort only for a response it had not finished: the client never got it whole.
@@ -471,6 +665,74 @@ class Exchange implements Dispatcher.DispatchHandler {
     inFlight--;
   }
 }
+
+// ---- client body timeout: one sweep timer for all uploads in flight, not a timer per request ----
+const uploads = new Set<Exchange>();
+let sweepTimer: ReturnType<typeof setInterval> | null = null;
+let sweepEveryMs = 0;
+/** Coarse clock (ms) advanced by the sweep: stamping a body chunk costs one assignment. */
+let bodyClock = 0;
+
+function watchUpload(ex: Exchange, timeoutMs: number): void {
+  ex.bodyTimeoutMs = timeoutMs;
+  if (uploads.size === 0) bodyClock = performance.now();
+  ex.bodyIdleAt = bodyClock;
+  uploads.add(ex);
+  // A quarter of the timeout: an idle body is cut between 1× and 1.5× the timeout, never early.
+  const every = Math.min(1_000, Math.max(10, timeoutMs >> 2));
+  if (sweepTimer === null || every < sweepEveryMs) {
+    if (sweepTimer !== null) clearInterval(sweepTimer);
+    sweepEveryMs = every;
+    sweepTimer = setInterval(sweepUploads, every);
+    sweepTimer.unref();
+  }
+}
+
+function unwatchUpload(ex: Exchange): void {
+  ex.bodyTimeoutMs = 0;
+  uploads.delete(ex);
+}
+
+function sweepUploads(): void {
+  bodyClock = performance.now();
+  for (const ex of uploads) {
+    if (ex.finished || ex.aborted || ex.bodyTimeoutMs === 0) uploads.delete(ex);
+    else if (ex.clientPaused) ex.bodyIdleAt = bodyClock;
+    // bodyIdleAt may be up to one sweep stale: wait that much longer so the cut is never early.
+    else if (bodyClock - ex.bodyIdleAt >= ex.bodyTimeoutMs + sweepEveryMs) {
+      uploads.delete(ex);
+      ex.clientBodyTimeout();
+    }
+  }
+  if (uploads.size === 0 && sweepTimer !== null) {
+    clearInterval(sweepTimer);
+    sweepTimer = null;
+  }
+}
+
+function retryExchange(ex: Exchange): void {
+  ex.retry();
+}
+
+/** What a consistent-hash key is read from; one instance, reset per request (no closures). */
+class UwsHashKeySource implements HashKeySource {
+  req: HttpRequest | null = null;
+  ip = '';
+  path = '';
+  reset(req: HttpRequest, ip: string, path: string): this {
+    this.req = req;
+    this.ip = ip;
+    this.path = path;
+    return this;
+  }
+  header(name: string): string {
+    return this.req!.getHeader(name);
+  }
+  clientIp(): string {
+    return this.ip;
+  }
+}
+const hashKeySource = new UwsHashKeySource();
 
 function totalTimeoutError(): Error {
   return Object.assign(new Error('total_timeout_ms exceeded'), { code: 'ETIMEDOUT' });
@@ -509,6 +771,12 @@ export function inFlightRequests(): number {
   return inFlight;
 }
 
+let draining = false;
+/** From now on responses say `Connection: close` (graceful drain); per thread, like inFlight. */
+export function startDraining(): void {
+  draining = true;
+}
+
 export function createProxyHandler(deps: ProxyDeps): (res: HttpResponse, req: HttpRequest) => void {
   const handle = handleRequest.bind(null, deps);
   return function guarded(res: HttpResponse, req: HttpRequest): void {
@@ -545,22 +813,56 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   scratch = [];
   scratchBytes = 0;
   scratchConnection = hHost = hRequestId = hContentLength = hTransferEncoding = hForwardedFor = '';
+  hForwarded = hVia = hTraceparent = hTracestate = hExpect = '';
+  hBadFraming = false;
   req.forEach(collectHeader);
   const host = hHost;
   const incomingId = hRequestId;
   const requestId = incomingId !== '' && validRequestId(incomingId) ? incomingId : randomUUID();
   let headers = scratch;
   const headerBytes = scratchBytes + method.length + url.length + query.length + 12;
-  if (scratchConnection !== '') headers = removeConnectionListed(headers, scratchConnection);
+  if (scratchConnection !== '') {
+    headers = removeConnectionListed(headers, scratchConnection);
+    dropConnectionListedCollected(scratchConnection);
+  }
 
   const ex = new Exchange(res, deps, requestId, method, url, ts, t0);
   lastExchange = ex;
   res.onAborted(() => ex.onClientAborted());
 
+  // Protocol checks before routing: limits, then framing. Each answers and closes the connection, as
+  // the rest of the request (an unread body) cannot be trusted to be framed the way we think.
+  if ((query === '' ? url.length : url.length + 1 + query.length) > deps.maxUrlBytes) {
+    ex.fail('TP_ERR_URL_TOO_LONG', `request target exceeds ${deps.maxUrlBytes} bytes`, true);
+    return ex.finish();
+  }
   if (headerBytes > deps.maxHeaderBytes) {
     ex.fail('TP_ERR_HEADERS_TOO_LARGE', `request headers exceed ${deps.maxHeaderBytes} bytes`, true);
     return ex.finish();
   }
+  const contentLengthHeader = hContentLength;
+  const chunked = hTransferEncoding !== '';
+  const declared = contentLengthHeader === '' ? 0 : digitsValue(contentLengthHeader);
+  if (declared < 0 || hBadFraming) {
+    ex.fail('TP_ERR_BAD_REQUEST', 'invalid content-length', true);
+    return ex.finish();
+  }
+  // uWS refuses Content-Length together with Transfer-Encoding itself; chunked is the only coding we frame.
+  if (chunked && !isChunked(hTransferEncoding)) {
+    ex.fail('TP_ERR_BAD_REQUEST', 'unsupported transfer-encoding', true);
+    return ex.finish();
+  }
+  const hasBody = chunked || declared > 0;
+  if (hExpect !== '') {
+    // uWS 20.30 itself writes `100 Continue` before this handler runs when the value is exactly
+    // `100-continue`; a failure below then closes, since the client may be holding its body back.
+    if (!isContinue(hExpect)) {
+      ex.fail('TP_ERR_EXPECTATION_FAILED', 'only "Expect: 100-continue" is supported', true);
+      return ex.finish();
+    }
+    ex.closeOnError = hasBody;
+  }
+  if (hasBody && deps.clientBodyTimeoutMs > 0) watchUpload(ex, deps.clientBodyTimeoutMs);
   const snap = deps.snapshot();
   if (!snap) {
     ex.fail('TP_ERR_UNAVAILABLE', 'no configuration loaded yet');
@@ -585,13 +887,6 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     headers.push('x-consumer-id', auth.owner.consumerId, 'x-consumer-username', auth.owner.username);
   }
 
-  const contentLengthHeader = hContentLength;
-  const chunked = hTransferEncoding !== '';
-  const declared = contentLengthHeader === '' ? 0 : Number(contentLengthHeader);
-  if (!Number.isSafeInteger(declared) || declared < 0) {
-    ex.fail('TP_ERR_BAD_REQUEST', 'invalid content-length', true);
-    return ex.finish();
-  }
   const maxBody = route.sizeLimit === null ? deps.maxBodyBytes : bodyLimitFor(route.sizeLimit, ex.consumerId, deps.maxBodyBytes);
   ex.maxBodyBytes = maxBody;
   if (declared > maxBody) {
@@ -599,37 +894,62 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     return ex.finish();
   }
 
-  const upstream = route.service.upstream;
+  let upstream = route.service.upstream;
   if (upstream === null) {
-    ex.fail('TP_ERR_INTEGRATION_UNAVAILABLE', `the ${route.service.integration ?? 'configured'} integration is not served by this gateway version`);
+    // A websocket service takes upgrades only (proxy/websocket.ts); uWS hands them to app.ws, never here.
+    if (route.service.websocket !== null) ex.fail('TP_ERR_UPGRADE_REQUIRED', 'this service accepts WebSocket upgrades only');
+    else ex.fail('TP_ERR_INTEGRATION_UNAVAILABLE', `the ${route.service.integration ?? 'configured'} integration is not served by this gateway version`);
     return ex.finish();
   }
   const clientIp = Buffer.from(res.getRemoteAddressAsText()).toString();
-  const target =
-    upstream.hashOn === null
-      ? upstream.balancer.pick()
-      : upstream.balancer.pick(requestHashKey(upstream.hashOn, { header: (n) => req.getHeader(n), clientIp: () => clientIp, path: url }));
+  // Target selection: a canary/weighted split may send the request to another upstream; balancers skip
+  // targets that health checks, ejection or a breaker keep out.
+  const splits = route.service.splits;
+  if (splits !== null) upstream = splits.pick(upstream, req);
+  const hashKey = upstream.hashOn === null ? undefined : requestHashKey(upstream.hashOn, hashKeySource.reset(req, clientIp, url));
+  const target = upstream.balancer.pick(hashKey);
   if (!target) {
-    ex.fail('TP_ERR_NO_HEALTHY_TARGET', 'the upstream has no target with a positive weight');
+    if (upstream.balancer.size === 0) ex.fail('TP_ERR_NO_HEALTHY_TARGET', 'the upstream has no target with a positive weight');
+    else ex.fail(unavailableCode(upstream.targets), 'no healthy upstream target');
     return ex.finish();
   }
   target.inFlight++;
   ex.target = target;
   ex.totalTimeoutMs = upstream.totalTimeoutMs;
+  const resilience = upstream.resilience;
+  if (resilience !== null) {
+    ex.upstream = upstream;
+    ex.resilience = resilience;
+    ex.hashKey = hashKey;
+    target.health.acquire();
+    if (resilience.retry !== null) resilience.retry.budget.deposit();
+  }
 
   const priorXff = hForwardedFor;
+  // The scheme the client used: x-forwarded-proto and Forwarded's proto= both read it.
+  const proto = deps.https === true ? 'https' : 'http';
   headers.push(
     'x-forwarded-for',
     priorXff === '' ? clientIp : `${priorXff}, ${clientIp}`,
     'x-forwarded-proto',
-    'http',
+    proto,
     'x-forwarded-host',
     host,
     'x-forwarded-port',
     portString(deps.port()),
     'x-request-id',
     requestId,
+    'forwarded',
+    forwardedWith(hForwarded, clientIp, proto, host),
+    'via',
+    viaWith(hVia),
   );
+  // W3C trace context: a valid incoming one passes unchanged (with its tracestate); otherwise a fresh,
+  // unsampled traceparent lets upstream logs correlate with this request (tracestate without it is void).
+  if (hTraceparent !== '' && validTraceparent(hTraceparent)) {
+    headers.push('traceparent', hTraceparent);
+    if (hTracestate !== '') headers.push('tracestate', hTracestate);
+  } else headers.push('traceparent', newTraceparent());
 
   const rest = route.stripPath ? url.slice(match.prefixLength) : url;
   let upstreamPath = route.service.basePath + rest;
@@ -658,6 +978,36 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     res.onData((chunk, isLast) => ex.onClientData(chunk, isLast));
     ex.dispatch();
   }
+}
+
+/** Connection-listed names among the headers collected apart are hop-by-hop for this message too. */
+function dropConnectionListedCollected(connection: string): void {
+  for (const name of connectionTokens(connection)) {
+    if (name === 'forwarded') hForwarded = '';
+    else if (name === 'via') hVia = '';
+    else if (name === 'x-forwarded-for') hForwardedFor = '';
+    else if (name === 'traceparent' || name === 'tracestate') hTraceparent = hTracestate = '';
+  }
+}
+
+/** A Content-Length value: ASCII digits only (no sign, space, hex or exponent), else -1. */
+function digitsValue(v: string): number {
+  if (v.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const d = v.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function isChunked(te: string): boolean {
+  return te.length === 7 && te.toLowerCase() === 'chunked';
+}
+
+function isContinue(expect: string): boolean {
+  return expect.length === 12 && expect.toLowerCase() === '100-continue';
 }
 
 let lastPort = -1;

@@ -1,5 +1,6 @@
 // Header filtering at the proxy boundary. Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection
 // and never cross the proxy; neither do headers the gateway itself owns (forwarding, request id, consumer).
+import { randomFillSync } from 'node:crypto';
 
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
@@ -117,4 +118,103 @@ export function hostWithoutPort(host: string): string {
   }
   const colon = host.indexOf(':');
   return colon === -1 ? host : host.slice(0, colon);
+}
+
+// ---- Forwarded (RFC 7239), Via (RFC 9110 §7.6.3), W3C trace context ----
+
+/** The Via entry this proxy adds to requests and responses (`received-protocol received-by`). */
+export const VIA = '1.1 turnpike';
+
+/** `prior, 1.1 turnpike`: the incoming Via (if any) with ours appended. */
+export function viaWith(prior: string): string {
+  return prior === '' ? VIA : `${prior}, ${VIA}`;
+}
+
+// RFC 9110 tchar, as a lookup table: a Forwarded value made only of these needs no quotes.
+const TCHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[A-Za-z0-9!#$%&'*+.^_`|~-]/.test(ch)) TCHAR[c] = 1;
+}
+
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/** A Forwarded parameter value: as a token when it is one, else a quoted-string (`"` and `\` escaped). */
+export function forwardedValue(v: string): string {
+  if (isToken(v)) return v;
+  return `"${v.replace(/["\\]/g, '\\$&')}"`;
+}
+
+/** The `for=` node of a client address: IPv4 as is, IPv6 as `"[v6]"` (RFC 7239 §6). */
+export function forwardedNode(ip: string): string {
+  if (ip.includes(':')) return `"[${ip}]"`;
+  return ip === '' ? 'unknown' : ip;
+}
+
+// Most requests to a node name the same few hosts: remember the last one's formatted parameter.
+let lastHost = '';
+let lastHostParam = '';
+
+/** This hop's forwarded-element, appended to the incoming Forwarded (if any) as another list member. */
+export function forwardedWith(prior: string, clientIp: string, proto: string, host: string): string {
+  if (host !== lastHost) {
+    lastHost = host;
+    lastHostParam = host === '' ? '' : `;host=${forwardedValue(host)}`;
+  }
+  const el = `for=${forwardedNode(clientIp)};proto=${proto}${lastHostParam}`;
+  return prior === '' ? el : `${prior}, ${el}`;
+}
+
+const HEX = new Uint8Array(128);
+for (const ch of '0123456789abcdef') HEX[ch.charCodeAt(0)] = 1;
+
+function lowerHex(s: string, from: number, to: number): boolean {
+  let nonZero = false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || HEX[c] === 0) return false;
+    if (c !== 48) nonZero = true;
+  }
+  return nonZero || to - from === 2;
+}
+
+/**
+ * W3C Trace Context `traceparent`: `vv-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>`, lower-case hex,
+ * ids not all zero, version `ff` invalid. A higher version may append `-…` fields (kept, per the spec).
+ */
+export function validTraceparent(v: string): boolean {
+  const n = v.length;
+  if (n < 55) return false;
+  if (v.charCodeAt(2) !== 45 || v.charCodeAt(35) !== 45 || v.charCodeAt(52) !== 45) return false;
+  if (!lowerHex(v, 0, 2) || (v.charCodeAt(0) === 102 && v.charCodeAt(1) === 102)) return false;
+  if (!lowerHex(v, 3, 35) || !lowerHex(v, 36, 52) || !lowerHex(v, 53, 55)) return false;
+  if (n === 55) return true;
+  // Version 00 is exactly 55 characters; later versions may only extend it after a dash.
+  return !(v.charCodeAt(0) === 48 && v.charCodeAt(1) === 48) && v.charCodeAt(55) === 45;
+}
+
+// Random ids for generated traceparents come from a pooled CSPRNG buffer hex-encoded in one go: one
+// randomFillSync and one toString per 256 requests instead of crypto work per request.
+const TRACE_POOL_IDS = 256;
+const tracePool = Buffer.allocUnsafe(24 * TRACE_POOL_IDS);
+let traceHex = '';
+let traceNext = TRACE_POOL_IDS;
+
+/** A fresh `00-<trace-id>-<parent-id>-00` (not sampled): lets upstream logs correlate with ours. */
+export function newTraceparent(): string {
+  if (traceNext === TRACE_POOL_IDS) {
+    randomFillSync(tracePool);
+    traceHex = tracePool.toString('hex');
+    traceNext = 0;
+  }
+  const o = traceNext++ * 48;
+  // An all-zero id is invalid; at 2^-128 / 2^-64 odds it is not worth a branch beyond this one.
+  return `00-${traceHex.slice(o, o + 32)}-${traceHex.slice(o + 32, o + 48)}-00`;
 }

@@ -200,12 +200,83 @@ interface RegexRoute<T> {
   re: RegExp;
   methods: ReadonlySet<string> | null;
   terminal: Terminal<T>;
+  /** Text every path the regex matches starts with (the pattern's leading literal part); may be ''. */
+  prefix: string;
+}
+
+/**
+ * A bucket's regex routes for lookup: by the first path segment their literal prefix fixes (`~/orders/(\d+)`
+ * under `orders`), and the others; each list in match order (priority, then compile order). A lookup merges
+ * the list of its first segment with `rest`, so it tries only regexes that can match instead of all of them.
+ */
+interface RegexIndex<T> {
+  byFirst: Map<string, RegexRoute<T>[]>;
+  rest: RegexRoute<T>[];
+}
+
+function regexFirst(prefix: string): string | null {
+  if (prefix.charCodeAt(0) !== 47 /* / */) return null;
+  const j = prefix.indexOf('/', 1);
+  return j === -1 ? null : prefix.slice(1, j);
+}
+
+/** `list` is sorted in match order; the index keeps that order within each list. */
+function buildRegexIndex<T>(list: readonly RegexRoute<T>[] | null): RegexIndex<T> | null {
+  if (list === null) return null;
+  const byFirst = new Map<string, RegexRoute<T>[]>();
+  const rest: RegexRoute<T>[] = [];
+  for (const r of list) {
+    const first = regexFirst(r.prefix);
+    if (first === null) rest.push(r);
+    else {
+      let l = byFirst.get(first);
+      if (!l) byFirst.set(first, (l = []));
+      l.push(r);
+    }
+  }
+  return { byFirst, rest };
+}
+
+/** Match order of regex routes: higher priority first, then compile order. */
+function regexBefore<T>(a: RegexRoute<T>, b: RegexRoute<T>): boolean {
+  const x = a.terminal;
+  const y = b.terminal;
+  return x.priority !== y.priority ? x.priority > y.priority : x.order < y.order;
+}
+
+/**
+ * The literal text a sticky, flag-less regex source must match first: leading characters up to the first
+ * metacharacter; a character made optional by a following quantifier is dropped; any `|` gives ''.
+ */
+export function regexLiteralPrefix(source: string): string {
+  if (source.includes('|')) return '';
+  let out = '';
+  let i = source.charCodeAt(0) === 94 /* ^ */ ? 1 : 0;
+  while (i < source.length) {
+    let c = source[i]!;
+    let next = i + 1;
+    if (c === '\\') {
+      const e = source[i + 1];
+      // Escaped punctuation is literal; `\d`, `\w`, `\1`, `\u…` and the like are not.
+      if (e === undefined || /[0-9A-Za-z]/.test(e)) break;
+      c = e;
+      next = i + 2;
+    } else if ('^$.*+?()[]{}'.includes(c)) break;
+    const q = source[next];
+    if (q === '?' || q === '*' || q === '{') break;
+    out += c;
+    if (q === '+') break;
+    i = next;
+  }
+  return out;
 }
 
 /** The routes of one host pattern (or of no host). */
 class Bucket<T> {
   root: Node<T> | null = null;
   regex: RegexRoute<T>[] | null = null;
+  /** Derived from `regex` when an edit finishes. */
+  regexIndex: RegexIndex<T> | null = null;
 
   constructor(readonly edit: Edit) {}
 
@@ -213,6 +284,7 @@ class Bucket<T> {
     const b = new Bucket<T>(edit);
     b.root = this.root;
     b.regex = this.regex;
+    b.regexIndex = this.regexIndex;
     return b;
   }
 }
@@ -340,7 +412,10 @@ export class Router<T> {
 
   #finish(st: EditState<T>): void {
     for (const n of st.dirty) n.derive();
-    for (const b of st.regexDirty) b.regex?.sort((x, y) => y.terminal.priority - x.terminal.priority || x.terminal.order - y.terminal.order);
+    for (const b of st.regexDirty) {
+      b.regex?.sort((x, y) => y.terminal.priority - x.terminal.priority || x.terminal.order - y.terminal.order);
+      b.regexIndex = buildRegexIndex(b.regex);
+    }
     this.#hasWildcards = this.#suffix.size > 0 || this.#prefix.size > 0;
     this.#hasHosts = this.#hasWildcards || this.#exact.size > 0;
   }
@@ -421,7 +496,8 @@ export class Router<T> {
       terminals.push(t);
       if (regex) {
         const re = new RegExp(path.slice(1), 'y');
-        for (const b of buckets) regexForWrite(st, b).push({ re, methods, terminal: t });
+        const prefix = regexLiteralPrefix(re.source);
+        for (const b of buckets) regexForWrite(st, b).push({ re, methods, terminal: t, prefix });
         continue;
       }
       for (const b of buckets) {
@@ -518,21 +594,40 @@ export class Router<T> {
       s.walk(b.root, path.charCodeAt(0) === 47 ? 1 : 0, 0, 0, 0);
       if (s.best && s.bestFull) return s.result();
     }
-    if (b.regex) {
-      for (const r of b.regex) {
-        if (r.methods !== null && !r.methods.has(method)) continue;
-        r.re.lastIndex = 0;
-        const m = r.re.exec(path);
-        if (!m) continue;
-        const t = r.terminal;
-        if (t.matchers !== null && !matchersHold(t.matchers, req)) continue;
-        const params: Record<string, string> = {};
-        if (m.groups) for (const k in m.groups) if (m.groups[k] !== undefined) params[k] = m.groups[k];
-        return { value: t.value, routeId: t.routeId, params, prefixLength: m[0].length };
-      }
+    const ix = b.regexIndex;
+    if (ix !== null) {
+      const m = matchRegex(ix, method, path, req);
+      if (m) return m;
     }
     return s && s.best ? s.result() : null;
   }
+}
+
+/** The first regex route, in match order, that matches: the first segment's list merged with the rest. */
+function matchRegex<T>(ix: RegexIndex<T>, method: string, path: string, req: RequestView | undefined): RouteMatch<T> | null {
+  let a: RegexRoute<T>[] | undefined;
+  if (ix.byFirst.size > 0 && path.charCodeAt(0) === 47) {
+    const j = path.indexOf('/', 1);
+    if (j !== -1) a = ix.byFirst.get(path.slice(1, j));
+  }
+  const b = ix.rest;
+  const na = a === undefined ? 0 : a.length;
+  let i = 0;
+  let k = 0;
+  while (i < na || k < b.length) {
+    const r = k >= b.length || (i < na && regexBefore(a![i]!, b[k]!)) ? a![i++]! : b[k++]!;
+    if (r.methods !== null && !r.methods.has(method)) continue;
+    if (r.prefix !== '' && !path.startsWith(r.prefix)) continue;
+    r.re.lastIndex = 0;
+    const m = r.re.exec(path);
+    if (!m) continue;
+    const t = r.terminal;
+    if (t.matchers !== null && !matchersHold(t.matchers, req)) continue;
+    const params: Record<string, string> = {};
+    if (m.groups) for (const key in m.groups) if (m.groups[key] !== undefined) params[key] = m.groups[key];
+    return { value: t.value, routeId: t.routeId, params, prefixLength: m[0].length };
+  }
+  return null;
 }
 
 /** The bucket keys of a route: its distinct lower-cased host patterns, or null for a host-less route. */

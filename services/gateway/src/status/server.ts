@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface StatusHandlers {
   ready(): { ready: boolean; body: Record<string, unknown> };
-  metrics(): string;
+  /** May be async: with worker threads the primary asks each worker for its counters. */
+  metrics(): string | Promise<string>;
 }
 
 export async function startStatusServer(host: string, port: number, h: StatusHandlers): Promise<{ port: number; close(): Promise<void> }> {
@@ -20,7 +21,12 @@ export async function startStatusServer(host: string, port: number, h: StatusHan
       const r = h.ready();
       res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(r.body));
     } else if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(h.metrics());
+      Promise.resolve()
+        .then(() => h.metrics())
+        .then(
+          (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text),
+          () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"TP_ERR_INTERNAL","message":"metrics unavailable","request_id":""}}'),
+        );
     } else {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"TP_ERR_NOT_FOUND","message":"not found","request_id":""}}');
     }

@@ -1,5 +1,7 @@
 // Target selection per upstream algorithm. Every balancer is built once per config snapshot, off the hot
-// path; `pick` is a table walk or a binary search, never an allocation.
+// path; `pick` is a table walk or a binary search, never an allocation. An upstream with health checks or a
+// circuit breaker gets balancers built with a `guard` (the target's `available` flag): picks skip targets
+// that are down. Without one, `pick` is the unguarded walk behind a single branch.
 import { ConsistentHashRing } from './hash-ring.js';
 import { LeastConnections } from './least-connections.js';
 import { WeightedRandom } from './weighted-random.js';
@@ -21,17 +23,27 @@ export interface CountsInFlight {
 
 export type Algorithm = 'round-robin' | 'least-connections' | 'consistent-hash' | 'random';
 
-/** `id` identifies a target on the hash ring (its origin), so that a target keeps its place across changes. */
-export function createBalancer<T extends CountsInFlight>(algorithm: Algorithm, entries: readonly { item: T; weight: number; id: string }[]): Balancer<T> {
+/** Whether a target may be picked now; null: every target always may. Must not allocate. */
+export type Guard<T> = ((item: T) => boolean) | null;
+
+/**
+ * `id` identifies a target on the hash ring (its origin), so that a target keeps its place across changes.
+ * `guard`: see Guard; picks return undefined when no target passes it.
+ */
+export function createBalancer<T extends CountsInFlight>(
+  algorithm: Algorithm,
+  entries: readonly { item: T; weight: number; id: string }[],
+  guard: Guard<T> = null,
+): Balancer<T> {
   switch (algorithm) {
     case 'least-connections':
-      return new LeastConnections(entries);
+      return new LeastConnections(entries, guard);
     case 'consistent-hash':
-      return new ConsistentHashRing(entries, new SmoothWeightedRoundRobin(entries));
+      return new ConsistentHashRing(entries, new SmoothWeightedRoundRobin(entries, guard), guard);
     case 'random':
-      return new WeightedRandom(entries);
+      return new WeightedRandom(entries, Math.random, guard);
     default:
-      return new SmoothWeightedRoundRobin(entries);
+      return new SmoothWeightedRoundRobin(entries, guard);
   }
 }
 
@@ -45,7 +57,10 @@ export class SmoothWeightedRoundRobin<T> implements Balancer<T> {
   readonly #current: Int32Array;
   readonly #total: number;
 
-  constructor(entries: readonly { item: T; weight: number }[]) {
+  constructor(
+    entries: readonly { item: T; weight: number }[],
+    private readonly guard: Guard<T> = null,
+  ) {
     const live = entries.filter((e) => e.weight > 0);
     this.#items = live.map((e) => e.item);
     this.#weights = Int32Array.from(live.map((e) => e.weight));
@@ -59,6 +74,7 @@ export class SmoothWeightedRoundRobin<T> implements Balancer<T> {
 
   /** Undefined when no item has a positive weight. */
   pick(): T | undefined {
+    if (this.guard !== null) return this.#pickGuarded(this.guard);
     const n = this.#items.length;
     if (n === 1) return this.#items[0];
     let best = -1;
@@ -75,5 +91,29 @@ export class SmoothWeightedRoundRobin<T> implements Balancer<T> {
     if (best === -1) return undefined;
     cur[best] = bestScore - this.#total;
     return this.#items[best];
+  }
+
+  /** nginx's walk over the eligible peers only: the total is the sum of the weights of those that passed. */
+  #pickGuarded(guard: (item: T) => boolean): T | undefined {
+    const n = this.#items.length;
+    const items = this.#items;
+    const cur = this.#current;
+    let best = -1;
+    let bestScore = 0;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      if (!guard(items[i] as T)) continue;
+      const w = this.#weights[i] as number;
+      const score = (cur[i] as number) + w;
+      cur[i] = score;
+      total += w;
+      if (best === -1 || score > bestScore) {
+        best = i;
+        bestScore = score;
+      }
+    }
+    if (best === -1) return undefined;
+    cur[best] = bestScore - total;
+    return items[best];
   }
 }

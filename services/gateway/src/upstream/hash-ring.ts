@@ -3,7 +3,7 @@
 // key's hash. Adding a target to N takes over ~1/(N+1) of the keys and moves no other key, because every
 // other target's points stay where they were.
 
-import type { Balancer } from './balancer.js';
+import type { Balancer, Guard } from './balancer.js';
 
 /** Ring points per unit of weight: the default weight 100 gives 160 points, ketama's count. */
 const POINTS_PER_WEIGHT = 1.6;
@@ -42,6 +42,7 @@ export class ConsistentHashRing<T> implements Balancer<T> {
   constructor(
     entries: readonly { item: T; weight: number; id: string }[],
     private readonly fallback: Balancer<T>,
+    private readonly guard: Guard<T> = null,
   ) {
     // Ordered by id, so that the ring (ties included) does not depend on the order the targets are listed in.
     const live = entries.filter((e) => e.weight > 0).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -69,7 +70,10 @@ export class ConsistentHashRing<T> implements Balancer<T> {
 
   pick(key?: string): T | undefined {
     const n = this.#items.length;
-    if (n <= 1) return this.#items[0];
+    if (n <= 1) {
+      const only = this.#items[0];
+      return only === undefined || this.guard === null || this.guard(only) ? only : undefined;
+    }
     if (key === undefined) return this.fallback.pick();
     // The first point at or after the key's position (its owner bits cleared, so a point at the same
     // position counts as "after").
@@ -83,6 +87,27 @@ export class ConsistentHashRing<T> implements Balancer<T> {
       else hi = mid;
     }
     // Past the last point the ring wraps to the first.
-    return this.#items[(ring[lo === ring.length ? 0 : lo] as number) & this.#ownerMask];
+    if (lo === ring.length) lo = 0;
+    const item = this.#items[(ring[lo] as number) & this.#ownerMask] as T;
+    if (this.guard === null || this.guard(item)) return item;
+    return this.#nextAvailable(this.guard, lo);
+  }
+
+  /**
+   * The owner of the first point after `from` whose target is up: a down target's keys spread over the
+   * others as if it had left the ring, and every other key stays where it was.
+   */
+  #nextAvailable(guard: (item: T) => boolean, from: number): T | undefined {
+    // All down: say so after n checks, not a walk over every point of the ring.
+    let any = false;
+    for (let i = 0; i < this.#items.length && !any; i++) any = guard(this.#items[i] as T);
+    if (!any) return undefined;
+    const ring = this.#ring;
+    const len = ring.length;
+    for (let k = 1; k < len; k++) {
+      const item = this.#items[(ring[(from + k) % len] as number) & this.#ownerMask] as T;
+      if (guard(item)) return item;
+    }
+    return undefined;
   }
 }

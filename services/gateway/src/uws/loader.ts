@@ -48,8 +48,12 @@ let loaded: UwsLoad | undefined;
 /** Loads once per process. Throws UwsFallbackError on the fallback unless `allowFallback`. */
 export function loadUws(allowFallback = process.env.TP_ALLOW_UWS_FALLBACK === '1'): UwsLoad {
   if (!loaded) {
-    // Read by the native library when it loads: raise the header limit above our own 16 KiB check so
-    // that we answer oversize headers with a JSON 431 instead of uWS dropping the connection.
+    // Header limits below the gateway's own (TP_MAX_HEADER_BYTES → JSON 431). Measured on the 20.30 build
+    // we pin (test/proxy-protocol.test.ts): a header block that arrives in one socket read reaches the
+    // handler up to the 512 KiB read buffer, so our 431 applies; one split across reads is buffered in a
+    // fixed 4 KiB and uWS closes the connection past that without a response. Later uWS releases size that
+    // buffer from UWS_HTTP_MAX_HEADERS_SIZE when the library loads (20.30's binary has no such string):
+    // set above our check so that, there, every oversize block gets the JSON 431.
     process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= String(64 * 1024);
     loaded = detectUws(createRequire(import.meta.url));
   }

@@ -4,8 +4,8 @@
 import { TurnpikeError, type Service } from '@turnpike/common';
 import { maskedInput, versioned, type ProtoObject } from './input-mask.js';
 
-const FIELDS = ['name', 'upstream_id', 'integration', 'base_path', 'tags', 'lifecycle', 'api_version', 'sunset_at', 'catalog_visibility', 'openapi_json'] as const;
-const LISTS = ['tags'] as const;
+const FIELDS = ['name', 'upstream_id', 'integration', 'base_path', 'tags', 'lifecycle', 'api_version', 'sunset_at', 'catalog_visibility', 'openapi_json', 'splits'] as const;
+const LISTS = ['tags', 'splits'] as const;
 
 export function serviceToProto(s: Service): ProtoObject {
   const { version, sunset_at, openapi, upstream_id, integration, ...rest } = s;
@@ -33,6 +33,8 @@ export function serviceFromProto(input: ProtoObject | undefined, mask?: readonly
     delete out.api_version;
   }
   if (out.sunset_at === '') out.sunset_at = null;
+  // proto3 leaves a zero weight off the wire.
+  if (Array.isArray(out.splits)) out.splits = (out.splits as ProtoObject[]).map((sp) => ({ ...sp, weight: sp.weight ?? 0 }));
   if ('openapi_json' in out) {
     const text = out.openapi_json;
     delete out.openapi_json;

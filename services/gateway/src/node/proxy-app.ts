@@ -1,0 +1,123 @@
+// The proxy's uWS app on one thread: the request handler, the listen socket and the drain. The same code
+// serves in the main thread (TP_WORKERS=1) and in each proxy worker thread (src/node/worker.ts).
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { CallRecord } from '@turnpike/common';
+import type { Uws } from '../uws/loader.js';
+import type { Snapshot } from '../config/compiler.js';
+import type { GatewayMetrics } from '../status/metrics.js';
+import { createProxyHandler, inFlightRequests, startDraining, type ProxyDeps } from '../proxy/handler.js';
+import { createWebSocketProxy, registerWebSocketProxy, type WebSocketProxy } from '../proxy/websocket.js';
+import { EMPTY_TLS } from '../tls/certificates.js';
+import { HttpsListener } from '../tls/https-listener.js';
+
+/**
+ * The handler's plain-data settings (limits, timeouts): built once by startGateway and handed to every
+ * proxy thread as is (structured clone), so a new ProxyDeps field needs no change here.
+ */
+export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'upstreamError' | 'nodeId' | 'port' | 'https'>;
+
+export interface ProxyAppOptions {
+  host: string;
+  port: number;
+  nodeId: string;
+  limits: ProxyLimits;
+  snapshot(): Snapshot | null;
+  record(rec: CallRecord): void;
+  metrics: GatewayMetrics;
+  /** The HTTPS listener (port 0: a free one; dataDir: see tls/https-listener.ts); unset: none. */
+  https?: { port: number; dataDir: string } | null;
+}
+
+export interface ProxyApp {
+  readonly app: TemplatedApp;
+  readonly port: number;
+  /** Null without `https`; apply() each new snapshot's `tls` to it. */
+  readonly https: HttpsListener | null;
+  /**
+   * Graceful drain: closes the listen socket (new connections are refused once every thread did), marks
+   * responses `Connection: close`, waits for in-flight requests until `deadline` (epoch ms), then closes
+   * every connection left (idle keep-alive ones included).
+   */
+  drain(deadline: number): Promise<void>;
+  /** Closes the listen socket and every connection now (uWS handles must be gone before a thread exits). */
+  closeNow(): void;
+}
+
+export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<ProxyApp> {
+  let port = 0;
+  const metrics = o.metrics;
+  const app = uws.App();
+  const deps = (portOf: () => number, https: boolean): ProxyDeps => ({
+    ...o.limits,
+    snapshot: o.snapshot,
+    record: o.record,
+    observe: (status, ms) => metrics.observe(status, ms),
+    upstreamError: (code) => metrics.upstreamError(code),
+    nodeId: o.nodeId,
+    port: portOf,
+    https,
+  });
+  const httpDeps = deps(() => port, false);
+  // Before app.any: uWS gives upgrade requests to the ws route, every other request to the HTTP handler.
+  const websockets = registerWebSocketProxy(app, httpDeps, {
+    maxMessageBytes: o.limits.wsMaxMessageBytes,
+    idleTimeoutMs: o.limits.wsIdleTimeoutMs,
+    counters: metrics.ws,
+  });
+  app.any('/*', createProxyHandler(httpDeps));
+  let listenSocket: us_listen_socket | null = await new Promise<us_listen_socket>((resolve, reject) => {
+    // uSockets sets SO_REUSEPORT: every worker thread listens on the same port and the kernel spreads
+    // connections across them.
+    app.listen(o.host, o.port, (ls) => (ls ? resolve(ls) : reject(new Error(`cannot listen on ${o.host}:${o.port}`))));
+  });
+  port = uws.us_socket_local_port(listenSocket);
+  let https: HttpsListener | null = null;
+  let secureWebsockets: WebSocketProxy | null = null;
+  if (o.https) {
+    const httpsDeps = deps(() => https?.port ?? 0, true);
+    const wss = (secureWebsockets = createWebSocketProxy(httpsDeps, { maxMessageBytes: o.limits.wsMaxMessageBytes, idleTimeoutMs: o.limits.wsIdleTimeoutMs, counters: metrics.ws }));
+    const httpsHandler = createProxyHandler(httpsDeps);
+    const routes = (a: TemplatedApp): void => {
+      wss.register(a);
+      a.any('/*', httpsHandler);
+    };
+    try {
+      https = await HttpsListener.start(uws, routes, o.snapshot()?.tls ?? EMPTY_TLS, { host: o.host, ...o.https });
+    } catch (e) {
+      uws.us_listen_socket_close(listenSocket);
+      (app as unknown as { close?: () => void }).close?.();
+      throw e;
+    }
+  }
+
+  const stopAccepting = (): void => {
+    if (listenSocket === null) return;
+    uws.us_listen_socket_close(listenSocket);
+    listenSocket = null;
+    https?.stopListening();
+  };
+  let closed = false;
+  const closeNow = (): void => {
+    stopAccepting();
+    if (closed) return;
+    closed = true;
+    // Present on the native App though missing from its typings: closes every connection.
+    (app as unknown as { close?: () => void }).close?.();
+    https?.close();
+  };
+  return {
+    app,
+    port,
+    https,
+    async drain(deadline: number): Promise<void> {
+      startDraining();
+      stopAccepting();
+      // WebSockets are closed with 1001 at once (they never finish on their own), alongside in-flight requests.
+      const wsClosed = Promise.all([websockets.closeAll(deadline), secureWebsockets?.closeAll(deadline)]);
+      while (inFlightRequests() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await wsClosed;
+      closeNow();
+    },
+    closeNow,
+  };
+}

@@ -1,0 +1,155 @@
+// A proxy worker thread (TP_WORKERS > 1): its own ConfigManager fed by the primary's forwarded KV entries
+// (it never writes last-known-good), its own upstream pools and counters, and a uWS app listening on the
+// node's proxy port. Call records go to the primary in batches.
+import { parentPort, workerData } from 'node:worker_threads';
+import { keyringFromEnv, type CallRecord, type ConfigWatchHandlers } from '@turnpike/common';
+import { loadUws } from '../uws/loader.js';
+import { ConfigManager } from '../config/manager.js';
+import { PoolRegistry } from '../upstream/pools.js';
+import { ResilienceRegistry } from '../upstream/resilience.js';
+import { GatewayMetrics } from '../status/metrics.js';
+import { inFlightRequests } from '../proxy/handler.js';
+import { errMessage, log } from '../log.js';
+import { startProxyApp, type ProxyApp } from './proxy-app.js';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+
+/** Records per message to the primary, and the longest a record waits for its batch. */
+const CALL_BATCH = 256;
+const CALL_FLUSH_MS = 50;
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (m: FromWorker): void => port.postMessage(m);
+
+// Worker threads run only on the native binary (startGateway falls back to one thread otherwise).
+const { uws } = loadUws(false);
+const pools = new PoolRegistry();
+const metrics = new GatewayMetrics();
+const resilience = new ResilienceRegistry();
+metrics.resilience = resilience;
+const manager = new ConfigManager({
+  dataDir: init.dataDir,
+  persist: false,
+  poolFor: (origin, connectTimeoutMs, tls) => {
+    const o = { connectTimeoutMs, tls };
+    return { key: PoolRegistry.key(origin, o), dispatcher: pools.get(origin, o) };
+  },
+  onSwap: (snap) => {
+    app?.https?.apply(snap.tls);
+    pools.retain(snap.poolKeys);
+    resilience.retain(snap.resilienceKeys);
+    post({ t: 'applied', revision: snap.revision, source: manager.source });
+  },
+  stages: init.stages ? new Set(init.stages) : null,
+  resilience,
+  // Certificate keys open with the node's keyring (worker threads inherit TP_SECRET_KEY[S]).
+  keyring: keyringFromEnv(),
+});
+
+let calls: CallRecord[] = [];
+function flushCalls(): void {
+  if (calls.length === 0) return;
+  // Transferred as one structured clone; the array is not touched again here.
+  post({ t: 'calls', records: calls });
+  calls = [];
+}
+function record(rec: CallRecord): void {
+  calls.push(rec);
+  if (calls.length >= CALL_BATCH) flushCalls();
+}
+const flushTimer = setInterval(flushCalls, CALL_FLUSH_MS);
+flushTimer.unref();
+
+let app: ProxyApp | null = null;
+let session: ConfigWatchHandlers | null = null;
+let draining = false;
+
+// uWS's handles must be closed before the thread ends: a worker that exits with a listen socket or a
+// connection open aborts the whole process (libuv asserts on the worker's loop close).
+function dieNow(code: number): never {
+  try {
+    app?.closeNow();
+    flushCalls();
+  } finally {
+    process.exit(code);
+  }
+}
+
+process.on('uncaughtException', (e) => {
+  log('error', 'worker.uncaught', { worker: init.index, error: errMessage(e), stack: e instanceof Error ? e.stack : undefined });
+  dieNow(1);
+});
+process.on('unhandledRejection', (e) => {
+  log('error', 'worker.unhandled_rejection', { worker: init.index, error: errMessage(e) });
+  dieNow(1);
+});
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'begin':
+      session = manager.newWatchSession({ reduced: m.reduced });
+      return;
+    case 'events':
+      if (session) for (const ev of m.events) session.onEvent(ev);
+      return;
+    case 'initial-done':
+      session?.onInitialDone();
+      return;
+    case 'lkg':
+      manager.loadLastKnownGood();
+      return;
+    case 'listen':
+      void listen(m.port, m.httpsPort);
+      return;
+    case 'stats':
+      post({ t: 'stats', id: m.id, metrics: metrics.state(), inFlight: inFlightRequests(), requests: metrics.requestsTotal() });
+      return;
+    case 'drain':
+      void drain(m.deadline);
+      return;
+    case 'exit-now':
+      dieNow(1);
+    // falls through: dieNow never returns
+    case 'crash':
+      setImmediate(() => {
+        throw new Error('crash requested by the test hook');
+      });
+      return;
+  }
+});
+
+async function listen(listenPort: number, httpsPort: number | null): Promise<void> {
+  try {
+    app = await startProxyApp(uws, {
+      host: init.host,
+      port: listenPort,
+      nodeId: init.nodeId,
+      limits: init.limits,
+      snapshot: () => manager.snapshot,
+      record,
+      metrics,
+      https: init.httpsDataDir !== null && httpsPort !== null ? { port: httpsPort, dataDir: init.httpsDataDir } : null,
+    });
+    // A swap while the listener was starting went nowhere: catch up (a no-op when nothing changed).
+    if (manager.snapshot) app.https?.apply(manager.snapshot.tls);
+    if (draining) app.closeNow();
+    else post({ t: 'listening', port: app.port, httpsPort: app.https?.port ?? null });
+  } catch (e) {
+    post({ t: 'listen-failed', error: errMessage(e) });
+  }
+}
+
+async function drain(deadline: number): Promise<void> {
+  if (draining) return;
+  draining = true;
+  if (app) await app.drain(deadline);
+  flushCalls();
+  clearInterval(flushTimer);
+  manager.close();
+  resilience.close();
+  // Upstream connections close gracefully, but a stuck one must not hold the node's exit.
+  await Promise.race([pools.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000).unref())]);
+  post({ t: 'drained' });
+  // Nothing of uWS is left open. Messages posted before exit reach the primary before its 'exit' event.
+  process.exit(0);
+}

@@ -1,0 +1,717 @@
+// WebSocket proxying. uWS hands the client's upgrade to `app.ws`; it is routed and authenticated as the
+// HTTP handler does, then the upstream's upgrade is opened with the `ws` client, and only once the upstream
+// accepts is the client's upgrade completed (with the subprotocol the upstream chose). Frames then flow both
+// ways as they came (text/binary, one message for one message), close codes cross in both directions, and
+// the upstream is paused while the client reads slowly. Pings are answered on each hop by the libraries.
+//
+// Client → upstream backpressure: uWS 20.30's WebSocket has no pause()/resume(), so the proxy cannot stop
+// reading a client whose upstream reads slowly. What it forwards waits in the upstream socket's buffer; past
+// `upstreamBufferBytes` the connection is closed with 1013 (try again later) both ways.
+import { randomUUID } from 'node:crypto';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsSocket, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
+import WebSocket from 'ws';
+import { errorBody, httpStatusFor, type ErrorCode } from '@turnpike/common';
+import type { CompiledRoute, CompiledUpstream, UpstreamTarget } from '../config/compiler.js';
+import type { RequestView } from '../router/index.js';
+import type { WebSocketCounters } from '../status/metrics.js';
+import { authenticate } from '../plugins/key-auth/index.js';
+import { unavailableCode } from '../upstream/resilience.js';
+import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS } from '../errors.js';
+import { parseQuery, type ProxyDeps } from './handler.js';
+import { connectionTokens, dropRequestHeader, forwardedWith, hostWithoutPort, newTraceparent, validRequestId, validTraceparent, viaWith, VIA } from './headers.js';
+import { requestHashKey, type HashKeySource } from './hash-key.js';
+import {
+  CLOSE_ABNORMAL,
+  CLOSE_GOING_AWAY,
+  CLOSE_INTERNAL_ERROR,
+  CLOSE_NO_STATUS,
+  CLOSE_TOO_BIG,
+  CLOSE_TRY_AGAIN_LATER,
+  closeForOtherSide,
+  invalidSubprotocol,
+  offeredSubprotocols,
+  upstreamWsUrl,
+  type CloseFrame,
+} from './websocket-protocol.js';
+
+export interface WebSocketProxyOptions {
+  /** Largest message either way, in bytes (default 16 MiB); a bigger one closes the connection with 1009. */
+  maxMessageBytes?: number;
+  /** Idle timeout of upgrades on http services (a websocket integration has its own); default 120 s. */
+  idleTimeoutMs?: number;
+  /** Above this many bytes waiting for the client, the upstream is paused until uWS drains (default 1 MiB). */
+  clientBufferBytes?: number;
+  /** Above this many bytes waiting for the upstream, the connection is closed with 1013 (default 2 × max message). */
+  upstreamBufferBytes?: number;
+  counters: WebSocketCounters;
+}
+
+export interface WebSocketProxy {
+  /**
+   * Adds the `app.ws('/*')` route to `app`, before its `app.any('/*')` (uWS gives requests with a
+   * Sec-WebSocket-Key to the ws route, every other one to the HTTP handler). Several apps may share one
+   * proxy (an HTTPS listener's certificate generations: `app.domain(name)` too), sharing its connections.
+   */
+  register(app: TemplatedApp): void;
+  /** Connections being upgraded or open now. */
+  readonly size: number;
+  /**
+   * Graceful drain: pending upgrades are answered 503, open connections closed with 1001 on both sides.
+   * Resolves when every connection has ended or at `deadline` (epoch ms), when the rest are cut.
+   */
+  closeAll(deadline: number): Promise<void>;
+}
+
+const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
+const DEFAULT_IDLE_MS = 120_000;
+const DEFAULT_CLIENT_BUFFER = 1024 * 1024;
+
+interface Limits {
+  maxMessageBytes: number;
+  idleTimeoutMs: number;
+  clientBufferBytes: number;
+  upstreamBufferBytes: number;
+  counters: WebSocketCounters;
+}
+
+/** What uWS keeps for each upgraded socket (its properties are copied onto the uWS WebSocket object). */
+interface UserData {
+  conn: WsConnection;
+}
+
+/** The upstream side: the ws client, carrying its connection so the hoisted listeners below need no closures. */
+class UpstreamSocket extends WebSocket {
+  declare conn: WsConnection;
+}
+
+const enum Phase {
+  /** The upstream's upgrade is under way; the client's waits. */
+  Handshake,
+  Open,
+  /** Answered with an HTTP error, or the client went away before the upgrade completed. */
+  Failed,
+}
+
+class WsConnection {
+  phase = Phase.Handshake;
+  /** Until the client's upgrade completes or is answered. */
+  res: HttpResponse | null;
+  ws: UwsSocket<UserData> | null = null;
+  up: UpstreamSocket | null = null;
+  route: CompiledRoute | null = null;
+  consumerId = '';
+  target: UpstreamTarget | null = null;
+  status = 0;
+  errorCode = '';
+  bytesIn = 0;
+  bytesOut = 0;
+  upstreamLatency = 0;
+  idleMs = 0;
+  lastActivity = 0;
+  idleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Reading from the upstream is paused until the client drains. */
+  paused = false;
+  clientDone = false;
+  upstreamDone = false;
+  /** The close the proxy decided itself (idle, limits, drain): the client's close handler must not relay its own. */
+  closingByProxy = false;
+  /** Set by an upstream error that ends an open connection (e.g. an oversized message: 1009). */
+  upstreamCloseCode = 0;
+  finished = false;
+  // The client's handshake, replayed to uWS when the upstream accepts.
+  secKey = '';
+  secExtensions = '';
+  context: us_socket_context_t | null = null;
+
+  constructor(
+    readonly proxy: Registration,
+    res: HttpResponse,
+    readonly requestId: string,
+    readonly path: string,
+    readonly ts: number,
+    readonly t0: number,
+  ) {
+    this.res = res;
+  }
+
+  /** Answers the upgrade with a JSON error (the connection is not upgraded); `status` overrides the code's. */
+  fail(code: ErrorCode, message: string, status = httpStatusFor(code)): void {
+    this.errorCode = code;
+    this.status = status;
+    this.phase = Phase.Failed;
+    const res = this.res;
+    this.res = null;
+    if (res !== null) {
+      const payload = JSON.stringify(errorBody(code, message, this.requestId));
+      res.cork(() => {
+        res.writeStatus(`${status} ${STATUS_CODES[status] ?? 'Error'}`).writeHeader('content-type', 'application/json').writeHeader('x-request-id', this.requestId).end(payload);
+      });
+    }
+    this.proxy.deps.observe(status, performance.now() - this.t0);
+    const up = this.up;
+    if (up !== null && up.readyState !== WebSocket.CLOSED) up.terminate();
+    this.finish();
+  }
+
+  /** The client's upgrade request went away while the upstream's was under way. */
+  onAborted(): void {
+    this.res = null;
+    if (this.phase !== Phase.Handshake) return;
+    this.phase = Phase.Failed;
+    this.status = CLIENT_CLOSED_STATUS;
+    this.errorCode = CLIENT_CLOSED_CODE;
+    this.proxy.deps.observe(CLIENT_CLOSED_STATUS, performance.now() - this.t0);
+    this.up?.terminate();
+    this.finish();
+  }
+
+  /** The upstream accepted: complete the client's upgrade with the subprotocol it chose. */
+  onUpstreamOpen(): void {
+    const res = this.res;
+    if (this.phase !== Phase.Handshake || res === null) return;
+    this.upstreamLatency = performance.now() - this.t0;
+    this.status = 101;
+    this.phase = Phase.Open;
+    this.res = null;
+    const up = this.up!;
+    res.cork(() => {
+      res.writeStatus('101 Switching Protocols').writeHeader('x-request-id', this.requestId);
+      // Calls the open handler (below) synchronously: this.ws is set when upgrade returns.
+      res.upgrade<UserData>({ conn: this }, this.secKey, up.protocol, this.secExtensions, this.context!);
+    });
+    this.proxy.deps.observe(101, this.upstreamLatency);
+    this.lastActivity = Date.now();
+    this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
+  }
+
+  /** Ends both sides from the proxy's own decision (idle, limits, drain). */
+  closeBoth(code: number, reason: string, errorCode: string): void {
+    if (this.errorCode === '') this.errorCode = errorCode;
+    this.closingByProxy = true;
+    const ws = this.ws;
+    if (ws !== null) ws.end(code, reason); // runs the close handler now
+    const up = this.up;
+    if (up !== null && up.readyState === WebSocket.OPEN) up.close(code, reason);
+    else if (up !== null && up.readyState === WebSocket.CONNECTING) up.terminate();
+  }
+
+  maybeFinish(): void {
+    if (this.clientDone && this.upstreamDone) this.finish();
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const reg = this.proxy;
+    reg.conns.delete(this);
+    if (this.target !== null) this.target.inFlight--;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    const total = performance.now() - this.t0;
+    const route = this.route;
+    reg.deps.record({
+      request_id: this.requestId,
+      ts: this.ts,
+      node_id: reg.deps.nodeId,
+      service_id: route ? route.service.id : '',
+      route_id: route ? route.id : '',
+      consumer_id: this.consumerId,
+      method: 'GET',
+      path: this.path,
+      status: this.status,
+      upstream_latency_ms: Math.round(this.upstreamLatency * 1000) / 1000,
+      total_latency_ms: Math.round(total * 1000) / 1000,
+      bytes_in: this.bytesIn,
+      bytes_out: this.bytesOut,
+      error_code: this.errorCode,
+    });
+  }
+}
+
+/** One `app.ws` registration: its deps, limits and live connections. */
+interface Registration {
+  deps: ProxyDeps;
+  limits: Limits;
+  conns: Set<WsConnection>;
+  /** Draining: new upgrades are refused. */
+  closing: boolean;
+}
+
+// ---- upstream listeners, hoisted (`this` is the upstream socket) ----
+
+function onUpstreamOpen(this: WebSocket): void {
+  (this as UpstreamSocket).conn.onUpstreamOpen();
+}
+
+function onUpstreamUnexpectedResponse(this: WebSocket, _req: ClientRequest, response: IncomingMessage): void {
+  const conn = (this as UpstreamSocket).conn;
+  const s = response.statusCode ?? 0;
+  response.resume();
+  conn.upstreamLatency = performance.now() - conn.t0;
+  if (conn.phase !== Phase.Handshake) return void this.terminate();
+  // An upstream's 4xx (its own auth, a wrong path) means the same to the client; anything else is ours to own.
+  const status = s >= 400 && s < 500 ? s : 502;
+  conn.proxy.deps.upstreamError('TP_ERR_UPSTREAM_UPGRADE_REFUSED');
+  conn.fail('TP_ERR_UPSTREAM_UPGRADE_REFUSED', `the upstream refused the WebSocket upgrade with status ${s}`, status);
+}
+
+function onUpstreamError(this: WebSocket, err: Error & { code?: string }): void {
+  const conn = (this as UpstreamSocket).conn;
+  if (conn.phase === Phase.Failed) return;
+  if (conn.phase === Phase.Handshake) {
+    const code: ErrorCode = /handshake has timed out/.test(err.message) ? 'TP_ERR_UPSTREAM_TIMEOUT' : 'TP_ERR_UPSTREAM_UNAVAILABLE';
+    conn.upstreamLatency = performance.now() - conn.t0;
+    conn.proxy.deps.upstreamError(code);
+    conn.fail(code, code === 'TP_ERR_UPSTREAM_TIMEOUT' ? 'the upstream did not answer the WebSocket upgrade in time' : 'upstream unavailable');
+    return;
+  }
+  // An open connection: ws closes the upstream itself (1009 for a too-big message, 1002/1007 for protocol
+  // errors) and then emits 'close' with 1006; remember what the client should hear.
+  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    conn.upstreamCloseCode = CLOSE_TOO_BIG;
+    if (conn.errorCode === '') conn.errorCode = 'TP_ERR_WS_MESSAGE_TOO_BIG';
+  } else if (conn.upstreamCloseCode === 0) conn.upstreamCloseCode = CLOSE_INTERNAL_ERROR;
+}
+
+const UPSTREAM_LOST: CloseFrame = { code: CLOSE_INTERNAL_ERROR, reason: 'upstream connection lost' };
+
+function onUpstreamClose(this: WebSocket, code: number, reason: Buffer): void {
+  const conn = (this as UpstreamSocket).conn;
+  conn.upstreamDone = true;
+  if (conn.phase === Phase.Handshake) {
+    // Closed before open without an 'error' (not expected from ws): answer as unavailable.
+    conn.fail('TP_ERR_UPSTREAM_UNAVAILABLE', 'upstream unavailable');
+    return;
+  }
+  if (conn.phase === Phase.Failed) return;
+  const ws = conn.ws;
+  if (ws !== null && !conn.closingByProxy) {
+    let frame: CloseFrame;
+    if (conn.upstreamCloseCode === CLOSE_TOO_BIG) frame = { code: CLOSE_TOO_BIG, reason: 'message too big' };
+    else {
+      if (code === CLOSE_ABNORMAL && conn.errorCode === '') {
+        conn.errorCode = 'TP_ERR_UPSTREAM_UNAVAILABLE';
+        conn.proxy.deps.upstreamError('TP_ERR_UPSTREAM_UNAVAILABLE');
+      }
+      frame = closeForOtherSide(code, reason.length === 0 ? '' : reason.toString(), UPSTREAM_LOST);
+    }
+    // The close handler runs inside end(): it sees upstreamDone and relays nothing back.
+    ws.end(frame.code === 0 ? CLOSE_NO_STATUS : frame.code, frame.reason);
+  }
+  conn.maybeFinish();
+}
+
+// uWS sends from outside its own callbacks are corked; the cork callback is hoisted (no closure per message).
+let sendWs: UwsSocket<UserData> | null = null;
+let sendData: Buffer | null = null;
+let sendBinary = false;
+let sendStatus = 0;
+function sendCorked(): void {
+  sendStatus = sendWs!.send(sendData!, sendBinary);
+}
+
+function onUpstreamMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const conn = (this as UpstreamSocket).conn;
+  const ws = conn.ws;
+  if (ws === null) return; // the client has gone; its close is on its way to the upstream
+  const limits = conn.proxy.limits;
+  conn.bytesOut += data.length;
+  conn.lastActivity = Date.now();
+  limits.counters.messagesToClient++;
+  sendWs = ws;
+  sendData = data;
+  sendBinary = isBinary;
+  ws.cork(sendCorked);
+  sendWs = null;
+  sendData = null;
+  if (sendStatus === 2) {
+    // uWS dropped it: over maxBackpressure, which pausing below keeps us from reaching.
+    conn.closeBoth(CLOSE_TRY_AGAIN_LATER, 'client backpressure limit', 'TP_ERR_WS_BACKPRESSURE');
+    return;
+  }
+  if (!conn.paused && ws.getBufferedAmount() > limits.clientBufferBytes) {
+    conn.paused = true;
+    limits.counters.upstreamPauses++;
+    this.pause();
+  }
+}
+
+function onUpstreamPing(this: WebSocket): void {
+  (this as UpstreamSocket).conn.lastActivity = Date.now();
+}
+
+function onIdleTimer(conn: WsConnection): void {
+  conn.idleTimer = null;
+  if (conn.finished || conn.closingByProxy) return;
+  const idle = Date.now() - conn.lastActivity;
+  if (idle < conn.idleMs) {
+    conn.idleTimer = setTimeout(onIdleTimer, conn.idleMs - idle, conn);
+    return;
+  }
+  conn.closeBoth(CLOSE_GOING_AWAY, 'idle timeout', 'TP_ERR_WS_IDLE_TIMEOUT');
+}
+
+// ---- the client side (uWS behavior) ----
+
+// Scratch state for reading the upgrade request synchronously without a per-request closure.
+let hdrs: Record<string, string | string[]> = {};
+let hdrBytes = 0;
+let hHost = '';
+let hRequestId = '';
+let hForwardedFor = '';
+let hForwarded = '';
+let hVia = '';
+let hTraceparent = '';
+let hTracestate = '';
+let hConnection = '';
+let hKey = '';
+let hProtocol = '';
+let hExtensions = '';
+function collectHeader(name: string, value: string): void {
+  hdrBytes += name.length + value.length + 4;
+  switch (name) {
+    case 'host':
+      hHost = value;
+      return;
+    case 'x-request-id':
+      hRequestId = value;
+      return;
+    // Repeated list headers are one list (RFC 9110 §5.3); a repeated traceparent is invalid (a new one is made).
+    case 'x-forwarded-for':
+      hForwardedFor = hForwardedFor === '' ? value : `${hForwardedFor}, ${value}`;
+      return;
+    case 'forwarded':
+      hForwarded = hForwarded === '' ? value : `${hForwarded}, ${value}`;
+      return;
+    case 'via':
+      hVia = hVia === '' ? value : `${hVia}, ${value}`;
+      return;
+    case 'traceparent':
+      hTraceparent = hTraceparent === '' ? value : '-';
+      return;
+    case 'tracestate':
+      hTracestate = value;
+      return;
+    case 'connection':
+      hConnection = hConnection === '' ? value : `${hConnection}, ${value}`;
+      return;
+    case 'sec-websocket-key':
+      hKey = value;
+      return;
+    case 'sec-websocket-protocol':
+      hProtocol = hProtocol === '' ? value : `${hProtocol}, ${value}`;
+      return;
+    case 'sec-websocket-extensions':
+      hExtensions = value;
+      return;
+    case 'sec-websocket-version':
+      return;
+  }
+  // Hop-by-hop (upgrade, connection, …) and the headers the proxy sets itself; ws writes the handshake's own.
+  if (dropRequestHeader(name)) return;
+  const prior = hdrs[name];
+  if (prior === undefined) hdrs[name] = value;
+  else if (typeof prior === 'string') hdrs[name] = [prior, value];
+  else prior.push(value);
+}
+
+/** What route matchers read, straight from the uWS request (valid only while the upgrade handler runs). */
+class UpgradeView implements HashKeySource {
+  req: HttpRequest | null = null;
+  query = '';
+  path = '';
+  ip = '';
+  #params: Map<string, string> | null = null;
+  reset(req: HttpRequest, path: string, query: string, ip: string): this {
+    this.req = req;
+    this.path = path;
+    this.query = query;
+    this.ip = ip;
+    this.#params = null;
+    return this;
+  }
+  header(name: string): string {
+    return this.req!.getHeader(name);
+  }
+  queryParam(name: string): string | undefined {
+    return (this.#params ??= parseQuery(this.query)).get(name);
+  }
+  clientIp(): string {
+    return this.ip;
+  }
+}
+const view = new UpgradeView();
+/** The router's matchers treat an empty header as absent; uWS answers '' for a missing one. */
+const routerView: RequestView = {
+  header: (name) => {
+    const v = view.header(name);
+    return v === '' ? undefined : v;
+  },
+  queryParam: (name) => view.queryParam(name),
+};
+const getHeader = (name: string): string => view.header(name);
+
+/** The connection the running upgrade handler created (what a throw inside it must answer). */
+let lastConn: WsConnection | null = null;
+
+function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+  const { deps, limits } = reg;
+  const ts = Date.now();
+  const t0 = performance.now();
+  const url = req.getUrl();
+  const query = req.getQuery() ?? '';
+  // No prototype: a header named __proto__ is just a header.
+  hdrs = Object.create(null) as Record<string, string | string[]>;
+  hdrBytes = 0;
+  hHost = hRequestId = hForwardedFor = hForwarded = hVia = hTraceparent = hTracestate = hConnection = hKey = hProtocol = hExtensions = '';
+  req.forEach(collectHeader);
+  const headers = hdrs;
+  const host = hHost;
+  const requestId = hRequestId !== '' && validRequestId(hRequestId) ? hRequestId : randomUUID();
+  const conn = new WsConnection(reg, res, requestId, url, ts, t0);
+  lastConn = conn;
+  conn.secKey = hKey;
+  conn.secExtensions = hExtensions;
+  conn.context = context;
+  reg.conns.add(conn);
+  res.onAborted(() => conn.onAborted());
+
+  if (url.length + query.length >= deps.maxUrlBytes) return conn.fail('TP_ERR_URL_TOO_LONG', `request target exceeds ${deps.maxUrlBytes} bytes`);
+  if (hdrBytes + url.length + query.length + 16 > deps.maxHeaderBytes) {
+    return conn.fail('TP_ERR_HEADERS_TOO_LARGE', `request headers exceed ${deps.maxHeaderBytes} bytes`);
+  }
+  if (reg.closing) return conn.fail('TP_ERR_UNAVAILABLE', 'the gateway is shutting down');
+  const snap = deps.snapshot();
+  if (!snap) return conn.fail('TP_ERR_UNAVAILABLE', 'no configuration loaded yet');
+  const clientIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  view.reset(req, url, query, clientIp);
+  const match = snap.router.match('GET', hostWithoutPort(host), url, routerView);
+  if (!match) return conn.fail('TP_ERR_ROUTE_NOT_FOUND', 'no route matches the request');
+  const route = match.value;
+  conn.route = route;
+  const service = route.service;
+
+  if (route.keyAuth) {
+    const auth = authenticate(route.keyAuth, snap.keys, getHeader);
+    if (!auth.ok) return conn.fail(auth.code, auth.code === 'TP_ERR_AUTH_KEY_MISSING' ? 'an API key is required' : 'the API key is not valid');
+    conn.consumerId = auth.owner.consumerId;
+    if (route.keyAuth.hideCredentials) for (const name of route.keyAuth.headerNames) delete headers[name];
+    headers['x-consumer-id'] = auth.owner.consumerId;
+    headers['x-consumer-username'] = auth.owner.username;
+  }
+
+  // A websocket integration brings its own upstream and settings; an http service's upstream takes upgrades too.
+  const ws = service.websocket;
+  let upstream: CompiledUpstream | null;
+  if (ws !== null) {
+    upstream = ws.upstream;
+    conn.idleMs = ws.idleTimeoutMs;
+  } else {
+    upstream = service.upstream;
+    conn.idleMs = limits.idleTimeoutMs;
+    if (upstream === null) return conn.fail('TP_ERR_INTEGRATION_UNAVAILABLE', `the ${service.integration ?? 'configured'} integration does not take WebSocket upgrades`);
+    if (service.splits !== null) upstream = service.splits.pick(upstream, req);
+  }
+  const protocols = offeredSubprotocols(hProtocol, ws !== null ? ws.subprotocols : null);
+  const bad = invalidSubprotocol(protocols);
+  if (bad !== null) return conn.fail('TP_ERR_BAD_REQUEST', `invalid Sec-WebSocket-Protocol entry ${JSON.stringify(bad.slice(0, 64))}`);
+  // A client that offered subprotocols fails a handshake that picks none (RFC 6455 §4.1): say why up front.
+  if (protocols.length === 0 && hProtocol.trim() !== '') return conn.fail('TP_ERR_BAD_REQUEST', 'none of the offered subprotocols is allowed by this service');
+
+  const hashKey = upstream.hashOn === null ? undefined : requestHashKey(upstream.hashOn, view);
+  const target = upstream.balancer.pick(hashKey);
+  if (!target) {
+    if (upstream.balancer.size === 0) return conn.fail('TP_ERR_NO_HEALTHY_TARGET', 'the upstream has no target with a positive weight');
+    return conn.fail(unavailableCode(upstream.targets), 'no healthy upstream target');
+  }
+  target.inFlight++;
+  conn.target = target;
+
+  // Names the client listed in Connection are hop-by-hop too.
+  if (hConnection !== '') for (const name of connectionTokens(hConnection)) delete headers[name];
+  const proto = deps.https === true ? 'https' : 'http';
+  headers['x-forwarded-for'] = hForwardedFor === '' ? clientIp : `${hForwardedFor}, ${clientIp}`;
+  headers['x-forwarded-proto'] = proto;
+  headers['x-forwarded-host'] = host;
+  headers['x-forwarded-port'] = String(deps.port());
+  headers['x-request-id'] = requestId;
+  headers['forwarded'] = forwardedWith(hForwarded, clientIp, proto, host);
+  headers['via'] = hVia === '' ? VIA : viaWith(hVia);
+  if (hTraceparent !== '' && validTraceparent(hTraceparent)) {
+    headers['traceparent'] = hTraceparent;
+    if (hTracestate !== '') headers['tracestate'] = hTracestate;
+  } else headers['traceparent'] = newTraceparent();
+
+  const rest = route.stripPath ? url.slice(match.prefixLength) : url;
+  let upstreamPath = service.basePath + rest;
+  if (upstreamPath === '') upstreamPath = '/';
+  else if (upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath;
+  if (query !== '') upstreamPath += '?' + query;
+
+  let up: UpstreamSocket;
+  try {
+    up = new UpstreamSocket(upstreamWsUrl(target.origin, upstreamPath), protocols, {
+      headers,
+      // Frames pass through as they are: compressing hop by hop would cost CPU for nothing here.
+      perMessageDeflate: false,
+      maxPayload: limits.maxMessageBytes,
+      // The client validates UTF-8 of the text it receives; checking it here too would be paid twice.
+      skipUTF8Validation: true,
+      handshakeTimeout: upstream.readTimeoutMs,
+      followRedirects: false,
+    });
+  } catch (e) {
+    return conn.fail('TP_ERR_BAD_REQUEST', `request could not be forwarded: ${(e as Error).message}`);
+  }
+  up.conn = conn;
+  conn.up = up;
+  up.on('open', onUpstreamOpen);
+  up.on('unexpected-response', onUpstreamUnexpectedResponse);
+  up.on('error', onUpstreamError);
+  up.on('close', onUpstreamClose);
+  up.on('message', onUpstreamMessage);
+  up.on('ping', onUpstreamPing);
+  up.on('pong', onUpstreamPing);
+}
+
+function onOpen(ws: UwsSocket<UserData>): void {
+  const conn = ws.getUserData().conn;
+  conn.ws = ws;
+  const counters = conn.proxy.limits.counters;
+  counters.open++;
+  counters.opened++;
+}
+
+function onMessage(ws: UwsSocket<UserData>, message: ArrayBuffer, isBinary: boolean): void {
+  const conn = ws.getUserData().conn;
+  const up = conn.up!;
+  if (up.readyState !== WebSocket.OPEN) return; // the upstream is closing; its close reaches the client next
+  const limits = conn.proxy.limits;
+  const n = message.byteLength;
+  conn.bytesIn += n;
+  conn.lastActivity = Date.now();
+  limits.counters.messagesToUpstream++;
+  // uWS lets messages up to twice the limit through so that an oversized one gets a proper 1009.
+  if (n > limits.maxMessageBytes) return conn.closeBoth(CLOSE_TOO_BIG, 'message too big', 'TP_ERR_WS_MESSAGE_TOO_BIG');
+  // uWS reuses the message's memory once this callback returns, and ws may hold what it is given: a copy.
+  up.send(Buffer.copyBytesFrom(new Uint8Array(message)), { binary: isBinary });
+  if (up.bufferedAmount > limits.upstreamBufferBytes) {
+    conn.closeBoth(CLOSE_TRY_AGAIN_LATER, 'upstream backpressure limit', 'TP_ERR_WS_BACKPRESSURE');
+  }
+}
+
+function onDrain(ws: UwsSocket<UserData>): void {
+  const conn = ws.getUserData().conn;
+  if (conn.paused && ws.getBufferedAmount() <= conn.proxy.limits.clientBufferBytes >>> 1) {
+    conn.paused = false;
+    conn.up!.resume();
+  }
+}
+
+function onPingPong(ws: UwsSocket<UserData>): void {
+  ws.getUserData().conn.lastActivity = Date.now();
+}
+
+const CLIENT_GONE: CloseFrame = { code: CLOSE_GOING_AWAY, reason: 'client went away' };
+
+function onClose(ws: UwsSocket<UserData>, code: number, message: ArrayBuffer): void {
+  const conn = ws.getUserData().conn;
+  conn.ws = null;
+  conn.clientDone = true;
+  conn.proxy.limits.counters.open--;
+  const up = conn.up!;
+  if (conn.paused) {
+    conn.paused = false;
+    up.resume();
+  }
+  if (!conn.closingByProxy && up.readyState === WebSocket.OPEN) {
+    const reason = message.byteLength === 0 ? '' : Buffer.from(message).toString();
+    let frame: CloseFrame;
+    if (code === CLOSE_ABNORMAL && reason === 'Received too big message') {
+      // Over uWS's hard cap (twice the limit): it dropped the client without a close frame.
+      frame = { code: CLOSE_TOO_BIG, reason: 'message too big' };
+      if (conn.errorCode === '') conn.errorCode = 'TP_ERR_WS_MESSAGE_TOO_BIG';
+    } else {
+      if (code === CLOSE_ABNORMAL && conn.errorCode === '') conn.errorCode = CLIENT_CLOSED_CODE;
+      frame = closeForOtherSide(code, reason, CLIENT_GONE);
+    }
+    if (frame.code === 0) up.close();
+    else up.close(frame.code, frame.reason);
+  }
+  conn.maybeFinish();
+}
+
+/**
+ * WebSocket proxying for one listener: `deps` are the HTTP handler's (its `https` flag gives the scheme
+ * forwarded). Register it on the listener's app(s) with `register`.
+ */
+export function createWebSocketProxy(deps: ProxyDeps, opts: WebSocketProxyOptions): WebSocketProxy {
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
+  const limits: Limits = {
+    maxMessageBytes,
+    idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_MS,
+    clientBufferBytes: opts.clientBufferBytes ?? DEFAULT_CLIENT_BUFFER,
+    upstreamBufferBytes: opts.upstreamBufferBytes ?? 2 * maxMessageBytes,
+    counters: opts.counters,
+  };
+  const reg: Registration = { deps, limits, conns: new Set(), closing: false };
+  const behavior: WebSocketBehavior<UserData> = {
+    // Messages up to twice the limit are read whole so that the client hears 1009; beyond, uWS drops it.
+    maxPayloadLength: 2 * maxMessageBytes,
+    // Idle timeouts are per service (onIdleTimer); uWS's own is per app and in coarse seconds.
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    // Never reached while the upstream pauses at clientBufferBytes; a message that still would be is not
+    // dropped silently (send returns 2 and the connection closes with 1013).
+    maxBackpressure: limits.clientBufferBytes + 2 * maxMessageBytes,
+    closeOnBackpressureLimit: 0,
+    upgrade: (res, req, context) => {
+      lastConn = null;
+      try {
+        handleUpgrade(reg, res, req, context);
+      } catch (e) {
+        // A bug must cost one connection, not the process (uWS treats a throwing handler as fatal).
+        process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'proxy.ws_upgrade_failed', error: String(e) }) + '\n');
+        const c = lastConn as WsConnection | null;
+        if (c === null) res.cork(() => res.writeStatus('500 Internal Server Error').end('', true));
+        else if (!c.finished) c.fail('TP_ERR_INTERNAL', 'internal error');
+      }
+    },
+    open: onOpen,
+    message: onMessage,
+    drain: onDrain,
+    ping: onPingPong,
+    pong: onPingPong,
+    close: onClose,
+  };
+  return {
+    register(app: TemplatedApp): void {
+      app.ws<UserData>('/*', behavior);
+    },
+    get size() {
+      return reg.conns.size;
+    },
+    async closeAll(deadline: number): Promise<void> {
+      reg.closing = true;
+      for (const c of [...reg.conns]) {
+        if (c.phase === Phase.Handshake) c.fail('TP_ERR_UNAVAILABLE', 'the gateway is shutting down');
+        else if (c.phase === Phase.Open) c.closeBoth(CLOSE_GOING_AWAY, 'gateway shutting down', '');
+      }
+      while (reg.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const c of [...reg.conns]) {
+        c.up?.terminate();
+        c.clientDone = true;
+        c.upstreamDone = true;
+        c.finish();
+      }
+    },
+  };
+}
+
+/** createWebSocketProxy + register on one app: what a plain HTTP listener needs. */
+export function registerWebSocketProxy(app: TemplatedApp, deps: ProxyDeps, opts: WebSocketProxyOptions): WebSocketProxy {
+  const proxy = createWebSocketProxy(deps, opts);
+  proxy.register(app);
+  return proxy;
+}
