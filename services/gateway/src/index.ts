@@ -125,6 +125,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const unused = threaded ? new Agent() : null;
   // Set once the proxy listens; a swap before that is picked up by the listener's start.
   let https: HttpsListener | null = null;
+  const keyring = opts.keyring !== undefined ? opts.keyring : keyringFromEnv();
   const manager = new ConfigManager({
     dataDir,
     poolFor: (origin, connectTimeoutMs, tls) => {
@@ -139,7 +140,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     stages: opts.stages && opts.stages.length > 0 ? new Set(opts.stages) : null,
     resilience,
-    keyring: opts.keyring !== undefined ? opts.keyring : keyringFromEnv(),
+    keyring,
   });
 
   let batcher: CallLogBatcher | null = null;
@@ -174,6 +175,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           limits,
           httpsDataDir: httpsPort !== null ? dataDir : null,
           stages: opts.stages && opts.stages.length > 0 ? [...opts.stages] : null,
+          keyring: keyring ? { activeKid: keyring.activeKid, keys: [...keyring.keys] } : null,
         },
       })
     : null;

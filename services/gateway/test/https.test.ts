@@ -151,6 +151,14 @@ describe('HTTPS listener and upstream TLS', { timeout: 120_000 }, () => {
     await expose('tls-noverify', { scheme: 'https', targets: t(plain), tls: { verify: false } });
     await expose('mtls', { scheme: 'https', targets: t(mutual), tls: { sni: 'upstream.test', ca_pem: ca.certPem, client_certificate_id: ids.client } });
     await expose('mtls-none', { scheme: 'https', targets: t(mutual), tls: { sni: 'upstream.test', ca_pem: ca.certPem } });
+    // A wss upstream that requires a client certificate: the WebSocket proxy connects with the pool's TLS settings.
+    const wssLeaf = ca.issue('upstream.test');
+    const wssHttps = createHttpsServer({ cert: wssLeaf.certPem, key: wssLeaf.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true });
+    new WebSocketServer({ server: wssHttps }).on('connection', (sock, req) => sock.send(`cn:${(req.socket as TLSSocket).getPeerCertificate().subject?.CN}`));
+    await new Promise<void>((r) => wssHttps.listen(0, '127.0.0.1', () => r()));
+    upstreams.push(wssHttps);
+    await expose('wss-mtls', { scheme: 'https', targets: t((wssHttps.address() as AddressInfo).port), tls: { sni: 'upstream.test', ca_pem: ca.certPem, client_certificate_id: ids.client } });
+    await expose('wss-nocert', { scheme: 'https', targets: t((wssHttps.address() as AddressInfo).port), tls: { sni: 'upstream.test', ca_pem: ca.certPem } });
     // Active health checks probe with the pool's TLS settings, client certificate included.
     const checks = { active: { path: '/health', interval_ms: 1_000, timeout_ms: 1_000, healthy: { successes: 1 }, unhealthy: { failures: 1 } } };
     await expose('mtls-checked', { scheme: 'https', targets: t(mutual), tls: { sni: 'upstream.test', ca_pem: ca.certPem, client_certificate_id: ids.client }, health_checks: checks });
@@ -283,6 +291,25 @@ describe('HTTPS listener and upstream TLS', { timeout: 120_000 }, () => {
     // A certificate this node does not hold: connections fail rather than go out without it.
     assert.equal((await get('a.example.test', '/mtls-missing')).status, 502);
   });
+  test('a wss upstream is reached with the upstream TLS settings: CA, SNI and client certificate', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.proxyPort}/wss-mtls`);
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        ws.once('message', (m) => resolve(String(m)));
+        ws.once('error', reject);
+      });
+      assert.equal(first, 'cn:gateway-client');
+    } finally {
+      ws.close();
+    }
+    const refused = new WebSocket(`ws://127.0.0.1:${gw.proxyPort}/wss-nocert`);
+    const status = await new Promise<number>((resolve) => {
+      refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      refused.once('error', () => resolve(-1));
+    });
+    assert.equal(status, 502, 'without the client certificate the upstream refuses the handshake');
+  });
+
   test('active health checks of an mTLS upstream present the client certificate (and fail without it)', async () => {
     // Probes run every second from start: by now each has probed at least once.
     await new Promise((r) => setTimeout(r, 2_500));
@@ -294,12 +321,12 @@ describe('HTTPS listener and upstream TLS', { timeout: 120_000 }, () => {
 });
 
 describe('HTTPS listener in every worker thread', { timeout: 120_000 }, () => {
-  test('workers: 2 share the HTTPS port, open keys with TP_SECRET_KEY, and all apply a rotation', async () => {
+  test('workers: 2 share the HTTPS port, open keys with the keyring startGateway was given, and all apply a rotation', async () => {
     const key = generateSecretKey();
     const ring = keyringOf(key);
     const prior = process.env.TP_SECRET_KEY;
-    // Worker threads read the keyring from the environment, as a node started by main.ts does.
-    process.env.TP_SECRET_KEY = key.toString('hex');
+    // The keyring reaches the worker threads from the primary (TP_SECRET_KEY is deliberately not set).
+    delete process.env.TP_SECRET_KEY;
     const bus = new InProcessConfigBus();
     const dataDir = mkdtempSync(join(tmpdir(), 'tp-gw-https-w-'));
     const ca = new TestCa();
@@ -316,7 +343,7 @@ describe('HTTPS listener in every worker thread', { timeout: 120_000 }, () => {
       );
     const first = ca.issue('w.example.test');
     await putCert(first);
-    const gw = await startGateway({ nodeId: 'https-w', bus, logSink: { write: async () => undefined, close: async () => undefined }, dataDir, host: '127.0.0.1', proxyPort: 0, httpsPort: 0, statusPort: 0, workers: 2 });
+    const gw = await startGateway({ nodeId: 'https-w', bus, logSink: { write: async () => undefined, close: async () => undefined }, dataDir, host: '127.0.0.1', proxyPort: 0, httpsPort: 0, statusPort: 0, workers: 2, keyring: ring });
     const fingerprints = async (n: number): Promise<Set<string>> => {
       const seen = new Set<string>();
       for (let i = 0; i < n; i++) {

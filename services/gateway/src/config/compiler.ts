@@ -42,6 +42,8 @@ export interface UpstreamTarget {
   inFlight: number;
   /** Health checks, ejection and breaker state; the shared always-available one without such policies. */
   health: TargetHealth;
+  /** An https target's TLS settings as its pool connects (client certificate resolved); null for http. WebSocket upstreams use them too. */
+  tls: UpstreamTlsOptions | null;
 }
 
 /** The request attribute a consistent-hash upstream keys on; `name` lowercased (header or cookie name). */

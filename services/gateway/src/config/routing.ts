@@ -200,7 +200,7 @@ export class RoutingCompiler {
       const { key, dispatcher } = pool;
       pools.push(key);
       const health = resilience?.guarded ? registry!.target(id, origin, policies!, rkeys, pool.tls ?? tls) : ALWAYS_AVAILABLE;
-      return { item: { origin, poolKey: key, dispatcher, inFlight: 0, health }, weight: t.weight, id: origin };
+      return { item: { origin, poolKey: key, dispatcher, inFlight: 0, health, tls: pool.tls ?? tls ?? null }, weight: t.weight, id: origin };
     });
     const algorithm = data.algorithm ?? 'round-robin';
     const h = algorithm === 'consistent-hash' ? data.hash_on : null;

@@ -14,6 +14,8 @@ export interface WorkerInit {
   /** The HTTPS listener's data dir (key files); null: no HTTPS listener. Its port comes with `listen`. */
   httpsDataDir: string | null;
   stages: string[] | null;
+  /** The node's keyring (as startGateway got it, or from TP_SECRET_KEY[S]), for opening certificate keys. */
+  keyring: { activeKid: string; keys: [string, Uint8Array][] } | null;
 }
 
 export type ToWorker =

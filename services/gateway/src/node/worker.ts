@@ -2,7 +2,7 @@
 // (it never writes last-known-good), its own upstream pools and counters, and a uWS app listening on the
 // node's proxy port. Call records go to the primary in batches.
 import { parentPort, workerData } from 'node:worker_threads';
-import { keyringFromEnv, type CallRecord, type ConfigWatchHandlers } from '@turnpike/common';
+import { type CallRecord, type ConfigWatchHandlers } from '@turnpike/common';
 import { loadUws } from '../uws/loader.js';
 import { ConfigManager } from '../config/manager.js';
 import { PoolRegistry } from '../upstream/pools.js';
@@ -42,8 +42,8 @@ const manager = new ConfigManager({
   },
   stages: init.stages ? new Set(init.stages) : null,
   resilience,
-  // Certificate keys open with the node's keyring (worker threads inherit TP_SECRET_KEY[S]).
-  keyring: keyringFromEnv(),
+  // Certificate keys open with the node's keyring, as the primary holds it.
+  keyring: init.keyring ? { activeKid: init.keyring.activeKid, keys: new Map(init.keyring.keys.map(([kid, k]) => [kid, Buffer.from(k)])) } : null,
 });
 
 let calls: CallRecord[] = [];

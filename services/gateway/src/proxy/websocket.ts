@@ -18,6 +18,7 @@ import type { RequestView } from '../router/index.js';
 import type { WebSocketCounters } from '../status/metrics.js';
 import { authenticate } from '../plugins/key-auth/index.js';
 import { unavailableCode } from '../upstream/resilience.js';
+import { tlsConnectOptions } from '../upstream/pools.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS } from '../errors.js';
 import { parseQuery, type ProxyDeps } from './handler.js';
 import { connectionTokens, dropRequestHeader, forwardedWith, hostWithoutPort, newTraceparent, validRequestId, validTraceparent, viaWith, VIA } from './headers.js';
@@ -549,9 +550,15 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   else if (upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath;
   if (query !== '') upstreamPath += '?' + query;
 
+  const tls = target.tls;
+  if (tls !== null && tls.clientCertificateId !== undefined && !tls.clientCertificate) {
+    return conn.fail('TP_ERR_UPSTREAM_UNAVAILABLE', `client certificate ${tls.clientCertificateId} is not available on this node`);
+  }
   let up: UpstreamSocket;
   try {
     up = new UpstreamSocket(upstreamWsUrl(target.origin, upstreamPath), protocols, {
+      // wss: the same SNI, CA bundle, verification and client certificate as the upstream's HTTP pool.
+      ...(tls !== null ? tlsConnectOptions(target.origin, tls) : {}),
       headers,
       // Frames pass through as they are: compressing hop by hop would cost CPU for nothing here.
       perMessageDeflate: false,
