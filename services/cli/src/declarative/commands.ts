@@ -96,7 +96,7 @@ export function registerDeclarativeCommands(program: Command): void {
       .description('make the control plane match a declarative config file (create and update; delete with --prune)')
       .requiredOption('-f, --file <file>', 'config file (YAML or JSON; - for stdin)')
       .option('--prune', 'delete entities (and named API keys) that the file does not mention; revoke or reject subscriptions it does not mention', false)
-      .option('--update-secrets', 'also re-send every secret in the file (API keys, credential secrets, passwords) for entities that exist', false)
+      .option('--update-secrets', 'also re-send every secret in the file (API keys, credential secrets, passwords, certificate keys) for entities that exist', false)
       .option('--dry-run', 'show what would change, change nothing', false)
       .option('--concurrency <n>', 'requests in flight at once; entities that depend on each other still go in order (1: one at a time)', '16'),
   ).action(async (o: ConnectionOptions & { file: string; prune: boolean; updateSecrets: boolean; dryRun: boolean; concurrency: string }) => {
@@ -148,7 +148,7 @@ export function registerDeclarativeCommands(program: Command): void {
   addConnectionOptions(
     program
       .command('export')
-      .description('write the whole config as a declarative file (YAML; API key material is never included)')
+      .description('write the whole config as a declarative file (YAML; key material and other secrets are never included)')
       .option('-o, --output <file>', 'write to this file instead of stdout'),
   ).action(async (o: ConnectionOptions & { output?: string }) => {
     await guarded(async (m) => {

@@ -1,8 +1,8 @@
 // Reads the live config from the admin API and puts it in the file's normalized form (references by name,
 // server-only fields dropped), keeping each entity's id for the operations that follow.
-import { normalizeMatchers, upstreamPolicies, type ApiKey, type Consumer, type Route, type Service, type Upstream } from '@turnpike/common';
+import { normalizeMatchers, type ApiKey, type Consumer, type Route, type Service, type Upstream } from '@turnpike/common';
 import type { AdminClient } from './admin-client.js';
-import type { ConsumerSpec, DeclarativeConfig, IntegrationSpec, RouteSpec, ServiceSpec, UpstreamSpec } from './file-format.js';
+import { upstreamPolicySpec, type ConsumerSpec, type DeclarativeConfig, type IntegrationSpec, type RouteSpec, type ServiceSpec, type UpstreamSpec } from './file-format.js';
 import { CONFIG_LIST, RESOURCE_COLLECTION, RESOURCE_KINDS, emptyResources, specFromApi, type NameMaps, type ResourceConfig, type ResourceKind, type ResourceSpec } from './resource-kinds.js';
 
 export type WithId<T> = T & { id: string };
@@ -66,6 +66,7 @@ export function fromApi(a: ApiEntities): CurrentState {
     ai_provider: byId(r.ai_providers),
   };
   const groupName = byId(r.consumer_groups);
+  const certificateName = byId(r.certificates);
   const resources = emptyResources() as CurrentState['resources'];
   for (const kind of RESOURCE_KINDS) {
     const list = CONFIG_LIST[kind];
@@ -83,7 +84,8 @@ export function fromApi(a: ApiEntities): CurrentState {
       connect_timeout_ms: u.connect_timeout_ms,
       read_timeout_ms: u.read_timeout_ms,
       tags: u.tags,
-      ...upstreamPolicies(u),
+      // The client certificate by name (a dangling id, which the API prevents, shows as the id).
+      ...upstreamPolicySpec(u, (id) => certificateName.get(id) ?? id),
     })),
     // A dangling id cannot happen with the API's reference checks; show it rather than hide it if it does.
     services: a.services.map((s) => ({

@@ -65,8 +65,9 @@ export async function executePlan(
     consumer: new Map(current.consumers.map((e) => [e.username, e.id])),
   };
   // Named generic kinds that other entities reference by name: consumers their groups, subscriptions
-  // their plan, templates their provider.
+  // their plan, templates their provider, upstreams their client certificate.
   const resourceIds = {
+    certificate: new Map(current.resources.certificates.map((e) => [String(e.name), e.id])),
     consumer_group: new Map(current.resources.consumer_groups.map((e) => [String(e.name), e.id])),
     plan: new Map(current.resources.plans.map((e) => [String(e.name), e.id])),
     ai_provider: new Map(current.resources.ai_providers.map((e) => [String(e.name), e.id])),
@@ -85,6 +86,7 @@ export async function executePlan(
   };
   const toApi = (kind: EntityKind, fields: Record<string, unknown>): Record<string, unknown> => {
     if (kind === 'service') return serviceToApi(fields, (name) => idOf('upstream', name));
+    if (kind === 'upstream') return upstreamToApi(fields, (name) => refId('certificate', name));
     if (kind === 'consumer' && 'groups' in fields) {
       // Groups by name in the file, by id in the API; a consumer in none has no `groups`.
       const { groups, ...rest } = fields;
@@ -218,6 +220,14 @@ function serviceToApi(fields: Record<string, unknown>, upstreamId: (name: string
   return out;
 }
 
+/** An upstream's fields as the API takes them: `tls.client_certificate` (a name) becomes `tls.client_certificate_id`. */
+function upstreamToApi(fields: Record<string, unknown>, certificateId: (name: string) => string): Record<string, unknown> {
+  const tls = fields.tls as Record<string, unknown> | undefined;
+  if (tls?.client_certificate === undefined) return fields;
+  const { client_certificate: name, ...rest } = tls;
+  return { ...fields, tls: { ...rest, client_certificate_id: certificateId(name as string) } };
+}
+
 function specBody(spec: EntitySpec): Record<string, unknown> {
   return { ...(spec as unknown as Record<string, unknown>) };
 }
@@ -233,6 +243,7 @@ export function describeFailure(op: Operation, err: AdminApiError, locations: Ma
     let field = pointerToPath(f.path);
     if (ref && field === ref.apiField) field = ref.field;
     if (op.kind === 'service' && field === 'integration.upstream_id') field = 'integration.upstream';
+    if (op.kind === 'upstream' && field === 'tls.client_certificate_id') field = 'tls.client_certificate';
     if (op.kind === 'service' && /^splits\[\d+\]\.upstream_id$/.test(field)) field = field.replace(/upstream_id$/, 'upstream');
     const where = at !== undefined && op.action !== 'delete' ? (field ? `${at}.${field}` : at) : field || describeTarget(op);
     lines.push(`  ${where}: ${f.message}`);

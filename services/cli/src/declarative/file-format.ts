@@ -13,6 +13,7 @@ import {
   ServiceCreate,
   ServiceSplit,
   UpstreamCreate,
+  UpstreamTls,
   WebSocketIntegration,
   normalizeIntegration,
   normalizeMatchers,
@@ -23,10 +24,12 @@ import {
   type Integration,
   type ServiceLifecycle,
   type UpstreamPolicies,
+  type FieldError,
 } from '@turnpike/common';
 import { fieldErrors } from '@turnpike/control-plane/validation';
 import {
   AiProviderEntry,
+  CertificateEntry,
   ConsumerGroupEntry,
   CredentialEntry,
   PlanEntry,
@@ -34,6 +37,7 @@ import {
   PromptTemplateEntry,
   SubscriptionEntry,
   aiProviderSpec,
+  certificateSpec,
   credentialSpec,
   emptyResources,
   entryProblems,
@@ -78,6 +82,12 @@ const ServiceEntry = Type.Object(
   },
   { additionalProperties: false },
 );
+// An upstream names the certificate it presents to its targets: `tls: {client_certificate: <name>}`.
+const UpstreamTlsEntry = Type.Object(
+  { ...Type.Omit(UpstreamTls, ['client_certificate_id']).properties, client_certificate: Type.Optional(Name) },
+  { additionalProperties: false, default: {} },
+);
+const UpstreamEntry = Type.Object({ ...Type.Omit(UpstreamCreate, ['tls']).properties, tls: Type.Optional(UpstreamTlsEntry) }, { additionalProperties: false });
 const RouteEntry = Type.Object({ ...Type.Omit(RouteCreate, ['service_id']).properties, service: Name }, { additionalProperties: false });
 const KeyEntry = Type.Object(
   {
@@ -101,7 +111,8 @@ const ConsumerEntry = Type.Object(
 export const ConfigFileSchema = Type.Object(
   {
     _format_version: Type.Literal(FORMAT_VERSION),
-    upstreams: Type.Optional(Type.Array(UpstreamCreate)),
+    certificates: Type.Optional(Type.Array(CertificateEntry)),
+    upstreams: Type.Optional(Type.Array(UpstreamEntry)),
     services: Type.Optional(Type.Array(ServiceEntry)),
     routes: Type.Optional(Type.Array(RouteEntry)),
     consumers: Type.Optional(Type.Array(ConsumerEntry)),
@@ -115,14 +126,34 @@ export const ConfigFileSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** An upstream's TLS settings with its client certificate named (`client_certificate`) instead of given by id. */
+export type UpstreamTlsSpec = Omit<UpstreamTls, 'client_certificate_id'> & { client_certificate?: string };
+
 /** Entities in their normalized form: every defaulted field present, references by name. */
-export interface UpstreamSpec extends UpstreamPolicies {
+export interface UpstreamSpec extends Omit<UpstreamPolicies, 'tls'> {
   name: string;
   scheme: 'http' | 'https';
   targets: Array<{ host: string; port: number; weight: number }>;
   connect_timeout_ms: number;
   read_timeout_ms: number;
   tags: string[];
+  tls: UpstreamTlsSpec;
+}
+
+/**
+ * An upstream's policies (defaults filled by the control plane's own function) with the client certificate
+ * reference turned from an id into a name by `nameOf` (file → file: the name as it is).
+ */
+export function upstreamPolicySpec(
+  u: Partial<Omit<UpstreamPolicies, 'tls'>> & { tls?: { client_certificate_id?: string; client_certificate?: string } & Omit<UpstreamTls, 'client_certificate_id'> },
+  nameOf: (ref: string) => string = (ref) => ref,
+): Omit<UpstreamSpec, 'name' | 'scheme' | 'targets' | 'connect_timeout_ms' | 'read_timeout_ms' | 'tags'> {
+  const { client_certificate_id: id, client_certificate: named, ...tlsRest } = u.tls ?? {};
+  const { tls: filled, ...policies } = upstreamPolicies({ ...u, tls: tlsRest });
+  const tls: UpstreamTlsSpec = { ...filled };
+  const ref = named ?? id;
+  if (ref !== undefined) tls.client_certificate = nameOf(ref);
+  return { ...policies, tls };
 }
 /**
  * A service's integration other than http, as the API stores it (defaults filled) but with a websocket's
@@ -354,6 +385,7 @@ function normalize(f: ConfigFile, pluginConfigs: Array<Record<string, unknown>>)
     const s = secretsOf(kind, entry);
     if (s) secrets.set(entityKey(kind, identityOf(kind, spec)), s);
   };
+  for (const e of f.certificates ?? []) add('certificate', resources.certificates, certificateSpec(e), e);
   for (const e of f.consumer_groups ?? []) add('consumer_group', resources.consumer_groups, groupSpec(e), e);
   for (const e of f.plans ?? []) add('plan', resources.plans, planSpec(e), e);
   for (const e of f.ai_providers ?? []) add('ai_provider', resources.ai_providers, aiProviderSpec(e), e);
@@ -371,7 +403,7 @@ function normalize(f: ConfigFile, pluginConfigs: Array<Record<string, unknown>>)
       connect_timeout_ms: u.connect_timeout_ms ?? 5_000,
       read_timeout_ms: u.read_timeout_ms ?? 60_000,
       tags: u.tags ?? [],
-      ...upstreamPolicies(u),
+      ...upstreamPolicySpec(u),
     })),
     services: (f.services ?? []).map((s) => ({
       name: s.name,
@@ -441,7 +473,7 @@ function checkReferences(c: DeclarativeConfig): { locations: Map<string, string>
     k.keys.forEach((key, j) => claim(entityKey('key', key.name, k.username), `consumers[${i}].keys[${j}]`, `key ${JSON.stringify(key.name)}`));
   });
   c.upstreams.forEach((u, i) => {
-    for (const f of upstreamRuleProblems(u)) problems.push({ path: `upstreams[${i}].${pointerToPath(f.path)}`, message: f.message });
+    for (const f of upstreamFileRuleProblems(u)) problems.push({ path: `upstreams[${i}].${pointerToPath(f.path)}`, message: f.message });
   });
   c.services.forEach((s, i) => {
     const [ref, at] = s.integration?.type === 'websocket' ? [s.integration.upstream, `services[${i}].integration.upstream`] : [s.upstream, `services[${i}].upstream`];
@@ -457,10 +489,18 @@ function checkReferences(c: DeclarativeConfig): { locations: Map<string, string>
   return { locations, problems };
 }
 
+/** The control plane's upstream rules, said of the file's fields (`client_certificate`, not its id). */
+function upstreamFileRuleProblems(u: UpstreamSpec): FieldError[] {
+  const { client_certificate, ...tls } = u.tls;
+  const problems = upstreamRuleProblems({ ...u, tls: client_certificate === undefined ? tls : { ...tls, client_certificate_id: client_certificate } });
+  return problems.map((f) => ({ ...f, message: f.message.replace('client_certificate_id', 'client_certificate') }));
+}
+
 /** Identities of the generic kinds claimed, and their references (by name) checked against the file. */
 function resourceReferences(c: DeclarativeConfig, locations: Map<string, string>, claim: (key: string, at: string, what: string) => void, problems: FileProblem[]): void {
   const named = (kind: ResourceKind, list: ResourceSpec[], at: string): void =>
     list.forEach((e, i) => claim(entityKey(kind, identityOf(kind, e)), `${at}[${i}]`, `${kind.replace('_', ' ')} ${JSON.stringify(identityOf(kind, e))}`));
+  named('certificate', c.certificates, 'certificates');
   named('consumer_group', c.consumer_groups, 'consumer_groups');
   named('plan', c.plans, 'plans');
   named('ai_provider', c.ai_providers, 'ai_providers');
@@ -486,6 +526,7 @@ function resourceReferences(c: DeclarativeConfig, locations: Map<string, string>
   const need = (kind: EntityKind | ResourceKind, name: unknown, at: string, what: string): void => {
     if (typeof name === 'string' && !locations.has(entityKey(kind, name))) problems.push({ path: at, message: `no ${what} named ${JSON.stringify(name)} in this file` });
   };
+  c.upstreams.forEach((u, i) => need('certificate', u.tls.client_certificate, `upstreams[${i}].tls.client_certificate`, 'certificate'));
   c.consumers.forEach((k, i) => (k.groups ?? []).forEach((g, j) => need('consumer_group', g, `consumers[${i}].groups[${j}]`, 'consumer group')));
   c.prompt_templates.forEach((t, i) => need('ai_provider', t.provider, `prompt_templates[${i}].provider`, 'AI provider'));
   c.subscriptions.forEach((s, i) => {
@@ -525,6 +566,10 @@ const PATTERN_MESSAGES: Record<string, string> = {
   base_path: 'must be empty or start with "/" (no query, fragment or spaces)',
   header_names: 'must be a header name (letters, digits and "-")',
   key: 'must be printable ASCII without spaces',
+  client_certificate: NAME_RULE,
+  cert_pem: 'must be PEM text starting with -----BEGIN CERTIFICATE----- (the certificate, then its intermediates)',
+  key_pem: 'must be an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----, RSA or EC)',
+  snis: 'must be a host name, or "*." and a domain for one label of any name',
 };
 
 /** The last named segment of a JSON pointer: `/routes/2/paths/0` → `paths`. */
@@ -552,6 +597,8 @@ function schemaProblems(errors: ErrorObject[]): FileProblem[] {
 export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
   return {
     _format_version: FORMAT_VERSION,
+    // Before the upstreams that name them; without key material (write-only), only when there are any.
+    ...(c.certificates.length > 0 ? { certificates: c.certificates.map((e) => toFileEntry('certificate', e)) } : {}),
     // Unset optional fields are left out rather than written as nulls.
     upstreams: c.upstreams.map((u) => {
       const out: Record<string, unknown> = { ...u };

@@ -66,7 +66,8 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   const routes = diffKind('route', current.routes, desired.routes, (e) => e.name);
   const consumers = diffKind('consumer', current.consumers.map(withoutKeys), desired.consumers.map(withoutKeys), (e) => e.username);
   const r = (kind: ResourceKind): ResourceDiff => diffResources(kind, current, desired, opts);
-  const [groups, plans, providers, templates, credentials, subscriptions, plugins] = [
+  const [certificates, groups, plans, providers, templates, credentials, subscriptions, plugins] = [
+    r('certificate'),
     r('consumer_group'),
     r('plan'),
     r('ai_provider'),
@@ -79,20 +80,25 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   // Deletes of what references other entities come first (plugins, subscriptions, templates, credentials:
   // a pruned credential may hold the identifier a new one takes), in the reverse of the creation order.
   if (opts.prune) ops.push(...plugins.deletes, ...subscriptions.deletes, ...templates.deletes, ...credentials.deletes);
-  // Creates and updates go upstream → service → route so that references exist before they are used.
-  // Routes are deleted first among routes (a pruned route may hold the path an updated or new one takes),
-  // and services and upstreams are deleted last, once no route or service points at them any more.
-  ops.push(...upstreams.upserts, ...services.upserts);
+  // Creates and updates go certificate → upstream → service → route so that references exist before they
+  // are used. Routes are deleted first among routes (a pruned route may hold the path an updated or new one
+  // takes), and services and upstreams are deleted last, once no route or service points at them any more.
+  // A pruned certificate that no live upstream presents goes before the certificates' creates (it may hold
+  // a server name a new one takes); one that an upstream presents goes after the upstreams have let go of it
+  // (the control plane refuses to delete a certificate in use).
+  const presented = new Set(current.upstreams.map((u) => u.tls.client_certificate).filter((n) => n !== undefined));
+  if (opts.prune) ops.push(...certificates.deletes.filter((o) => !presented.has(o.name)));
+  ops.push(...certificates.upserts, ...upstreams.upserts, ...services.upserts);
   if (opts.prune) ops.push(...routes.deletes);
   ops.push(...routes.upserts);
-  if (opts.prune) ops.push(...services.deletes, ...upstreams.deletes);
+  if (opts.prune) ops.push(...services.deletes, ...upstreams.deletes, ...certificates.deletes.filter((o) => presented.has(o.name)));
   // Groups before the consumers that name them; a pruned group once no consumer names it any more.
   ops.push(...groups.upserts);
   if (opts.prune) ops.push(...consumers.deletes);
   ops.push(...consumers.upserts);
   if (opts.prune) ops.push(...groups.deletes);
   for (const d of [upstreams, services, routes, consumers]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
-  for (const d of [groups, plans, providers, templates, credentials, subscriptions, plugins]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
+  for (const d of [certificates, groups, plans, providers, templates, credentials, subscriptions, plugins]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
 
   // Keys: matched by name within their consumer. Existing keys are never compared (the API does not return
   // key material), so a named key that exists is left as it is. Keys go with a pruned consumer.
@@ -163,7 +169,10 @@ function diffResources(kind: ResourceKind, current: CurrentState, desired: Decla
     }
     const changes = kind === 'subscription' ? subscriptionChanges(c, d) : fieldChanges(c, d);
     const secrets = desired.secrets?.get(entityKey(kind, name));
-    if (opts.updateSecrets && secrets) for (const field of Object.keys(secrets)) changes.push({ field, from: '(stored)', to: '(from the file)', secret: true });
+    // A new certificate comes with its new key (a rotation): the key the file holds goes with a changed
+    // cert_pem, since the stored one cannot match it. Without one in the file the stored key stays.
+    const resend = opts.updateSecrets || (kind === 'certificate' && changes.some((ch) => ch.field === 'cert_pem'));
+    if (resend && secrets) for (const field of Object.keys(secrets)) changes.push({ field, from: '(stored)', to: '(from the file)', secret: true });
     if (changes.length > 0) {
       const mode = changes.some((ch) => ch.to === undefined) ? 'replace' : 'patch';
       upserts.push({ action: 'update', kind, name, id: c.id, changes, mode, spec: d });

@@ -1,10 +1,11 @@
-// The generic resource kinds in a declarative file (consumer groups, plans, AI providers, prompt templates,
-// credentials, subscriptions, plugins): their file entries (references by name), their normalized form
+// The generic resource kinds in a declarative file (certificates, consumer groups, plans, AI providers,
+// prompt templates, credentials, subscriptions, plugins): their file entries (references by name), their normalized form
 // (defaults filled exactly as the control plane fills them, secrets split off), how live entities read
 // back into that form, and the API bodies (references by id). Planning and execution stay kind-agnostic.
 import { Type } from '@sinclair/typebox';
 import {
   AiProviderCreate,
+  CertificateCreate,
   ConsumerGroupCreate,
   CredentialCreate,
   Name,
@@ -24,7 +25,7 @@ import {
 import { parse } from '@turnpike/control-plane/validation';
 
 /** In dependency order: what a later kind references comes earlier. */
-export const RESOURCE_KINDS = ['consumer_group', 'plan', 'ai_provider', 'prompt_template', 'credential', 'subscription', 'plugin'] as const;
+export const RESOURCE_KINDS = ['certificate', 'consumer_group', 'plan', 'ai_provider', 'prompt_template', 'credential', 'subscription', 'plugin'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 export function isResourceKind(kind: string): kind is ResourceKind {
@@ -32,6 +33,7 @@ export function isResourceKind(kind: string): kind is ResourceKind {
 }
 
 export const KIND_LABEL: Record<ResourceKind, string> = {
+  certificate: 'certificate',
   consumer_group: 'consumer group',
   plan: 'plan',
   ai_provider: 'AI provider',
@@ -43,6 +45,7 @@ export const KIND_LABEL: Record<ResourceKind, string> = {
 
 /** Collections of the kinds that are not addressed under a consumer (credentials are). */
 export const RESOURCE_COLLECTION: Record<Exclude<ResourceKind, 'credential'>, string> = {
+  certificate: '/v1/certificates',
   consumer_group: '/v1/consumer-groups',
   plan: '/v1/plans',
   ai_provider: '/v1/ai-providers',
@@ -52,6 +55,8 @@ export const RESOURCE_COLLECTION: Record<Exclude<ResourceKind, 'credential'>, st
 };
 
 // File entries: the API's create schemas with ids replaced by names.
+/** `key_pem` is write-only (`${env:NAME}`): sent on create, with --update-secrets, and whenever cert_pem changes. */
+export const CertificateEntry = CertificateCreate;
 export const ConsumerGroupEntry = ConsumerGroupCreate;
 export const PlanEntry = PlanCreate;
 export const AiProviderEntry = AiProviderCreate;
@@ -86,6 +91,7 @@ export type ResourceSpec = Record<string, unknown>;
 export type SecretValues = Record<string, unknown>;
 
 export interface ResourceConfig {
+  certificates: ResourceSpec[];
   consumer_groups: ResourceSpec[];
   plans: ResourceSpec[];
   ai_providers: ResourceSpec[];
@@ -97,6 +103,7 @@ export interface ResourceConfig {
 }
 
 export const CONFIG_LIST: Record<ResourceKind, keyof ResourceConfig> = {
+  certificate: 'certificates',
   consumer_group: 'consumer_groups',
   plan: 'plans',
   ai_provider: 'ai_providers',
@@ -107,7 +114,7 @@ export const CONFIG_LIST: Record<ResourceKind, keyof ResourceConfig> = {
 };
 
 export function emptyResources(): ResourceConfig {
-  return { consumer_groups: [], plans: [], ai_providers: [], prompt_templates: [], credentials: [], subscriptions: [], plugins: [] };
+  return { certificates: [], consumer_groups: [], plans: [], ai_providers: [], prompt_templates: [], credentials: [], subscriptions: [], plugins: [] };
 }
 
 const str = (v: unknown): string => String(v);
@@ -134,6 +141,14 @@ export function credentialIdentifier(s: ResourceSpec): string {
 }
 
 // ---- normalization (file entries and API entities alike, so equal configs compare equal) -------------
+
+/**
+ * `snis` null: the server names come from the certificate itself. The server's derived fields (server_names,
+ * subject, not_after, fingerprint_sha256) are not config and are left out; the key is a secret.
+ */
+export function certificateSpec(e: Record<string, unknown>): ResourceSpec {
+  return { name: e.name, cert_pem: e.cert_pem, snis: e.snis ?? null, tags: e.tags ?? [] };
+}
 
 export function groupSpec(e: Record<string, unknown>): ResourceSpec {
   return { name: e.name, description: e.description ?? '', tags: e.tags ?? [] };
@@ -204,7 +219,9 @@ export function pluginSpec(e: Record<string, unknown>, config: Record<string, un
 /** The secrets a file entry carries, split off its public fields (write-only in the API). */
 export function secretsOf(kind: ResourceKind, e: Record<string, unknown>): SecretValues | null {
   const out: SecretValues = {};
-  if (kind === 'ai_provider') {
+  if (kind === 'certificate') {
+    if (e.key_pem !== undefined) out.key_pem = e.key_pem;
+  } else if (kind === 'ai_provider') {
     if (e.api_key !== undefined) out.api_key = e.api_key;
     const aws = e.aws as { secret_access_key?: string } | null | undefined;
     if (aws?.secret_access_key !== undefined) out.aws = { secret_access_key: aws.secret_access_key };
@@ -265,6 +282,8 @@ export interface NameMaps {
 export function specFromApi(kind: ResourceKind, e: Record<string, unknown>, names: NameMaps): ResourceSpec {
   const name = (m: Map<string, string>, id: unknown): unknown => (typeof id === 'string' ? (m.get(id) ?? id) : id);
   switch (kind) {
+    case 'certificate':
+      return certificateSpec(e);
     case 'consumer_group':
       return groupSpec(e);
     case 'plan':
@@ -296,7 +315,7 @@ export function specFromApi(kind: ResourceKind, e: Record<string, unknown>, name
 }
 
 /** Ids of entities by kind and name (filled as creates return them). */
-export type IdOf = (kind: 'consumer' | 'service' | 'route' | 'plan' | 'ai_provider', name: string) => string;
+export type IdOf = (kind: 'consumer' | 'service' | 'route' | 'plan' | 'ai_provider' | 'certificate', name: string) => string;
 
 /** Fields of a spec (all of them, or those a patch changes) as the API takes them: names become ids. */
 export function toApiBody(kind: ResourceKind, fields: ResourceSpec, idOf: IdOf): Record<string, unknown> {
@@ -353,6 +372,8 @@ export function mergeSecrets(body: Record<string, unknown>, secrets: SecretValue
 export function toFileEntry(kind: ResourceKind, s: ResourceSpec): Record<string, unknown> {
   const out: Record<string, unknown> = { ...s };
   if (kind === 'credential') delete out.consumer;
+  // The certificate's own names are served unless the file lists others; its key is never exported.
+  if (kind === 'certificate' && out.snis === null) delete out.snis;
   if (kind === 'subscription') {
     if (out.plan === null) delete out.plan;
     if (out.note === '') delete out.note;
