@@ -398,7 +398,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     else if (this.expired) abort(totalTimeoutError());
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  // rawHeaders: Buffers from undici, latin1 strings from h1-client (filterResponseHeaders and uWS take both).
+  onHeaders(statusCode: number, rawHeaders: (Buffer | string)[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
     this.upstreamLatency = performance.now() - this.upstreamStart;
     this.resumeUpstream = resume;

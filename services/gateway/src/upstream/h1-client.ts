@@ -546,10 +546,19 @@ class Conn {
       return;
     }
     req.conn = null;
-    // A kept-alive connection the upstream closed just as we reused it: nothing of the response came, the
-    // request (with a body we still hold) can go again, once, on a new connection.
+    // A kept-alive connection the upstream closed just as we reused it: nothing of the response came, so an
+    // idempotent request (RFC 9110 §9.2.2; with a body we still hold) can go again, once, on a new
+    // connection. A POST may have been processed: its failure goes to the caller, whose retry policy decides.
     const code = (err as { code?: string } | null)?.code;
-    if (this.reused && !this.sawBytes && !req.retried && !req.done && (req.body === null || Buffer.isBuffer(req.body)) && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')) {
+    if (
+      this.reused &&
+      !this.sawBytes &&
+      !req.retried &&
+      !req.done &&
+      IDEMPOTENT.has(req.opts.method) &&
+      (req.body === null || Buffer.isBuffer(req.body)) &&
+      (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')
+    ) {
       req.retried = true;
       this.pool.enqueueFront(req);
       return;
@@ -578,6 +587,7 @@ function headerValue(h: readonly string[], name: string): string | undefined {
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Keep-alive connections to one origin (`http://host:port`). */
 export class H1Pool {

@@ -7,6 +7,14 @@ import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Pool, type buildConnector } from 'undici';
 import type { UpstreamTls } from '@turnpike/common';
+import { H1Pool } from './h1-client.js';
+
+/**
+ * Plain-http targets use the node:net HTTP/1.1 client (h1-client.ts: the same DispatchHandler callbacks,
+ * ~7 µs less CPU per proxied request than undici's Pool, docs/benchmarks.md "Issue 5"); https targets keep
+ * undici (TLS, client certificates). TP_UPSTREAM_CLIENT=undici puts every target back on undici.
+ */
+const USE_H1 = process.env.TP_UPSTREAM_CLIENT !== 'undici';
 
 /** TLS towards a target, as the pool connects with it (from the upstream's `tls`, compiled off the hot path). */
 export interface UpstreamTlsOptions {
@@ -94,6 +102,18 @@ export class PoolRegistry {
   get(origin: string, o: PoolOptions): Pool {
     const key = PoolRegistry.key(origin, o);
     let pool = this.#pools.get(key);
+    if (!pool && USE_H1 && !o.tls && origin.startsWith('http:')) {
+      // Pool's shape as far as the gateway uses it: dispatch(opts, handler), close(), destroy().
+      pool = new H1Pool(origin, {
+        connections: 256,
+        connectTimeout: o.connectTimeoutMs,
+        keepAliveTimeout: 30_000,
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+        maxHeaderSize: 64 * 1024,
+      }) as unknown as Pool;
+      this.#pools.set(key, pool);
+    }
     if (!pool) {
       pool = new Pool(origin, {
         connections: 256,
