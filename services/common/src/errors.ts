@@ -45,6 +45,27 @@ export const ErrorCodes = {
   TP_ERR_WS_IDLE_TIMEOUT: 408,
   TP_ERR_WS_MESSAGE_TOO_BIG: 413,
   TP_ERR_WS_BACKPRESSURE: 503,
+  // JWT authentication (issue 6, gateway plugins/jwt-auth): no token; not a compact JWS; exp/nbf/iat outside the
+  // clock skew; no accepted `aud`; `iss` names no credential; `alg` outside the issuer's allowlist or unusable
+  // with its key (a bad signature or a missing required claim is TP_ERR_AUTH_TOKEN_INVALID, above). 401s carry
+  // WWW-Authenticate: Bearer. The issuer's keys unreachable (JWKS down, nothing cached) or not openable on this
+  // node: 503, never 401.
+  TP_ERR_AUTH_TOKEN_MISSING: 401,
+  TP_ERR_AUTH_TOKEN_MALFORMED: 401,
+  TP_ERR_AUTH_TOKEN_EXPIRED: 401,
+  TP_ERR_AUTH_TOKEN_NOT_YET_VALID: 401,
+  TP_ERR_AUTH_TOKEN_AUDIENCE: 401,
+  TP_ERR_AUTH_ISSUER_UNKNOWN: 401,
+  TP_ERR_AUTH_ALG_NOT_ALLOWED: 401,
+  TP_ERR_AUTH_UNAVAILABLE: 503,
+  // Access control plugins (issue 6, gateway plugins/{ip-restriction,cors,acl}): the client address is outside
+  // the allow list or inside the deny list; a CORS preflight from an origin, or asking for a method or header,
+  // that is not allowed; the consumer is not in an allowed group, is in a denied one, or was not identified;
+  // the service requires a subscription and the consumer has no approved one.
+  TP_ERR_IP_FORBIDDEN: 403,
+  TP_ERR_CORS_FORBIDDEN: 403,
+  TP_ERR_ACL_FORBIDDEN: 403,
+  TP_ERR_SUBSCRIPTION_REQUIRED: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

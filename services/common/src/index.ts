@@ -11,3 +11,4 @@ export * from './node-status.js';
 export * from './secrets/index.js';
 export * from './prompt-template/index.js';
 export * from './plugins/index.js';
+export * from './ip-address.js';

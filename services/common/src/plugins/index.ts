@@ -7,6 +7,13 @@ import type { PluginType } from './types.js';
 export * from './types.js';
 export { keyAuthPlugin } from './key-auth.js';
 export { requestSizeLimitingPlugin, RequestSizeLimitingConfig } from './request-size-limiting.js';
+// Defined for the gateway's jwt-auth module; joins PLUGIN_TYPES once the request pipeline enforces it.
+export { jwtAuthPlugin, JwtAuthConfig } from './jwt-auth.js';
+// Access control (issue 6): defined for the control plane and the gateway's pipeline; enforced by the gateway
+// only once the request pipeline runs them, so not in PLUGIN_TYPES yet.
+export { ipRestrictionPlugin, IpRestrictionConfig, ipRestrictionProblems } from './ip-restriction.js';
+export { corsPlugin, CorsConfig, corsProblems } from './cors.js';
+export { aclPlugin, AclConfig, aclProblems } from './acl.js';
 
 export const PLUGIN_TYPES: readonly PluginType[] = [keyAuthPlugin, requestSizeLimitingPlugin];
 export type PluginTypeName = 'key-auth' | 'request-size-limiting';
