@@ -7,6 +7,8 @@ export interface ApiKeyConfig {
   id: string;
   consumer_id: string;
   key_sha256: string;
+  /** When the key stops working (RFC 3339); absent or null: never. */
+  expires_at?: string | null;
 }
 
 /**

@@ -58,6 +58,20 @@ export const ErrorCodes = {
   TP_ERR_AUTH_ISSUER_UNKNOWN: 401,
   TP_ERR_AUTH_ALG_NOT_ALLOWED: 401,
   TP_ERR_AUTH_UNAVAILABLE: 503,
+  // HMAC, basic and API-key authentication (issue 6, gateway plugins/{hmac-auth,basic-auth,key-auth}): no
+  // `Authorization: hmac ...` header; a malformed one, an unknown key id, a disallowed algorithm, a required
+  // header left unsigned or a wrong signature; Date/X-Date outside the clock skew; a signature already seen
+  // within it (replay); a body whose SHA-256 differs from the signed Digest header. No Basic credentials; a
+  // malformed header, unknown user or wrong password. An API key past its expires_at. All 401 with
+  // WWW-Authenticate (hmac / Basic); a secret this node cannot open, or scrypt saturated: TP_ERR_AUTH_UNAVAILABLE.
+  TP_ERR_AUTH_SIGNATURE_MISSING: 401,
+  TP_ERR_AUTH_SIGNATURE_INVALID: 401,
+  TP_ERR_AUTH_SIGNATURE_EXPIRED: 401,
+  TP_ERR_AUTH_SIGNATURE_REPLAYED: 401,
+  TP_ERR_AUTH_DIGEST_MISMATCH: 401,
+  TP_ERR_AUTH_BASIC_MISSING: 401,
+  TP_ERR_AUTH_BASIC_INVALID: 401,
+  TP_ERR_AUTH_KEY_EXPIRED: 401,
   // Access control plugins (issue 6, gateway plugins/{ip-restriction,cors,acl}): the client address is outside
   // the allow list or inside the deny list; a CORS preflight from an origin, or asking for a method or header,
   // that is not allowed; the consumer is not in an allowed group, is in a denied one, or was not identified;
@@ -66,6 +80,12 @@ export const ErrorCodes = {
   TP_ERR_CORS_FORBIDDEN: 403,
   TP_ERR_ACL_FORBIDDEN: 403,
   TP_ERR_SUBSCRIPTION_REQUIRED: 403,
+  // Request validation and WAF-lite (issue 6, gateway plugins/{request-validation,waf}): the request does not
+  // match its OpenAPI operation or configured JSON Schemas (error.details lists {in, path, message}); its body's
+  // Content-Type is not one the operation accepts; a WAF rule (size limit or attack signature) matched in block mode.
+  TP_ERR_REQUEST_INVALID: 400,
+  TP_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  TP_ERR_WAF_BLOCKED: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

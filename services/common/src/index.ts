@@ -12,3 +12,4 @@ export * from './secrets/index.js';
 export * from './prompt-template/index.js';
 export * from './plugins/index.js';
 export * from './ip-address.js';
+export * from './request-schemas.js';

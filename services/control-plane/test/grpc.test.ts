@@ -140,6 +140,16 @@ describe('gRPC admin API', { timeout: 60_000 }, () => {
     assert.deepEqual(upd.tags, ['x']);
     assert.equal(upd.custom_id, 'g-ext');
 
+    // Expiry: unset on a key without one; set, then cleared ("") by UpdateApiKey.
+    assert.equal(got.expires_at, undefined);
+    const expiring = await c.consumers('UpdateApiKey', { consumer_id: consumer.id, id: key.id, expires_at: '2030-01-01T00:00:00Z' });
+    assert.equal(expiring.expires_at, '2030-01-01T00:00:00.000Z');
+    assert.equal(expiring.name, 'ci');
+    const cleared = await c.consumers('UpdateApiKey', { consumer_id: consumer.id, id: key.id, expires_at: '' });
+    assert.equal(cleared.expires_at, undefined);
+    const withExpiry = await c.consumers('CreateApiKey', { consumer_id: consumer.id, expires_at: '2031-01-01T00:00:00Z' });
+    assert.equal(withExpiry.expires_at, '2031-01-01T00:00:00.000Z');
+    await c.consumers('DeleteApiKey', { consumer_id: consumer.id, id: withExpiry.id });
     await c.consumers('DeleteApiKey', { consumer_id: consumer.id, id: key.id });
     assert.equal((await failure(c.consumers('GetApiKey', { consumer_id: consumer.id, id: key.id }))).code, status.NOT_FOUND);
     await c.consumers('CreateApiKey', { consumer_id: consumer.id });

@@ -245,6 +245,41 @@ describe('REST admin API', { timeout: 60_000 }, () => {
     assert.ok(dels.length >= 3);
   });
 
+  it('API key expiry: set on create, changed and cleared by PATCH (the key itself cannot change), published to the nodes', async () => {
+    const consumer = (await h.rest('POST', '/v1/consumers', { username: 'rotating-owner' })).json;
+    const keys = `/v1/consumers/${consumer.id}/keys`;
+    const old = await h.rest('POST', keys, { name: 'old' });
+    assert.equal(old.status, 201);
+    assert.equal(old.json.expires_at, null, 'no expiry unless given');
+    const expires = '2030-01-02T03:04:05.000Z';
+    const next = await h.rest('POST', keys, { name: 'new', expires_at: expires });
+    assert.equal(next.status, 201);
+    assert.equal(next.json.expires_at, expires);
+    assert.equal((await h.rest('POST', keys, { expires_at: 'tomorrow' })).status, 400, 'a schema error');
+
+    // Rotation with overlap: the old key gets an expiry once the new one is out.
+    const rotated = await h.rest('PATCH', `${keys}/${old.json.id}`, { expires_at: '2029-06-01T00:00:00Z' });
+    assert.equal(rotated.status, 200);
+    assert.equal(rotated.json.expires_at, '2029-06-01T00:00:00.000Z');
+    assert.equal(rotated.json.name, 'old', 'a patch changes only what it names');
+    assert.equal(rotated.json.key, undefined);
+    assert.ok(rotated.headers.get('etag'), 'versioned like every entity');
+    const published = await h.sql<{ payload: { data?: Record<string, unknown> } }[]>`
+      SELECT payload FROM outbox WHERE kind = 'keys' AND entity_id = ${old.json.id} AND op = 'put' ORDER BY id DESC LIMIT 1`;
+    assert.equal(published[0]!.payload.data?.expires_at, '2029-06-01T00:00:00.000Z', 'the nodes receive the expiry');
+    assert.equal((await h.rest('GET', `${keys}/${old.json.id}`)).json.expires_at, '2029-06-01T00:00:00.000Z');
+
+    const cleared = await h.rest('PATCH', `${keys}/${old.json.id}`, { expires_at: null });
+    assert.equal(cleared.json.expires_at, null);
+    const unpublished = await h.sql<{ payload: { data?: Record<string, unknown> } }[]>`
+      SELECT payload FROM outbox WHERE kind = 'keys' AND entity_id = ${old.json.id} AND op = 'put' ORDER BY id DESC LIMIT 1`;
+    assert.equal(unpublished[0]!.payload.data?.expires_at, undefined, 'no expiry: the field is left out');
+    assert.equal((await h.rest('PATCH', `${keys}/${old.json.id}`, { key: 'another-key-0123456789' })).status, 400, 'the key cannot change');
+    assert.equal((await h.rest('PATCH', `${keys}/${old.json.id}`, { expires_at: 'soon' })).status, 400);
+    assert.equal((await h.rest('PATCH', `${keys}/00000000-0000-4000-8000-000000000000`, { expires_at: null })).status, 404);
+    assert.equal((await h.rest('DELETE', `/v1/consumers/${consumer.id}`)).status, 204);
+  });
+
   it('status reports config and published revisions', async () => {
     const r = await h.rest('GET', '/v1/status');
     assert.equal(r.status, 200);

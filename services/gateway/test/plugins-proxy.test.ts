@@ -38,6 +38,9 @@ describe('plugins through the gateway proxy', { timeout: 60_000 }, () => {
     sizeA: randomUUID(),
     sizeAlice: randomUUID(),
     disabledRoute: randomUUID(),
+    routeBAuth: randomUUID(),
+    expiredKey: randomUUID(),
+    rotatingKey: randomUUID(),
   };
   const put = (kind: EntityKind, data: Record<string, unknown>) =>
     bus.put(entityKey(kind, data.id as string), JSON.stringify({ kind, revision: ++rev, data: { created_at: now, updated_at: now, tags: [], ...data } }));
@@ -128,6 +131,57 @@ describe('plugins through the gateway proxy', { timeout: 60_000 }, () => {
     await waitFor('global key-auth disabled', async () => ((await statusOf('/b')) === 200) || null, 5_000);
     assert.equal(await statusOf('/a2'), 200);
   });
+
+  test('API key expiry: a key past its expires_at gets 401 TP_ERR_AUTH_KEY_EXPIRED; one expiring during the run works until then; the consumer keeps her other key (rotation)', async () => {
+    await plugin(ids.routeBAuth, 'key-auth', { route_id: ids.routeB }, { header_names: ['apikey'], query_names: ['api_key'], hide_credentials: true });
+    await waitFor('route key-auth applied', async () => ((await statusOf('/b')) === 401) || null, 5_000);
+    const sha = (k: string) => createHash('sha256').update(k).digest('hex');
+    const EXPIRED = 'alice-expired-key-0123456789';
+    await put('keys', { id: ids.expiredKey, consumer_id: ids.alice, key_sha256: sha(EXPIRED), expires_at: new Date(Date.now() - 1_000).toISOString() });
+    const expiredBody = async () => {
+      const r = await post('/b', '', EXPIRED);
+      return r.status === 401 ? (JSON.parse(r.text) as { error: { code: string } }).error.code : String(r.status);
+    };
+    // Before the key reaches the node it is unknown (INVALID); once there, it is expired.
+    await waitFor('expired key indexed', async () => ((await expiredBody()) === 'TP_ERR_AUTH_KEY_EXPIRED') || null, 5_000);
+    assert.equal((await post('/b', 'xy', KEY)).status, 200, 'her key without expiry still works');
+
+    // Rotation with overlap: the old key is given an expiry a few seconds out; it works until then, not after.
+    const ROTATING = 'alice-rotating-key-0123456789';
+    await put('keys', { id: ids.rotatingKey, consumer_id: ids.alice, key_sha256: sha(ROTATING) });
+    await waitFor('rotating key accepted', async () => ((await post('/b', '', ROTATING)).status === 200) || null, 5_000);
+    const expiresAt = Date.now() + 2_500;
+    await put('keys', { id: ids.rotatingKey, consumer_id: ids.alice, key_sha256: sha(ROTATING), expires_at: new Date(expiresAt).toISOString() });
+    const seen: { at: number; status: number; code: string }[] = [];
+    await waitFor(
+      'rotating key expired',
+      async () => {
+        const before = Date.now();
+        const r = await post('/b', '', ROTATING);
+        const code = r.status === 200 ? '' : (JSON.parse(r.text) as { error: { code: string } }).error.code;
+        seen.push({ at: before, status: r.status, code });
+        if (code === 'TP_ERR_AUTH_KEY_EXPIRED') return true;
+        await new Promise((res) => setTimeout(res, 100));
+        return null;
+      },
+      10_000,
+    );
+    assert.ok(seen.some((s) => s.status === 200), 'it worked before its expiry');
+    for (const s of seen) if (s.at < expiresAt - 50) assert.equal(s.status, 200, `refused ${expiresAt - s.at} ms before its expiry`);
+    assert.equal((await post('/b', 'xy', KEY)).status, 200, 'the other key keeps working');
+  });
+
+  test(
+    'a key in a configured query parameter is accepted and removed from the query the upstream sees',
+    { todo: 'proxy/handler.ts must pass the query to authenticate() and forward withoutQueryParams(query, queryNames) (hmac-auth helper report)' },
+    async () => {
+      await waitFor('route key-auth applied', async () => ((await statusOf('/b')) === 401) || null, 5_000);
+      const r = await post(`/b?x=1&api_key=${encodeURIComponent(KEY)}&y=2`, 'xy');
+      assert.equal(r.status, 200);
+      assert.equal(r.text, 'ok /b?x=1&y=2 2 alice', 'the key is not forwarded');
+      assert.equal((await post('/b?api_key=wrong-key-0123456789', '')).status, 401);
+    },
+  );
 });
 
 /** Sends raw bytes and returns everything the server writes until it closes the connection (or 5 s pass). */

@@ -61,7 +61,12 @@ export const KeyAuthConfig = Type.Object(
   {
     /** Header names searched in order for the key. */
     header_names: Type.Array(Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' }), { minItems: 1, maxItems: 8, default: ['apikey', 'x-api-key'] }),
-    /** Remove the credential header before proxying. */
+    /**
+     * Query parameters searched in order when no header has a key (case-sensitive). Absent or []: headers
+     * only (no default is filled in, so configs written before this field read back unchanged).
+     */
+    query_names: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.~-]{1,64}$' }), { maxItems: 8, uniqueItems: true })),
+    /** Remove the credential header (and query parameter) before proxying. */
     hide_credentials: Type.Boolean({ default: true }),
   },
   { additionalProperties: false },

@@ -14,15 +14,28 @@ export function hashPassword(password: string): string {
   return `scrypt$${LOG_N}$${R}$${P}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
 }
 
-export function verifyPassword(password: string, encoded: string): boolean {
+/** A password hash's parts, ready for node:crypto scrypt (sync or async); null when `encoded` is not one. */
+export interface PasswordHashParams {
+  readonly salt: Buffer;
+  readonly expected: Buffer;
+  readonly options: { readonly N: number; readonly r: number; readonly p: number; readonly maxmem: number };
+}
+
+export function parsePasswordHash(encoded: string): PasswordHashParams | null {
   const parts = encoded.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return null;
   const logN = Number(parts[1]);
   const r = Number(parts[2]);
   const p = Number(parts[3]);
-  if (!Number.isInteger(logN) || logN < 10 || logN > 20 || !Number.isInteger(r) || r < 1 || r > 32 || !Number.isInteger(p) || p < 1 || p > 16) return false;
+  if (!Number.isInteger(logN) || logN < 10 || logN > 20 || !Number.isInteger(r) || r < 1 || r > 32 || !Number.isInteger(p) || p < 1 || p > 16) return null;
   const expected = Buffer.from(parts[5]!, 'base64url');
-  if (expected.length < 16) return false;
-  const got = scryptSync(password, Buffer.from(parts[4]!, 'base64url'), expected.length, { N: 2 ** logN, r, p, maxmem: 256 * 1024 * 1024 });
-  return timingSafeEqual(got, expected);
+  if (expected.length < 16) return null;
+  return { salt: Buffer.from(parts[4]!, 'base64url'), expected, options: { N: 2 ** logN, r, p, maxmem: 256 * 1024 * 1024 } };
+}
+
+export function verifyPassword(password: string, encoded: string): boolean {
+  const h = parsePasswordHash(encoded);
+  if (!h) return false;
+  const got = scryptSync(password, h.salt, h.expected.length, h.options);
+  return timingSafeEqual(got, h.expected);
 }

@@ -17,7 +17,7 @@ import {
   tokenToProto,
   userToProto,
 } from './mappers/admin.js';
-import { apiKeyCreateFromProto, apiKeyToProto, consumerFromProto, consumerToProto } from './mappers/consumers.js';
+import { apiKeyCreateFromProto, apiKeyToProto, apiKeyUpdateFromProto, consumerFromProto, consumerToProto } from './mappers/consumers.js';
 import { listOptionsFrom, pageToProto, type ProtoObject } from './mappers/input-mask.js';
 import { routeFromProto, routeToProto } from './mappers/routes.js';
 import { serviceFromProto, serviceToProto } from './mappers/services.js';
@@ -116,6 +116,9 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger, nodes: NodeReg
     CreateApiKey: u<KeyReq>(async (req, ctx) => apiKeyToProto(await svc.createApiKey(ctx, req.consumer_id ?? '', apiKeyCreateFromProto(req as ProtoObject)))),
     GetApiKey: u<KeyReq>(async (req, ctx) => apiKeyToProto(await svc.getApiKey(ctx, req.consumer_id ?? '', req.id ?? ''))),
     ListApiKeys: u<KeyReq>(async (req, ctx) => pageToProto(await svc.listApiKeys(ctx, req.consumer_id ?? '', listOptionsFrom(req)), apiKeyToProto)),
+    UpdateApiKey: u<KeyReq>(async (req, ctx) =>
+      apiKeyToProto(await svc.updateApiKey(ctx, req.consumer_id ?? '', req.id ?? '', apiKeyUpdateFromProto(req as ProtoObject), expected(req))),
+    ),
     DeleteApiKey: u<KeyReq>(async (req, ctx) => (await svc.deleteApiKey(ctx, req.consumer_id ?? '', req.id ?? '', expected(req)), deleted)),
   });
 

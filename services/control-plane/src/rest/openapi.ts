@@ -1,6 +1,6 @@
 // Builds the OpenAPI 3.1 document of the REST admin API from the same typebox schemas that validate input.
 import { Type, type TSchema } from '@sinclair/typebox';
-import { ApiKey, ApiKeyCreate, ApiKeyCreated } from '@turnpike/common';
+import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyUpdate } from '@turnpike/common';
 import {
   createParameters,
   createdHeaders,
@@ -113,6 +113,7 @@ export function buildOpenApi(): Json {
     ApiKey: plain(ApiKey),
     ApiKeyCreate: plain(ApiKeyCreate),
     ApiKeyCreated: plain(ApiKeyCreated),
+    ApiKeyUpdate: plain(ApiKeyUpdate),
     CallRecord: plain(CallRecordSchema),
     TrendPoint: plain(TrendPointSchema),
   };
@@ -207,6 +208,14 @@ export function buildOpenApi(): Json {
       operationId: 'getApiKey',
       parameters: readParameters,
       responses: { '200': { description: 'ApiKey', headers: etagHeaders, ...json(ref('ApiKey')) }, ...notModified, ...std, '404': errorRef('NotFound') },
+    },
+    patch: {
+      tags: ['keys'],
+      operationId: 'updateApiKey',
+      summary: "Rename a key or set its expiry (rotation with overlap: expire the old key once the new one is out); the key itself never changes",
+      parameters: writeParameters,
+      requestBody: { required: true, ...json(ref('ApiKeyUpdate')) },
+      responses: { '200': { description: 'updated', headers: etagHeaders, ...json(ref('ApiKey')) }, ...std, '404': errorRef('NotFound'), ...preconditionFailed },
     },
     delete: {
       tags: ['keys'],

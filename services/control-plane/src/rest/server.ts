@@ -109,6 +109,11 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   );
   app.get(keys, async (req) => await svc.listApiKeys(req.svc, param(req, 'id'), listOptions(req, ['name'])));
   app.get(`${keys}/:keyId`, async (req, reply) => replyEntity(req, reply, await svc.getApiKey(req.svc, param(req, 'id'), param(req, 'keyId'))));
+  app.patch(`${keys}/:keyId`, async (req, reply) => {
+    const updated = await svc.updateApiKey(req.svc, param(req, 'id'), param(req, 'keyId'), req.body, writeOptions(req));
+    setEtag(reply, updated);
+    return reply.send(updated);
+  });
   app.delete(`${keys}/:keyId`, async (req, reply) => {
     await svc.deleteApiKey(req.svc, param(req, 'id'), param(req, 'keyId'), writeOptions(req));
     return reply.code(204).send();

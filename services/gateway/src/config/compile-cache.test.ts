@@ -52,6 +52,26 @@ describe('CompileCache storage (no raw envelopes kept)', { timeout: 5_000 }, () 
     assert.equal(back.revision, 3);
   });
 
+  test('an API key expires_at is indexed, survives envelopes() (last-known-good), and a bad one is rejected', () => {
+    const cache = new CompileCache();
+    const consumer = randomUUID();
+    const keyId = randomUUID();
+    const expires = '2026-12-06T12:00:00.000Z';
+    const [ck, cv] = env('consumers', 1, { id: consumer, username: 'alice', tags: [], group_ids: [] });
+    const [kk, kv] = env('keys', 2, { id: keyId, consumer_id: consumer, key_sha256: sha('k'), expires_at: expires });
+    cache.set(ck, cv);
+    cache.set(kk, kv);
+    assert.equal(cache.keyIndex.table.expiresAt.get(sha('k')), Date.parse(expires));
+    const out = Object.fromEntries(cache.envelopes());
+    assert.deepEqual(JSON.parse(out[kk]!).data, { id: keyId, consumer_id: consumer, key_sha256: sha('k'), expires_at: expires });
+    const back = new CompileCache();
+    for (const [k, v] of Object.entries(out)) back.set(k, v, 0, true);
+    assert.equal(back.keyIndex.table.expiresAt.get(sha('k')), Date.parse(expires));
+    const [bk, bv] = env('keys', 3, { id: randomUUID(), consumer_id: consumer, key_sha256: sha('j'), expires_at: 'soon' });
+    cache.set(bk, bv);
+    assert.equal(cache.rejected.get(bk)?.reason, 'expires_at must be a date-time or null');
+  });
+
   test('staleKeys names the entries no pass of the given gens saw', () => {
     const cache = new CompileCache();
     const a = env('consumers', 1, { id: randomUUID(), username: 'a' });

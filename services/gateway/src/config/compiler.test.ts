@@ -42,7 +42,7 @@ describe('compileSnapshot', { timeout: 10_000 }, () => {
     assert.equal(m?.routeId, ids.route);
     assert.equal(m?.value.service.basePath, '/api', 'trailing slash trimmed');
     assert.equal(m?.value.stripPath, false);
-    assert.deepEqual(m?.value.keyAuth, { headerNames: ['x-key'], hideCredentials: true });
+    assert.deepEqual(m?.value.keyAuth, { headerNames: ['x-key'], queryNames: [], hideCredentials: true });
     assert.equal(m?.value.service.upstream?.readTimeoutMs, 60_000);
     assert.equal(m?.value.service.upstream?.balancer.pick()?.origin, 'http://127.0.0.1:9');
     assert.equal(snap.keys.get(sha256Hex('secret-key-123456'))?.username, 'alice');

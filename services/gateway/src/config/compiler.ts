@@ -289,9 +289,9 @@ export class CompileCache {
     let result = parseEntry(key, raw, reduced);
     const revision = result.revision;
     if (result.t === 'ok' && (result.kind === 'consumers' || result.kind === 'keys')) {
-      const data = result.parsed.data as { username: string; consumer_id: string; key_sha256: string };
+      const data = result.parsed.data as { username: string; consumer_id: string; key_sha256: string; expires_at?: string | null };
       if (result.kind === 'consumers') this.keyIndex.setConsumer(result.parsed.id, data.username);
-      else this.keyIndex.setKey(key, data.consumer_id, data.key_sha256.toLowerCase());
+      else this.keyIndex.setKey(key, data.consumer_id, data.key_sha256.toLowerCase(), typeof data.expires_at === 'string' ? Date.parse(data.expires_at) : null);
       result = INDEXED;
     }
     const keepRaw = key === META_REVISION_KEY || result.t === 'rejected' || (revision === null && result.t !== 'skip');
@@ -347,7 +347,11 @@ export class CompileCache {
           if (username !== undefined) yield [key, JSON.stringify({ kind: 'consumers', revision: s.revision, data: { id, username } })];
         } else {
           const rec = this.keyIndex.keyRecord(key);
-          if (rec) yield [key, JSON.stringify({ kind: 'keys', revision: s.revision, data: { id: key.slice(KEYS_PREFIX.length), consumer_id: rec.consumerId, key_sha256: rec.hex } })];
+          if (rec) {
+            const exp = this.keyIndex.expiresAtOf(rec.hex);
+            const data = { id: key.slice(KEYS_PREFIX.length), consumer_id: rec.consumerId, key_sha256: rec.hex, ...(exp !== undefined ? { expires_at: new Date(exp).toISOString() } : {}) };
+            yield [key, JSON.stringify({ kind: 'keys', revision: s.revision, data })];
+          }
         }
       }
     }
@@ -481,6 +485,9 @@ function checkApiKey(d: Record<string, unknown>): string | null {
   if (typeof d.id !== 'string' || d.id === '') return 'api key without id';
   if (typeof d.consumer_id !== 'string' || d.consumer_id === '') return 'api key without consumer_id';
   if (typeof d.key_sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(d.key_sha256)) return 'key_sha256 must be 64 hex characters';
+  if (d.expires_at !== undefined && d.expires_at !== null && (typeof d.expires_at !== 'string' || Number.isNaN(Date.parse(d.expires_at)))) {
+    return 'expires_at must be a date-time or null';
+  }
   return null;
 }
 

@@ -35,4 +35,19 @@ describe('KeyIndex', () => {
     assert.equal(ix.table.size, 0);
     assert.deepEqual(ix.rejections(), []);
   });
+
+  test('key expiries are kept beside the table for the keys that have one, and follow key updates and deletes', () => {
+    const ix = new KeyIndex();
+    ix.setConsumer('c1', 'alice');
+    ix.setKey('keys.k1', 'c1', hexA, 5_000);
+    ix.setKey('keys.k2', 'c1', hexB);
+    assert.equal(ix.table.expiresAt.get(hexA), 5_000);
+    assert.equal(ix.expiresAtOf(hexB), undefined);
+    assert.equal(ix.table.expiresAt.size, 1, 'keys without expiry cost nothing there');
+    ix.setKey('keys.k1', 'c1', hexA);
+    assert.equal(ix.table.expiresAt.size, 0, 'an update without expires_at clears it');
+    ix.setKey('keys.k2', 'c1', hexB, 9_000);
+    ix.deleteKey('keys.k2');
+    assert.equal(ix.table.expiresAt.size, 0);
+  });
 });

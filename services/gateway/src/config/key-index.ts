@@ -1,8 +1,9 @@
 // The API-key table, kept up to date one consumer or key at a time. At 100,000+ keys rebuilding the table
 // (or copying it) on every change cost tens of milliseconds and a heap full of short-lived objects; here a
 // change costs a few map operations. Memory per key is one small record and its hex digest: the table maps
-// the digest to its consumer's owner object, shared by all keys of that consumer.
-import type { KeyOwner } from '../plugins/key-auth/index.js';
+// the digest to its consumer's owner object, shared by all keys of that consumer. Key expiries (expires_at)
+// live in a side map of the keys that have one, so keys without pay nothing for the feature.
+import type { KeyOwner, KeyTable } from '../plugins/key-auth/index.js';
 import type { Rejection } from './compiler.js';
 
 interface KeyRecord {
@@ -13,7 +14,9 @@ interface KeyRecord {
 
 export class KeyIndex {
   /** SHA-256 hex → owner: the table the hot path reads (snapshots share it; see `Snapshot.keys`). */
-  readonly table = new Map<string, KeyOwner>();
+  readonly table: Map<string, KeyOwner> & KeyTable & { readonly expiresAt: Map<string, number> } = Object.assign(new Map<string, KeyOwner>(), {
+    expiresAt: new Map<string, number>(),
+  });
   /** Consumer id → its owner object (mutated in place on a rename, so every key follows). */
   readonly #owners = new Map<string, KeyOwner>();
   /** KV key (`keys.<id>`) → record, for every valid key. */
@@ -54,8 +57,10 @@ export class KeyIndex {
     }
   }
 
-  setKey(kvKey: string, consumerId: string, hex: string): void {
+  /** `expiresAtMs`: when the key stops working (epoch ms); null: never. */
+  setKey(kvKey: string, consumerId: string, hex: string, expiresAtMs: number | null = null): void {
     if (this.#keys.has(kvKey)) this.deleteKey(kvKey);
+    if (expiresAtMs !== null) this.table.expiresAt.set(hex, expiresAtMs);
     const owner = this.#owners.get(consumerId);
     // Share the consumer's id string rather than keeping one copy per key.
     const rec: KeyRecord = { hex, consumerId: owner ? owner.consumerId : consumerId };
@@ -68,6 +73,7 @@ export class KeyIndex {
     const rec = this.#keys.get(kvKey);
     if (!rec) return;
     this.#keys.delete(kvKey);
+    this.table.expiresAt.delete(rec.hex);
     if (this.#orphans.delete(kvKey)) return;
     const owner = this.table.get(rec.hex);
     if (owner && owner.consumerId === rec.consumerId) this.table.delete(rec.hex);
@@ -81,6 +87,11 @@ export class KeyIndex {
   /** The valid key stored under the KV key `keys.<id>` (its consumer may be missing). */
   keyRecord(kvKey: string): Readonly<KeyRecord> | undefined {
     return this.#keys.get(kvKey);
+  }
+
+  /** When the key with this digest expires (epoch ms); undefined: never. */
+  expiresAtOf(hex: string): number | undefined {
+    return this.table.expiresAt.get(hex);
   }
 
   /** Keys left out because their consumer is missing or rejected. */

@@ -41,7 +41,7 @@ describe('plugin chain', () => {
     const base = [keyAuth('x-global'), keyAuth('x-service', { service_id: S })];
     assert.deepEqual(policies(base, inline).keyAuth?.headerNames, ['x-inline']);
     assert.deepEqual(policies([...base, keyAuth('x-route', { route_id: R })], inline).keyAuth?.headerNames, ['x-route']);
-    assert.deepEqual(policies([], inline).keyAuth, { headerNames: ['x-inline'], hideCredentials: true });
+    assert.deepEqual(policies([], inline).keyAuth, { headerNames: ['x-inline'], queryNames: [], hideCredentials: true });
   });
 
   test('disabled plugins are ignored, as if absent', () => {

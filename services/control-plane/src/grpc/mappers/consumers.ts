@@ -14,13 +14,25 @@ export function consumerFromProto(input: ProtoObject | undefined, mask?: readonl
 }
 
 export function apiKeyToProto(k: ApiKey | ApiKeyCreated): ProtoObject {
-  const { name, ...rest } = k;
-  return versioned(k, name === null ? rest : { ...rest, name });
+  const { name, expires_at, ...rest } = k;
+  const out: ProtoObject = { ...rest };
+  if (name !== null) out.name = name;
+  if (expires_at !== null && expires_at !== undefined) out.expires_at = expires_at;
+  return versioned(k, out);
 }
 
 export function apiKeyCreateFromProto(req: ProtoObject): ProtoObject {
   const out: ProtoObject = {};
   if (req.name !== undefined) out.name = req.name;
   if (req.key !== undefined) out.key = req.key;
+  if (req.expires_at !== undefined) out.expires_at = req.expires_at;
+  return out;
+}
+
+/** UpdateApiKey: only the fields set; "" clears (proto3 strings cannot be null). */
+export function apiKeyUpdateFromProto(req: ProtoObject): ProtoObject {
+  const out: ProtoObject = {};
+  if (req.name !== undefined) out.name = req.name === '' ? null : req.name;
+  if (req.expires_at !== undefined) out.expires_at = req.expires_at === '' ? null : req.expires_at;
   return out;
 }
