@@ -414,4 +414,77 @@ services:
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /services\[0\]\.splits\[0\]\.upstream: no upstream named "nowhere"/);
   });
+
+  test('key expiry: created with its expires_at, changed and cleared in place by PATCH (same key), exported, and the export re-applies as a no-op', async () => {
+    const oldKey = `tp_old_${randomBytes(16).toString('hex')}`;
+    const newKey = `tp_new_${randomBytes(16).toString('hex')}`;
+    const rotation = (oldExpiry: string | undefined, newExpiry?: string): string => `_format_version: "1"
+consumers:
+  - username: rotator
+    keys:
+      - name: old
+        key: ${oldKey}
+${oldExpiry === undefined ? '' : `        expires_at: ${oldExpiry}
+`}      - name: new
+        key: ${newKey}
+${newExpiry === undefined ? '' : `        expires_at: ${newExpiry}
+`}`;
+    type Key = { id: string; name: string; prefix: string; expires_at: string | null; updated_at: string };
+    const keysOf = async (): Promise<Record<string, Key>> => {
+      const c = ((await api('GET', '/v1/consumers?limit=1000')).data as Array<{ id: string; username: string }>).find((x) => x.username === 'rotator')!;
+      const list = (await api('GET', `/v1/consumers/${c.id}/keys`)).data as Key[];
+      return Object.fromEntries(list.map((k) => [k.name, k]));
+    };
+
+    // Created with the expiry (an offset is the same instant as the API's UTC form: no difference after).
+    const v1 = await write('rotation-1.yaml', rotation('2027-06-01T02:00:00+02:00'));
+    const created = await cli(['apply', '-f', v1]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /\+ key "old" of consumer "rotator"\n {4}\+ key: \(given in the file\)\n {4}\+ expires_at: "2027-06-01T00:00:00\.000Z"/);
+    assert.match(created.stdout, /applied: 3 created, 0 updated, 0 deleted/);
+    const first = await keysOf();
+    assert.equal(first.old!.expires_at, '2027-06-01T00:00:00.000Z');
+    assert.equal(first.old!.prefix, oldKey.slice(0, 8));
+    assert.equal(first.new!.expires_at, null);
+    assert.equal((await cli(['diff', '-f', v1])).code, 0);
+
+    // Changed: diff shows it, apply PATCHes the same key (id and prefix kept; the other key untouched).
+    const v2 = await write('rotation-2.yaml', rotation('"2027-03-01T12:30:00Z"'));
+    const diff = await cli(['diff', '-f', v2]);
+    assert.equal(diff.code, 2, diff.stdout + diff.stderr);
+    assert.match(diff.stdout, /~ key "old" of consumer "rotator"\n {4}~ expires_at: "2027-06-01T00:00:00\.000Z" → "2027-03-01T12:30:00\.000Z"\n/);
+    assert.match(diff.stdout, /0 to create, 1 to update, 0 to delete/);
+    const changed = await cli(['apply', '-f', v2]);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stdout, /applied: 0 created, 1 updated, 0 deleted/);
+    const second = await keysOf();
+    assert.equal(second.old!.expires_at, '2027-03-01T12:30:00.000Z');
+    assert.equal(second.old!.id, first.old!.id);
+    assert.equal(second.old!.prefix, first.old!.prefix);
+    assert.deepEqual(second.new, first.new);
+    assert.equal((await cli(['diff', '-f', v2])).code, 0);
+
+    // Cleared: a key without expires_at never expires.
+    const cleared = await cli(['apply', '-f', await write('rotation-3.yaml', rotation(undefined))]);
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.match(cleared.stdout, /~ expires_at: "2027-03-01T12:30:00\.000Z" → null/);
+    assert.match(cleared.stdout, /applied: 0 created, 1 updated, 0 deleted/);
+    const third = await keysOf();
+    assert.equal(third.old!.expires_at, null);
+    assert.equal(third.old!.id, first.old!.id);
+
+    // Export writes the expiry where there is one (never key material, never a null), and re-applies as a no-op.
+    assert.equal((await cli(['apply', '-f', await write('rotation-4.yaml', rotation(undefined, '2028-01-01T00:00:00Z'))])).code, 0);
+    const out = join(dir, 'exported-rotation.yaml');
+    assert.equal((await cli(['export', '-o', out])).code, 0);
+    const exported = await readFile(out, 'utf8');
+    assert.match(exported, /- username: rotator\n\s+tags: \[\]\n\s+keys:\n\s+- name: old\n\s+- name: new\n\s+expires_at: 2028-01-01T00:00:00\.000Z\n/);
+    assert.doesNotMatch(exported, /expires_at: null/);
+    assert.ok(!exported.includes(oldKey) && !exported.includes(newKey), 'the exported file must not contain key material');
+    const before = await snapshot();
+    const again = await cli(['apply', '--prune', '-f', out]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /no changes/);
+    assert.equal(await snapshot(), before);
+  });
 });

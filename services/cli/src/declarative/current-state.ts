@@ -2,7 +2,7 @@
 // server-only fields dropped), keeping each entity's id for the operations that follow.
 import { normalizeMatchers, type ApiKey, type Consumer, type Route, type Service, type Upstream } from '@turnpike/common';
 import type { AdminClient } from './admin-client.js';
-import { upstreamPolicySpec, type ConsumerSpec, type DeclarativeConfig, type IntegrationSpec, type RouteSpec, type ServiceSpec, type UpstreamSpec } from './file-format.js';
+import { instant, upstreamPolicySpec, type ConsumerSpec, type DeclarativeConfig, type IntegrationSpec, type RouteSpec, type ServiceSpec, type UpstreamSpec } from './file-format.js';
 import { CONFIG_LIST, RESOURCE_COLLECTION, RESOURCE_KINDS, emptyResources, specFromApi, type NameMaps, type ResourceConfig, type ResourceKind, type ResourceSpec } from './resource-kinds.js';
 
 export type WithId<T> = T & { id: string };
@@ -11,6 +11,8 @@ export interface CurrentKey {
   id: string;
   /** null for keys created without a name: declarative config does not manage those. */
   name: string | null;
+  /** As KeySpec's: the API's ISO 8601, null for never. */
+  expires_at: string | null;
 }
 
 export interface CurrentState {
@@ -122,7 +124,8 @@ export function fromApi(a: ApiEntities): CurrentState {
       stage: r.stage ?? null,
     })),
     consumers: a.consumers.map((c, i) => {
-      const out: CurrentState['consumers'][number] = { id: c.id, username: c.username, tags: c.tags, keys: (a.keys[i] ?? []).map((k) => ({ id: k.id, name: k.name })) };
+      const keys = (a.keys[i] ?? []).map((k) => ({ id: k.id, name: k.name, expires_at: k.expires_at ? instant(k.expires_at) : null }));
+      const out: CurrentState['consumers'][number] = { id: c.id, username: c.username, tags: c.tags, keys };
       if (c.custom_id !== undefined && c.custom_id !== null) out.custom_id = c.custom_id;
       if (c.group_ids !== undefined && c.group_ids.length > 0) out.groups = c.group_ids.map((g) => groupName.get(g) ?? g);
       return out;
@@ -162,7 +165,7 @@ export function toDeclarative(s: CurrentState): DeclarativeConfig {
       for (const k of c.keys) {
         if (k.name === null || seen.has(k.name)) continue;
         seen.add(k.name);
-        spec.keys.push({ name: k.name });
+        spec.keys.push({ name: k.name, expires_at: k.expires_at });
       }
       return spec;
     }),

@@ -122,8 +122,12 @@ export async function executePlan(
       if (op.action === 'create') {
         const body: Record<string, string> = { name: op.name };
         if (op.key !== undefined) body.key = op.key;
+        if (op.expires_at !== undefined) body.expires_at = op.expires_at;
         const created = await client.create<ApiKeyCreated>(`/v1/consumers/${consumerId}/keys`, body);
         if (op.key === undefined) info.generatedKey = created.key;
+      } else if (op.action === 'update') {
+        // The changed fields only (null clears an expiry); key material is never re-sent (it cannot change).
+        await client.patch(`/v1/consumers/${consumerId}/keys/${op.id}`, Object.fromEntries(op.changes.map((c) => [c.field, c.to])));
       } else {
         await client.remove(`/v1/consumers/${consumerId}/keys/${op.id}`);
       }

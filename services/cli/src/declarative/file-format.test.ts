@@ -181,7 +181,48 @@ consumers: [{ username: c, custom_id: x, keys: [{ name: k, key: "0123456789abcde
   assert.ok(!yaml.includes('0123456789abcdefg'));
   const back = parseConfigFile(yaml).config;
   assert.deepEqual(back.upstreams, parsed.upstreams);
-  assert.deepEqual(back.consumers, [{ username: 'c', custom_id: 'x', tags: [], keys: [{ name: 'k' }] }]);
+  assert.deepEqual(back.consumers, [{ username: 'c', custom_id: 'x', tags: [], keys: [{ name: 'k', expires_at: null }] }]);
+});
+
+test('a key\'s expires_at is an RFC 3339 date-time or null, normalized to the instant the API writes; absent means never', { timeout: 5_000 }, () => {
+  const { config } = parseConfigFile(`
+_format_version: "1"
+consumers:
+  - username: c
+    keys:
+      - { name: old, expires_at: 2027-01-01T02:00:00+02:00 }
+      - { name: utc, expires_at: "2027-01-01T00:00:00.5Z" }
+      - { name: cleared, expires_at: null }
+      - { name: plain }
+`);
+  assert.deepEqual(config.consumers[0]!.keys, [
+    { name: 'old', expires_at: '2027-01-01T00:00:00.000Z' },
+    { name: 'utc', expires_at: '2027-01-01T00:00:00.500Z' },
+    { name: 'cleared', expires_at: null },
+    { name: 'plain', expires_at: null },
+  ]);
+  // Export writes the expiry only where there is one, and the file reads back the same.
+  const yaml = toYaml(config);
+  assert.match(yaml, /- name: old\n\s+expires_at: 2027-01-01T00:00:00.000Z\n/);
+  assert.doesNotMatch(yaml, /expires_at: null/);
+  assert.deepEqual(parseConfigFile(yaml).config.consumers, config.consumers);
+  // No time zone, a date alone, a number, an unknown key field: refused with their place in the file.
+  assert.deepEqual(
+    problems(`_format_version: "1"
+consumers:
+  - username: c
+    keys:
+      - { name: a, expires_at: "2027-01-01T00:00:00" }
+      - { name: b, expires_at: "2027-01-01" }
+      - { name: c, expires_at: 1798761600 }
+      - { name: d, expiry: "2027-01-01T00:00:00Z" }`),
+    [
+      'consumers[0].keys[0].expires_at: must match format "date-time"',
+      'consumers[0].keys[1].expires_at: must match format "date-time"',
+      'consumers[0].keys[2].expires_at: must be string or null',
+      'consumers[0].keys[3].expiry: is not allowed',
+    ],
+  );
 });
 
 test('pointerToPath writes JSON pointers as file paths', { timeout: 5_000 }, () => {

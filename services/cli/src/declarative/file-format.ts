@@ -6,6 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { parseDocument, stringify, visit, LineCounter, type Document } from 'yaml';
 import {
   AiIntegration,
+  ApiKeyCreate,
   ConsumerCreate,
   LambdaIntegration,
   Name,
@@ -89,11 +90,12 @@ const UpstreamTlsEntry = Type.Object(
 );
 const UpstreamEntry = Type.Object({ ...Type.Omit(UpstreamCreate, ['tls']).properties, tls: Type.Optional(UpstreamTlsEntry) }, { additionalProperties: false });
 const RouteEntry = Type.Object({ ...Type.Omit(RouteCreate, ['service_id']).properties, service: Name }, { additionalProperties: false });
+// The API's key fields (bring-your-own `key`, `expires_at`: RFC 3339 or null for never).
 const KeyEntry = Type.Object(
   {
+    ...ApiKeyCreate.properties,
     // Required here (optional in the API): keys are matched by name, and a nameless key cannot be matched.
     name: Name,
-    key: Type.Optional(Type.String({ minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' })),
   },
   { additionalProperties: false },
 );
@@ -204,6 +206,11 @@ export interface KeySpec {
   name: string;
   /** Only in files (bring-your-own key); never read back from the API. */
   key?: string;
+  /**
+   * When the key stops working, as the API writes it (`toISOString()`), so that equal instants compare
+   * equal; null: never (a file that leaves it out means never, and then it is left out of exported files).
+   */
+  expires_at: string | null;
 }
 export interface ConsumerSpec {
   username: string;
@@ -432,12 +439,27 @@ function normalize(f: ConfigFile, pluginConfigs: Array<Record<string, unknown>>)
       stage: r.stage ?? null,
     })),
     consumers: (f.consumers ?? []).map((c) => {
-      const spec: ConsumerSpec = { username: c.username, tags: c.tags ?? [], keys: (c.keys ?? []).map((k) => (k.key === undefined ? { name: k.name } : { name: k.name, key: k.key })) };
+      const keys = (c.keys ?? []).map((k): KeySpec => {
+        const key: KeySpec = { name: k.name, expires_at: k.expires_at ? instant(k.expires_at) : null };
+        if (k.key !== undefined) key.key = k.key;
+        return key;
+      });
+      const spec: ConsumerSpec = { username: c.username, tags: c.tags ?? [], keys };
       if (c.custom_id !== undefined) spec.custom_id = c.custom_id;
       if (c.groups !== undefined && c.groups.length > 0) spec.groups = c.groups;
       return spec;
     }),
   };
+}
+
+/**
+ * An RFC 3339 date-time as the API writes it (`2027-01-01T00:00:00.000Z`): `+02:00` offsets and missing
+ * fractions compare equal to what the control plane returns. A value Date cannot read (a leap second)
+ * is kept as written, for the control plane to judge.
+ */
+export function instant(dateTime: string): string {
+  const t = Date.parse(dateTime);
+  return Number.isNaN(t) ? dateTime : new Date(t).toISOString();
 }
 
 /**
@@ -586,9 +608,15 @@ function schemaProblems(errors: ErrorObject[]): FileProblem[] {
   if (errors.some((e) => e.instancePath === '/_format_version' && e.keyword === 'const')) {
     out.push({ path: '_format_version', message: `must be "${FORMAT_VERSION}" (the only format this turnpike knows)` });
   }
-  for (const f of fieldErrors(errors.filter((e) => e.instancePath !== '/_format_version'))) {
+  // A nullable field (`T | null`, like expires_at) that fails says so once, not with ajv's three errors
+  // (the T error, `must be null`, `must match a schema in anyOf`).
+  const nullable = new Set(errors.filter((e) => e.keyword === 'type' && (e.params as { type?: unknown }).type === 'null').map((e) => e.instancePath));
+  const kept = errors.filter((e) => e.instancePath !== '/_format_version' && !(nullable.has(e.instancePath) && (e.keyword === 'anyOf' || (e.keyword === 'type' && (e.params as { type?: unknown }).type === 'null'))));
+  for (const f of fieldErrors(kept)) {
     const patternRule = f.message.startsWith('must match pattern') ? PATTERN_MESSAGES[lastSegment(f.path)] : undefined;
-    out.push({ path: pointerToPath(f.path) || 'file', message: patternRule ?? f.message });
+    // A wrong type is said with null among the types (`must be string or null`); a bad string as it is.
+    const orNull = nullable.has(f.path) && patternRule === undefined && /^must be [a-z]+$/.test(f.message) ? ' or null' : '';
+    out.push({ path: pointerToPath(f.path) || 'file', message: (patternRule ?? f.message) + orNull });
   }
   return out;
 }
@@ -636,8 +664,9 @@ export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
       if (k.custom_id !== undefined) out.custom_id = k.custom_id;
       out.tags = k.tags;
       if (k.groups !== undefined && k.groups.length > 0) out.groups = k.groups;
-      // Key material is a secret and is never exported: only the names that identify the keys.
-      if (k.keys.length > 0) out.keys = k.keys.map((key) => ({ name: key.name }));
+      // Key material is a secret and is never exported: only the names that identify the keys, and their
+      // expiry when they have one.
+      if (k.keys.length > 0) out.keys = k.keys.map((key) => (key.expires_at === null ? { name: key.name } : { name: key.name, expires_at: key.expires_at }));
       // Credentials without their secrets (write-only: the API never returns them).
       const creds = c.credentials.filter((cred) => cred.consumer === k.username).map((cred) => toFileEntry('credential', cred));
       if (creds.length > 0) out.credentials = creds;

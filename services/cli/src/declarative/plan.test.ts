@@ -34,7 +34,7 @@ function applied(d: DeclarativeConfig): CurrentState {
     routes: d.routes.map((r) => ({ ...structuredClone(r), id: id() })),
     consumers: d.consumers.map((c) => {
       const { keys, ...rest } = structuredClone(c);
-      return { ...rest, id: id(), keys: keys.map((k) => ({ id: id(), name: k.name })) };
+      return { ...rest, id: id(), keys: keys.map((k) => ({ id: id(), name: k.name, expires_at: k.expires_at })) };
     }),
     resources: Object.fromEntries(
       Object.entries(emptyResources()).map(([list]) => [list, d[list as keyof ResourceConfig].map((e) => ({ ...structuredClone(e), id: id() }))]),
@@ -129,15 +129,35 @@ test('prune deletes routes before services before upstreams, and route deletes b
 test('pruning a consumer takes its keys with it (no separate key deletes); pruned keys go before new keys', { timeout: 5_000 }, () => {
   const state = applied(desired());
   const d = desired();
-  d.consumers[0]!.keys = [{ name: 'k3' }];
+  d.consumers[0]!.keys = [{ name: 'k3', expires_at: null }];
   assert.deepEqual(brief(plan(state, d, { prune: true }).operations), ['delete key acme/k1', 'delete key acme/k2', 'create key acme/k3']);
   d.consumers = [];
   assert.deepEqual(brief(plan(state, d, { prune: true }).operations), ['delete consumer acme']);
 });
 
+test('a key\'s expiry is compared and patched in place; a new key carries its expiry; key material is never re-sent', { timeout: 5_000 }, () => {
+  const state = applied(desired());
+  const d = desired();
+  d.consumers[0]!.keys[0]!.expires_at = '2027-01-01T00:00:00.000Z';
+  d.consumers[0]!.keys.push({ name: 'k3', expires_at: '2027-02-01T00:00:00.000Z' });
+  const p = plan(state, d, { prune: true });
+  assert.deepEqual(brief(p.operations), ['update key acme/k1', 'create key acme/k3']);
+  const [update, create] = p.operations;
+  assert.ok(update?.action === 'update' && update.kind === 'key');
+  assert.equal(update.id, state.consumers[0]!.keys[0]!.id);
+  assert.deepEqual(update.changes, [{ field: 'expires_at', from: null, to: '2027-01-01T00:00:00.000Z' }]);
+  assert.deepEqual(create, { action: 'create', kind: 'key', consumer: 'acme', name: 'k3', expires_at: '2027-02-01T00:00:00.000Z' });
+  // Cleared again: the change goes to null (the PATCH that clears it), and k2's key material stays out.
+  const later = applied(d);
+  const cleared = plan(later, desired(), { prune: true });
+  assert.deepEqual(brief(cleared.operations), ['delete key acme/k3', 'update key acme/k1']);
+  assert.deepEqual(cleared.operations[1]?.action === 'update' ? cleared.operations[1].changes : [], [{ field: 'expires_at', from: '2027-01-01T00:00:00.000Z', to: null }]);
+  assert.deepEqual(plan(later, d, { prune: true }).operations, []);
+});
+
 test('nameless keys are never pruned, and a second key with a wanted name is an extra', { timeout: 5_000 }, () => {
   const state = applied(desired());
-  state.consumers[0]!.keys.push({ id: 'x1', name: null }, { id: 'x2', name: 'k1' });
+  state.consumers[0]!.keys.push({ id: 'x1', name: null, expires_at: null }, { id: 'x2', name: 'k1', expires_at: null });
   const p = plan(state, desired(), { prune: true });
   assert.deepEqual(brief(p.operations), ['delete key acme/k1']);
   assert.equal(p.operations[0]?.action === 'delete' ? p.operations[0].id : '', 'x2');

@@ -40,7 +40,9 @@ export type Operation =
       spec: EntitySpec;
     }
   | { action: 'delete'; kind: EntityKind; name: string; id: string }
-  | { action: 'create'; kind: 'key'; consumer: string; name: string; key?: string }
+  | { action: 'create'; kind: 'key'; consumer: string; name: string; key?: string; expires_at?: string }
+  /** A key's expiry set or cleared (`to: null`) by PATCH; the key itself never changes. */
+  | { action: 'update'; kind: 'key'; consumer: string; consumerId: string; name: string; id: string; changes: FieldChange[]; mode: 'patch' }
   | { action: 'delete'; kind: 'key'; consumer: string; consumerId: string; name: string; id: string }
   | ResourceOperation;
 
@@ -100,9 +102,11 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   for (const d of [upstreams, services, routes, consumers]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
   for (const d of [certificates, groups, plans, providers, templates, credentials, subscriptions, plugins]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
 
-  // Keys: matched by name within their consumer. Existing keys are never compared (the API does not return
-  // key material), so a named key that exists is left as it is. Keys go with a pruned consumer.
+  // Keys: matched by name within their consumer. Key material is never compared (the API does not return
+  // it), so a named key that exists keeps its value; only its expiry is compared, and updated in place.
+  // Keys go with a pruned consumer.
   const keyCreates: Operation[] = [];
+  const keyUpdates: Operation[] = [];
   const keyDeletes: Operation[] = [];
   const live = new Map(current.consumers.map((c) => [c.username, c]));
   const wanted = new Map(desired.consumers.map((c) => [c.username, c]));
@@ -112,20 +116,26 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
       if (have.has(k.name)) continue;
       const op: Operation = { action: 'create', kind: 'key', consumer: c.username, name: k.name };
       if (k.key !== undefined) op.key = k.key;
+      if (k.expires_at !== null) op.expires_at = k.expires_at;
       keyCreates.push(op);
     }
   }
   for (const c of current.consumers) {
     const want = wanted.get(c.username);
     if (!want) continue;
-    const names = new Set(want.keys.map((k) => k.name));
+    const names = new Map(want.keys.map((k) => [k.name, k]));
     const matched = new Set<string>();
     for (const k of c.keys) {
       // Nameless keys cannot be stated in a file, so they are not managed here (never pruned).
       if (k.name === null) continue;
       // The first key with a wanted name is the match; later keys with the same name are extras.
-      if (names.has(k.name) && !matched.has(k.name)) {
+      const wantedKey = names.get(k.name);
+      if (wantedKey !== undefined && !matched.has(k.name)) {
         matched.add(k.name);
+        if (k.expires_at !== wantedKey.expires_at) {
+          const changes = [{ field: 'expires_at', from: k.expires_at, to: wantedKey.expires_at }];
+          keyUpdates.push({ action: 'update', kind: 'key', consumer: c.username, consumerId: c.id, name: k.name, id: k.id, changes, mode: 'patch' });
+        }
         continue;
       }
       if (opts.prune) keyDeletes.push({ action: 'delete', kind: 'key', consumer: c.username, consumerId: c.id, name: k.name, id: k.id });
@@ -133,7 +143,7 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
     }
   }
   // Deletes first: a removed key may hold the key value a new one registers.
-  ops.push(...keyDeletes, ...keyCreates);
+  ops.push(...keyDeletes, ...keyUpdates, ...keyCreates);
   // Then what references consumers, services, routes, plans and providers; providers and plans are pruned
   // once no template or subscription refers to them.
   ops.push(...credentials.upserts, ...plans.upserts, ...providers.upserts, ...templates.upserts);

@@ -75,7 +75,7 @@ function applied(d: DeclarativeConfig): CurrentState {
     routes: d.routes.map((r) => ({ ...structuredClone(r), id: id() })),
     consumers: d.consumers.map((c) => {
       const { keys, ...rest } = structuredClone(c);
-      return { ...rest, id: id(), keys: keys.map((k) => ({ id: id(), name: k.name })) };
+      return { ...rest, id: id(), keys: keys.map((k) => ({ id: id(), name: k.name, expires_at: k.expires_at })) };
     }),
     resources,
   };
