@@ -6,35 +6,21 @@ import {
   AiProvider,
   AiProviderCreate,
   AiProviderUpdate,
-  TurnpikeError,
   aiProviderProblems,
   isSealed,
   seal,
   type AiProviderSecrets,
   type AiProviderType,
-  type FieldError,
-  type Keyring,
   type SealedSecret,
 } from '@turnpike/common';
 import { assertNoServiceUses } from '../../service/services.js';
 import type { ResourceDef, ResourceDoc, SecretMaterial } from '../definition.js';
+import { requireKeyring, unprocessable } from './errors.js';
 
 /** Keys shorter than this show no characters at all (four of eight would give half the key away). */
 const LAST4_MIN_LENGTH = 16;
 
-function unprocessable(fields: FieldError[]): TurnpikeError {
-  return new TurnpikeError('TP_ERR_UNPROCESSABLE', fields.map((f) => `${f.path.slice(1) || 'body'} ${f.message}`).join('; '), fields);
-}
 
-function requireKeyring(keyring: Keyring | null): Keyring {
-  if (!keyring) {
-    throw new TurnpikeError(
-      'TP_ERR_UNAVAILABLE',
-      'AI provider credentials cannot be stored: the control plane has no secret key (set TP_SECRET_KEY or TP_SECRET_KEYS)',
-    );
-  }
-  return keyring;
-}
 
 function sealedOrNull(v: unknown): SealedSecret | null {
   return isSealed(v) ? v : null;
@@ -71,13 +57,13 @@ export const aiProviders: ResourceDef = {
       if (typeof apiKeyInput === 'string' && credential === 'aws') problems.push({ path: '/api_key', message: 'is not used by type bedrock (set aws.secret_access_key)' });
       if (problems.length === 0) {
         if (typeof apiKeyInput === 'string') {
-          apiKey = seal(requireKeyring(keyring), apiKeyInput, id);
+          apiKey = seal(requireKeyring(keyring, 'AI provider credentials'), apiKeyInput, id);
           last4 = apiKeyInput.length >= LAST4_MIN_LENGTH ? apiKeyInput.slice(-4) : null;
         } else if (apiKeyInput === null) {
           apiKey = null;
           last4 = null;
         }
-        if (credential === 'aws' && aws?.secret_access_key !== undefined) awsSecret = seal(requireKeyring(keyring), aws.secret_access_key, id);
+        if (credential === 'aws' && aws?.secret_access_key !== undefined) awsSecret = seal(requireKeyring(keyring, 'AI provider credentials'), aws.secret_access_key, id);
       }
       if (credential === 'api_key' && apiKey === null) problems.push({ path: '/api_key', message: `is required for type ${type}` });
       if (credential === 'aws' && aws && awsSecret === null) problems.push({ path: '/aws/secret_access_key', message: 'is required for type bedrock' });

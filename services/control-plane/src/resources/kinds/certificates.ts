@@ -12,22 +12,13 @@ import {
   open,
   seal,
   type FieldError,
-  type Keyring,
   type SealedSecret,
 } from '@turnpike/common';
 import type { TransactionSql } from 'postgres';
 import type { ResourceDef, ResourceDoc } from '../definition.js';
+import { requireKeyring, unprocessable } from './errors.js';
 
-function unprocessable(fields: FieldError[]): TurnpikeError {
-  return new TurnpikeError('TP_ERR_UNPROCESSABLE', fields.map((f) => `${f.path.slice(1)} ${f.message}`).join('; '), fields);
-}
 
-function requireKeyring(keyring: Keyring | null): Keyring {
-  if (!keyring) {
-    throw new TurnpikeError('TP_ERR_UNAVAILABLE', 'certificates cannot be stored: the control plane has no secret key (set TP_SECRET_KEY or TP_SECRET_KEYS)');
-  }
-  return keyring;
-}
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
@@ -104,7 +95,7 @@ export const certificates: ResourceDef = {
         key = privateKeyOf(keyInput);
         if (!key) problems.push({ path: '/key_pem', message: 'is not an unencrypted PEM private key' });
       } else if (sealed) {
-        const ring = requireKeyring(keyring);
+        const ring = requireKeyring(keyring, 'certificates');
         const clear = open(ring, sealed, id);
         key = privateKeyOf(clear);
         // Sealed under a key that is no longer the active one (TP_SECRET_KEYS rotation): re-seal on this write.
@@ -124,7 +115,7 @@ export const certificates: ResourceDef = {
       }
       if (problems.length > 0) throw unprocessable(problems);
 
-      if (typeof keyInput === 'string') sealed = seal(requireKeyring(keyring), keyInput, id);
+      if (typeof keyInput === 'string') sealed = seal(requireKeyring(keyring, 'certificates'), keyInput, id);
       const publicDoc: ResourceDoc = {
         ...rest,
         snis: given ?? null,

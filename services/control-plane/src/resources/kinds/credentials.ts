@@ -12,23 +12,14 @@ import {
   isSealed,
   open,
   seal,
-  type FieldError,
   type JwtAlgorithm,
   type Keyring,
   type SealedSecret,
 } from '@turnpike/common';
 import type { ResourceDef, ResourceDoc, SecretMaterial } from '../definition.js';
+import { requireKeyring, unprocessable } from './errors.js';
 
-function unprocessable(fields: FieldError[]): TurnpikeError {
-  return new TurnpikeError('TP_ERR_UNPROCESSABLE', fields.map((f) => `${f.path.slice(1)} ${f.message}`).join('; '), fields);
-}
 
-function requireKeyring(keyring: Keyring | null): Keyring {
-  if (!keyring) {
-    throw new TurnpikeError('TP_ERR_UNAVAILABLE', 'no secret key configured: set TP_SECRET_KEY (or TP_SECRET_KEYS) on the control plane to store credential secrets');
-  }
-  return keyring;
-}
 
 /**
  * The stored sealed secret, kept on a write that sends none — re-sealed under the active key when it was
@@ -101,7 +92,7 @@ function prepareJwt(doc: ResourceDoc, prior: SecretMaterial | null, id: string, 
     let sealed: SealedSecret;
     if (secret !== undefined) {
       if (Buffer.byteLength(secret) < needed) throw unprocessable([{ path: '/secret', message: `must be at least ${needed} bytes for ${hs.join(', ')}` }]);
-      sealed = seal(requireKeyring(keyring), secret, id);
+      sealed = seal(requireKeyring(keyring, 'credential secrets'), secret, id);
     } else if (isSealed(prior?.secret)) {
       // The stored secret's length was checked when it was set for the algorithms of that time; a
       // change to a longer hash needs the secret sent again.
@@ -135,7 +126,7 @@ function prepareJwt(doc: ResourceDoc, prior: SecretMaterial | null, id: string, 
 function prepareHmac(doc: ResourceDoc, prior: SecretMaterial | null, id: string, keyring: Keyring | null, creating: boolean): Prepared {
   const { secret, ...out } = doc as ResourceDoc & { secret?: string };
   if (secret === undefined && !creating && isSealed(prior?.secret)) return { doc: { ...out, secret_set: true }, material: { secret: keepSealed(prior.secret, id, keyring) } };
-  const ring = requireKeyring(keyring);
+  const ring = requireKeyring(keyring, 'credential secrets');
   const generated = secret === undefined ? randomBytes(32).toString('base64url') : undefined;
   const sealed = seal(ring, secret ?? generated!, id);
   return { doc: { ...out, secret_set: true }, material: { secret: sealed }, ...(generated !== undefined ? { reveal: { secret: generated } } : {}) };
