@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import { errorBody, httpStatusFor, type CallRecord, type ErrorCode } from '@turnpike/common';
 import type { CompiledRoute, CompiledUpstream, Snapshot, UpstreamTarget } from '../config/compiler.js';
 import type { RequestView } from '../router/index.js';
-import { authenticate } from '../plugins/key-auth/index.js';
+import { authenticate, KEY_AUTH_MESSAGES, withoutQueryParams } from '../plugins/key-auth/index.js';
 import { bodyLimitFor } from '../plugins/request-size-limiting/index.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS, upstreamErrorCode } from '../errors.js';
 import {
@@ -810,7 +810,7 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   const method = METHODS[lower] ?? lower.toUpperCase();
   const url = req.getUrl();
   // undefined (not '') when the URL has no query string.
-  const query = req.getQuery() ?? '';
+  let query = req.getQuery() ?? '';
   scratch = [];
   scratchBytes = 0;
   scratchConnection = hHost = hRequestId = hContentLength = hTransferEncoding = hForwardedFor = '';
@@ -878,13 +878,17 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   ex.route = route;
 
   if (route.keyAuth) {
-    const auth = authenticate(route.keyAuth, snap.keys, (name) => req.getHeader(name));
+    const auth = authenticate(route.keyAuth, snap.keys, (name) => req.getHeader(name), query);
     if (!auth.ok) {
-      ex.fail(auth.code, auth.code === 'TP_ERR_AUTH_KEY_MISSING' ? 'an API key is required' : 'the API key is not valid');
+      ex.fail(auth.code, KEY_AUTH_MESSAGES[auth.code]);
       return ex.finish();
     }
     ex.consumerId = auth.owner.consumerId;
-    if (route.keyAuth.hideCredentials) headers = withoutHeaders(headers, route.keyAuth.headerNames);
+    if (route.keyAuth.hideCredentials) {
+      headers = withoutHeaders(headers, route.keyAuth.headerNames);
+      // A key sent in the query string is not forwarded either.
+      if (route.keyAuth.queryNames.length > 0 && query !== '') query = withoutQueryParams(query, route.keyAuth.queryNames);
+    }
     headers.push('x-consumer-id', auth.owner.consumerId, 'x-consumer-username', auth.owner.username);
   }
 

@@ -16,7 +16,7 @@ import { errorBody, httpStatusFor, type ErrorCode } from '@turnpike/common';
 import type { CompiledRoute, CompiledUpstream, UpstreamTarget } from '../config/compiler.js';
 import type { RequestView } from '../router/index.js';
 import type { WebSocketCounters } from '../status/metrics.js';
-import { authenticate } from '../plugins/key-auth/index.js';
+import { authenticate, KEY_AUTH_MESSAGES, withoutQueryParams } from '../plugins/key-auth/index.js';
 import { unavailableCode } from '../upstream/resilience.js';
 import { tlsConnectOptions } from '../upstream/pools.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS } from '../errors.js';
@@ -461,7 +461,7 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   const ts = Date.now();
   const t0 = performance.now();
   const url = req.getUrl();
-  const query = req.getQuery() ?? '';
+  let query = req.getQuery() ?? '';
   // No prototype: a header named __proto__ is just a header.
   hdrs = Object.create(null) as Record<string, string | string[]>;
   hdrBytes = 0;
@@ -494,10 +494,13 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   const service = route.service;
 
   if (route.keyAuth) {
-    const auth = authenticate(route.keyAuth, snap.keys, getHeader);
-    if (!auth.ok) return conn.fail(auth.code, auth.code === 'TP_ERR_AUTH_KEY_MISSING' ? 'an API key is required' : 'the API key is not valid');
+    const auth = authenticate(route.keyAuth, snap.keys, getHeader, query);
+    if (!auth.ok) return conn.fail(auth.code, KEY_AUTH_MESSAGES[auth.code]);
     conn.consumerId = auth.owner.consumerId;
-    if (route.keyAuth.hideCredentials) for (const name of route.keyAuth.headerNames) delete headers[name];
+    if (route.keyAuth.hideCredentials) {
+      for (const name of route.keyAuth.headerNames) delete headers[name];
+      if (route.keyAuth.queryNames.length > 0 && query !== '') query = withoutQueryParams(query, route.keyAuth.queryNames);
+    }
     headers['x-consumer-id'] = auth.owner.consumerId;
     headers['x-consumer-username'] = auth.owner.username;
   }
