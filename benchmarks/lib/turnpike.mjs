@@ -132,6 +132,8 @@ export async function startGateway(o) {
   const dataDir = join(o.dir, 'gateway');
   mkdirSync(dataDir, { recursive: true });
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
+  // BENCH_GATEWAY_NODE_ARGS: extra node/V8 flags for the gateway process only (e.g. GC settings).
+  nodeArgs.push(...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''));
   let ready = false;
   const proc = startProcess('turnpike gateway', process.execPath, [...nodeArgs, GATEWAY_MAIN], {
     cpu: o.cpu,

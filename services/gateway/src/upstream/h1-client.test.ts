@@ -244,6 +244,56 @@ describe('h1-client against real servers', { timeout: 30_000 }, () => {
     await assert.rejects(request(pool(short.origin)), { code: 'UND_ERR_SOCKET' });
   });
 
+  test('reads share one buffer: a head split across reads parses, and body chunks kept uncopied stay intact', async () => {
+    // Two connections answer at once, in pieces: the head split inside a header, the body in three
+    // writes. The handlers keep every chunk as given (no copy): the client must hand out its own bytes.
+    const pieces = (tag: string): Buffer[] => [
+      Buffer.from(`HTTP/1.1 200 OK\r\nx-tag: ${tag}`),
+      // Shrinking pieces: a later read does not overwrite all of an earlier one's bytes.
+      Buffer.from(`${tag}\r\ncontent-length: 3000\r\n\r\n${tag.repeat(1500)}`),
+      Buffer.from(tag.repeat(1000)),
+      Buffer.from(tag.repeat(500)),
+    ];
+    const server: NetServer = createNetServer((s) => {
+      s.on('error', () => undefined);
+      s.once('data', (d) => {
+        const tag = /x-want: (\w)/.exec(d.toString())![1]!;
+        let i = 0;
+        const next = (): void => {
+          s.write(pieces(tag)[i++]!);
+          if (i < 4) setTimeout(next, 15);
+        };
+        next();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise<void>((r) => server.close(() => r())));
+    const p = pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const kept = (tag: string): Promise<{ tag: string; body: Buffer }> =>
+      new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let got = '';
+        p.dispatch(
+          { method: 'GET', path: '/', headers: ['x-want', tag] },
+          {
+            onConnect: () => undefined,
+            onHeaders: (_s, raw) => {
+              got = raw[raw.indexOf('x-tag') + 1]!;
+              return true;
+            },
+            onData: (c) => (chunks.push(c), true),
+            onComplete: () => resolve({ tag: got, body: Buffer.concat(chunks) }),
+            onError: reject,
+          },
+        );
+      });
+    const [a, b] = await Promise.all([kept('a'), kept('b')]);
+    assert.equal(a.tag, 'aa');
+    assert.equal(b.tag, 'bb');
+    assert.equal(a.body.toString(), 'a'.repeat(3000));
+    assert.equal(b.body.toString(), 'b'.repeat(3000));
+  });
+
   test('a header value with CR/LF is refused before anything is sent', async () => {
     const raw = await rawServer(() => 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
     await assert.rejects(request(pool(raw.origin), { headers: ['x-a', 'b\r\nx-injected: 1'] }), { code: 'UND_ERR_INVALID_ARG' });
