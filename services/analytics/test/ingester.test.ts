@@ -2,6 +2,7 @@
 // A private nats-server per file (the calls stream name is fixed) and a private ClickHouse database.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { callsSubject, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
@@ -117,29 +118,34 @@ describe('ingester', { timeout: 120_000 }, () => {
   });
 
   test('an insert that fails is retried (nak) and the records arrive once the store is back', { timeout: 60_000 }, async () => {
-    // A store whose table is missing fails its inserts like a ClickHouse outage would.
+    // ClickHouse behind a TCP relay this test can take down and bring back on the same port: inserts fail with
+    // connection refused, as in a real outage. (Dropping the table instead made ClickHouse 18.16 segfault when
+    // the retried INSERTs raced the table's re-creation.)
+    const relay = new TcpRelay(new URL(testEnv().clickhouseUrl));
+    const port = await relay.up(0);
     const db = `tp_test_ingfail_${Date.now().toString(36)}_${process.pid}`;
-    const flaky = await ClickHouseStore.open(testEnv().clickhouseUrl, db);
+    const flaky = await ClickHouseStore.open(`http://127.0.0.1:${port}`, db);
     try {
-      await flaky.dropDatabase();
+      await relay.down();
       const ing = await startIngester({ nc, store: flaky, durableName: 'it-fail', flushMs: 1_000, nakDelayMs: 200 });
       ingesters.push(ing);
       const recs: CallRecord[] = Array.from({ length: 10 }, (_, i) => call({ ts: BASE + 7_000_000 + i }));
       const sink = new gw.JetStreamLogSink(() => nc, 'node-fail');
       await sink.write(recs);
       await waitFor('a failed insert', () => ing.stats().insertFailures >= 1, 15_000, 50);
-      // Bring the store back: reopening recreates the database and table.
-      const healed = await ClickHouseStore.open(testEnv().clickhouseUrl, db);
-      await healed.close();
+      assert.equal((await flaky.calls({ from: BASE + 7_000_000, to: BASE + 8_000_000 }).catch(() => null)), null, 'the store is down');
+      await relay.up(port);
       const got = await waitFor('records after recovery', async () => {
-        const rows = await flaky.calls({ from: BASE + 7_000_000, to: BASE + 8_000_000 });
+        const rows = await flaky.calls({ from: BASE + 7_000_000, to: BASE + 8_000_000 }).catch(() => []);
         return rows.length === 10 ? rows : null;
       }, 20_000, 100);
       assert.deepEqual(sortIds(got), sortIds(recs));
       await ing.close();
     } finally {
+      await relay.up(port).catch(() => undefined);
       await flaky.dropDatabase().catch(() => undefined);
       await flaky.close();
+      await relay.down();
     }
   });
   test('the ingester rides out a NATS restart and keeps ingesting', { timeout: 60_000 }, async () => {
@@ -197,3 +203,38 @@ describe('ingester', { timeout: 120_000 }, () => {
     await ing.close();
   });
 });
+
+/** A TCP relay to `target` that can be taken down (listener closed, connections cut) and brought back on the same port. */
+class TcpRelay {
+  #server: Server | null = null;
+  readonly #sockets = new Set<Socket>();
+  constructor(private readonly target: URL) {}
+
+  async up(port: number): Promise<number> {
+    if (this.#server) return port;
+    const server = createServer((client) => {
+      const upstream = tcpConnect(Number(this.target.port), this.target.hostname);
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('close', () => this.#sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.#server = server;
+    return (server.address() as { port: number }).port;
+  }
+
+  async down(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    for (const s of this.#sockets) s.destroy();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}
