@@ -149,7 +149,9 @@ test('waf catalogue: ids unique, every category has rules, signatures have no ca
   assert.equal(percentDecode(plain, true), plain);
 });
 
-test('waf scans are linear: 1 MB pathological inputs complete in under 50 ms each', () => {
+// Backtracking blow-ups on 1 MB take seconds to hours; a linear scan takes ~5-30 ms here. The bound leaves room
+// for a loaded CI machine (a 50 ms bound failed there at 56 ms) while still catching any super-linear pattern.
+test('waf scans are linear: 1 MB pathological inputs complete in under 400 ms each', () => {
   const big = compileWaf(config({ inspect_body_kib: 1024, max_url_bytes: null, max_header_bytes: null }));
   const n = 1 << 20;
   const inputs: [string, string][] = [
@@ -174,7 +176,7 @@ test('waf scans are linear: 1 MB pathological inputs complete in under 50 ms eac
       checkWaf(big, req({ query: text }));
       best = Math.min(best, (performance.now() - t0) / 2);
     }
-    assert.ok(best < 50, `${label}: ${best.toFixed(1)} ms`);
+    assert.ok(best < 400, `${label}: ${best.toFixed(1)} ms`);
   }
 });
 
