@@ -19,6 +19,7 @@ import {
   filterResponseHeaders,
   forwardedWith,
   hostWithoutPort,
+  joinList,
   newTraceparent,
   removeConnectionListed,
   validRequestId,
@@ -86,10 +87,6 @@ let hTracestate = '';
 let hExpect = '';
 /** Two Content-Length headers that disagree: the framing is ambiguous (request smuggling), answer 400. */
 let hBadFraming = false;
-/** Repeated list headers are one comma-joined list (RFC 9110 §5.3). */
-function joined(prior: string, value: string): string {
-  return prior === '' ? value : `${prior}, ${value}`;
-}
 function collectHeader(name: string, value: string): void {
   scratchBytes += name.length + value.length + 4;
   switch (name) {
@@ -100,7 +97,7 @@ function collectHeader(name: string, value: string): void {
       hRequestId = value;
       return;
     case 'x-forwarded-for':
-      hForwardedFor = joined(hForwardedFor, value);
+      hForwardedFor = joinList(hForwardedFor, value);
       return;
     case 'content-length':
       if (hContentLength !== '' && hContentLength !== value) hBadFraming = true;
@@ -108,23 +105,23 @@ function collectHeader(name: string, value: string): void {
       hContentLength = value;
       break;
     case 'transfer-encoding':
-      hTransferEncoding = joined(hTransferEncoding, value);
+      hTransferEncoding = joinList(hTransferEncoding, value);
       return;
     case 'connection':
       scratchConnection = value;
       return;
     case 'forwarded':
-      hForwarded = joined(hForwarded, value);
+      hForwarded = joinList(hForwarded, value);
       return;
     case 'via':
-      hVia = joined(hVia, value);
+      hVia = joinList(hVia, value);
       return;
     case 'traceparent':
       // More than one traceparent is invalid: a space never passes validTraceparent.
       hTraceparent = hTraceparent === '' ? value : ' ';
       return;
     case 'tracestate':
-      hTracestate = joined(hTracestate, value);
+      hTracestate = joinList(hTracestate, value);
       return;
     case 'expect':
       hExpect = value;
@@ -935,7 +932,7 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   const proto = deps.https === true ? 'https' : 'http';
   headers.push(
     'x-forwarded-for',
-    priorXff === '' ? clientIp : `${priorXff}, ${clientIp}`,
+    joinList(priorXff, clientIp),
     'x-forwarded-proto',
     proto,
     'x-forwarded-host',

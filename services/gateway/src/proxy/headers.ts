@@ -126,6 +126,11 @@ export function hostWithoutPort(host: string): string {
 export const VIA = '1.1 turnpike';
 
 /** `prior, 1.1 turnpike`: the incoming Via (if any) with ours appended. */
+/** Repeated list headers are one comma-joined list (RFC 9110 §5.3); also appends to X-Forwarded-For. */
+export function joinList(prior: string, value: string): string {
+  return prior === '' ? value : `${prior}, ${value}`;
+}
+
 export function viaWith(prior: string): string {
   return prior === '' ? VIA : `${prior}, ${VIA}`;
 }

@@ -21,7 +21,7 @@ import { unavailableCode } from '../upstream/resilience.js';
 import { tlsConnectOptions } from '../upstream/pools.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS } from '../errors.js';
 import { parseQuery, type ProxyDeps } from './handler.js';
-import { connectionTokens, dropRequestHeader, forwardedWith, hostWithoutPort, newTraceparent, validRequestId, validTraceparent, viaWith, VIA } from './headers.js';
+import { connectionTokens, dropRequestHeader, forwardedWith, hostWithoutPort, joinList, newTraceparent, validRequestId, validTraceparent, viaWith } from './headers.js';
 import { requestHashKey, type HashKeySource } from './hash-key.js';
 import {
   CLOSE_ABNORMAL,
@@ -380,13 +380,13 @@ function collectHeader(name: string, value: string): void {
       return;
     // Repeated list headers are one list (RFC 9110 §5.3); a repeated traceparent is invalid (a new one is made).
     case 'x-forwarded-for':
-      hForwardedFor = hForwardedFor === '' ? value : `${hForwardedFor}, ${value}`;
+      hForwardedFor = joinList(hForwardedFor, value);
       return;
     case 'forwarded':
-      hForwarded = hForwarded === '' ? value : `${hForwarded}, ${value}`;
+      hForwarded = joinList(hForwarded, value);
       return;
     case 'via':
-      hVia = hVia === '' ? value : `${hVia}, ${value}`;
+      hVia = joinList(hVia, value);
       return;
     case 'traceparent':
       hTraceparent = hTraceparent === '' ? value : '-';
@@ -395,13 +395,13 @@ function collectHeader(name: string, value: string): void {
       hTracestate = value;
       return;
     case 'connection':
-      hConnection = hConnection === '' ? value : `${hConnection}, ${value}`;
+      hConnection = joinList(hConnection, value);
       return;
     case 'sec-websocket-key':
       hKey = value;
       return;
     case 'sec-websocket-protocol':
-      hProtocol = hProtocol === '' ? value : `${hProtocol}, ${value}`;
+      hProtocol = joinList(hProtocol, value);
       return;
     case 'sec-websocket-extensions':
       hExtensions = value;
@@ -535,13 +535,13 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   // Names the client listed in Connection are hop-by-hop too.
   if (hConnection !== '') for (const name of connectionTokens(hConnection)) delete headers[name];
   const proto = deps.https === true ? 'https' : 'http';
-  headers['x-forwarded-for'] = hForwardedFor === '' ? clientIp : `${hForwardedFor}, ${clientIp}`;
+  headers['x-forwarded-for'] = joinList(hForwardedFor, clientIp);
   headers['x-forwarded-proto'] = proto;
   headers['x-forwarded-host'] = host;
   headers['x-forwarded-port'] = String(deps.port());
   headers['x-request-id'] = requestId;
   headers['forwarded'] = forwardedWith(hForwarded, clientIp, proto, host);
-  headers['via'] = hVia === '' ? VIA : viaWith(hVia);
+  headers['via'] = viaWith(hVia);
   if (hTraceparent !== '' && validTraceparent(hTraceparent)) {
     headers['traceparent'] = hTraceparent;
     if (hTracestate !== '') headers['tracestate'] = hTracestate;
