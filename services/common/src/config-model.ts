@@ -21,6 +21,17 @@ export interface ResourceConfig {
   [field: string]: unknown;
 }
 
+/**
+ * A service's attached OpenAPI document as the data plane receives it, under `openapi_docs.<service id>`
+ * (the `services.<id>` envelope leaves the document out: up to a megabyte, and only request validation
+ * reads it). Present while the service has a document; `id` and `service_id` are both the service's id.
+ */
+export interface OpenApiDocConfig {
+  id: string;
+  service_id: string;
+  document: Record<string, unknown>;
+}
+
 export interface EntityByKind {
   upstreams: Upstream;
   services: Service;
@@ -35,14 +46,21 @@ export interface EntityByKind {
   ai_providers: ResourceConfig;
   prompt_templates: ResourceConfig;
   certificates: ResourceConfig;
+  openapi_docs: OpenApiDocConfig;
 }
 export type EntityKind = keyof EntityByKind;
 /** The kinds with their own tables and schemas in the control plane. */
 export type CoreEntityKind = 'upstreams' | 'services' | 'routes' | 'consumers' | 'keys';
 export const CORE_ENTITY_KINDS: readonly CoreEntityKind[] = ['upstreams', 'services', 'routes', 'consumers', 'keys'];
+/** Kinds the control plane derives from another entity (`openapi_docs` from services): no admin API of their own. */
+export type DerivedEntityKind = 'openapi_docs';
 /** The kinds kept by the generic resource store. */
-export type ResourceKind = Exclude<EntityKind, CoreEntityKind>;
-export const RESOURCE_KINDS: readonly ResourceKind[] = [
+export type ResourceKind = Exclude<EntityKind, CoreEntityKind | DerivedEntityKind>;
+/**
+ * The kinds the data plane receives as plain records, validated by the control plane (the gateway applies
+ * no schema of its own): those the generic resource store keeps, and the derived kinds.
+ */
+export const RESOURCE_KINDS: readonly (ResourceKind | DerivedEntityKind)[] = [
   'consumer_groups',
   'credentials',
   'plans',
@@ -51,6 +69,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'ai_providers',
   'prompt_templates',
   'certificates',
+  'openapi_docs',
 ];
 export const ENTITY_KINDS: readonly EntityKind[] = [...CORE_ENTITY_KINDS, ...RESOURCE_KINDS];
 

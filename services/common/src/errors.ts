@@ -72,6 +72,15 @@ export const ErrorCodes = {
   TP_ERR_AUTH_BASIC_MISSING: 401,
   TP_ERR_AUTH_BASIC_INVALID: 401,
   TP_ERR_AUTH_KEY_EXPIRED: 401,
+  // mtls-auth (gateway plugins/mtls-auth): the request did not come over the mTLS listener (no verified client
+  // certificate); the certificate maps to no consumer; it expired while its connection stayed open. Handshake
+  // refusals (no certificate, unknown CA, revoked) never reach HTTP.
+  TP_ERR_AUTH_CERT_MISSING: 401,
+  TP_ERR_AUTH_CERT_UNKNOWN: 401,
+  TP_ERR_AUTH_CERT_EXPIRED: 401,
+  // OAuth 2.0 token introspection (gateway plugins/oauth2-introspection): an active token that lacks a scope
+  // the plugin requires (RFC 6750 §3.1 insufficient_scope); inactive/expired tokens reuse the codes above.
+  TP_ERR_AUTH_SCOPE_INSUFFICIENT: 403,
   // Access control plugins (issue 6, gateway plugins/{ip-restriction,cors,acl}): the client address is outside
   // the allow list or inside the deny list; a CORS preflight from an origin, or asking for a method or header,
   // that is not allowed; the consumer is not in an allowed group, is in a denied one, or was not identified;
@@ -86,6 +95,13 @@ export const ErrorCodes = {
   TP_ERR_REQUEST_INVALID: 400,
   TP_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   TP_ERR_WAF_BLOCKED: 403,
+  // Custom authorizers (gateway plugins/custom-authorizer): an identity source is missing (or a TOKEN fails
+  // token_validation) and the authorizer was not called; the authorizer answered Unauthorized; its policy (or
+  // simple response) denies this request, or require_consumer and the principal is no consumer. The authorizer
+  // unreachable, failing or answering nonsense: TP_ERR_AUTH_UNAVAILABLE (503).
+  TP_ERR_AUTHORIZER_IDENTITY_MISSING: 401,
+  TP_ERR_AUTHORIZER_UNAUTHORIZED: 401,
+  TP_ERR_AUTHORIZER_DENIED: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -76,6 +76,11 @@ export interface GatewayOptions {
    * Unset or empty: every route.
    */
   stages?: readonly string[];
+  /**
+   * Proxies whose X-Forwarded-For (or Forwarded) names the client (env TP_TRUSTED_PROXIES: addresses and
+   * CIDRs, comma-separated): ip-restriction and the client address read past them. Unset: none.
+   */
+  trustedProxies?: readonly string[];
 }
 
 export interface Gateway {
@@ -141,6 +146,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     stages: opts.stages && opts.stages.length > 0 ? new Set(opts.stages) : null,
     resilience,
     keyring,
+    trustedProxies: opts.trustedProxies ?? [],
   });
 
   let batcher: CallLogBatcher | null = null;
@@ -176,6 +182,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           httpsDataDir: httpsPort !== null ? dataDir : null,
           stages: opts.stages && opts.stages.length > 0 ? [...opts.stages] : null,
           keyring: keyring ? { activeKid: keyring.activeKid, keys: [...keyring.keys] } : null,
+          trustedProxies: [...(opts.trustedProxies ?? [])],
         },
       })
     : null;

@@ -2,9 +2,23 @@
 import { availableParallelism, hostname } from 'node:os';
 import { startGateway, type Gateway } from './index.js';
 import { UwsFallbackError } from './uws/loader.js';
+import { compileTrustedProxies } from './plugins/ip-restriction/index.js';
 import { errMessage, log } from './log.js';
 
 const env = process.env;
+
+/** `TP_TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7`: proxies whose X-Forwarded-For names the client; invalid entries stop the node. */
+function trustedProxiesEnv(): string[] {
+  const v = process.env.TP_TRUSTED_PROXIES;
+  if (v === undefined || v.trim() === '') return [];
+  const list = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  try {
+    compileTrustedProxies(list);
+  } catch (e) {
+    throw new Error(`TP_TRUSTED_PROXIES: ${(e as Error).message}`);
+  }
+  return list;
+}
 
 /** `TP_STAGES=prod,staging`: the route stages this node serves (plus stage-less routes); unset: all. */
 function stagesEnv(): string[] | undefined {
@@ -91,6 +105,7 @@ async function main(): Promise<void> {
     testHooks: env.TP_TEST_HOOKS === '1',
     heartbeatIntervalMs: intEnv('TP_HEARTBEAT_MS', 2_000),
     stages: stagesEnv(),
+    trustedProxies: trustedProxiesEnv(),
   });
   if (stopping) {
     stopping = false;

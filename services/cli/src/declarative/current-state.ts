@@ -101,6 +101,7 @@ export function fromApi(a: ApiEntities): CurrentState {
       version: s.version ?? '',
       sunset_at: s.sunset_at ?? null,
       catalog_visibility: s.catalog_visibility ?? 'private',
+      subscription_required: s.subscription_required ?? false,
       openapi: s.openapi ?? null,
       splits: (s.splits ?? []).map((sp) => ({
         upstream: upstreamName.get(sp.upstream_id) ?? sp.upstream_id,

@@ -46,6 +46,7 @@ consumers: [{ username: c }]
     version: '',
     sunset_at: null,
     catalog_visibility: 'private',
+    subscription_required: false,
     openapi: null,
     splits: [],
   });
@@ -131,6 +132,28 @@ routes:
   const exported = toYaml(config);
   assert.deepEqual(parseConfigFile(exported).config, config);
   assert.doesNotMatch(exported.split('name: plain')[1]!, /headers|query|stage/, 'unset matchers and stage are left out');
+});
+
+test('a service\'s subscription_required: false unless set, exported only when true, checked as a boolean', { timeout: 5_000 }, () => {
+  const { config } = parseConfigFile(`
+_format_version: "1"
+upstreams: [{ name: u, targets: [{ host: h, port: 80 }] }]
+services:
+  - { name: paid, upstream: u, subscription_required: true }
+  - { name: open, upstream: u }
+`);
+  assert.deepEqual(config.services.map((s) => s.subscription_required), [true, false]);
+  const exported = toYaml(config);
+  assert.deepEqual(parseConfigFile(exported).config, config);
+  assert.match(exported.split('name: open')[0]!, /subscription_required: true/);
+  assert.doesNotMatch(exported.split('name: open')[1]!, /subscription_required/, 'the default is left out');
+  assert.ok(
+    problems(`
+_format_version: "1"
+upstreams: [{ name: u, targets: [{ host: h, port: 80 }] }]
+services: [{ name: s, upstream: u, subscription_required: "yes" }]
+`).some((p) => p.startsWith('services[0].subscription_required')),
+  );
 });
 
 test('the format version is required and checked first', { timeout: 5_000 }, () => {

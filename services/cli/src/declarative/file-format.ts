@@ -176,6 +176,8 @@ export interface ServiceSpec {
   /** ISO 8601 as the API writes it (`toISOString()`), so that equal instants compare equal; null for none. */
   sunset_at: string | null;
   catalog_visibility: 'public' | 'private';
+  /** Consumers need an approved subscription; false by default (and then left out of exported files). */
+  subscription_required: boolean;
   /** The attached OpenAPI document; null for none (and then left out of exported files). */
   openapi: Record<string, unknown> | null;
   /** Canary/weighted splits, upstreams named; [] for none (and then left out of exported files). */
@@ -421,6 +423,7 @@ function normalize(f: ConfigFile, pluginConfigs: Array<Record<string, unknown>>)
       version: s.version ?? '',
       sunset_at: s.sunset_at ? new Date(s.sunset_at).toISOString() : null,
       catalog_visibility: s.catalog_visibility ?? 'private',
+      subscription_required: s.subscription_required ?? false,
       openapi: s.openapi ?? null,
       splits: (s.splits ?? []).map((sp) => ({ upstream: sp.upstream, weight: sp.weight, ...(sp.header ? { header: { name: sp.header.name, value: sp.header.value } } : {}) })),
     })),
@@ -634,7 +637,7 @@ export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
       return out;
     }),
     services: c.services.map((svc) => {
-      const { sunset_at, openapi, upstream, integration, splits, ...rest } = svc;
+      const { sunset_at, openapi, upstream, integration, splits, subscription_required, ...rest } = svc;
       const out: Record<string, unknown> = { name: rest.name };
       if (upstream !== null) out.upstream = upstream;
       // `type` first, then a websocket's upstream: the file reads like the ones people write.
@@ -644,6 +647,7 @@ export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
       } else if (integration !== null) out.integration = integration;
       Object.assign(out, rest);
       if (sunset_at !== null) out.sunset_at = sunset_at;
+      if (subscription_required) out.subscription_required = true;
       if (openapi !== null) out.openapi = openapi;
       if (splits.length > 0) out.splits = splits;
       return out;

@@ -1,6 +1,7 @@
 // The generic resource kinds in declarative files: parsing and normalization, name references, environment
 // interpolation, secrets, planning (order, identities, subscription status) and export round trips.
 import { test } from 'node:test';
+import { PLUGIN_TYPE_NAMES } from '@turnpike/common';
 import assert from 'node:assert/strict';
 import type { CurrentState } from './current-state.js';
 import { fromApi, toDeclarative } from './current-state.js';
@@ -179,13 +180,17 @@ plugins:
 });
 
 test('plugin types, scopes and configs and duplicate identities are refused before anything is sent', { timeout: 5_000 }, () => {
-  assert.deepEqual(problems('_format_version: "1"\nplugins: [{ type: nope }]'), ['plugins[0].type: must be one of: "key-auth", "request-size-limiting" @2']);
+  assert.deepEqual(problems('_format_version: "1"\nplugins: [{ type: nope }]'), [`plugins[0].type: must be one of: ${PLUGIN_TYPE_NAMES.map((t) => JSON.stringify(t)).join(', ')} @2`]);
   assert.deepEqual(problems('_format_version: "1"\nconsumers: [{ username: c }]\nplugins: [{ type: key-auth, scope: { consumer: c } }]'), [
     'plugins[0].scope: key-auth cannot be attached at scope consumer; allowed: global, service, route @3',
   ]);
   const cfg = problems('_format_version: "1"\nplugins: [{ type: request-size-limiting, config: { max_body_bytes: -1 } }]');
   assert.equal(cfg.length, 1);
   assert.match(cfg[0]!, /^plugins\[0\]\.config\.max_body_bytes: /);
+  // A type's own rules beyond its schema (here: a CIDR block with host bits set), as the control plane's 422.
+  const rule = problems('_format_version: "1"\nplugins: [{ type: ip-restriction, config: { allow: [10.0.0.0/8, 10.1.2.3/16] } }]');
+  assert.equal(rule.length, 1);
+  assert.match(rule[0]!, /^plugins\[0\]\.config\.allow\[1\]: .*10\.1\.2\.3\/16/);
   assert.deepEqual(problems('_format_version: "1"\nplugins: [{ type: key-auth }, { type: key-auth, name: again }]'), [
     'plugins[1]: plugin "key-auth @ global" is also defined at plugins[0] @2',
   ]);

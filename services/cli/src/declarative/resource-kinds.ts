@@ -252,6 +252,8 @@ export function pluginConfigOf(e: Record<string, unknown>): { config: Record<str
   if (refused.length > 0) problems.push({ path: '/scope', message: `${type.name} cannot be attached at scope ${refused.join(' + ')}; allowed: ${type.scopes.join(', ')}` });
   try {
     const config = parse(type.config, e.config ?? {}, { defaults: true }) as Record<string, unknown>;
+    // The type's own rules, as the control plane checks them (422 there).
+    for (const f of type.problems?.(config) ?? []) problems.push({ path: `/config${f.path}`, message: f.message });
     return problems.length > 0 ? { problems } : { config };
   } catch (err) {
     if (!(err instanceof TurnpikeError)) throw err;

@@ -1,5 +1,4 @@
 // acl: admits or refuses an identified consumer by its consumer groups. Runs after authentication.
-// Gateway enforcement lands with the request pipeline: not yet in PLUGIN_TYPES.
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from '../schemas/common.js';
 import type { FieldError } from '../errors.js';

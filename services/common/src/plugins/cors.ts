@@ -1,5 +1,4 @@
 // cors: answers CORS preflight requests at the gateway and adds CORS headers to actual responses.
-// Gateway enforcement lands with the request pipeline: not yet in PLUGIN_TYPES.
 import { Type, type Static } from '@sinclair/typebox';
 import type { FieldError } from '../errors.js';
 import type { PluginType } from './types.js';
@@ -48,6 +47,6 @@ export const corsPlugin: PluginType<typeof CorsConfig> = {
   description: 'Answers CORS preflight requests (204, or 403 TP_ERR_CORS_FORBIDDEN) and adds Access-Control-* headers to responses for allowed origins.',
   config: CorsConfig,
   scopes: ['global', 'service', 'route'],
-  phase: 'access',
+  phase: 'pre-auth',
   problems: corsProblems,
 };

@@ -1,5 +1,4 @@
 // ip-restriction: admits or refuses a request by its client address (allow and deny lists of CIDR blocks).
-// Gateway enforcement lands with the request pipeline: not yet in PLUGIN_TYPES.
 import { Type, type Static } from '@sinclair/typebox';
 import { CIDR_PATTERN, cidrListProblems } from '../ip-address.js';
 import type { FieldError } from '../errors.js';
@@ -38,6 +37,6 @@ export const ipRestrictionPlugin: PluginType<typeof IpRestrictionConfig> = {
   description: 'Refuses (403 TP_ERR_IP_FORBIDDEN) clients outside `allow` or inside `deny` (CIDR, IPv4 and IPv6; deny wins), the client found through trusted proxies.',
   config: IpRestrictionConfig,
   scopes: ['global', 'service', 'route'],
-  phase: 'access',
+  phase: 'pre-auth',
   problems: ipRestrictionProblems,
 };

@@ -1,6 +1,6 @@
 // request-validation: checks path parameters, query, headers and JSON body against the service's OpenAPI
 // document or JSON Schemas in the config, refusing with 400 TP_ERR_REQUEST_INVALID (415 for a body type the
-// operation does not accept). Gateway enforcement lands with the request pipeline: not yet in PLUGIN_TYPES.
+// operation does not accept).
 import { Type, type Static } from '@sinclair/typebox';
 import type { FieldError } from '../errors.js';
 import { jsonSchemaProblems } from '../request-schemas.js';

@@ -8,11 +8,13 @@ export type PluginScopeKind = 'global' | 'service' | 'route' | 'consumer';
 export const PLUGIN_SCOPE_KINDS: readonly PluginScopeKind[] = ['global', 'service', 'route', 'consumer'];
 
 /**
- * When a type runs in a request, in this order: `auth` identifies the consumer (so consumer-scoped instances
- * of later phases can apply), `access` admits or refuses the request before it is proxied.
+ * When a type runs in a request, in this order: `pre-auth` before any credential is checked (CORS answers
+ * preflights, IP lists and the WAF refuse without spending a credential check), `auth` identifies the
+ * consumer (so consumer-scoped instances of later phases can apply), `access` admits or refuses the
+ * identified request before it is proxied.
  */
-export type PluginPhase = 'auth' | 'access';
-export const PLUGIN_PHASES: readonly PluginPhase[] = ['auth', 'access'];
+export type PluginPhase = 'pre-auth' | 'auth' | 'access';
+export const PLUGIN_PHASES: readonly PluginPhase[] = ['pre-auth', 'auth', 'access'];
 
 export interface PluginType<S extends TSchema = TSchema> {
   name: string;
@@ -26,4 +28,10 @@ export interface PluginType<S extends TSchema = TSchema> {
    * the schema with defaults filled: field errors with paths relative to the config (`/allow/3`); [] when valid.
    */
   problems?(config: Static<S>): FieldError[];
+  /**
+   * JSON pointers into the config of settings that are secrets (`/client_secret`). The control plane seals each
+   * into the instance's secret material (bound to its id), removes it from the stored and returned config, keeps
+   * the stored one on a write without it, and sends nodes the sealed values as `secret: { <pointer>: sealed }`.
+   */
+  secretFields?: readonly string[];
 }

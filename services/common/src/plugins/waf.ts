@@ -1,7 +1,6 @@
 // waf: a WAF-lite rule set — request size limits and known attack signatures in path, query, selected headers
 // and the first KiB of the body — run in `block` (403 TP_ERR_WAF_BLOCKED) or `log-only` mode. The rule
 // catalogue lives here so the control plane can list and check rule ids; the gateway compiles it.
-// Gateway enforcement lands with the request pipeline: not yet in PLUGIN_TYPES.
 import { Type, type Static } from '@sinclair/typebox';
 import type { FieldError } from '../errors.js';
 import type { PluginType } from './types.js';
@@ -212,6 +211,6 @@ export const wafPlugin: PluginType<typeof WafConfig> = {
     'WAF-lite: request size limits and attack signatures (SQL injection, XSS, path traversal, command injection, Log4Shell) in path, query, headers and body; 403 TP_ERR_WAF_BLOCKED, or log-only.',
   config: WafConfig,
   scopes: ['global', 'service', 'route'],
-  phase: 'access',
+  phase: 'pre-auth',
   problems: wafProblems,
 };

@@ -16,12 +16,24 @@ export const ServerName = Type.String({
 const CertPem = Type.String({ minLength: 1, maxLength: 262_144, pattern: '^\\s*-----BEGIN CERTIFICATE-----', description: 'PEM: the certificate, then its intermediates' });
 /** Unencrypted PEM (PKCS#8, PKCS#1 or SEC1). */
 const KeyPem = Type.String({ minLength: 1, maxLength: 65_536, pattern: '-----BEGIN [A-Z ]*PRIVATE KEY-----', writeOnly: true });
+/** mTLS: the CAs whose client certificates the mTLS listener accepts for this certificate's names. */
+const ClientCaPem = Type.Union(
+  [Type.String({ minLength: 1, maxLength: 262_144, pattern: '^\\s*-----BEGIN CERTIFICATE-----', description: 'PEM: one or more CA certificates' }), Type.Null()],
+  { default: null },
+);
+/** mTLS: revocation lists of those CAs; with one, every client CA of the node needs its CRL (OpenSSL checks them all). */
+const ClientCrlPem = Type.Union(
+  [Type.String({ minLength: 1, maxLength: 524_288, pattern: '^\\s*-----BEGIN X509 CRL-----', description: 'PEM: one or more X.509 CRLs' }), Type.Null()],
+  { default: null },
+);
 
 const certificateFields = {
   name: Name,
   cert_pem: CertPem,
   /** Host names this certificate serves; null: the DNS names of its subjectAltName (else its CN). */
   snis: Type.Union([Type.Array(ServerName, { minItems: 1, maxItems: 256, uniqueItems: true }), Type.Null()], { default: null }),
+  client_ca_pem: ClientCaPem,
+  client_crl_pem: ClientCrlPem,
   tags: Tags,
 };
 
@@ -32,6 +44,8 @@ export const CertificateCreate = Type.Object(
     /** The private key (write-only). Required on create; a write without it keeps the stored key, which must match cert_pem. */
     key_pem: Type.Optional(KeyPem),
     snis: Type.Optional(certificateFields.snis),
+    client_ca_pem: Type.Optional(certificateFields.client_ca_pem),
+    client_crl_pem: Type.Optional(certificateFields.client_crl_pem),
     tags: Type.Optional(Tags),
   },
   { additionalProperties: false },

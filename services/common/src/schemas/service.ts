@@ -170,7 +170,15 @@ const serviceFields = {
   catalog_visibility: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('private')], { default: 'private' })),
   /** Canary and weighted splits to other upstreams (http services only); empty or absent for none. */
   splits: Type.Optional(Type.Array(ServiceSplit, { maxItems: 16 })),
-  /** The attached OpenAPI document (admin-side only: never sent to the data plane). */
+  /**
+   * Whether a consumer needs an approved subscription to this service: the gateway refuses an identified
+   * consumer without one (403). False (the default): any consumer the service's auth admits.
+   */
+  subscription_required: Type.Optional(Type.Boolean({ default: false })),
+  /**
+   * The attached OpenAPI document. Not part of the service the data plane receives: it travels on its own
+   * as `openapi_docs.<service id>` (for request validation against it).
+   */
   openapi: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
 };
 

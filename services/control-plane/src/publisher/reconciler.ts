@@ -17,7 +17,7 @@ import { toApiKeyConfig, type ApiKeyRow } from '../service/api-keys.js';
 import { deleteExpiredIdempotencyKeys } from '../service/idempotency.js';
 import { toConsumer, type ConsumerRow } from '../service/consumers.js';
 import { toRoute, type RouteRow } from '../service/routes.js';
-import { serviceForDataPlane, toService, type ServiceRow } from '../service/services.js';
+import { openapiDocForDataPlane, serviceForDataPlane, toService, type ServiceRow } from '../service/services.js';
 import { toUpstream, type UpstreamRow } from '../service/upstreams.js';
 import { withBusLock } from './bus-lock.js';
 import { resourcesForDataPlane } from '../resources/store.js';
@@ -43,7 +43,11 @@ async function desiredState(tx: TransactionSql, upTo: number): Promise<Map<strin
     if (rev <= upTo) out.set(entityKey(kind, id), { kind, revision: rev, data } as ConfigEnvelope);
   };
   for (const r of await tx<UpstreamRow[]>`SELECT * FROM upstreams`) add('upstreams', r.id, r.revision, toUpstream(r));
-  for (const r of await tx<ServiceRow[]>`SELECT * FROM services`) add('services', r.id, r.revision, serviceForDataPlane(toService(r)));
+  for (const r of await tx<ServiceRow[]>`SELECT * FROM services`) {
+    add('services', r.id, r.revision, serviceForDataPlane(toService(r)));
+    const doc = openapiDocForDataPlane(r);
+    if (doc && r.openapi_revision !== null) add('openapi_docs', r.id, r.openapi_revision, doc);
+  }
   for (const r of await tx<RouteRow[]>`SELECT * FROM routes`) add('routes', r.id, r.revision, toRoute(r));
   for (const r of await tx<ConsumerRow[]>`SELECT * FROM consumers`) add('consumers', r.id, r.revision, toConsumer(r));
   for (const r of await tx<ApiKeyRow[]>`SELECT * FROM api_keys`) add('keys', r.id, r.revision, toApiKeyConfig(r));
@@ -165,13 +169,18 @@ async function reconcileUnderLock(sql: Sql, bus: ConfigBus): Promise<ReconcileRe
   return res.locked ? res.value : { ran: false, checked: 0, put: 0, deleted: 0, revision: 0 };
 }
 
-/** The core tables: what each publishes, and how a row becomes the entity the bus carries. */
-const CORE: ReadonlyArray<{ kind: EntityKind; table: string; data: (row: never) => ConfigEnvelope['data'] }> = [
-  { kind: 'upstreams', table: 'upstreams', data: (r: UpstreamRow) => toUpstream(r) },
-  { kind: 'services', table: 'services', data: (r: ServiceRow) => serviceForDataPlane(toService(r)) },
-  { kind: 'routes', table: 'routes', data: (r: RouteRow) => toRoute(r) },
-  { kind: 'consumers', table: 'consumers', data: (r: ConsumerRow) => toConsumer(r) },
-  { kind: 'keys', table: 'api_keys', data: (r: ApiKeyRow) => toApiKeyConfig(r) },
+/**
+ * The core tables: what each publishes, and how a row becomes the entity the bus carries. `revision`: the
+ * column holding the entity's config revision, NULL for a row that publishes no such entity (a service
+ * without an OpenAPI document has no `openapi_docs` key).
+ */
+const CORE: ReadonlyArray<{ kind: EntityKind; table: string; revision: string; data: (row: never) => ConfigEnvelope['data'] }> = [
+  { kind: 'upstreams', table: 'upstreams', revision: 'revision', data: (r: UpstreamRow) => toUpstream(r) },
+  { kind: 'services', table: 'services', revision: 'revision', data: (r: ServiceRow) => serviceForDataPlane(toService(r)) },
+  { kind: 'openapi_docs', table: 'services', revision: 'openapi_revision', data: (r: ServiceRow) => openapiDocForDataPlane(r)! },
+  { kind: 'routes', table: 'routes', revision: 'revision', data: (r: RouteRow) => toRoute(r) },
+  { kind: 'consumers', table: 'consumers', revision: 'revision', data: (r: ConsumerRow) => toConsumer(r) },
+  { kind: 'keys', table: 'api_keys', revision: 'revision', data: (r: ApiKeyRow) => toApiKeyConfig(r) },
 ];
 /** Entities compared between two yields to the event loop. */
 const YIELD_EVERY = 2_000;
@@ -208,11 +217,12 @@ async function reconcileBesidePublisher(sql: Sql, mirror: BusMirror, writes: Con
     const known = new Set<string>();
     const puts: Array<{ key: string; expected: number; env: ConfigEnvelope }> = [];
     let checked = 0;
-    for (const { kind, table, data } of CORE) {
+    for (const { kind, table, revision, data } of CORE) {
       const stale: string[] = [];
       // In batches through a cursor, yielding between them: the publisher and the admin API share this
       // process, and 100,000 rows at once kept them waiting for the whole read.
-      for await (const batch of tx<{ id: string; revision: string }[]>`SELECT id, revision FROM ${tx(table)}`.cursor(YIELD_EVERY)) {
+      for await (const batch of tx<{ id: string; revision: string }[]>`
+        SELECT id, ${tx(revision)} AS revision FROM ${tx(table)} WHERE ${tx(revision)} IS NOT NULL`.cursor(YIELD_EVERY)) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         for (const r of batch) {
           const key = entityKey(kind, r.id);
@@ -226,10 +236,10 @@ async function reconcileBesidePublisher(sql: Sql, mirror: BusMirror, writes: Con
       }
       for (let i = 0; i < stale.length; i += FETCH_CHUNK) {
         const ids = stale.slice(i, i + FETCH_CHUNK);
-        for (const r of await tx<Array<{ id: string; revision: string }>>`SELECT * FROM ${tx(table)} WHERE id IN ${tx(ids)}`) {
+        for (const r of await tx<Array<{ id: string } & Record<string, unknown>>>`SELECT * FROM ${tx(table)} WHERE id IN ${tx(ids)}`) {
           const key = entityKey(kind, r.id);
           const expected = current(key)?.rev;
-          if (expected !== undefined) puts.push({ key, expected, env: { kind, revision: Number(r.revision), data: data(r as never) } as ConfigEnvelope });
+          if (expected !== undefined) puts.push({ key, expected, env: { kind, revision: Number(r[revision]), data: data(r as never) } as ConfigEnvelope });
         }
       }
     }

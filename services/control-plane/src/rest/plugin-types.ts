@@ -10,7 +10,7 @@ const plain = (s: TSchema): Record<string, unknown> => JSON.parse(JSON.stringify
 export const PluginTypeInfo = Type.Object({
   name: Type.String(),
   description: Type.String(),
-  phase: Type.Union(PLUGIN_PHASES.map((p) => Type.Literal(p)), { description: 'when it runs: auth, then access' }),
+  phase: Type.Union(PLUGIN_PHASES.map((p) => Type.Literal(p)), { description: 'when it runs: pre-auth, then auth, then access' }),
   scopes: Type.Array(Type.Union(PLUGIN_SCOPE_KINDS.map((k) => Type.Literal(k)))),
   config_schema: Type.Record(Type.String(), Type.Unknown(), { description: 'JSON Schema of `config`, defaults included' }),
 });

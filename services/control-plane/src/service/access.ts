@@ -5,13 +5,17 @@
 // owner (+ the tenant itself). A superuser (the bootstrap token) holds every right in every tenant and
 // creates tenants and users. A token's scopes, when set, further restrict what its role allows.
 // An object of a tenant the caller has no role in is reported as not found, never as forbidden.
-import { CORE_ENTITY_KINDS, RESOURCE_KINDS, TurnpikeError } from '@turnpike/common';
+import { CORE_ENTITY_KINDS, RESOURCE_KINDS, TurnpikeError, type ResourceKind } from '@turnpike/common';
 
 export const ROLES = ['viewer', 'editor', 'admin', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** What scopes and roles are about: every kind of configuration, then the admin-only resources. */
-export const SCOPE_RESOURCES = [...CORE_ENTITY_KINDS, ...RESOURCE_KINDS, 'analytics', 'tenants', 'members', 'tokens', 'audit', '*'] as const;
+/**
+ * What scopes and roles are about: every kind of configuration, then the admin-only resources. Not
+ * `openapi_docs`: the data plane's copy of a service's document, read and written as part of its service.
+ */
+const CONFIG_KINDS = RESOURCE_KINDS.filter((k): k is ResourceKind => k !== 'openapi_docs');
+export const SCOPE_RESOURCES = [...CORE_ENTITY_KINDS, ...CONFIG_KINDS, 'analytics', 'tenants', 'members', 'tokens', 'audit', '*'] as const;
 export type ScopeResource = (typeof SCOPE_RESOURCES)[number];
 export type Resource = Exclude<ScopeResource, '*'>;
 export type Access = 'read' | 'write';

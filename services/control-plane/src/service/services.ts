@@ -1,6 +1,7 @@
 // Services: an API fronted by the gateway, bound to one upstream (http) or another integration
 // (lambda | websocket | ai).
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { TransactionSql } from 'postgres';
 import {
   AiIntegration,
@@ -16,6 +17,7 @@ import {
   type ServiceSplit,
   type FieldError,
   type Integration,
+  type OpenApiDocConfig,
   type Service,
   type ServiceLifecycle,
 } from '@turnpike/common';
@@ -44,6 +46,9 @@ export interface ServiceRow {
   sunset_at: Date | null;
   catalog_visibility: 'public' | 'private';
   openapi: Record<string, unknown> | null;
+  /** The config revision at which `openapi` last changed; null while there is none. */
+  openapi_revision: string | null;
+  subscription_required: boolean;
   splits: ServiceSplit[];
   revision: string;
   version: string;
@@ -64,6 +69,7 @@ export function toService(r: ServiceRow): Service {
     version: r.api_version,
     sunset_at: r.sunset_at ? iso(r.sunset_at) : null,
     catalog_visibility: r.catalog_visibility,
+    subscription_required: r.subscription_required,
     openapi: r.openapi,
     splits: r.splits ?? [],
     created_at: iso(r.created_at),
@@ -78,6 +84,14 @@ export function toService(r: ServiceRow): Service {
 export function serviceForDataPlane(s: Service): Service {
   const { openapi: _doc, ...rest } = s;
   return rest;
+}
+
+/**
+ * The service's OpenAPI document as the data plane receives it (`openapi_docs.<service id>`, for request
+ * validation); null while the service has none. Published only when the document changes.
+ */
+export function openapiDocForDataPlane(r: Pick<ServiceRow, 'id' | 'openapi'>): OpenApiDocConfig | null {
+  return r.openapi === null ? null : { id: r.id, service_id: r.id, document: r.openapi };
 }
 
 const TRANSITIONS: Record<ServiceLifecycle, readonly ServiceLifecycle[]> = {
@@ -108,14 +122,17 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
     await assertSplitReferences(w.tx, splits, t);
     const [row] = await w.tx<ServiceRow[]>`
       INSERT INTO services (id, tenant_id, name, upstream_id, integration, base_path, tags, lifecycle, api_version, sunset_at,
-                            catalog_visibility, openapi, splits, revision, created_at, updated_at)
+                            catalog_visibility, subscription_required, openapi, openapi_revision, splits, revision, created_at, updated_at)
       VALUES (${randomUUID()}, ${t}, ${b.name}, ${target.upstream_id}, ${target.integration ? jsonb(w.tx, target.integration) : null},
               ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
               ${b.lifecycle ?? 'published'}, ${b.version ?? ''}, ${b.sunset_at ?? null}, ${b.catalog_visibility ?? 'private'},
-              ${b.openapi ? jsonb(w.tx, b.openapi) : null}, ${jsonb(w.tx, splits)}, ${w.revision}, ${w.now}, ${w.now})
+              ${b.subscription_required ?? false}, ${b.openapi ? jsonb(w.tx, b.openapi) : null}, ${b.openapi ? w.revision : null},
+              ${jsonb(w.tx, splits)}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const s = toService(row!);
     w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s) });
+    const doc = openapiDocForDataPlane(row!);
+    if (doc) w.emit({ kind: 'openapi_docs', id: s.id, op: 'put', data: doc });
     w.audit({ action: 'create', resource: 'services', id: s.id, after: serviceForDataPlane(s) });
     return withVersion(s, row!.version);
   });
@@ -263,16 +280,25 @@ export async function updateService(
     if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service', t);
     if (target.upstream_id !== cur.upstream_id || target.integration?.type === 'ai') await assertTargetReferences(w.tx, target, t);
     if (JSON.stringify(splits) !== JSON.stringify(cur.splits ?? [])) await assertSplitReferences(w.tx, splits, t);
+    // Key order aside (jsonb keeps its own), an unchanged document keeps its revision and is not republished.
+    const openapi = next.openapi ?? null;
+    const docChanged = !isDeepStrictEqual(openapi, cur.openapi);
     const [row] = await w.tx<ServiceRow[]>`
       UPDATE services SET name = ${next.name}, upstream_id = ${target.upstream_id},
         integration = ${target.integration ? jsonb(w.tx, target.integration) : null}, base_path = ${next.base_path},
         tags = ${jsonb(w.tx, next.tags)}, lifecycle = ${next.lifecycle ?? 'published'}, api_version = ${next.version ?? ''},
         sunset_at = ${next.sunset_at ?? null}, catalog_visibility = ${next.catalog_visibility ?? 'private'},
-        openapi = ${next.openapi ? jsonb(w.tx, next.openapi) : null}, splits = ${jsonb(w.tx, splits)},
+        subscription_required = ${next.subscription_required ?? false},
+        openapi = ${openapi ? jsonb(w.tx, openapi) : null},
+        openapi_revision = ${docChanged ? (openapi ? w.revision : null) : cur.openapi_revision}, splits = ${jsonb(w.tx, splits)},
         revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${sid} RETURNING *`;
     const s = toService(row!);
     w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s) });
+    if (docChanged) {
+      const doc = openapiDocForDataPlane(row!);
+      w.emit(doc ? { kind: 'openapi_docs', id: s.id, op: 'put', data: doc } : { kind: 'openapi_docs', id: s.id, op: 'del' });
+    }
     w.audit({ action: 'update', resource: 'services', id: s.id, before: serviceForDataPlane(toService(cur)), after: serviceForDataPlane(s) });
     return withVersion(s, row!.version);
   });
@@ -289,6 +315,7 @@ export async function deleteService(ctx: ServiceContext, id: string, opts?: Writ
     await releaseReferences(w, 'services', sid);
     await w.tx`DELETE FROM services WHERE id = ${sid}`;
     w.emit({ kind: 'services', id: sid, op: 'del' });
+    if (cur.openapi !== null) w.emit({ kind: 'openapi_docs', id: sid, op: 'del' });
     w.audit({ action: 'delete', resource: 'services', id: sid, before: serviceForDataPlane(toService(cur)) });
   });
 }

@@ -26,6 +26,13 @@ import type { CompiledSplits } from '../upstream/splits.js';
 import type { TargetHealth } from '../upstream/target-health.js';
 import type { KeyAuthPolicy, KeyOwner } from '../plugins/key-auth/index.js';
 import type { SizeLimitPolicy } from '../plugins/request-size-limiting/index.js';
+import { DEFAULT_PLUGIN_CONTEXT, type Pipeline, type PluginContext } from '../plugins/chain.js';
+import type { AccessTables } from '../plugins/request-context.js';
+import { SubscriptionTable } from '../plugins/acl/subscriptions.js';
+import { compileJwtIssuers, JwksRegistry } from '../plugins/jwt-auth/index.js';
+import { compileHmacCredentials, type HmacCredentialTable } from '../plugins/hmac-auth/index.js';
+import { compileBasicCredentials, type BasicCredentialTable } from '../plugins/basic-auth/index.js';
+import { NO_TRUSTED_PROXIES, type TrustedProxies } from '../plugins/ip-restriction/index.js';
 import { KeyIndex } from './key-index.js';
 import { CertificateCompiler, type TlsConfig } from '../tls/certificates.js';
 import type { UpstreamTlsOptions } from '../upstream/pools.js';
@@ -102,6 +109,8 @@ export interface CompiledRoute {
   keyAuth: KeyAuthPolicy | null;
   /** request-size-limiting (plugins/chain.ts); null: the node's limit only. */
   sizeLimit: SizeLimitPolicy | null;
+  /** The route's plugin steps (plugins/chain.ts); null: none beyond the inline key-auth. */
+  pipeline: Pipeline | null;
 }
 
 export interface Rejection {
@@ -121,6 +130,8 @@ export interface Snapshot {
   resilienceKeys: ReadonlySet<string>;
   /** Certificates with their keys opened: the HTTPS listener's SNI contexts, upstream client certificates (tls/). */
   tls: TlsConfig;
+  /** Identity and access tables the plugin steps read (credentials, subscriptions, consumers' groups). */
+  access: AccessTables;
 }
 
 /** `tls`: set for https targets; the compiler fills in the client certificate the upstream names. */
@@ -196,7 +207,7 @@ function parseEntry(key: string, raw: string, reduced = false): EntryResult {
     return { t: 'rejected', revision, rejection: { key, reason: `data.id ${String(data.id)} does not match the key` } };
   }
   // The cache keeps every consumer for the life of the node: keep only what the key table reads.
-  const kept = parsedKey.kind === 'consumers' ? { id: data.id, username: data.username } : data;
+  const kept = parsedKey.kind === 'consumers' ? { id: data.id, username: data.username, group_ids: groupIdsOf(data.group_ids) } : data;
   return { t: 'ok', revision, kind: parsedKey.kind, parsed: { key, id: parsedKey.id, data: kept } };
 }
 
@@ -251,6 +262,7 @@ export class CompileCache {
     ai_providers: new Map(),
     prompt_templates: new Map(),
     certificates: new Map(),
+    openapi_docs: new Map(),
   };
   readonly rejected = new Map<string, Rejection>();
   /** The highest revision of any entry (meta.revision included). */
@@ -267,6 +279,54 @@ export class CompileCache {
   primed = false;
   /** Opens and checks each certificate once per change (tls/certificates.ts). */
   readonly certificates = new CertificateCompiler();
+  /** JWKS caches by URI, kept across compiles (an issuer change does not refetch the others' keys). */
+  readonly jwks = new JwksRegistry();
+  /** Approved subscriptions, updated entry by entry like the key table. */
+  readonly subscriptions = new SubscriptionTable();
+  readonly #subscriptionRejections = new Map<string, Rejection>();
+  /** A credential changed since the credential tables were compiled. */
+  #credentialsDirty = true;
+  #credentialTables: { jwt: AccessTables['jwt']; hmac: HmacCredentialTable; basic: BasicCredentialTable; rejected: Rejection[] } | null = null;
+  #access: AccessTables | null = null;
+  #accessKeyring: Keyring | null | undefined = undefined;
+  #accessTrusted: TrustedProxies | undefined = undefined;
+
+  /**
+   * The access tables for a snapshot: credentials compiled again only when one changed (or the keyring did);
+   * consumers (owners, groups), keys and subscriptions are the live indexes, updated in place.
+   */
+  accessTables(options: CompileOptions): AccessTables {
+    const keyring = options.keyring ?? null;
+    const trusted = options.trustedProxies ?? NO_TRUSTED_PROXIES;
+    if (this.#access !== null && !this.#credentialsDirty && keyring === this.#accessKeyring && trusted === this.#accessTrusted) return this.#access;
+    const entries = [...this.parsed.credentials.values()].map((p) => ({ id: p.id, data: p.data }));
+    const prev = this.#credentialTables;
+    const jwt = compileJwtIssuers(entries, { keyring, jwks: this.jwks });
+    const hmac = compileHmacCredentials(entries, { keyring, ...(prev ? { replay: prev.hmac.replay } : {}) });
+    const basic = compileBasicCredentials(entries, prev ? { cache: prev.basic.cache } : {});
+    const rejected: Rejection[] = [...jwt.rejected, ...hmac.rejected, ...basic.rejected].map((r) => ({ key: r.key, reason: r.reason }));
+    this.#credentialTables = { jwt, hmac, basic, rejected };
+    this.#credentialsDirty = false;
+    this.#accessKeyring = keyring;
+    this.#accessTrusted = trusted;
+    const index = this.keyIndex;
+    this.#access = {
+      keys: index.table,
+      ownerOf: (id) => index.ownerOf(id),
+      ownerByUsername: (name) => index.ownerByUsername(name),
+      jwt,
+      hmac,
+      basic,
+      subscriptions: this.subscriptions,
+      trustedProxies: trusted,
+    };
+    return this.#access;
+  }
+
+  /** Credentials and subscriptions the access tables left out, with why. */
+  get accessRejections(): Rejection[] {
+    return [...(this.#credentialTables?.rejected ?? []), ...this.#subscriptionRejections.values()];
+  }
 
   get size(): number {
     return this.#results.size;
@@ -289,14 +349,20 @@ export class CompileCache {
     let result = parseEntry(key, raw, reduced);
     const revision = result.revision;
     if (result.t === 'ok' && (result.kind === 'consumers' || result.kind === 'keys')) {
-      const data = result.parsed.data as { username: string; consumer_id: string; key_sha256: string; expires_at?: string | null };
-      if (result.kind === 'consumers') this.keyIndex.setConsumer(result.parsed.id, data.username);
+      const data = result.parsed.data as { username: string; group_ids: readonly string[]; consumer_id: string; key_sha256: string; expires_at?: string | null };
+      if (result.kind === 'consumers') this.keyIndex.setConsumer(result.parsed.id, data.username, data.group_ids);
       else this.keyIndex.setKey(key, data.consumer_id, data.key_sha256.toLowerCase(), typeof data.expires_at === 'string' ? Date.parse(data.expires_at) : null);
       result = INDEXED;
     }
     const keepRaw = key === META_REVISION_KEY || result.t === 'rejected' || (revision === null && result.t !== 'skip');
     this.#results.set(key, { result, revision, len: raw.length, raw: keepRaw ? raw : undefined, gen });
     if (old) this.#unindex(key, old.result, result);
+    if (result.t === 'ok' && result.kind === 'subscriptions') {
+      const reason = this.subscriptions.put(key, result.parsed.data);
+      if (reason === null) this.#subscriptionRejections.delete(key);
+      else this.#subscriptionRejections.set(key, { key, reason });
+    }
+    if (key.startsWith(CREDENTIALS_PREFIX)) this.#credentialsDirty = true;
     // Map.set keeps an existing key's position, so a changed entity keeps its place (routes' tie-break order).
     if (result.t === 'rejected') this.rejected.set(key, result.rejection);
     else if (result.t === 'ok') this.parsed[result.kind].set(key, result.parsed);
@@ -310,6 +376,7 @@ export class CompileCache {
     if (!old) return false;
     this.#results.delete(key);
     this.#unindex(key, old.result, null);
+    if (key.startsWith(CREDENTIALS_PREFIX)) this.#credentialsDirty = true;
     if (old.revision === this.revision) this.#recomputeRevision();
     return true;
   }
@@ -343,8 +410,11 @@ export class CompileCache {
       else if (r.t === 'indexed') {
         if (isConsumerKey(key)) {
           const id = key.slice(CONSUMERS_PREFIX.length);
-          const username = this.keyIndex.usernameOf(id);
-          if (username !== undefined) yield [key, JSON.stringify({ kind: 'consumers', revision: s.revision, data: { id, username } })];
+          const owner = this.keyIndex.ownerOf(id);
+          if (owner !== undefined) {
+            const data = owner.groupIds.length > 0 ? { id, username: owner.username, group_ids: owner.groupIds } : { id, username: owner.username };
+            yield [key, JSON.stringify({ kind: 'consumers', revision: s.revision, data })];
+          }
         } else {
           const rec = this.keyIndex.keyRecord(key);
           if (rec) {
@@ -360,6 +430,10 @@ export class CompileCache {
   #unindex(key: string, old: EntryResult, next: EntryResult | null): void {
     if (old.t === 'rejected' && next?.t !== 'rejected') this.rejected.delete(key);
     if (old.t === 'ok' && !(next?.t === 'ok' && next.kind === old.kind)) this.parsed[old.kind].delete(key);
+    if (old.t === 'ok' && old.kind === 'subscriptions' && !(next?.t === 'ok' && next.kind === 'subscriptions')) {
+      this.subscriptions.delete(key);
+      this.#subscriptionRejections.delete(key);
+    }
     if (old.t === 'indexed' && next?.t !== 'indexed') {
       if (isConsumerKey(key)) this.keyIndex.deleteConsumer(key.slice(CONSUMERS_PREFIX.length));
       else this.keyIndex.deleteKey(key);
@@ -380,13 +454,20 @@ export interface CompileOptions {
   resilience?: ResilienceRegistry | null;
   /** Opens certificate keys (TP_SECRET_KEY); without it certificates are rejected. */
   keyring?: Keyring | null;
+  /** TP_TRUSTED_PROXIES: whose forwarding headers name the client (ip-restriction, client IP). */
+  trustedProxies?: TrustedProxies;
+  /** The same object across compiles (a new one compiles every plugin again). */
+  pluginContext?: PluginContext;
 }
 
 const CONSUMERS_PREFIX = 'consumers.';
 const KEYS_PREFIX = 'keys.';
 const isConsumerKey = (key: string): boolean => key.startsWith(CONSUMERS_PREFIX);
-/** Entries that never change routing: consumers, API keys and the revision marker. */
-const isKeyInput = (key: string): boolean => key.startsWith(CONSUMERS_PREFIX) || key.startsWith('keys.') || key === META_REVISION_KEY;
+const CREDENTIALS_PREFIX = 'credentials.';
+const SUBSCRIPTIONS_PREFIX = 'subscriptions.';
+/** Entries that never change routing: consumers, credentials, subscriptions and the revision marker (plugin steps read their tables per request). */
+const isKeyInput = (key: string): boolean =>
+  key.startsWith(CONSUMERS_PREFIX) || key.startsWith('keys.') || key.startsWith(CREDENTIALS_PREFIX) || key.startsWith(SUBSCRIPTIONS_PREFIX) || key === META_REVISION_KEY;
 
 /**
  * `changed`: the keys set or deleted since the compile that last used `cache` (a live change); without it
@@ -427,12 +508,14 @@ export function compileSnapshot(
   if (!routingChanged && cache.routing) {
     // Only consumers, keys or the revision changed: the router, services and upstreams stand as they are.
     const prev = cache.routing.snapshot;
+    const access = cache.accessTables(options);
     return {
       ...prev,
       revision,
       keys: keyIndex.table,
-      rejected: [...rejected, ...cache.routing.rejected, ...keyIndex.rejections()],
+      rejected: [...rejected, ...cache.routing.rejected, ...keyIndex.rejections(), ...cache.accessRejections],
       counts: { ...prev.counts, ...keyCounts },
+      access,
     };
   }
   // Routing: a live change to upstreams, services or routes recompiles just those and what depends on them
@@ -444,16 +527,20 @@ export function compileSnapshot(
   const pools = withClientCertificates(poolFor, tls);
   let routing: RoutingResult;
   try {
-    routing = (incremental && cache.routing && compiler.update(routingKeys, byKind, pools, stages, resilience)) || compiler.full(byKind, pools, stages, resilience);
+    const plugins = options.pluginContext ?? DEFAULT_PLUGIN_CONTEXT;
+    routing =
+      (incremental && cache.routing && compiler.update(routingKeys, byKind, pools, stages, resilience, plugins)) || compiler.full(byKind, pools, stages, resilience, plugins);
   } catch (err) {
     cache.routing = null; // the compiler's state may be half updated: the next compile starts over
     throw err;
   }
+  const access = cache.accessTables(options);
   const snapshot: Snapshot = {
     revision,
     router: routing.router,
     keys: keyIndex.table,
-    rejected: [...rejected, ...routing.rejected, ...tls.rejected, ...keyIndex.rejections()],
+    access,
+    rejected: [...rejected, ...routing.rejected, ...tls.rejected, ...keyIndex.rejections(), ...cache.accessRejections],
     counts: { ...routing.counts, ...keyCounts },
     poolKeys: routing.poolKeys,
     resilienceKeys: routing.resilienceKeys,
@@ -489,6 +576,13 @@ function checkApiKey(d: Record<string, unknown>): string | null {
     return 'expires_at must be a date-time or null';
   }
   return null;
+}
+
+const NO_GROUPS: readonly string[] = Object.freeze([]);
+/** A consumer's group ids, lower-case (as ACLs compare them); [] when absent or not a list of strings. */
+function groupIdsOf(v: unknown): readonly string[] {
+  if (!Array.isArray(v) || v.length === 0) return NO_GROUPS;
+  return Object.freeze(v.filter((g): g is string => typeof g === 'string').map((g) => g.toLowerCase()));
 }
 
 function safeJson(raw: string): unknown {

@@ -19,6 +19,8 @@ export class KeyIndex {
   });
   /** Consumer id → its owner object (mutated in place on a rename, so every key follows). */
   readonly #owners = new Map<string, KeyOwner>();
+  /** Username → owner (JWT/introspection/authorizer claims name consumers by username). */
+  readonly #byUsername = new Map<string, KeyOwner>();
   /** KV key (`keys.<id>`) → record, for every valid key. */
   readonly #keys = new Map<string, KeyRecord>();
   /** The subset of #keys whose consumer is missing (rejected until it appears). */
@@ -28,14 +30,21 @@ export class KeyIndex {
     return this.#owners.size;
   }
 
-  setConsumer(id: string, username: string): void {
+  /** `groupIds`: lower-case consumer group ids (a new array per change: ACL memos key on it). */
+  setConsumer(id: string, username: string, groupIds: readonly string[] = NO_GROUPS): void {
     const owner = this.#owners.get(id);
     if (owner) {
-      owner.username = username;
+      if (owner.username !== username) {
+        if (this.#byUsername.get(owner.username) === owner) this.#byUsername.delete(owner.username);
+        owner.username = username;
+      }
+      this.#byUsername.set(username, owner);
+      if (!sameGroups(owner.groupIds, groupIds)) owner.groupIds = groupIds;
       return;
     }
-    const created: KeyOwner = { consumerId: id, username };
+    const created: KeyOwner = { consumerId: id, username, groupIds };
     this.#owners.set(id, created);
+    this.#byUsername.set(username, created);
     // Keys that arrived before their consumer (or outlived an earlier delete) become valid.
     if (this.#orphans.size > 0) {
       for (const [kvKey, rec] of this.#orphans) {
@@ -48,7 +57,10 @@ export class KeyIndex {
   }
 
   deleteConsumer(id: string): void {
-    if (!this.#owners.delete(id)) return;
+    const owner = this.#owners.get(id);
+    if (!owner) return;
+    this.#owners.delete(id);
+    if (this.#byUsername.get(owner.username) === owner) this.#byUsername.delete(owner.username);
     // Rare next to key changes: a scan of the key records beats keeping a reverse index for every consumer.
     for (const [kvKey, rec] of this.#keys) {
       if (rec.consumerId !== id) continue;
@@ -79,6 +91,16 @@ export class KeyIndex {
     if (owner && owner.consumerId === rec.consumerId) this.table.delete(rec.hex);
   }
 
+  /** A consumer's owner record by id; undefined for an unknown consumer. */
+  ownerOf(consumerId: string): KeyOwner | undefined {
+    return this.#owners.get(consumerId);
+  }
+
+  /** A consumer's owner record by username; undefined for none. */
+  ownerByUsername(username: string): KeyOwner | undefined {
+    return this.#byUsername.get(username);
+  }
+
   /** The consumer's username; undefined for none (for re-serializing the config: CompileCache.envelopes). */
   usernameOf(consumerId: string): string | undefined {
     return this.#owners.get(consumerId)?.username;
@@ -100,4 +122,12 @@ export class KeyIndex {
     for (const [key, rec] of this.#orphans) out.push({ key, reason: `consumer ${rec.consumerId} is missing or rejected` });
     return out;
   }
+}
+
+const NO_GROUPS: readonly string[] = Object.freeze([]);
+
+function sameGroups(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

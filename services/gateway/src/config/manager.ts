@@ -7,6 +7,8 @@ import { CompileCache, compileSnapshot, type PoolFactory, type Snapshot } from '
 import type { ResilienceRegistry } from '../upstream/resilience.js';
 import { loadLastKnownGood, saveLastKnownGood, saveLastKnownGoodInSlices } from './last-known-good.js';
 import { errMessage, log } from '../log.js';
+import type { PluginContext } from '../plugins/chain.js';
+import { compileTrustedProxies } from '../plugins/ip-restriction/index.js';
 
 export type ConfigSourceKind = 'kv' | 'lkg';
 
@@ -26,6 +28,8 @@ export interface ConfigManagerOptions {
   stages?: ReadonlySet<string> | null;
   /** Opens certificate keys (TP_SECRET_KEY); without it certificates are rejected and reported. */
   keyring?: Keyring | null;
+  /** TP_TRUSTED_PROXIES (addresses and CIDRs; validated by the caller: an invalid entry throws here). */
+  trustedProxies?: readonly string[];
   /** Upstream health/breaker/retry-budget state kept across compiles (retain it in onSwap with snap.resilienceKeys); unset: not enforced. */
   resilience?: ResilienceRegistry | null;
   /**
@@ -63,9 +67,12 @@ export class ConfigManager {
   #lkgTimer: NodeJS.Timeout | null = null;
   #closed = false;
   readonly #o: ConfigManagerOptions;
+  /** Node settings plugin compiles read; one object for the life of the manager (compiles memoize on it). */
+  readonly #plugins: PluginContext;
 
   constructor(o: ConfigManagerOptions) {
     this.#o = o;
+    this.#plugins = { trustedProxies: compileTrustedProxies(o.trustedProxies ?? []), keyring: o.keyring ?? null };
   }
 
   /** The current snapshot; the hot path calls this once per request. */
@@ -280,7 +287,13 @@ export class ConfigManager {
     this.#changed = new Set();
     this.#pending = new Map();
     try {
-      snap = compileSnapshot(pending, this.#o.poolFor, this.#cache, changed, { stages: this.#o.stages ?? null, resilience: this.#o.resilience ?? null, keyring: this.#o.keyring ?? null });
+      snap = compileSnapshot(pending, this.#o.poolFor, this.#cache, changed, {
+        stages: this.#o.stages ?? null,
+        resilience: this.#o.resilience ?? null,
+        keyring: this.#o.keyring ?? null,
+        trustedProxies: this.#plugins.trustedProxies,
+        pluginContext: this.#plugins,
+      });
     } catch (e) {
       // The cache holds every entry parsed (each set is complete on its own); the routing built from it
       // may not be: the next compile rebuilds it.

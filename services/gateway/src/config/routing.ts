@@ -12,7 +12,8 @@ import { upstreamTlsOptions } from '../upstream/pools.js';
 import type { ResilienceRegistry } from '../upstream/resilience.js';
 import { CompiledSplits } from '../upstream/splits.js';
 import { ALWAYS_AVAILABLE } from '../upstream/target-health.js';
-import { compilePluginIndex, routePolicies, type PluginIndex } from '../plugins/chain.js';
+import { TurnpikeError } from '@turnpike/common';
+import { compilePluginIndex, DEFAULT_PLUGIN_CONTEXT, routePolicies, type PluginContext, type PluginIndex, type RouteServiceInfo } from '../plugins/chain.js';
 import { lifecycleHeaders, type CompiledRoute, type CompiledService, type CompiledUpstream, type PoolFactory, type Rejection, type UpstreamTarget } from './compiler.js';
 
 interface Parsed<T> {
@@ -27,6 +28,8 @@ export interface RoutingInputs {
   services: ReadonlyMap<string, Parsed<unknown>>;
   routes: ReadonlyMap<string, Parsed<unknown>>;
   plugins: ReadonlyMap<string, Parsed<unknown>>;
+  /** `openapi_docs.<service id>`: services' OpenAPI documents (request-validation); absent on older control planes. */
+  openapi_docs?: ReadonlyMap<string, Parsed<unknown>>;
 }
 
 export interface RoutingResult {
@@ -99,10 +102,23 @@ export class RoutingCompiler {
   readonly #rank = new Map<string, number>();
   #nextRank = 0;
   #stages: ReadonlySet<string> | null = null;
+  #pluginContext: PluginContext = DEFAULT_PLUGIN_CONTEXT;
+  /** service id → what its routes' steps need of it (subscription requirement, OpenAPI document). */
+  readonly #serviceInfo = new Map<string, RouteServiceInfo>();
+  #openapiDocs: ReadonlyMap<string, Parsed<unknown>> | undefined = undefined;
 
   /** Compiles everything in `inputs` from scratch. */
-  full(inputs: RoutingInputs, poolFor: PoolFactory, stages: ReadonlySet<string> | null, resilience: ResilienceRegistry | null = null): RoutingResult {
+  full(
+    inputs: RoutingInputs,
+    poolFor: PoolFactory,
+    stages: ReadonlySet<string> | null,
+    resilience: ResilienceRegistry | null = null,
+    pluginContext: PluginContext = DEFAULT_PLUGIN_CONTEXT,
+  ): RoutingResult {
     this.#resilience = resilience;
+    this.#pluginContext = pluginContext;
+    this.#openapiDocs = inputs.openapi_docs;
+    this.#serviceInfo.clear();
     for (const m of [this.#upstreams, this.#upstreamPools, this.#upstreamResilience, this.#splitUpstreamsOfService, this.#services, this.#serviceRejections, this.#routeRejections]) m.clear();
     for (const m of [this.#servicesByUpstream, this.#upstreamOfService, this.#routesByService, this.#serviceOfRoute, this.#rank]) m.clear();
     this.#unrouted.clear();
@@ -110,7 +126,7 @@ export class RoutingCompiler {
     this.#stages = stages;
     for (const p of inputs.upstreams.values()) this.#compileUpstream(p.id, p as Parsed<Upstream>, poolFor);
     for (const p of inputs.services.values()) this.#compileService(p.id, p as Parsed<Service>);
-    this.#plugins = compilePluginIndex(inputs.plugins.values());
+    this.#plugins = compilePluginIndex(inputs.plugins.values(), pluginContext);
     const specs: RouteSpec<CompiledRoute>[] = [];
     for (const [key, p] of inputs.routes) {
       this.#rank.set(key, this.#nextRank++);
@@ -132,8 +148,9 @@ export class RoutingCompiler {
     poolFor: PoolFactory,
     stages: ReadonlySet<string> | null,
     resilience: ResilienceRegistry | null = null,
+    pluginContext: PluginContext = DEFAULT_PLUGIN_CONTEXT,
   ): RoutingResult | null {
-    if (stages !== this.#stages || resilience !== this.#resilience) return null;
+    if (stages !== this.#stages || resilience !== this.#resilience || pluginContext !== this.#pluginContext) return null;
     const upstreamIds = new Set<string>();
     const serviceIds = new Set<string>();
     const routeKeys = new Set<string>();
@@ -226,8 +243,10 @@ export class RoutingCompiler {
     this.#upstreamOfService.delete(id);
     for (const u of this.#splitUpstreamsOfService.get(id) ?? []) removeFrom(this.#servicesByUpstream, u, id);
     this.#splitUpstreamsOfService.delete(id);
+    this.#serviceInfo.delete(id);
     if (!p) return;
     const { key, data } = p;
+    this.#serviceInfo.set(id, { subscriptionRequired: (data as { subscription_required?: unknown }).subscription_required === true, openapi: this.#openapiDocOf(id) });
     const upstreamId = upstreamIdOf(data);
     this.#upstreamOfService.set(id, upstreamId);
     addTo(this.#servicesByUpstream, upstreamId, id);
@@ -278,6 +297,12 @@ export class RoutingCompiler {
     this.#services.set(id, { id, basePath, upstream, integration: null, websocket: null, responseHeaders: lifecycleHeaders(data), splits });
   }
 
+  /** The service's OpenAPI document as published (`openapi_docs.<id>`), or null. The same object while unchanged. */
+  #openapiDocOf(serviceId: string): unknown {
+    const entry = this.#openapiDocs?.get(`openapi_docs.${serviceId}`)?.data as { document?: unknown } | undefined;
+    return entry?.document ?? null;
+  }
+
   /** The router spec of one route, or null when it is gone, rejected or not served here. */
   #compileRoute(key: string, p: Parsed<Route> | undefined): RouteSpec<CompiledRoute> | null {
     this.#routeRejections.delete(key);
@@ -295,6 +320,16 @@ export class RoutingCompiler {
     }
     // A route for another stage is valid config this node does not serve (TP_STAGES).
     if (this.#stages && data.stage !== null && !this.#stages.has(data.stage)) return null;
+    let policies: ReturnType<typeof routePolicies>;
+    try {
+      policies = routePolicies(this.#plugins.index, id, service.id, data.plugins, this.#serviceInfo.get(service.id));
+    } catch (e) {
+      // A plugin that cannot apply to this route (request-validation and an unusable OpenAPI document):
+      // the route is refused rather than served unchecked.
+      if (!(e instanceof TurnpikeError)) throw e;
+      this.#routeRejections.set(key, { key, reason: `plugin config cannot apply: ${e.message}`, ...(e.fields ? { fields: e.fields } : {}) });
+      return null;
+    }
     return {
       id,
       hosts: data.hosts,
@@ -304,7 +339,7 @@ export class RoutingCompiler {
       headers: data.headers,
       query: data.query,
       rank: this.#rank.get(key)!,
-      value: { id, service, stripPath: data.strip_path, ...routePolicies(this.#plugins.index, id, service.id, data.plugins) },
+      value: { id, service, stripPath: data.strip_path, ...policies },
     };
   }
 }

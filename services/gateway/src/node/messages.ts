@@ -16,6 +16,8 @@ export interface WorkerInit {
   stages: string[] | null;
   /** The node's keyring (as startGateway got it, or from TP_SECRET_KEY[S]), for opening certificate keys. */
   keyring: { activeKid: string; keys: [string, Uint8Array][] } | null;
+  /** TP_TRUSTED_PROXIES as given to startGateway. */
+  trustedProxies: string[];
 }
 
 export type ToWorker =

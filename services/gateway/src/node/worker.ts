@@ -44,6 +44,7 @@ const manager = new ConfigManager({
   resilience,
   // Certificate keys open with the node's keyring, as the primary holds it.
   keyring: init.keyring ? { activeKid: init.keyring.activeKid, keys: new Map(init.keyring.keys.map(([kid, k]) => [kid, Buffer.from(k)])) } : null,
+  trustedProxies: init.trustedProxies,
 });
 
 let calls: CallRecord[] = [];

@@ -21,7 +21,7 @@ describe('plugin chain', () => {
   });
 
   test('no plugins: no policies', () => {
-    assert.deepEqual(policies([]), { keyAuth: null, sizeLimit: null });
+    assert.deepEqual(policies([]), { keyAuth: null, sizeLimit: null, pipeline: null });
   });
 
   test('route-level precedence: route > service > global', () => {
@@ -45,7 +45,7 @@ describe('plugin chain', () => {
   });
 
   test('disabled plugins are ignored, as if absent', () => {
-    assert.deepEqual(policies([keyAuth('x-off', {}, false), size(1, {}, false)]), { keyAuth: null, sizeLimit: null });
+    assert.deepEqual(policies([keyAuth('x-off', {}, false), size(1, {}, false)]), { keyAuth: null, sizeLimit: null, pipeline: null });
     const p = policies([keyAuth('x-global'), keyAuth('x-route', { route_id: R }, false), size(9, { service_id: S }), size(1, { route_id: R }, false)]);
     assert.deepEqual(p.keyAuth?.headerNames, ['x-global']);
     assert.equal(p.sizeLimit?.maxBodyBytes, 9);
@@ -82,7 +82,7 @@ describe('plugin chain', () => {
     assert.deepEqual(rejections.map((r) => r.key), bad.map((b) => b.key));
     assert.match(rejections[0]!.reason, /not known/);
     assert.equal(rejections[1]!.fields?.[0]?.path, '/config/max_body_bytes');
-    assert.deepEqual(routePolicies(index, R, S, {}), { keyAuth: null, sizeLimit: null });
+    assert.deepEqual(routePolicies(index, R, S, {}), { keyAuth: null, sizeLimit: null, pipeline: null });
     const ok = compilePluginIndex([plugin('request-size-limiting', {}, {})]);
     assert.equal(routePolicies(ok.index, R, S, {}).sizeLimit?.maxBodyBytes, 1024 * 1024);
   });

@@ -1,28 +1,146 @@
 // Compiles plugin attachments (KV kind `plugins`) into per-route policies when config is compiled, so the
-// hot path reads `route.keyAuth` / `route.sizeLimit` and does at most one consumer-keyed map lookup.
+// hot path reads `route.keyAuth` / `route.sizeLimit` / `route.pipeline` and does no lookups of its own.
 // Precedence (docs/configuration.md, "Plugins"):
 //  - route-level: a route-scoped instance > the route's inline `plugins['key-auth']` > service > global;
 //  - once authentication has identified the consumer (types whose scopes allow `consumer`): consumer + route >
 //    consumer + service > consumer alone, each overriding every instance without a consumer;
 //  - disabled instances are ignored, as if absent.
+// A route's plugin steps (plugins/steps.ts) run in phase order: pre-auth (cors, ip-restriction, waf), auth
+// (several schemes: any one of them), access (acl, the service's subscription requirement, request
+// validation). A route whose only plugin is key-auth keeps the handler's inline fast path (`keyAuth`).
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
-import type { TSchema } from '@sinclair/typebox';
-import { PLUGIN_TYPES, type FieldError, type KeyAuthConfig, type PluginTypeName, type RequestSizeLimitingConfig, type RoutePlugins } from '@turnpike/common';
+import { FormatRegistry, type TSchema } from '@sinclair/typebox';
+import {
+  PLUGIN_TYPE_NAMES,
+  PLUGIN_TYPES,
+  TurnpikeError,
+  type AclConfig,
+  type BasicAuthConfig,
+  type CorsConfig,
+  type CustomAuthorizerConfig,
+  type Keyring,
+  type Oauth2IntrospectionConfig,
+  type ErrorCode,
+  type FieldError,
+  type HmacAuthConfig,
+  type IpRestrictionConfig,
+  type JwtAuthConfig,
+  type KeyAuthConfig,
+  type PluginTypeName,
+  type RequestSizeLimitingConfig,
+  type RequestValidationConfig,
+  type RoutePlugins,
+  type WafConfig,
+} from '@turnpike/common';
 import { compileKeyAuth, type KeyAuthPolicy } from './key-auth/index.js';
 import { compileSizeLimit, type SizeLimitPolicy } from './request-size-limiting/index.js';
+import { compileJwtPolicy, type JwtPolicy } from './jwt-auth/index.js';
+import { compileHmacPolicy, type HmacPolicy } from './hmac-auth/index.js';
+import { compileBasicPolicy, type BasicPolicy } from './basic-auth/index.js';
+import { compileIpRestriction, NO_TRUSTED_PROXIES, type IpPolicy, type TrustedProxies } from './ip-restriction/index.js';
+import { compileCors, type CorsPolicy } from './cors/index.js';
+import { compileAcl, type AclPolicy } from './acl/index.js';
+import { compileRequestValidation, type RequestValidationPolicy } from './request-validation/index.js';
+import { compileWaf, type WafPolicy } from './waf/index.js';
+import { compileIntrospection, INTROSPECTION_CHALLENGE, introspectionStep, type IntrospectionPolicy } from './oauth2-introspection/index.js';
+import { authorizerStep, compileAuthorizer, type AuthorizerPolicy } from './custom-authorizer/index.js';
+import { anyOfAuth, orderSteps, type Step } from './pipeline.js';
+import type { RequestContext } from './request-context.js';
+import {
+  API_KEY_CHALLENGE,
+  aclStep,
+  basicAuthStep,
+  corsStep,
+  hmacAuthStep,
+  ipRestrictionStep,
+  jwtAuthStep,
+  keyAuthStep,
+  missingCredentials,
+  requestValidationStep,
+  subscriptionStep,
+  wafStep,
+} from './steps.js';
+
+/** A route's compiled steps (null on the route when it has none beyond the key-auth fast path). */
+export interface Pipeline {
+  readonly steps: readonly Step<RequestContext>[];
+  /** Some step reads the whole body: the handler buffers it (up to the body limit) before that step. */
+  readonly needsBody: boolean;
+  /** Some step may answer asynchronously or read the body: the handler keeps what it needs past its return. */
+  readonly names: string;
+}
 
 /** What a compiled route carries for its plugins. */
 export interface RoutePolicies {
+  /** Set only when key-auth is the route's one plugin step: the handler checks it inline. */
   keyAuth: KeyAuthPolicy | null;
   sizeLimit: SizeLimitPolicy | null;
+  pipeline: Pipeline | null;
+}
+
+/** Node settings plugin compiles read. */
+export interface PluginContext {
+  /** TP_TRUSTED_PROXIES: ip-restriction instances without their own trusted_proxies use these. */
+  trustedProxies: TrustedProxies;
+  /** Opens plugin secrets the control plane sealed (introspection client secrets, authorizer AWS keys). */
+  keyring?: Keyring | null;
+}
+export const DEFAULT_PLUGIN_CONTEXT: PluginContext = { trustedProxies: NO_TRUSTED_PROXIES };
+
+/** The plugin instance a config belongs to: its id (the sealing context of its secrets) and its sealed secrets. */
+export interface PluginEntry {
+  id: string;
+  /** JSON pointer into the config → sealed value (`PluginType.secretFields`); null for none. */
+  secret: Readonly<Record<string, unknown>> | null;
+}
+
+/** A compiled instance that applies but is not usable on this node: reported, and its requests get 503. */
+export interface Unusable {
+  readonly unavailable: string | null;
+}
+
+// Config schemas use `format: 'uri'` (authorizer URLs): the control plane checked it; the node checks it too.
+if (!FormatRegistry.Has('uri')) FormatRegistry.Set('uri', (v) => URL.canParse(v));
+
+/** What a route's service contributes to its steps. */
+export interface RouteServiceInfo {
+  /** The service requires an approved subscription (`subscription_required`). */
+  subscriptionRequired: boolean;
+  /** The service's OpenAPI document (request-validation, source `openapi`); null for none. */
+  openapi: unknown;
+}
+const NO_SERVICE_INFO: RouteServiceInfo = { subscriptionRequired: false, openapi: null };
+
+/** request-validation is compiled per route's service (its OpenAPI document): the index keeps the config. */
+interface DeferredValidation {
+  readonly cfg: RequestValidationConfig;
+  readonly byDoc: WeakMap<object, RequestValidationPolicy | TurnpikeError>;
+  noDoc: RequestValidationPolicy | TurnpikeError | null;
 }
 
 /** The gateway's implementation of each registered plugin type: its config compiled to a policy. */
 export const PLUGIN_COMPILERS = {
   'key-auth': (cfg: Record<string, unknown>): KeyAuthPolicy => compileKeyAuth(cfg as KeyAuthConfig),
   'request-size-limiting': (cfg: Record<string, unknown>): SizeLimitPolicy => compileSizeLimit(cfg as unknown as RequestSizeLimitingConfig),
-} satisfies Record<PluginTypeName, (config: Record<string, unknown>) => unknown>;
+  'jwt-auth': (cfg: Record<string, unknown>): JwtPolicy => compileJwtPolicy(cfg as JwtAuthConfig),
+  'hmac-auth': (cfg: Record<string, unknown>): HmacPolicy => compileHmacPolicy(cfg as HmacAuthConfig),
+  'basic-auth': (cfg: Record<string, unknown>): BasicPolicy => compileBasicPolicy(cfg as BasicAuthConfig),
+  'ip-restriction': (cfg: Record<string, unknown>, ctx: PluginContext): IpPolicy => compileIpRestriction(cfg as unknown as IpRestrictionConfig, ctx.trustedProxies),
+  cors: (cfg: Record<string, unknown>): CorsPolicy => compileCors(cfg as unknown as CorsConfig),
+  acl: (cfg: Record<string, unknown>): AclPolicy => compileAcl(cfg as unknown as AclConfig),
+  'request-validation': (cfg: Record<string, unknown>): DeferredValidation => ({ cfg: cfg as unknown as RequestValidationConfig, byDoc: new WeakMap(), noDoc: null }),
+  waf: (cfg: Record<string, unknown>): WafPolicy => compileWaf(cfg as unknown as WafConfig),
+  'oauth2-introspection': (cfg: Record<string, unknown>, ctx: PluginContext, e: PluginEntry): IntrospectionPolicy => {
+    const r = compileIntrospection(cfg as unknown as Oauth2IntrospectionConfig, { keyring: ctx.keyring ?? null, pluginId: e.id, secrets: e.secret });
+    if (typeof r === 'string') throw new TurnpikeError('TP_ERR_VALIDATION', r);
+    return r;
+  },
+  // Never throws: an authorizer this node cannot call (no credentials, a secret it cannot open) is kept,
+  // reported, and answers 503 (failing closed; an absent authorizer would let every request through).
+  'custom-authorizer': (cfg: Record<string, unknown>, ctx: PluginContext, e: PluginEntry): AuthorizerPolicy =>
+    compileAuthorizer(cfg as unknown as CustomAuthorizerConfig, { keyring: ctx.keyring ?? null, pluginId: e.id, secrets: e.secret }),
+} satisfies Record<PluginTypeName, (config: Record<string, unknown>, ctx: PluginContext, entry: PluginEntry) => unknown>;
 type PolicyOf = { [K in PluginTypeName]: ReturnType<(typeof PLUGIN_COMPILERS)[K]> };
 
 /** One type's enabled instances by scope (ids lower-case, as the control plane stores them). */
@@ -40,6 +158,8 @@ export interface Scoped<P> {
 export type PluginIndex = { [K in PluginTypeName]: Scoped<PolicyOf[K]> } & {
   /** Per-service merged consumer limits, shared by that service's routes ('' → consumer-only instances). */
   readonly sizeByService: Map<string, ReadonlyMap<string, number> | null>;
+  /** Pipelines by the identity of what they are built from: routes with the same plugins share one. */
+  readonly pipelines: Map<string, Pipeline | null>;
 };
 
 export interface PluginRejection {
@@ -49,6 +169,8 @@ export interface PluginRejection {
 }
 
 interface PluginData {
+  id?: unknown;
+  secret?: unknown;
   type?: unknown;
   enabled?: unknown;
   scope?: { service_id?: unknown; route_id?: unknown; consumer_id?: unknown } | null;
@@ -56,14 +178,16 @@ interface PluginData {
 }
 
 const CHECKS = new Map<string, { schema: TSchema; check: TypeCheck<TSchema> }>(PLUGIN_TYPES.map((t) => [t.name, { schema: t.config, check: TypeCompiler.Compile(t.config) }]));
-// A parsed entry is the same object while its KV value is unchanged: its validated, compiled policy is kept.
-const compiledOf = new WeakMap<object, { policy: unknown } | { rejection: Omit<PluginRejection, 'key'> }>();
+// A parsed entry is the same object while its KV value is unchanged: its validated, compiled policy is kept
+// (per plugin context: a change of the node's settings compiles again).
+type EntryResult = { policy: unknown; warning?: Omit<PluginRejection, 'key'> } | { rejection: Omit<PluginRejection, 'key'> };
+const compiledOf = new WeakMap<object, { ctx: PluginContext; result: EntryResult }>();
 
 function emptyScoped<P>(): Scoped<P> {
   return { global: null, service: new Map(), route: new Map(), consumer: new Map(), consumerService: new Map(), consumerRoute: new Map() };
 }
 
-function compileEntry(data: PluginData): { policy: unknown } | { rejection: Omit<PluginRejection, 'key'> } {
+function compileEntry(data: PluginData, ctx: PluginContext): EntryResult {
   const type = typeof data.type === 'string' ? data.type : '';
   const entry = CHECKS.get(type);
   if (!entry || !(type in PLUGIN_COMPILERS)) return { rejection: { reason: `plugin type ${JSON.stringify(type)} is not known to this gateway version` } };
@@ -79,7 +203,29 @@ function compileEntry(data: PluginData): { policy: unknown } | { rejection: Omit
     const fields = [...entry.check.Errors(config)].slice(0, 10).map((e) => ({ path: `/config${e.path}`, message: e.message }));
     return { rejection: { reason: `invalid ${type} config`, fields } };
   }
-  return { policy: PLUGIN_COMPILERS[type as PluginTypeName](config) };
+  // What the schema cannot say (a CIDR's host bits, a regex): the control plane refuses it at write time;
+  // a config written by an older one is rejected here with the same field paths.
+  const problems = pluginTypeProblems(type, config);
+  if (problems.length > 0) return { rejection: { reason: `invalid ${type} config`, fields: problems.map((f) => ({ path: `/config${f.path}`, message: f.message })) } };
+  const entryOf: PluginEntry = {
+    id: typeof data.id === 'string' ? data.id : '',
+    secret: typeof data.secret === 'object' && data.secret !== null ? (data.secret as Record<string, unknown>) : null,
+  };
+  try {
+    const policy = (PLUGIN_COMPILERS[type as PluginTypeName] as (c: Record<string, unknown>, x: PluginContext, e: PluginEntry) => unknown)(config, ctx, entryOf);
+    const unavailable = (policy as Partial<Unusable>).unavailable;
+    if (typeof unavailable === 'string') return { policy, warning: { reason: `${type} cannot be used on this node (its requests get 503): ${unavailable}` } };
+    return { policy };
+  } catch (e) {
+    if (!(e instanceof TurnpikeError)) throw e;
+    const fields = (e.fields ?? []).map((f) => ({ path: `/config${f.path}`, message: f.message }));
+    return { rejection: { reason: `invalid ${type} config: ${e.message}`, fields } };
+  }
+}
+
+function pluginTypeProblems(type: string, config: Record<string, unknown>): FieldError[] {
+  const t = PLUGIN_TYPES.find((p) => p.name === type);
+  return t?.problems ? t.problems(config as never) : [];
 }
 
 function place<P>(into: Scoped<P>, scope: NonNullable<PluginData['scope']>, policy: P): void {
@@ -102,25 +248,40 @@ function mapIn<P>(m: Map<string, Map<string, P>>, key: string): Map<string, P> {
 }
 
 /** Indexes the enabled, valid plugin instances; invalid ones are reported, not applied. */
-export function compilePluginIndex(entries: Iterable<{ key: string; data: unknown }>): { index: PluginIndex; rejections: PluginRejection[] } {
-  const index: PluginIndex = { 'key-auth': emptyScoped(), 'request-size-limiting': emptyScoped(), sizeByService: new Map() };
+export function compilePluginIndex(
+  entries: Iterable<{ key: string; data: unknown }>,
+  ctx: PluginContext = DEFAULT_PLUGIN_CONTEXT,
+): { index: PluginIndex; rejections: PluginRejection[] } {
+  const index = Object.fromEntries(PLUGIN_TYPE_NAMES.map((n) => [n, emptyScoped()])) as unknown as PluginIndex;
+  Object.assign(index, { sizeByService: new Map(), pipelines: new Map() });
   const rejections: PluginRejection[] = [];
   for (const { key, data } of entries) {
     const d = data as PluginData;
     if (d.enabled === false) continue;
-    let compiled = compiledOf.get(d);
-    if (!compiled) compiledOf.set(d, (compiled = compileEntry(d)));
+    let memo = compiledOf.get(d);
+    if (!memo || memo.ctx !== ctx) compiledOf.set(d, (memo = { ctx, result: compileEntry(d, ctx) }));
+    const compiled = memo.result;
     if ('rejection' in compiled) {
       rejections.push({ key, ...compiled.rejection });
       continue;
     }
+    if (compiled.warning) rejections.push({ key, ...compiled.warning });
     place(index[d.type as PluginTypeName] as Scoped<unknown>, d.scope ?? {}, compiled.policy);
   }
   return { index, rejections };
 }
 
-/** The policies of one route, every precedence rule applied. */
-export function routePolicies(index: PluginIndex, routeId: string, serviceId: string, inline: RoutePlugins): RoutePolicies {
+/** The instance of one type that applies to a route: route > service > global. */
+function pick<P>(s: Scoped<P>, routeId: string, serviceId: string): P | null {
+  return s.route.get(routeId) ?? s.service.get(serviceId) ?? s.global;
+}
+
+/**
+ * The policies of one route, every precedence rule applied. Throws TurnpikeError (field paths into the
+ * service's OpenAPI document) when a request-validation instance cannot use the route's service document:
+ * the route is then rejected rather than served unchecked.
+ */
+export function routePolicies(index: PluginIndex, routeId: string, serviceId: string, inline: RoutePlugins, service: RouteServiceInfo = NO_SERVICE_INFO): RoutePolicies {
   const ka = index['key-auth'];
   const inlineKa = inline['key-auth'];
   const keyAuth = ka.route.get(routeId) ?? (inlineKa ? compileKeyAuth(inlineKa) : null) ?? ka.service.get(serviceId) ?? ka.global;
@@ -129,7 +290,116 @@ export function routePolicies(index: PluginIndex, routeId: string, serviceId: st
   const base = sl.route.get(routeId) ?? sl.service.get(serviceId) ?? sl.global;
   const consumers = consumerLimits(index, routeId, serviceId);
   const sizeLimit = consumers === null ? base : { maxBodyBytes: base ? base.maxBodyBytes : Infinity, byConsumer: consumers };
-  return { keyAuth, sizeLimit };
+
+  const parts: (object | null)[] = [
+    keyAuth,
+    pick(index['jwt-auth'], routeId, serviceId),
+    pick(index['hmac-auth'], routeId, serviceId),
+    pick(index['basic-auth'], routeId, serviceId),
+    pick(index['oauth2-introspection'], routeId, serviceId),
+    pick(index['custom-authorizer'], routeId, serviceId),
+    pick(index.cors, routeId, serviceId),
+    pick(index['ip-restriction'], routeId, serviceId),
+    pick(index.waf, routeId, serviceId),
+    pick(index.acl, routeId, serviceId),
+    validationFor(pick(index['request-validation'], routeId, serviceId), service.openapi),
+  ];
+  if (parts.every((p, i) => i === 0 || p === null) && !service.subscriptionRequired) return { keyAuth, sizeLimit, pipeline: null };
+  let memoKey = service.subscriptionRequired ? 's' : '-';
+  for (const p of parts) memoKey += ':' + (p === null ? '' : identityOf(p));
+  let pipeline = index.pipelines.get(memoKey);
+  if (pipeline === undefined) index.pipelines.set(memoKey, (pipeline = buildPipeline(parts as Parts, service.subscriptionRequired)));
+  return { keyAuth: null, sizeLimit, pipeline };
+}
+
+type Parts = [
+  KeyAuthPolicy | null,
+  JwtPolicy | null,
+  HmacPolicy | null,
+  BasicPolicy | null,
+  IntrospectionPolicy | null,
+  AuthorizerPolicy | null,
+  CorsPolicy | null,
+  IpPolicy | null,
+  WafPolicy | null,
+  AclPolicy | null,
+  RequestValidationPolicy | null,
+];
+
+function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, cors, ip, waf, acl, validation]: Parts, subscriptionRequired: boolean): Pipeline {
+  const steps: Step<RequestContext>[] = [];
+  if (cors) steps.push(corsStep(cors));
+  if (ip) steps.push(ipRestrictionStep(ip));
+  if (waf) steps.push(wafStep(waf));
+  const auth: Step<RequestContext>[] = [];
+  const challenges: string[] = [];
+  let firstCode: ErrorCode | null = null;
+  if (keyAuth) {
+    auth.push(keyAuthStep(keyAuth));
+    challenges.push(API_KEY_CHALLENGE);
+    firstCode ??= 'TP_ERR_AUTH_KEY_MISSING';
+  }
+  if (jwt) {
+    auth.push(jwtAuthStep(jwt));
+    challenges.push('Bearer realm="turnpike"');
+    firstCode ??= 'TP_ERR_AUTH_TOKEN_MISSING';
+  }
+  if (hmac) {
+    auth.push(hmacAuthStep(hmac));
+    challenges.push(hmac.failures.missing.wwwAuthenticate!);
+    firstCode ??= 'TP_ERR_AUTH_SIGNATURE_MISSING';
+  }
+  if (basic) {
+    auth.push(basicAuthStep(basic));
+    challenges.push(basic.failures.missing.wwwAuthenticate!);
+    firstCode ??= 'TP_ERR_AUTH_BASIC_MISSING';
+  }
+  if (introspection) {
+    auth.push(introspectionStep(introspection));
+    if (!challenges.includes(INTROSPECTION_CHALLENGE)) challenges.push(INTROSPECTION_CHALLENGE);
+    firstCode ??= 'TP_ERR_AUTH_TOKEN_MISSING';
+  }
+  if (authorizer) {
+    auth.push(authorizerStep(authorizer));
+    firstCode ??= 'TP_ERR_AUTHORIZER_IDENTITY_MISSING';
+  }
+  if (auth.length > 0) steps.push(anyOfAuth(auth, missingCredentials(firstCode!, challenges)));
+  if (acl) steps.push(aclStep(acl));
+  if (subscriptionRequired) steps.push(subscriptionStep);
+  if (validation) steps.push(requestValidationStep(validation));
+  const ordered = orderSteps(steps);
+  return { steps: ordered.steps, needsBody: ordered.needsBody, names: ordered.steps.map((s) => s.name).join(',') };
+}
+
+/** The route's request-validation policy for its service's document; throws what compiling it threw. */
+function validationFor(d: DeferredValidation | null, doc: unknown): RequestValidationPolicy | null {
+  if (d === null) return null;
+  let r: RequestValidationPolicy | TurnpikeError;
+  const usesDoc = d.cfg.source === 'openapi' && typeof doc === 'object' && doc !== null;
+  if (usesDoc) {
+    const memo = d.byDoc.get(doc);
+    r = memo ?? compileOrError(d.cfg, doc);
+    if (memo === undefined) d.byDoc.set(doc, r);
+  } else r = d.noDoc ??= compileOrError(d.cfg, null);
+  if (r instanceof TurnpikeError) throw r;
+  return r;
+}
+
+function compileOrError(cfg: RequestValidationConfig, doc: unknown): RequestValidationPolicy | TurnpikeError {
+  try {
+    return compileRequestValidation(cfg, doc);
+  } catch (e) {
+    if (e instanceof TurnpikeError) return e;
+    throw e;
+  }
+}
+
+const ids = new WeakMap<object, number>();
+let nextId = 0;
+function identityOf(o: object): number {
+  let id = ids.get(o);
+  if (id === undefined) ids.set(o, (id = ++nextId));
+  return id;
 }
 
 /** Consumer → limit for one route: consumer + route over consumer + service over consumer alone; maps shared where they can be. */

@@ -4,6 +4,8 @@ import { anyOfAuth, deny, orderSteps, runSteps, type Identified, type Outcome, t
 
 interface Ctx {
   gone: boolean;
+  body?: boolean;
+  bodyWaiter?: () => void;
   log: string[];
   headers: Record<string, string>;
 }
@@ -13,6 +15,12 @@ function sink(): PipelineSink<Ctx> {
     gone: (c) => c.gone,
     identify: (c, who, step) => c.log.push(`identify:${step}:${who.consumerId}`),
     deny: (c, d, step) => c.log.push(`deny:${step}:${d.code}`),
+    answer: (c, a, step) => c.log.push(`answer:${step}:${a.status}`),
+    bodyReady: (c) => c.body === true,
+    awaitBody: (c, resume) => {
+      c.log.push('await-body');
+      c.bodyWaiter = resume;
+    },
     done: (c) => c.log.push('done'),
     failed: (c, e, step) => c.log.push(`failed:${step}:${(e as Error).message}`),
   };
@@ -115,4 +123,28 @@ test('orderSteps: phases pre-auth, auth, access, stable within a phase; needsBod
   assert.deepEqual(o.steps.map((s) => s.name), ['cors', 'ip', 'key-auth', 'acl', 'waf']);
   assert.equal(o.needsBody, true);
   assert.equal(orderSteps([step('acl', null)]).needsBody, false);
+});
+
+test('a step that reads the body waits for it; steps before it run first; a gone client stops the resume', () => {
+  const c = ctx();
+  const finished = runSteps([step('ip', null), step('hmac', who('h1'), { needsBody: true }), step('acl', null)], 0, c, sink());
+  assert.equal(finished, false);
+  assert.deepEqual(c.log, ['run:ip', 'await-body']);
+  c.body = true;
+  c.bodyWaiter!();
+  assert.deepEqual(c.log, ['run:ip', 'await-body', 'run:hmac', 'identify:hmac:h1', 'run:acl', 'done']);
+
+  const g = ctx();
+  runSteps([step('hmac', null, { needsBody: true }), step('never', null)], 0, g, sink());
+  g.gone = true;
+  g.body = true;
+  g.bodyWaiter!();
+  assert.deepEqual(g.log, ['await-body']);
+});
+
+test('an answer (a CORS preflight) ends the run like a denial', () => {
+  const c = ctx();
+  const finished = runSteps([step('cors', { kind: 'answer', status: 204, headers: ['access-control-allow-origin', '*'] }), step('never', null)], 0, c, sink());
+  assert.equal(finished, true);
+  assert.deepEqual(c.log, ['run:cors', 'answer:cors:204']);
 });

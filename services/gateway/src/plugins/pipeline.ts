@@ -3,7 +3,7 @@
 // fetch, an scrypt verification, an authorizer call). The runner stays synchronous until a step returns a
 // Promise, so a route whose steps all answer at once pays no microtask; after a wait it resumes with the next
 // step, unless the client went away meanwhile. It knows nothing of uWS: the handler gives it a sink.
-import type { ErrorCode } from '@turnpike/common';
+import type { ErrorCode, FieldError } from '@turnpike/common';
 
 /** When a step runs: `pre-auth` (CORS preflight, IP lists) before `auth` (who is calling) before `access`. */
 export type Phase = 'pre-auth' | 'auth' | 'access';
@@ -17,6 +17,8 @@ export interface Denial {
   readonly message: string;
   /** Flat [name, value, …] (e.g. WWW-Authenticate); null for none. */
   readonly headers: readonly string[] | null;
+  /** What failed, field by field (request validation), for the JSON error body's `fields`; null for none. */
+  readonly fields: readonly FieldError[] | null;
 }
 
 /** An auth step's success: the caller, and headers to add for the upstream. */
@@ -28,8 +30,16 @@ export interface Identified {
   readonly upstreamHeaders: readonly string[] | null;
 }
 
+/** The gateway answers the request itself, not as an error (a CORS preflight's 204): no body. */
+export interface Answer {
+  readonly kind: 'answer';
+  readonly status: number;
+  /** Flat [name, value, …]. */
+  readonly headers: readonly string[];
+}
+
 /** null: go on with the next step. */
-export type Outcome = Denial | Identified | null;
+export type Outcome = Denial | Identified | Answer | null;
 
 export interface Step<C> {
   readonly name: string;
@@ -47,14 +57,19 @@ export interface PipelineSink<C> {
   gone(ctx: C): boolean;
   identify(ctx: C, who: Identified, step: string): void;
   deny(ctx: C, denial: Denial, step: string): void;
+  answer(ctx: C, answer: Answer, step: string): void;
+  /** Whether the request body is buffered (or there is none): a step with needsBody runs only then. */
+  bodyReady(ctx: C): boolean;
+  /** Buffer the body, then call `resume` (unless the exchange ended meanwhile: body too large, client gone). */
+  awaitBody(ctx: C, resume: () => void): void;
   /** Every step let the request through. */
   done(ctx: C): void;
   /** A step's Promise rejected (a bug: steps report failures as outcomes): answered as an internal error. */
   failed(ctx: C, error: unknown, step: string): void;
 }
 
-export function deny(status: number, code: ErrorCode, message: string, headers: readonly string[] | null = null): Denial {
-  return Object.freeze({ kind: 'deny', status, code, message, headers });
+export function deny(status: number, code: ErrorCode, message: string, headers: readonly string[] | null = null, fields: readonly FieldError[] | null = null): Denial {
+  return Object.freeze({ kind: 'deny', status, code, message, headers, fields });
 }
 
 /**
@@ -64,6 +79,12 @@ export function deny(status: number, code: ErrorCode, message: string, headers: 
 export function runSteps<C>(steps: readonly Step<C>[], from: number, ctx: C, sink: PipelineSink<C>): boolean {
   for (let i = from; i < steps.length; i++) {
     const step = steps[i]!;
+    if (step.needsBody && !sink.bodyReady(ctx)) {
+      sink.awaitBody(ctx, () => {
+        if (!sink.gone(ctx)) runSteps(steps, i, ctx, sink);
+      });
+      return false;
+    }
     const out = step.run(ctx);
     if (out === null) continue;
     if (out instanceof Promise) {
@@ -75,11 +96,12 @@ export function runSteps<C>(steps: readonly Step<C>[], from: number, ctx: C, sin
       );
       return false;
     }
-    if (out.kind === 'deny') {
-      sink.deny(ctx, out, step.name);
+    if (out.kind === 'identity') sink.identify(ctx, out, step.name);
+    else {
+      if (out.kind === 'deny') sink.deny(ctx, out, step.name);
+      else sink.answer(ctx, out, step.name);
       return true;
     }
-    sink.identify(ctx, out, step.name);
   }
   sink.done(ctx);
   return true;
@@ -90,6 +112,7 @@ function resume<C>(steps: readonly Step<C>[], i: number, ctx: C, sink: PipelineS
   const step = steps[i]!;
   if (out !== null) {
     if (out.kind === 'deny') return sink.deny(ctx, out, step.name);
+    if (out.kind === 'answer') return sink.answer(ctx, out, step.name);
     sink.identify(ctx, out, step.name);
   }
   runSteps(steps, i + 1, ctx, sink);

@@ -6,11 +6,16 @@ import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Dispatcher } from 'undici';
-import { errorBody, httpStatusFor, type CallRecord, type ErrorCode } from '@turnpike/common';
+import { errorBody, httpStatusFor, type CallRecord, type ErrorCode, type FieldError } from '@turnpike/common';
 import type { CompiledRoute, CompiledUpstream, Snapshot, UpstreamTarget } from '../config/compiler.js';
 import type { RequestView } from '../router/index.js';
 import { authenticate, KEY_AUTH_MESSAGES, withoutQueryParams } from '../plugins/key-auth/index.js';
 import { bodyLimitFor } from '../plugins/request-size-limiting/index.js';
+import { runSteps, type Answer, type Denial, type Identified, type PipelineSink } from '../plugins/pipeline.js';
+import type { Pipeline } from '../plugins/chain.js';
+import type { AccessTables, RequestContext } from '../plugins/request-context.js';
+import { clientIpOf } from '../plugins/ip-restriction/index.js';
+import { API_KEY_CHALLENGE } from '../plugins/steps.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS, upstreamErrorCode } from '../errors.js';
 import {
   VIA,
@@ -199,9 +204,39 @@ function writeChunkCorked(): void {
   corkOk = corkEx!.writeChunk(corkChunk!);
 }
 
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   route: CompiledRoute | null = null;
   consumerId = '';
+  credentialId = '';
+  // ---- the request as routed: what `proceed` forwards (set by handleRequest; kept for a resumed pipeline) ----
+  /** The uWS request: valid only while handleRequest runs (null after: read `header()` instead). */
+  req: HttpRequest | null = null;
+  snap: Snapshot | null = null;
+  query = '';
+  host = '';
+  /** The request headers to forward, flat; hideHeaders replaces the array (`received` stays as it came). */
+  headers: string[] = NO_HEADERS;
+  received: string[] = NO_HEADERS;
+  /** Content-Length as declared, -1 for chunked. */
+  declaredLength = 0;
+  chunked = false;
+  prefixLength = 0;
+  priorXff = '';
+  priorForwarded = '';
+  priorVia = '';
+  traceparent = '';
+  tracestate = '';
+  /** The TCP peer's address ('' until read). */
+  peerIp = '';
+  nowMs = 0;
+  /** Headers every answer carries (CORS), flat; null for none. */
+  responseExtra: string[] | null = null;
+  // ---- a body held while the pipeline runs (bodyMode HOLD) ----
+  bodyMode = BODY_NONE;
+  held: Buffer[] | null = null;
+  heldBytes = 0;
+  bodyComplete = false;
+  bodyWaiter: (() => void) | null = null;
   /** The body limit for this request: the node's, or the route's request-size-limiting one (set after auth). */
   maxBodyBytes = 0;
   status = 0;
@@ -220,7 +255,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   upstreamDone = false;
   abortUpstream: ((err: Error) => void) | null = null;
   resumeUpstream: (() => void) | null = null;
-  body: BodyStream | null = null;
+  /** The streamed request body (undici reads it); null when buffered or absent. */
+  upload: BodyStream | null = null;
   bodyChunks: Buffer[] | null = null;
   clientPaused = false;
   /** Expect: 100-continue with a body: an error answer closes (the client may be holding the body back). */
@@ -264,7 +300,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     readonly deps: ProxyDeps,
     readonly requestId: string,
     readonly method: string,
-    readonly path: string,
+    readonly url: string,
     readonly ts: number,
     readonly t0: number,
   ) {
@@ -277,7 +313,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.aborted = true;
     this.ended = true;
     const err = new Error('client closed the connection');
-    if (this.body) this.body.destroy(err);
+    if (this.upload) this.upload.destroy(err);
     if (this.abortUpstream) this.abortUpstream(err);
     if (!this.dispatched || this.upstreamDone) this.finish();
   }
@@ -292,7 +328,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.tooLarge();
       return;
     }
-    const body = this.body;
+    const body = this.upload;
     // After the response is complete (the upstream answered early) `res` must not be paused any more.
     if (!body || body.destroyed || this.ended) return;
     // uWS neuters the ArrayBuffer on return: copy it.
@@ -336,7 +372,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.responded) return;
     this.fail('TP_ERR_BODY_TOO_LARGE', `request body exceeds ${this.maxBodyBytes} bytes`, true);
     const err = new Error('request body too large');
-    if (this.body) this.body.destroy(err);
+    if (this.upload) this.upload.destroy(err);
     if (this.abortUpstream) this.abortUpstream(err);
     if (!this.dispatched) this.finish();
   }
@@ -350,26 +386,141 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.res.close();
     }
     this.errorCode = 'TP_ERR_CLIENT_TIMEOUT';
-    if (this.body) this.body.destroy(err);
+    if (this.upload) this.upload.destroy(err);
     if (this.abortUpstream) this.abortUpstream(err);
     if (!this.dispatched) this.finish();
   }
 
   /** Sends a gateway-generated JSON error. `close` drops the connection (unread request body). */
   fail(code: ErrorCode, message: string, close = false): void {
+    this.failWith(httpStatusFor(code), code, message, null, null, close);
+  }
+
+  /** A JSON error with its status, extra headers (WWW-Authenticate) and field errors (request validation). */
+  failWith(status: number, code: ErrorCode, message: string, headers: readonly string[] | null, fields: readonly FieldError[] | null, close: boolean): void {
     this.errorCode = code;
     if (this.aborted || this.responded) return;
     this.responded = true;
     this.ended = true;
-    this.status = httpStatusFor(code);
+    this.status = status;
     const res = this.res;
-    const payload = JSON.stringify(errorBody(code, message, this.requestId));
+    const payload = JSON.stringify(errorBody(code, message, this.requestId, fields === null ? undefined : (fields as FieldError[])));
     res.cork(() => {
       res.writeStatus(statusLine(this.status)).writeHeader('content-type', 'application/json').writeHeader('x-request-id', this.requestId);
       // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (a websocket service; proxy/websocket.ts).
       if (this.status === 426) res.writeHeader('upgrade', 'websocket');
+      if (headers !== null) for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+      const extra = this.responseExtra;
+      if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
       res.end(payload, close || this.closeOnError || draining);
     });
+  }
+
+  // ---- RequestContext (plugins/request-context.ts): what pipeline steps read ----
+
+  get path(): string {
+    return this.url;
+  }
+  get body(): Buffer | null {
+    const held = this.held;
+    if (!this.bodyComplete || held === null || held.length === 0) return null;
+    if (held.length > 1) this.held = [Buffer.concat(held)];
+    return this.held![0]!;
+  }
+  get routeId(): string {
+    return this.route!.id;
+  }
+  get serviceId(): string {
+    return this.route!.service.id;
+  }
+  get tables(): AccessTables {
+    return this.snap!.access;
+  }
+
+  /** A request header as received ('' when absent); repeated X-Forwarded-For / Forwarded lines joined. */
+  header(name: string): string {
+    switch (name) {
+      case 'host':
+        return this.host;
+      case 'x-forwarded-for':
+        return this.priorXff;
+      case 'forwarded':
+        return this.priorForwarded;
+      case 'via':
+        return this.priorVia;
+      case 'traceparent':
+        return this.traceparent;
+      case 'tracestate':
+        return this.tracestate;
+      case 'content-length':
+        return this.declaredLength > 0 ? String(this.declaredLength) : '';
+    }
+    if (this.req !== null) return this.req.getHeader(name);
+    const h = this.received;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]!;
+    return '';
+  }
+
+  /** Splits and hash keys read headers through this when the uWS request is gone. */
+  getHeader(name: string): string {
+    return this.header(name);
+  }
+
+  clientIp(): string {
+    const t = this.snap!.access.trustedProxies;
+    return t.set.size === 0 ? this.peerIp : clientIpOf(this.peerIp, this.priorXff, this.priorForwarded, t) || this.peerIp;
+  }
+
+  hideHeaders(names: readonly string[]): void {
+    this.headers = withoutHeaders(this.headers, names);
+  }
+
+  hideQuery(names: readonly string[]): void {
+    if (this.query !== '') this.query = withoutQueryParams(this.query, names);
+  }
+
+  addResponseHeaders(pairs: readonly string[]): void {
+    if (this.responseExtra === null) this.responseExtra = [];
+    for (let i = 0; i < pairs.length; i++) this.responseExtra.push(pairs[i]!);
+  }
+
+  note(code: string, detail: string): void {
+    if (this.errorCode === '') this.errorCode = `${code} ${detail}`.slice(0, 200);
+  }
+
+  // ---- a body held while the pipeline runs ----
+
+  /** Body chunks before the pipeline let the request through: kept (copied), bounded by the body limit. */
+  onHeldData(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.bodyMode === BODY_BUFFER) return this.onClientDataBuffered(chunk, isLast);
+    if (this.bodyMode === BODY_STREAM) return this.onClientData(chunk, isLast);
+    const n = chunk.byteLength;
+    this.bytesIn += n;
+    this.bodyIdleAt = bodyClock;
+    if (isLast && this.bodyTimeoutMs > 0) unwatchUpload(this);
+    if (this.bytesIn > this.maxBodyBytes) return this.tooLarge();
+    if (this.responded) return;
+    if (n > 0) {
+      this.held!.push(Buffer.from(new Uint8Array(chunk)));
+      this.heldBytes += n;
+      // Nobody reads it yet: stop reading from the client beyond a window (a step is waiting, not the body).
+      if (this.bodyWaiter === null && this.heldBytes > BUFFER_BODY_MAX && !isLast && !this.clientPaused) {
+        this.clientPaused = true;
+        this.res.pause();
+      }
+    }
+    if (isLast) {
+      this.bodyComplete = true;
+      const w = this.bodyWaiter;
+      this.bodyWaiter = null;
+      if (w !== null) w();
+    }
+  }
+
+  /** A step needs the whole body: read on (resuming the client) and call `resume` once it is complete. */
+  awaitBody(resume: () => void): void {
+    this.bodyWaiter = resume;
+    this.resumeClientBody();
   }
 
   // ---- upstream side (undici legacy DispatchHandler: raw headers, boolean backpressure) ----
@@ -418,7 +569,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     const res = this.res;
     res.writeStatus(statusLine(this.status, this.statusText));
     const pairs = this.headPairs!;
-    for (let i = 0; i < pairs.length; i += 2) res.writeHeader(pairs[i]!, pairs[i + 1]!);
+    const cors = this.responseExtra;
+    if (cors === null) for (let i = 0; i < pairs.length; i += 2) res.writeHeader(pairs[i]!, pairs[i + 1]!);
+    else {
+      // The gateway answers CORS for this route: the upstream's own Access-Control-* headers are replaced.
+      for (let i = 0; i < pairs.length; i += 2) if (!isAccessControl(pairs[i]!)) res.writeHeader(pairs[i]!, pairs[i + 1]!);
+      for (let i = 0; i < cors.length; i += 2) res.writeHeader(cors[i]!, cors[i + 1]!);
+    }
     const extra = this.route!.service.responseHeaders;
     if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
     res.writeHeader('x-request-id', this.requestId);
@@ -517,7 +674,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.discarding) return this.retryLater();
     if (this.resilience !== null && this.upstreamFailed(err)) return;
     this.upstreamDone = true;
-    if (this.body && !this.body.destroyed) this.body.destroy();
+    if (this.upload && !this.upload.destroyed) this.upload.destroy();
     if (this.aborted) return this.finish();
     if (!this.responded) {
       const code = upstreamErrorCode(err);
@@ -574,7 +731,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   mayRetry(condition: number): boolean {
     const r = this.resilience!.retry;
     if (r === null || this.attempt >= r.attempts || (r.on & condition) === 0) return false;
-    if (this.aborted || this.responded || this.expired || this.body !== null) return false;
+    if (this.aborted || this.responded || this.expired || this.upload !== null) return false;
     if (condition !== RETRY_CONNECT_FAILURE && r.onlyIdempotent && !isIdempotent(this.method)) return false;
     if (this.totalTimeoutMs > 0 && performance.now() - this.t0 >= this.totalTimeoutMs) return false;
     return r.budget.tryWithdraw();
@@ -627,7 +784,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   bodyIncomplete(): boolean {
-    return this.body !== null && !this.body.readableEnded;
+    return this.upload !== null && !this.upload.readableEnded;
   }
 
   finish(): void {
@@ -652,7 +809,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       route_id: route ? route.id : '',
       consumer_id: this.consumerId,
       method: this.method,
-      path: this.path,
+      path: this.url,
       status,
       upstream_latency_ms: Math.round(this.upstreamLatency * 1000) / 1000,
       total_latency_ms: Math.round(total * 1000) / 1000,
@@ -714,10 +871,10 @@ function retryExchange(ex: Exchange): void {
 
 /** What a consistent-hash key is read from; one instance, reset per request (no closures). */
 class UwsHashKeySource implements HashKeySource {
-  req: HttpRequest | null = null;
+  req: { getHeader(name: string): string } | null = null;
   ip = '';
   path = '';
-  reset(req: HttpRequest, ip: string, path: string): this {
+  reset(req: { getHeader(name: string): string }, ip: string, path: string): this {
     this.req = req;
     this.ip = ip;
     this.path = path;
@@ -873,11 +1030,13 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   }
   const route = match.value;
   ex.route = route;
+  ex.snap = snap;
+  ex.maxBodyBytes = deps.maxBodyBytes;
 
   if (route.keyAuth) {
     const auth = authenticate(route.keyAuth, snap.keys, (name) => req.getHeader(name), query);
     if (!auth.ok) {
-      ex.fail(auth.code, KEY_AUTH_MESSAGES[auth.code]);
+      ex.failWith(401, auth.code, KEY_AUTH_MESSAGES[auth.code], KEY_CHALLENGE_HEADERS, null, false);
       return ex.finish();
     }
     ex.consumerId = auth.owner.consumerId;
@@ -889,9 +1048,96 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     headers.push('x-consumer-id', auth.owner.consumerId, 'x-consumer-username', auth.owner.username);
   }
 
+  // What forwarding needs, kept on the exchange: a pipeline step may finish after this handler returned.
+  ex.headers = headers;
+  ex.query = query;
+  ex.host = host;
+  ex.declaredLength = chunked ? -1 : declared;
+  ex.chunked = chunked;
+  ex.prefixLength = match.prefixLength;
+  ex.priorXff = hForwardedFor;
+  ex.priorForwarded = hForwarded;
+  ex.priorVia = hVia;
+  ex.traceparent = hTraceparent;
+  ex.tracestate = hTracestate;
+  ex.req = req;
+  if (route.pipeline !== null) startPipeline(ex, route.pipeline, chunked || declared > 0);
+  else proceed(ex);
+  ex.req = null;
+}
+
+/**
+ * Runs the route's plugin steps. A request with a body has its body held (copied, bounded) from the start:
+ * uWS hands body chunks only to a handler attached before the request handler returns, and a step may
+ * answer later (a JWKS fetch, a password check) or need the whole body (an HMAC digest, validation).
+ */
+function startPipeline(ex: Exchange, pipeline: Pipeline, hasBody: boolean): void {
+  ex.nowMs = ex.ts;
+  ex.peerIp = Buffer.from(ex.res.getRemoteAddressAsText()).toString();
+  ex.received = ex.headers;
+  if (hasBody) {
+    ex.bodyMode = BODY_HOLD;
+    ex.held = [];
+    ex.res.onData((chunk, isLast) => ex.onHeldData(chunk, isLast));
+  } else ex.bodyComplete = true;
+  runSteps(pipeline.steps, 0, ex, PIPELINE_SINK);
+}
+
+const PIPELINE_SINK: PipelineSink<Exchange> = {
+  gone: (ex) => ex.aborted || ex.responded || ex.finished,
+  identify(ex: Exchange, who: Identified): void {
+    ex.consumerId = who.consumerId;
+    ex.credentialId = who.credentialId;
+    let headers = ex.headers;
+    const up = who.upstreamHeaders;
+    if (up !== null) {
+      // A header the gateway sets for the upstream is never the client's own copy of it.
+      const names: string[] = [];
+      for (let i = 0; i < up.length; i += 2) names.push(up[i]!);
+      headers = ex.headers = withoutHeaders(headers, names);
+      for (let i = 0; i < up.length; i++) headers.push(up[i]!);
+    }
+    if (who.consumerId !== '') {
+      const owner = ex.snap!.access.ownerOf(who.consumerId);
+      headers.push('x-consumer-id', who.consumerId, 'x-consumer-username', owner === undefined ? '' : owner.username);
+    }
+  },
+  deny(ex: Exchange, d: Denial): void {
+    ex.failWith(d.status, d.code, d.message, d.headers, d.fields, !ex.bodyComplete);
+    ex.finish();
+  },
+  answer(ex: Exchange, a: Answer): void {
+    if (!ex.aborted && !ex.responded) {
+      ex.responded = ex.ended = true;
+      ex.status = a.status;
+      const res = ex.res;
+      res.cork(() => {
+        res.writeStatus(statusLine(a.status)).writeHeader('x-request-id', ex.requestId);
+        for (let i = 0; i < a.headers.length; i += 2) res.writeHeader(a.headers[i]!, a.headers[i + 1]!);
+        res.endWithoutBody(0, !ex.bodyComplete || draining);
+      });
+    }
+    ex.finish();
+  },
+  bodyReady: (ex) => ex.bodyComplete,
+  awaitBody: (ex, resume) => ex.awaitBody(resume),
+  done: (ex) => proceed(ex),
+  failed(ex: Exchange, error: unknown, step: string): void {
+    process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'proxy.step_failed', step, error: String(error) }) + '\n');
+    ex.fail('TP_ERR_INTERNAL', 'internal error', !ex.bodyComplete);
+    ex.finish();
+  },
+};
+
+/** Admitted by every plugin: body limit, target selection, forwarding headers, dispatch. */
+function proceed(ex: Exchange): void {
+  const deps = ex.deps;
+  const res = ex.res;
+  const route = ex.route!;
+  const declared = ex.declaredLength;
   const maxBody = route.sizeLimit === null ? deps.maxBodyBytes : bodyLimitFor(route.sizeLimit, ex.consumerId, deps.maxBodyBytes);
   ex.maxBodyBytes = maxBody;
-  if (declared > maxBody) {
+  if (declared > maxBody || ex.bytesIn > maxBody) {
     ex.fail('TP_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`, true);
     return ex.finish();
   }
@@ -903,12 +1149,16 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     else ex.fail('TP_ERR_INTEGRATION_UNAVAILABLE', `the ${route.service.integration ?? 'configured'} integration is not served by this gateway version`);
     return ex.finish();
   }
-  const clientIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  let clientIp = ex.peerIp;
+  if (clientIp === '') clientIp = ex.peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  // Headers for splits and hash keys: the uWS request while the handler runs, the exchange's copy after.
+  const src = ex.req ?? ex;
   // Target selection: a canary/weighted split may send the request to another upstream; balancers skip
   // targets that health checks, ejection or a breaker keep out.
   const splits = route.service.splits;
-  if (splits !== null) upstream = splits.pick(upstream, req);
-  const hashKey = upstream.hashOn === null ? undefined : requestHashKey(upstream.hashOn, hashKeySource.reset(req, clientIp, url));
+  if (splits !== null) upstream = splits.pick(upstream, src);
+  const url = ex.url;
+  const hashKey = upstream.hashOn === null ? undefined : requestHashKey(upstream.hashOn, hashKeySource.reset(src, clientIp, url));
   const target = upstream.balancer.pick(hashKey);
   if (!target) {
     if (upstream.balancer.size === 0) ex.fail('TP_ERR_NO_HEALTHY_TARGET', 'the upstream has no target with a positive weight');
@@ -927,12 +1177,13 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     if (resilience.retry !== null) resilience.retry.budget.deposit();
   }
 
-  const priorXff = hForwardedFor;
+  const headers = ex.headers;
+  const host = ex.host;
   // The scheme the client used: x-forwarded-proto and Forwarded's proto= both read it.
   const proto = deps.https === true ? 'https' : 'http';
   headers.push(
     'x-forwarded-for',
-    joinList(priorXff, clientIp),
+    joinList(ex.priorXff, clientIp),
     'x-forwarded-proto',
     proto,
     'x-forwarded-host',
@@ -940,46 +1191,86 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
     'x-forwarded-port',
     portString(deps.port()),
     'x-request-id',
-    requestId,
+    ex.requestId,
     'forwarded',
-    forwardedWith(hForwarded, clientIp, proto, host),
+    forwardedWith(ex.priorForwarded, clientIp, proto, host),
     'via',
-    viaWith(hVia),
+    viaWith(ex.priorVia),
   );
   // W3C trace context: a valid incoming one passes unchanged (with its tracestate); otherwise a fresh,
   // unsampled traceparent lets upstream logs correlate with this request (tracestate without it is void).
-  if (hTraceparent !== '' && validTraceparent(hTraceparent)) {
-    headers.push('traceparent', hTraceparent);
-    if (hTracestate !== '') headers.push('tracestate', hTracestate);
+  if (ex.traceparent !== '' && validTraceparent(ex.traceparent)) {
+    headers.push('traceparent', ex.traceparent);
+    if (ex.tracestate !== '') headers.push('tracestate', ex.tracestate);
   } else headers.push('traceparent', newTraceparent());
 
-  const rest = route.stripPath ? url.slice(match.prefixLength) : url;
+  const rest = route.stripPath ? url.slice(ex.prefixLength) : url;
   let upstreamPath = route.service.basePath + rest;
   if (upstreamPath === '') upstreamPath = '/';
   else if (upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath;
+  const query = ex.query;
   if (query !== '') upstreamPath += '?' + query;
 
   ex.dispatcher = target.dispatcher;
   ex.dispatchOpts = {
     path: upstreamPath,
-    method: method as Dispatcher.HttpMethod,
+    method: ex.method as Dispatcher.HttpMethod,
     headers,
     body: null,
     headersTimeout: upstream.readTimeoutMs,
     bodyTimeout: upstream.readTimeoutMs,
   };
 
+  const chunked = ex.chunked;
+  if (ex.bodyMode === BODY_HOLD) return proceedHeld(ex);
   if (!chunked && declared === 0) {
     ex.dispatch();
   } else if (!chunked && declared <= BUFFER_BODY_MAX) {
     ex.bodyChunks = [];
     res.onData((chunk, isLast) => ex.onClientDataBuffered(chunk, isLast));
   } else {
-    ex.body = new BodyStream(ex);
-    ex.dispatchOpts.body = ex.body;
+    ex.upload = new BodyStream(ex);
+    ex.dispatchOpts.body = ex.upload;
     res.onData((chunk, isLast) => ex.onClientData(chunk, isLast));
     ex.dispatch();
   }
+}
+
+/** The pipeline held the body's first chunks (or all of it): hand them on, then go on as without a pipeline. */
+function proceedHeld(ex: Exchange): void {
+  const held = ex.held!;
+  ex.held = null;
+  if (ex.bodyComplete) {
+    ex.bodyMode = BODY_NONE;
+    if (held.length > 0) ex.dispatchOpts!.body = held.length === 1 ? held[0]! : Buffer.concat(held);
+    return ex.dispatch();
+  }
+  if (!ex.chunked && ex.declaredLength <= BUFFER_BODY_MAX) {
+    ex.bodyChunks = held;
+    ex.bodyMode = BODY_BUFFER;
+    ex.resumeClientBody();
+    return;
+  }
+  const body = (ex.upload = new BodyStream(ex));
+  ex.dispatchOpts!.body = body;
+  for (const c of held) body.push(c);
+  ex.bodyMode = BODY_STREAM;
+  ex.dispatch();
+  ex.resumeClientBody();
+}
+
+const NO_HEADERS: string[] = [];
+const BODY_NONE = 0;
+/** Chunks kept in `held` while the pipeline runs. */
+const BODY_HOLD = 1;
+/** After the pipeline: onClientDataBuffered / onClientData. */
+const BODY_BUFFER = 2;
+const BODY_STREAM = 3;
+const KEY_CHALLENGE_HEADERS: readonly string[] = Object.freeze(['www-authenticate', API_KEY_CHALLENGE]);
+
+function isAccessControl(name: Buffer | string): boolean {
+  const n = typeof name === 'string' ? name : name.toString('latin1');
+  return n.length > 15 && (n.charCodeAt(0) | 32) === 97 && n.toLowerCase().startsWith('access-control-');
 }
 
 /** Connection-listed names among the headers collected apart are hop-by-hop for this message too. */

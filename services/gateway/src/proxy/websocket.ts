@@ -1,6 +1,8 @@
-// WebSocket proxying. uWS hands the client's upgrade to `app.ws`; it is routed and authenticated as the
-// HTTP handler does, then the upstream's upgrade is opened with the `ws` client, and only once the upstream
-// accepts is the client's upgrade completed (with the subprotocol the upstream chose). Frames then flow both
+// WebSocket proxying. uWS hands the client's upgrade to `app.ws`; it is routed and put through the route's
+// plugin steps (plugins/pipeline.ts) as the HTTP handler does, then the upstream's upgrade is opened with the
+// `ws` client, and only once the upstream accepts is the client's upgrade completed (with the subprotocol the
+// upstream chose). A step may answer later (a JWKS fetch, scrypt): the upgrade then goes on when it does, from
+// what the connection captured of the request (the uWS request is gone by then). Frames then flow both
 // ways as they came (text/binary, one message for one message), close codes cross in both directions, and
 // the upstream is paused while the client reads slowly. Pings are answered on each hop by the libraries.
 //
@@ -12,11 +14,15 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsSocket, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import WebSocket from 'ws';
-import { errorBody, httpStatusFor, type ErrorCode } from '@turnpike/common';
-import type { CompiledRoute, CompiledUpstream, UpstreamTarget } from '../config/compiler.js';
+import { errorBody, httpStatusFor, type ErrorCode, type FieldError } from '@turnpike/common';
+import type { CompiledRoute, CompiledUpstream, Snapshot, UpstreamTarget } from '../config/compiler.js';
 import type { RequestView } from '../router/index.js';
 import type { WebSocketCounters } from '../status/metrics.js';
 import { authenticate, KEY_AUTH_MESSAGES, withoutQueryParams } from '../plugins/key-auth/index.js';
+import { runSteps, type Answer, type Denial, type Identified, type PipelineSink } from '../plugins/pipeline.js';
+import type { AccessTables, RequestContext } from '../plugins/request-context.js';
+import { clientIpOf } from '../plugins/ip-restriction/index.js';
+import { API_KEY_CHALLENGE } from '../plugins/steps.js';
 import { unavailableCode } from '../upstream/resilience.js';
 import { tlsConnectOptions } from '../upstream/pools.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS } from '../errors.js';
@@ -95,7 +101,18 @@ const enum Phase {
   Failed,
 }
 
-class WsConnection {
+type HeaderRecord = Record<string, string | string[]>;
+/** What a connection holds of its request once the upstream's upgrade is under way (nothing: it is not read again). */
+const RELEASED_HEADERS: HeaderRecord = Object.freeze(Object.create(null) as HeaderRecord);
+const NO_RECEIVED: readonly string[] = Object.freeze([]);
+const KEY_CHALLENGE_HEADERS: readonly string[] = Object.freeze(['www-authenticate', API_KEY_CHALLENGE]);
+
+/**
+ * One upgrade, from the client's request to the end of the connection. Until the upstream's upgrade starts it
+ * is also the RequestContext the route's plugin steps read: everything the rest of the upgrade needs is copied
+ * onto it while the upgrade handler runs, since a step may answer after that (when `req` is gone).
+ */
+class WsConnection implements RequestContext {
   phase = Phase.Handshake;
   /** Until the client's upgrade completes or is answered. */
   res: HttpResponse | null;
@@ -125,6 +142,28 @@ class WsConnection {
   secKey = '';
   secExtensions = '';
   context: us_socket_context_t | null = null;
+  // ---- the request as routed: what proceedUpgrade forwards (released once the upstream's upgrade starts) ----
+  /** The uWS request: valid only while the upgrade handler runs (null after: `header()` reads `received`). */
+  req: HttpRequest | null = null;
+  snap: Snapshot | null = null;
+  query = '';
+  host = '';
+  /** Headers to forward (hop-by-hop and gateway-owned ones already out); hideHeaders deletes from it. */
+  headers: HeaderRecord = RELEASED_HEADERS;
+  /** Every request header as received, flat; collected only for a route with plugin steps. */
+  received: readonly string[] = NO_RECEIVED;
+  peerIp = '';
+  priorXff = '';
+  priorForwarded = '';
+  priorVia = '';
+  traceparent = '';
+  tracestate = '';
+  /** Sec-WebSocket-Protocol as offered (repeated lines joined). */
+  offeredProtocols = '';
+  prefixLength = 0;
+  credentialId = '';
+  /** Headers every answer carries (CORS), flat; null for none. */
+  responseExtra: string[] | null = null;
 
   constructor(
     readonly proxy: Registration,
@@ -137,23 +176,112 @@ class WsConnection {
     this.res = res;
   }
 
-  /** Answers the upgrade with a JSON error (the connection is not upgraded); `status` overrides the code's. */
-  fail(code: ErrorCode, message: string, status = httpStatusFor(code)): void {
+  /**
+   * Answers the upgrade with a JSON error (the connection is not upgraded); `status` overrides the code's,
+   * `headers` (flat: WWW-Authenticate) and the CORS headers a step added go with it, `fields` into the body.
+   */
+  fail(code: ErrorCode, message: string, status = httpStatusFor(code), headers: readonly string[] | null = null, fields: readonly FieldError[] | null = null): void {
     this.errorCode = code;
+    const payload = JSON.stringify(errorBody(code, message, this.requestId, fields === null ? undefined : (fields as FieldError[])));
+    this.refuse(status, headers, payload);
+  }
+
+  /** Answers the upgrade with a plain response instead (a step's `answer`): no body. */
+  answer(status: number, headers: readonly string[]): void {
+    this.refuse(status, headers, null);
+  }
+
+  refuse(status: number, headers: readonly string[] | null, json: string | null): void {
     this.status = status;
     this.phase = Phase.Failed;
     const res = this.res;
     this.res = null;
     if (res !== null) {
-      const payload = JSON.stringify(errorBody(code, message, this.requestId));
       res.cork(() => {
-        res.writeStatus(`${status} ${STATUS_CODES[status] ?? 'Error'}`).writeHeader('content-type', 'application/json').writeHeader('x-request-id', this.requestId).end(payload);
+        res.writeStatus(`${status} ${STATUS_CODES[status] ?? 'Error'}`);
+        if (json !== null) res.writeHeader('content-type', 'application/json');
+        res.writeHeader('x-request-id', this.requestId);
+        if (headers !== null) for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+        const extra = this.responseExtra;
+        if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+        if (json !== null) res.end(json);
+        else res.endWithoutBody(0);
       });
     }
     this.proxy.deps.observe(status, performance.now() - this.t0);
     const up = this.up;
     if (up !== null && up.readyState !== WebSocket.CLOSED) up.terminate();
     this.finish();
+  }
+
+  // ---- RequestContext (plugins/request-context.ts): what pipeline steps read ----
+
+  get method(): string {
+    return 'GET';
+  }
+  /** An upgrade has no body: steps that read one see none, and never wait for it. */
+  get declaredLength(): number {
+    return 0;
+  }
+  get body(): Buffer | null {
+    return null;
+  }
+  get routeId(): string {
+    return this.route!.id;
+  }
+  get serviceId(): string {
+    return this.route!.service.id;
+  }
+  get tables(): AccessTables {
+    return this.snap!.access;
+  }
+  get nowMs(): number {
+    return this.ts;
+  }
+
+  /** A request header as received ('' when absent); repeated X-Forwarded-For / Forwarded / Via lines joined. */
+  header(name: string): string {
+    switch (name) {
+      case 'host':
+        return this.host;
+      case 'x-forwarded-for':
+        return this.priorXff;
+      case 'forwarded':
+        return this.priorForwarded;
+      case 'via':
+        return this.priorVia;
+    }
+    if (this.req !== null) return this.req.getHeader(name);
+    const h = this.received;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]!;
+    return '';
+  }
+
+  /** Splits and hash keys read headers through this when the uWS request is gone. */
+  getHeader(name: string): string {
+    return this.header(name);
+  }
+
+  clientIp(): string {
+    const t = this.snap!.access.trustedProxies;
+    return t.set.size === 0 ? this.peerIp : clientIpOf(this.peerIp, this.priorXff, this.priorForwarded, t) || this.peerIp;
+  }
+
+  hideHeaders(names: readonly string[]): void {
+    for (const n of names) delete this.headers[n];
+  }
+
+  hideQuery(names: readonly string[]): void {
+    if (this.query !== '') this.query = withoutQueryParams(this.query, names);
+  }
+
+  addResponseHeaders(pairs: readonly string[]): void {
+    if (this.responseExtra === null) this.responseExtra = [];
+    for (let i = 0; i < pairs.length; i++) this.responseExtra.push(pairs[i]!);
+  }
+
+  note(code: string, detail: string): void {
+    if (this.errorCode === '') this.errorCode = `${code} ${detail}`.slice(0, 200);
   }
 
   /** The client's upgrade request went away while the upstream's was under way. */
@@ -179,6 +307,8 @@ class WsConnection {
     const up = this.up!;
     res.cork(() => {
       res.writeStatus('101 Switching Protocols').writeHeader('x-request-id', this.requestId);
+      const extra = this.responseExtra;
+      if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
       // Calls the open handler (below) synchronously: this.ws is set when upgrade returns.
       res.upgrade<UserData>({ conn: this }, this.secKey, up.protocol, this.secExtensions, this.context!);
     });
@@ -356,7 +486,7 @@ function onIdleTimer(conn: WsConnection): void {
 // ---- the client side (uWS behavior) ----
 
 // Scratch state for reading the upgrade request synchronously without a per-request closure.
-let hdrs: Record<string, string | string[]> = {};
+let hdrs: HeaderRecord = {};
 let hdrBytes = 0;
 let hHost = '';
 let hRequestId = '';
@@ -417,15 +547,24 @@ function collectHeader(name: string, value: string): void {
   else prior.push(value);
 }
 
-/** What route matchers read, straight from the uWS request (valid only while the upgrade handler runs). */
+/** Every header as received, flat (a pipeline's steps may read them after the handler returned). */
+let received: string[] = [];
+function collectReceived(name: string, value: string): void {
+  received.push(name, value);
+}
+
+/**
+ * What route matchers and hash keys read: the uWS request while the upgrade handler runs, the connection's
+ * copy of the headers after a step's wait. One instance, reset per use (no closures).
+ */
 class UpgradeView implements HashKeySource {
-  req: HttpRequest | null = null;
+  src: { getHeader(name: string): string } | null = null;
   query = '';
   path = '';
   ip = '';
   #params: Map<string, string> | null = null;
-  reset(req: HttpRequest, path: string, query: string, ip: string): this {
-    this.req = req;
+  reset(src: { getHeader(name: string): string }, path: string, query: string, ip: string): this {
+    this.src = src;
     this.path = path;
     this.query = query;
     this.ip = ip;
@@ -433,7 +572,7 @@ class UpgradeView implements HashKeySource {
     return this;
   }
   header(name: string): string {
-    return this.req!.getHeader(name);
+    return this.src!.getHeader(name);
   }
   queryParam(name: string): string | undefined {
     return (this.#params ??= parseQuery(this.query)).get(name);
@@ -457,13 +596,13 @@ const getHeader = (name: string): string => view.header(name);
 let lastConn: WsConnection | null = null;
 
 function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-  const { deps, limits } = reg;
+  const { deps } = reg;
   const ts = Date.now();
   const t0 = performance.now();
   const url = req.getUrl();
   let query = req.getQuery() ?? '';
   // No prototype: a header named __proto__ is just a header.
-  hdrs = Object.create(null) as Record<string, string | string[]>;
+  hdrs = Object.create(null) as HeaderRecord;
   hdrBytes = 0;
   hHost = hRequestId = hForwardedFor = hForwarded = hVia = hTraceparent = hTracestate = hConnection = hKey = hProtocol = hExtensions = '';
   req.forEach(collectHeader);
@@ -485,17 +624,18 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   if (reg.closing) return conn.fail('TP_ERR_UNAVAILABLE', 'the gateway is shutting down');
   const snap = deps.snapshot();
   if (!snap) return conn.fail('TP_ERR_UNAVAILABLE', 'no configuration loaded yet');
-  const clientIp = Buffer.from(res.getRemoteAddressAsText()).toString();
-  view.reset(req, url, query, clientIp);
+  const peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  view.reset(req, url, query, peerIp);
   const match = snap.router.match('GET', hostWithoutPort(host), url, routerView);
   if (!match) return conn.fail('TP_ERR_ROUTE_NOT_FOUND', 'no route matches the request');
   const route = match.value;
   conn.route = route;
-  const service = route.service;
+  // Names the client listed in Connection are hop-by-hop too; before any step adds a header for the upstream.
+  if (hConnection !== '') for (const name of connectionTokens(hConnection)) delete headers[name];
 
   if (route.keyAuth) {
     const auth = authenticate(route.keyAuth, snap.keys, getHeader, query);
-    if (!auth.ok) return conn.fail(auth.code, KEY_AUTH_MESSAGES[auth.code]);
+    if (!auth.ok) return conn.fail(auth.code, KEY_AUTH_MESSAGES[auth.code], 401, KEY_CHALLENGE_HEADERS);
     conn.consumerId = auth.owner.consumerId;
     if (route.keyAuth.hideCredentials) {
       for (const name of route.keyAuth.headerNames) delete headers[name];
@@ -504,6 +644,100 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
     headers['x-consumer-id'] = auth.owner.consumerId;
     headers['x-consumer-username'] = auth.owner.username;
   }
+
+  // What the rest of the upgrade needs, kept on the connection: a plugin step may answer after this returns.
+  conn.snap = snap;
+  conn.query = query;
+  conn.host = host;
+  conn.headers = headers;
+  conn.peerIp = peerIp;
+  conn.priorXff = hForwardedFor;
+  conn.priorForwarded = hForwarded;
+  conn.priorVia = hVia;
+  conn.traceparent = hTraceparent;
+  conn.tracestate = hTracestate;
+  conn.offeredProtocols = hProtocol;
+  conn.prefixLength = match.prefixLength;
+  conn.req = req;
+  if (route.pipeline === null) proceedUpgrade(conn);
+  else {
+    received = [];
+    req.forEach(collectReceived);
+    conn.received = received;
+    runSteps(route.pipeline.steps, 0, conn, UPGRADE_SINK);
+  }
+  conn.req = null;
+}
+
+/** Reports the pipeline's outcome onto the upgrade (the HTTP handler's PIPELINE_SINK, for an upgrade). */
+const UPGRADE_SINK: PipelineSink<WsConnection> = {
+  // Answered (a denial, the drain) or the client went away while a step waited: nothing more happens.
+  gone: (conn) => conn.phase !== Phase.Handshake || conn.finished,
+  identify(conn: WsConnection, who: Identified): void {
+    conn.consumerId = who.consumerId;
+    conn.credentialId = who.credentialId;
+    const headers = conn.headers;
+    const up = who.upstreamHeaders;
+    if (up !== null) {
+      // A header the gateway sets for the upstream is never the client's own copy of it.
+      for (let i = 0; i < up.length; i += 2) delete headers[up[i]!];
+      for (let i = 0; i < up.length; i += 2) appendHeader(headers, up[i]!, up[i + 1]!);
+    }
+    if (who.consumerId !== '') {
+      const owner = conn.snap!.access.ownerOf(who.consumerId);
+      headers['x-consumer-id'] = who.consumerId;
+      headers['x-consumer-username'] = owner === undefined ? '' : owner.username;
+    }
+  },
+  deny(conn: WsConnection, d: Denial): void {
+    conn.fail(d.code, d.message, d.status, d.headers, d.fields);
+  },
+  // A CORS preflight is an OPTIONS request, never an upgrade; any other answer is sent as it is.
+  answer(conn: WsConnection, a: Answer): void {
+    conn.answer(a.status, a.headers);
+  },
+  bodyReady: () => true,
+  awaitBody: (_conn, resume) => resume(),
+  done(conn: WsConnection): void {
+    // After a step's wait this runs from a Promise callback: a throw must cost the connection, not go unhandled.
+    try {
+      proceedUpgrade(conn);
+    } catch (e) {
+      upgradeFailed(conn, e);
+    }
+  },
+  failed(conn: WsConnection, error: unknown, step: string): void {
+    process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'proxy.ws_step_failed', step, error: String(error) }) + '\n');
+    conn.fail('TP_ERR_INTERNAL', 'internal error');
+  },
+};
+
+function appendHeader(headers: HeaderRecord, name: string, value: string): void {
+  const prior = headers[name];
+  if (prior === undefined) headers[name] = value;
+  else if (typeof prior === 'string') headers[name] = [prior, value];
+  else prior.push(value);
+}
+
+function upgradeFailed(conn: WsConnection | null, e: unknown): void {
+  process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'proxy.ws_upgrade_failed', error: String(e) }) + '\n');
+  if (conn !== null && !conn.finished) conn.fail('TP_ERR_INTERNAL', 'internal error');
+}
+
+/**
+ * Admitted by every plugin: pick the upstream and target, set the forwarding headers, open the upstream's
+ * upgrade. Runs inside the upgrade handler (`conn.req` set) or after a step's wait (read from the copies).
+ */
+function proceedUpgrade(conn: WsConnection): void {
+  const reg = conn.proxy;
+  const { deps, limits } = reg;
+  const route = conn.route!;
+  const service = route.service;
+  const headers = conn.headers;
+  const url = conn.path;
+  const host = conn.host;
+  const peerIp = conn.peerIp;
+  const src = conn.req ?? conn;
 
   // A websocket integration brings its own upstream and settings; an http service's upstream takes upgrades too.
   const ws = service.websocket;
@@ -515,15 +749,16 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
     upstream = service.upstream;
     conn.idleMs = limits.idleTimeoutMs;
     if (upstream === null) return conn.fail('TP_ERR_INTEGRATION_UNAVAILABLE', `the ${service.integration ?? 'configured'} integration does not take WebSocket upgrades`);
-    if (service.splits !== null) upstream = service.splits.pick(upstream, req);
+    if (service.splits !== null) upstream = service.splits.pick(upstream, src);
   }
-  const protocols = offeredSubprotocols(hProtocol, ws !== null ? ws.subprotocols : null);
+  const offered = conn.offeredProtocols;
+  const protocols = offeredSubprotocols(offered, ws !== null ? ws.subprotocols : null);
   const bad = invalidSubprotocol(protocols);
   if (bad !== null) return conn.fail('TP_ERR_BAD_REQUEST', `invalid Sec-WebSocket-Protocol entry ${JSON.stringify(bad.slice(0, 64))}`);
   // A client that offered subprotocols fails a handshake that picks none (RFC 6455 §4.1): say why up front.
-  if (protocols.length === 0 && hProtocol.trim() !== '') return conn.fail('TP_ERR_BAD_REQUEST', 'none of the offered subprotocols is allowed by this service');
+  if (protocols.length === 0 && offered.trim() !== '') return conn.fail('TP_ERR_BAD_REQUEST', 'none of the offered subprotocols is allowed by this service');
 
-  const hashKey = upstream.hashOn === null ? undefined : requestHashKey(upstream.hashOn, view);
+  const hashKey = upstream.hashOn === null ? undefined : requestHashKey(upstream.hashOn, view.reset(src, url, conn.query, peerIp));
   const target = upstream.balancer.pick(hashKey);
   if (!target) {
     if (upstream.balancer.size === 0) return conn.fail('TP_ERR_NO_HEALTHY_TARGET', 'the upstream has no target with a positive weight');
@@ -532,26 +767,25 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   target.inFlight++;
   conn.target = target;
 
-  // Names the client listed in Connection are hop-by-hop too.
-  if (hConnection !== '') for (const name of connectionTokens(hConnection)) delete headers[name];
   const proto = deps.https === true ? 'https' : 'http';
-  headers['x-forwarded-for'] = joinList(hForwardedFor, clientIp);
+  headers['x-forwarded-for'] = joinList(conn.priorXff, peerIp);
   headers['x-forwarded-proto'] = proto;
   headers['x-forwarded-host'] = host;
   headers['x-forwarded-port'] = String(deps.port());
-  headers['x-request-id'] = requestId;
-  headers['forwarded'] = forwardedWith(hForwarded, clientIp, proto, host);
-  headers['via'] = viaWith(hVia);
-  if (hTraceparent !== '' && validTraceparent(hTraceparent)) {
-    headers['traceparent'] = hTraceparent;
-    if (hTracestate !== '') headers['tracestate'] = hTracestate;
+  headers['x-request-id'] = conn.requestId;
+  headers['forwarded'] = forwardedWith(conn.priorForwarded, peerIp, proto, host);
+  headers['via'] = viaWith(conn.priorVia);
+  const traceparent = conn.traceparent;
+  if (traceparent !== '' && validTraceparent(traceparent)) {
+    headers['traceparent'] = traceparent;
+    if (conn.tracestate !== '') headers['tracestate'] = conn.tracestate;
   } else headers['traceparent'] = newTraceparent();
 
-  const rest = route.stripPath ? url.slice(match.prefixLength) : url;
+  const rest = route.stripPath ? url.slice(conn.prefixLength) : url;
   let upstreamPath = service.basePath + rest;
   if (upstreamPath === '') upstreamPath = '/';
   else if (upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath;
-  if (query !== '') upstreamPath += '?' + query;
+  if (conn.query !== '') upstreamPath += '?' + conn.query;
 
   const tls = target.tls;
   if (tls !== null && tls.clientCertificateId !== undefined && !tls.clientCertificate) {
@@ -574,6 +808,9 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   } catch (e) {
     return conn.fail('TP_ERR_BAD_REQUEST', `request could not be forwarded: ${(e as Error).message}`);
   }
+  // ws copied the headers into its request: an open connection keeps none of the request's.
+  conn.headers = RELEASED_HEADERS;
+  conn.received = NO_RECEIVED;
   up.conn = conn;
   conn.up = up;
   up.on('open', onUpstreamOpen);

@@ -3,6 +3,7 @@
 // match. A certificate that fails (no keyring, a key sealed under a key this node lacks, a bad chain) is
 // rejected and reported in /readyz; it never stops the rest from compiling. Opened keys live only in memory.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { isSealed, open, type Keyring } from '@turnpike/common';
 
 interface Parsed {
@@ -22,6 +23,10 @@ export interface CompiledCertificate {
   fingerprint: string;
   createdAt: string;
   notAfter: string;
+  /** mTLS listener: the CAs whose client certificates are accepted for this certificate's names; null: none are. */
+  clientCaPem: string | null;
+  /** mTLS listener: revocation lists of those CAs; null: none. */
+  clientCrlPem: string | null;
 }
 
 export interface CertificateRejection {
@@ -111,9 +116,20 @@ function compileOne(p: Parsed, keyring: Keyring | null): One {
     // Never echo the key or the error's text (OpenSSL messages may quote input).
     return { ok: false, reason: 'the certificate or its key does not parse' };
   }
+  const clientCaPem = typeof d.client_ca_pem === 'string' && d.client_ca_pem !== '' ? d.client_ca_pem : null;
+  const clientCrlPem = clientCaPem !== null && typeof d.client_crl_pem === 'string' && d.client_crl_pem !== '' ? d.client_crl_pem : null;
+  if (clientCaPem !== null) {
+    try {
+      createSecureContext({ ca: clientCaPem, ...(clientCrlPem !== null ? { crl: clientCrlPem } : {}) });
+    } catch {
+      return { ok: false, reason: 'client_ca_pem or client_crl_pem is not accepted by OpenSSL' };
+    }
+  }
   return {
     ok: true,
     cert: {
+      clientCaPem,
+      clientCrlPem,
       id: p.id,
       certPem,
       keyPem,

@@ -4,7 +4,7 @@
 import { TurnpikeError, type Service } from '@turnpike/common';
 import { maskedInput, versioned, type ProtoObject } from './input-mask.js';
 
-const FIELDS = ['name', 'upstream_id', 'integration', 'base_path', 'tags', 'lifecycle', 'api_version', 'sunset_at', 'catalog_visibility', 'openapi_json', 'splits'] as const;
+const FIELDS = ['name', 'upstream_id', 'integration', 'base_path', 'tags', 'lifecycle', 'api_version', 'sunset_at', 'catalog_visibility', 'openapi_json', 'splits', 'subscription_required'] as const;
 const LISTS = ['tags', 'splits'] as const;
 
 export function serviceToProto(s: Service): ProtoObject {

@@ -3,6 +3,7 @@
 // expired. The key is sealed with the keyring (context = the certificate id), kept only in `material`,
 // never returned and never part of an error message; the data plane gets it sealed.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import {
   Certificate,
   CertificateCreate,
@@ -54,6 +55,27 @@ function privateKeyOf(pem: string): KeyObject | null {
     // An encrypted key without its passphrase lands here too; the message never echoes the input.
     return null;
   }
+}
+
+/**
+ * mTLS trust of a certificate (the gateway's mTLS listener): every block of client_ca_pem a CA certificate,
+ * the CRLs only with CAs, and OpenSSL accepting both (what a node will load).
+ */
+export function clientTrustProblems(caPem: string | null, crlPem: string | null): FieldError[] {
+  if (caPem === null) return crlPem === null ? [] : [{ path: '/client_crl_pem', message: 'needs client_ca_pem (the CAs whose certificates it revokes)' }];
+  const cas = parseChain(caPem);
+  if (!cas) return [{ path: '/client_ca_pem', message: 'is not a PEM bundle of certificates that parses' }];
+  const notCa = cas.findIndex((c) => !c.ca);
+  if (notCa >= 0) return [{ path: '/client_ca_pem', message: `certificate ${notCa + 1} is not a CA certificate (basicConstraints CA:TRUE)` }];
+  const expired = cas.find((c) => Date.parse(c.validTo) <= Date.now());
+  if (expired) return [{ path: '/client_ca_pem', message: `a CA certificate expired at ${new Date(expired.validTo).toISOString()}` }];
+  try {
+    createSecureContext({ ca: caPem, ...(crlPem !== null ? { crl: crlPem } : {}) });
+  } catch {
+    // OpenSSL's message may quote the input: not echoed.
+    return [{ path: crlPem !== null ? '/client_crl_pem' : '/client_ca_pem', message: 'is not accepted by OpenSSL' }];
+  }
+  return [];
 }
 
 /** Refuses the delete (409) while an upstream presents this certificate to its targets. */
@@ -113,12 +135,17 @@ export const certificates: ResourceDef = {
       if (!given && leaf && serverNames.length === 0) {
         problems.push({ path: '/snis', message: 'is required: the certificate names no DNS host (subjectAltName or CN)' });
       }
+      const clientCa = typeof rest.client_ca_pem === 'string' ? rest.client_ca_pem : null;
+      const clientCrl = typeof rest.client_crl_pem === 'string' ? rest.client_crl_pem : null;
+      problems.push(...clientTrustProblems(clientCa, clientCrl));
       if (problems.length > 0) throw unprocessable(problems);
 
       if (typeof keyInput === 'string') sealed = seal(requireKeyring(keyring, 'certificates'), keyInput, id);
       const publicDoc: ResourceDoc = {
         ...rest,
         snis: given ?? null,
+        client_ca_pem: clientCa,
+        client_crl_pem: clientCrl,
         server_names: serverNames,
         subject: leaf!.subject.split('\n').join(', '),
         not_after: new Date(leaf!.validTo).toISOString(),

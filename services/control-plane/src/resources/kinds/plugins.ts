@@ -4,10 +4,12 @@
 import {
   Plugin,
   PluginCreate,
+  aclPlugin,
   PluginUpdate,
   PLUGIN_TYPES,
   TurnpikeError,
   pluginTypeOf,
+  type AclConfig,
   type FieldError,
   type PluginScope,
   type PluginScopeKind,
@@ -15,6 +17,7 @@ import {
 } from '@turnpike/common';
 import { parse } from '../../validation/validator.js';
 import type { Reference, ResourceDef, ResourceDoc } from '../definition.js';
+import { pluginDataPlane, preparePluginSecrets } from './plugin-secrets.js';
 
 /** The scope kinds an attachment needs its type to allow (service + consumer needs both). */
 export function scopeKindsOf(scope: PluginScope): PluginScopeKind[] {
@@ -34,10 +37,14 @@ function unprocessable(path: string, message: string, detail: string): TurnpikeE
   return new TurnpikeError('TP_ERR_UNPROCESSABLE', `${path.slice(1)}: ${detail}`, [{ path, message }]);
 }
 
-/** Validates `config` against the type's schema with defaults filled; field paths rebased under /config. */
+/**
+ * Validates `config` against the type's schema with defaults filled (400), then against the type's own
+ * rules (`problems`: 422); field paths rebased under /config.
+ */
 export function parsePluginConfig(type: PluginType, config: unknown): Record<string, unknown> {
+  let parsed: Record<string, unknown>;
   try {
-    return parse(type.config, config ?? {}, { defaults: true }) as Record<string, unknown>;
+    parsed = parse(type.config, config ?? {}, { defaults: true }) as Record<string, unknown>;
   } catch (e) {
     if (!(e instanceof TurnpikeError) || e.code !== 'TP_ERR_VALIDATION') throw e;
     const fields: FieldError[] = (e.fields ?? [{ path: '', message: e.message }]).map((f) => ({ path: `/config${f.path}`, message: f.message }));
@@ -45,6 +52,12 @@ export function parsePluginConfig(type: PluginType, config: unknown): Record<str
     const more = fields.length > 1 ? ` (and ${fields.length - 1} more)` : '';
     throw new TurnpikeError('TP_ERR_VALIDATION', `${first.path} ${first.message}${more} (${type.name} config)`, fields);
   }
+  const problems = (type.problems?.(parsed) ?? []).map((f) => ({ path: `/config${f.path}`, message: f.message }));
+  if (problems.length > 0) {
+    const text = problems.map((f) => `${f.path.slice(1)}: ${f.message}`).join('; ');
+    throw new TurnpikeError('TP_ERR_UNPROCESSABLE', `${text} (${type.name} config)`, problems);
+  }
+  return parsed;
 }
 
 function lowerIds(scope: PluginScope): PluginScope {
@@ -66,6 +79,14 @@ export const plugins: ResourceDef = {
   immutable: ['type'],
   nameOf: (d) => (typeof d.name === 'string' ? d.name : null),
   filters: { type: 'type' },
+  // Secret config settings (the type's secretFields) are sealed into the instance's material: never in its config.
+  secrets: {
+    prepare({ doc, prior, id, keyring }) {
+      const type = pluginTypeOf(String(doc.type));
+      return type ? preparePluginSecrets(type, { doc, prior, id, keyring }) : { doc, material: null };
+    },
+  },
+  dataPlane: pluginDataPlane,
   // Returns the doc normalized: scope ids lower-cased, the config with its type's defaults (what is stored).
   check(doc: ResourceDoc): ResourceDoc {
     const type = pluginTypeOf(String(doc.type));
@@ -86,7 +107,10 @@ export const plugins: ResourceDef = {
         `${type.name} cannot be attached at scope ${refused.join(' + ')} (allowed: ${type.scopes.join(', ')})`,
       );
     }
-    return { ...doc, scope, config: parsePluginConfig(type, doc.config) };
+    const config = parsePluginConfig(type, doc.config);
+    // Group ids as stored (lower case), so the gateway's membership test and the references match them.
+    if (type.name === aclPlugin.name) for (const list of ['allow', 'deny']) config[list] = [...new Set((config[list] as string[]).map((id) => id.toLowerCase()))];
+    return { ...doc, scope, config };
   },
   unique: (d) => [{ field: '/scope', value: describeScope(String(d.type), (d.scope ?? {}) as PluginScope), scope: 'tenant' }],
   references(d) {
@@ -95,6 +119,14 @@ export const plugins: ResourceDef = {
     if (s.service_id) refs.push({ field: '/scope/service_id', kind: 'services', id: s.service_id, onDelete: 'cascade' });
     if (s.route_id) refs.push({ field: '/scope/route_id', kind: 'routes', id: s.route_id, onDelete: 'cascade' });
     if (s.consumer_id) refs.push({ field: '/scope/consumer_id', kind: 'consumers', id: s.consumer_id, onDelete: 'cascade' });
+    // An ACL's groups must exist, and a group an ACL names cannot be deleted: dropping it silently would
+    // widen an allow-list's meaning (or open a deny-list).
+    if (d.type === aclPlugin.name) {
+      const cfg = (d.config ?? {}) as Partial<AclConfig>;
+      for (const list of ['allow', 'deny'] as const) {
+        (cfg[list] ?? []).forEach((id, i) => refs.push({ field: `/config/${list}/${i}`, kind: 'consumer_groups', id, onDelete: 'restrict' }));
+      }
+    }
     return refs;
   },
 };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { KEY_AUTH_MESSAGES, authenticate, compileKeyAuth, sha256Hex, withoutQueryParams, type KeyOwner, type KeyTable } from './index.js';
 
 const key = 'tp_example-key-0123456789';
-const owner: KeyOwner = { consumerId: 'c1', username: 'alice' };
+const owner: KeyOwner = { consumerId: 'c1', username: 'alice', groupIds: [] };
 const keys = new Map([[sha256Hex(key), owner]]);
 const headers = (h: Record<string, string>) => (name: string) => h[name] ?? '';
 

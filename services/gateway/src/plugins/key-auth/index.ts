@@ -20,6 +20,8 @@ export interface KeyAuthPolicy {
 export interface KeyOwner {
   consumerId: string;
   username: string;
+  /** The consumer groups it belongs to (ids, lower-case); ACLs read them. Replaced, never mutated in place. */
+  groupIds: readonly string[];
 }
 
 /** SHA-256 hex → owner. */
