@@ -15,11 +15,25 @@ import { waitForHttp } from './lib/http-check.mjs';
 import { freePorts } from './lib/ports.mjs';
 import { installCleanup, startProcess, stopAll, stopRequested } from './lib/processes.mjs';
 import { formatTable } from './lib/report.mjs';
-import { API_KEY_HEADER, checkBuilt, gatewayMetrics, NATS_BIN, newApiKey, publishConfig, startGateway, startNats } from './lib/turnpike.mjs';
+import { startJwtIssuer } from './lib/jwt-issuer.mjs';
+import {
+  API_KEY_HEADER,
+  AUTH_VARIANTS,
+  checkAuth,
+  checkBuilt,
+  gatewayMetrics,
+  NATS_BIN,
+  newApiKey,
+  publishConfig,
+  startGateway,
+  startNats,
+} from './lib/turnpike.mjs';
 import { runWrk, WRK_BIN } from './lib/wrk.mjs';
 
 /** Turnpike may spend at most this many times nginx's CPU per proxied request (issue 5; it was 3). */
 const BUDGET_RATIO = 2;
+/** Each authentication plugin may add at most this share of CPU per request over the route without one (issue 6). */
+const AUTH_BUDGET = 0.15;
 /** Above this much CPU used by unrelated processes during a run (in cores), the figures are flagged. */
 const NOISE_WARN_UTIL = 0.1;
 /** A run with more failed requests than this share measured something other than proxying. */
@@ -31,15 +45,27 @@ const LABELS = {
   upstream: 'nginx upstream (direct)',
   nginx: 'nginx reverse proxy',
   stack: 'uws+undici floor',
-  turnpike: 'turnpike gateway',
 };
+/** @typedef {import('./lib/turnpike.mjs').AuthVariant} AuthVariant */
+const DEFAULT_AUTH = ['key-auth'];
+/** @type {Record<AuthVariant, string>} */
+const AUTH_LABELS = {
+  none: 'turnpike (no auth)',
+  'key-auth': 'turnpike (key-auth)',
+  jwt: 'turnpike (jwt RS256, JWKS)',
+};
+/**
+ * What one measurement loads: a target, and for `turnpike` one auth variant (each its own gateway).
+ * @typedef {{ id: string, target: typeof TARGETS[number], auth: AuthVariant | null, label: string }} Unit
+ */
+/** @typedef {import('./lib/report.mjs').Measurement & { auth?: AuthVariant }} Result */
 const STACK_FLOOR = fileURLToPath(new URL('./lib/stack-floor-proxy.mjs', import.meta.url));
 
 const HELP = `usage: pnpm bench [-- options]   (node benchmarks/run.mjs [options])
 
 Loads (a) an nginx upstream directly, (b) nginx as a keep-alive reverse proxy to it, (c) a Turnpike gateway
-node (key-auth route, call logs to JetStream) to it, with wrk, and reports req/s, latency and the proxy's
-CPU time per request. Exits non-zero only when a run could not be made, never on the budget.
+node (call logs to JetStream) to it, one per --auth variant, with wrk, and reports req/s, latency and the
+proxy's CPU time per request. Exits non-zero only when a run could not be made, never on the budget.
 
 options (environment variable in brackets):
   --duration <s>      measured seconds per target            [BENCH_DURATION, 10]
@@ -52,6 +78,12 @@ options (environment variable in brackets):
                       during its run (more than 10% of a core)  [BENCH_RETRIES, 2]
   --targets <list>    comma list of upstream,nginx,stack,turnpike [BENCH_TARGETS, upstream,nginx,turnpike]
                       stack: a bare uWebSockets.js + undici proxy, the floor of the gateway's stack
+  --auth <list>       comma list of none,key-auth,jwt: how the Turnpike route authenticates; each is its
+                      own gateway and its own target, measured in turn like the others  [BENCH_AUTH, key-auth]
+                      none: no plugin; key-auth: the route's inline key-auth (apikey header);
+                      jwt: a route-scoped jwt-auth plugin, the consumer's RS256 credential with its key from
+                      a local JWKS endpoint, one token sent as "Authorization: Bearer" on every request
+                      With none in the list, each variant is also reported as CPU/request over no auth.
   --no-pin            do not pin with taskset (default: proxies on --proxy-cpu, everything else on --load-cpu)
   --proxy-cpu <cpu>   CPU for the measured proxy             [BENCH_PROXY_CPU, last CPU]
   --load-cpu <cpus>   CPUs for wrk, the upstream, nats-server [BENCH_LOAD_CPU, the others]
@@ -74,6 +106,7 @@ function options() {
       runs: { type: 'string' },
       retries: { type: 'string' },
       targets: { type: 'string' },
+      auth: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'proxy-cpu': { type: 'string' },
       'load-cpu': { type: 'string' },
@@ -103,6 +136,8 @@ function options() {
   };
   const targetList = (values.targets ?? env.BENCH_TARGETS ?? DEFAULT_TARGETS.join(',')).split(',').map((s) => s.trim());
   for (const t of targetList) if (!TARGETS.includes(/** @type {never} */ (t))) throw new Error(`unknown target ${t}: use ${TARGETS.join(',')}`);
+  const authList = (values.auth || env.BENCH_AUTH || DEFAULT_AUTH.join(',')).split(',').map((s) => s.trim());
+  for (const a of authList) if (!AUTH_VARIANTS.includes(/** @type {never} */ (a))) throw new Error(`unknown auth variant ${a}: use ${AUTH_VARIANTS.join(',')}`);
   const ncpu = cpus().length;
   const pin = !values['no-pin'] && env.BENCH_PIN !== '0' && ncpu >= 2;
   const proxyCpu = values['proxy-cpu'] ?? env.BENCH_PROXY_CPU ?? String(ncpu - 1);
@@ -115,6 +150,7 @@ function options() {
     runs: int('runs', values.runs ?? env.BENCH_RUNS, 1),
     retries: nonNegative('retries', values.retries ?? env.BENCH_RETRIES, 2),
     targets: TARGETS.filter((t) => targetList.includes(t)),
+    auth: AUTH_VARIANTS.filter((a) => authList.includes(a)),
     pin,
     proxyCpu: pin ? proxyCpu : null,
     loadCpu: pin ? loadCpu : null,
@@ -157,6 +193,15 @@ function medianIndex(xs) {
   return order[Math.floor((order.length - 1) / 2)]?.[1] ?? 0;
 }
 
+/**
+ * Seconds the jwt variant's token must stay valid beyond its first hour: every measurement of the run,
+ * warm-ups and re-measurements included, with slack for start-up.
+ * @param {{ runs: number, retries: number, warmup: number, duration: number }} o @param {number} units
+ */
+function tokenLifetimeNeeded(o, units) {
+  return o.runs * units * (1 + o.retries) * (o.warmup + o.duration + 2) + 600;
+}
+
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 const log = (/** @type {string} */ s) => process.stderr.write(`${s}\n`);
 
@@ -178,9 +223,15 @@ async function main() {
     else rmSync(dir, { recursive: true, force: true });
   };
   installCleanup(removeDir);
+  /** @type {(() => Promise<void>) | null} */
+  let stopIssuer = null;
+  /** @type {Map<number, string>} gateway pid → its variant's label, for --cpu-prof */
+  const gatewayLabels = new Map();
   const started = new Date();
   try {
-    const [upstreamPort, proxyPort, natsPort, gatewayPort, statusPort, stackPort] = /** @type {number[]} */ (await freePorts(6));
+    // Three ports per gateway (proxy, status, HTTPS): the variants' gateways run side by side.
+    const ports = /** @type {number[]} */ (await freePorts(4 + 3 * o.auth.length));
+    const [upstreamPort, proxyPort, natsPort, stackPort] = /** @type {number[]} */ (ports.slice(0, 4));
     log(`cpu layout: ${o.pin ? `proxies on CPU ${o.proxyCpu}; wrk, upstream, nats-server on CPU ${o.loadCpu}` : 'not pinned'}`);
 
     const upstream = await startNginx({
@@ -204,33 +255,61 @@ async function main() {
       stack = startProcess(LABELS.stack, process.execPath, [STACK_FLOOR, String(upstreamPort), String(stackPort)], { cpu: o.proxyCpu });
       await waitForHttp(LABELS.stack, stack, `http://127.0.0.1:${stackPort}/bench`, {}, { body: UPSTREAM_BODY });
     }
-    // Every target gets the same request bytes, the API key header included (nginx passes it on).
+    // Every target but the jwt variant gets the same request bytes, the API key header included (nginx
+    // passes it on, and so does the gateway's route without auth); the jwt variant sends its token instead.
     const key = newApiKey();
     const headers = { [API_KEY_HEADER]: key };
-    /** @type {{ proc: import('./lib/processes.mjs').Managed, nats: import('./lib/processes.mjs').Managed } | null} */
-    let turnpike = null;
+    /** @type {Unit[]} */
+    const units = o.targets.flatMap((target) =>
+      target === 'turnpike'
+        ? o.auth.map((auth) => /** @type {Unit} */ ({ id: `turnpike:${auth}`, target, auth, label: AUTH_LABELS[auth] }))
+        : [/** @type {Unit} */ ({ id: target, target, auth: null, label: LABELS[target] })],
+    );
+    const issuer = withTurnpike && o.auth.includes('jwt') ? await startJwtIssuer({ validForS: 3600 + tokenLifetimeNeeded(o, units.length) }) : null;
+    stopIssuer = issuer ? issuer.close : null;
+    /** @type {Map<AuthVariant, { proc: import('./lib/processes.mjs').Managed, proxyPort: number, statusPort: number, headers: Record<string, string> }>} */
+    const gateways = new Map();
+    /** @type {import('./lib/processes.mjs').Managed | null} */
+    let natsProc = null;
     if (withTurnpike) {
-      const cluster = 'bench';
       const nats = await startNats({ dir, port: natsPort, cpu: o.loadCpu });
-      await publishConfig({ natsUrl: nats.url, cluster, upstreamPort, key });
-      const proc = await startGateway({
-        dir,
-        natsUrl: nats.url,
-        cluster,
-        proxyPort: gatewayPort,
-        statusPort,
-        key,
-        cpu: o.proxyCpu,
-        cpuProfDir: o.cpuProf,
-      });
-      turnpike = { proc, nats: nats.proc };
+      natsProc = nats.proc;
+      // One gateway per variant, each with its own cluster (config bucket) on the one nats-server: the
+      // configs differ only in the route's authentication; the call logs go to the same stream.
+      for (const [i, auth] of o.auth.entries()) {
+        const [gatewayPort, statusPort, httpsPort] = /** @type {number[]} */ (ports.slice(4 + 3 * i, 7 + 3 * i));
+        const cluster = `bench-${auth}`;
+        const authHeaders = auth === 'jwt' && issuer ? { authorization: `Bearer ${issuer.token}` } : headers;
+        await publishConfig({ natsUrl: nats.url, cluster, upstreamPort, key, auth, ...(issuer ? { jwt: { issuer: issuer.issuer, jwksUri: issuer.jwksUri } } : {}) });
+        log(`${AUTH_LABELS[auth]}: starting its gateway`);
+        const proc = await startGateway({
+          dir,
+          name: `gateway-${auth}`,
+          natsUrl: nats.url,
+          cluster,
+          proxyPort: gatewayPort,
+          statusPort,
+          httpsPort,
+          headers: authHeaders,
+          cpu: o.proxyCpu,
+          cpuProfDir: o.cpuProf,
+        });
+        gateways.set(auth, { proc, proxyPort: gatewayPort, statusPort, headers: authHeaders });
+        gatewayLabels.set(proc.pid, AUTH_LABELS[auth]);
+      }
+      // Before anything is measured: each variant lets its credential through and nothing else.
+      for (const [auth, g] of gateways) {
+        const r = await checkAuth({ url: `http://127.0.0.1:${g.proxyPort}/bench`, auth, headers: g.headers });
+        log(`${AUTH_LABELS[auth]}: ${r.with} with ${auth === 'none' ? 'the request headers' : 'its credential'}, ${r.without} without`);
+      }
     }
 
     /**
-     * @param {typeof TARGETS[number]} target
+     * @param {Unit} unit
      * @returns {{ url: string, headers: Record<string, string>, measured: number[], others: Record<string, number>, procs: import('./lib/processes.mjs').Managed[], statusPort?: number }}
      */
-    const plan = (target) => {
+    const plan = (unit) => {
+      const target = unit.target;
       if (target === 'upstream') return { url: `http://127.0.0.1:${upstreamPort}/bench`, headers, measured: [upstream.pid], others: {}, procs: [upstream] };
       if (target === 'nginx' && nginxProxy)
         return {
@@ -248,23 +327,24 @@ async function main() {
           others: { upstream: upstream.pid },
           procs: [stack, upstream],
         };
-      if (target === 'turnpike' && turnpike)
+      const g = unit.auth ? gateways.get(unit.auth) : undefined;
+      if (target === 'turnpike' && g && natsProc)
         return {
-          url: `http://127.0.0.1:${gatewayPort}/bench`,
-          headers,
-          measured: [turnpike.proc.pid],
-          others: { upstream: upstream.pid, 'nats-server': turnpike.nats.pid },
-          procs: [turnpike.proc, turnpike.nats, upstream],
-          statusPort,
+          url: `http://127.0.0.1:${g.proxyPort}/bench`,
+          headers: g.headers,
+          measured: [g.proc.pid],
+          others: { upstream: upstream.pid, 'nats-server': natsProc.pid },
+          procs: [g.proc, natsProc, upstream],
+          statusPort: g.statusPort,
         };
-      throw new Error(`target ${target} was not started`);
+      throw new Error(`target ${unit.label} was not started`);
     };
 
-    /** @param {typeof TARGETS[number]} target @returns {Promise<import('./lib/report.mjs').Measurement>} */
-    const measure = async (target) => {
-      const p = plan(target);
+    /** @param {Unit} unit @returns {Promise<Result>} */
+    const measure = async (unit) => {
+      const p = plan(unit);
       const wrkOpts = { url: p.url, connections: o.connections, threads: o.threads, headers: p.headers, cpu: o.loadCpu };
-      log(`${LABELS[target]}: warm-up ${o.warmup}s, then ${o.duration}s measured`);
+      log(`${unit.label}: warm-up ${o.warmup}s, then ${o.duration}s measured`);
       await runWrk({ ...wrkOpts, seconds: o.warmup });
       // One snapshot per accounted group: the measured proxy, and each other process for reference.
       const snap = () => ({
@@ -276,6 +356,7 @@ async function main() {
       const before = snap();
       const busyBefore = machineBusy();
       const oursBefore = ownTreeCpu();
+      const jwksBefore = issuer?.fetches() ?? 0;
       const w = await runWrk({ ...wrkOpts, seconds: o.duration });
       // Let work that trails the last response (a call-log batch flush) land in the measured window.
       await sleep(500);
@@ -283,14 +364,17 @@ async function main() {
       // CPU the machine spent on anything that is not this benchmark: other people's builds and tests.
       const foreign = Math.max(0, machineBusy() - busyBefore - (ownTreeCpu() - oursBefore));
       const dead = p.procs.find((proc) => proc.child.exitCode !== null || proc.child.signalCode !== null);
-      if (dead) throw new Error(`${dead.name} exited during the ${LABELS[target]} run\n--- ${dead.name} output ---\n${dead.output()}`);
+      if (dead) throw new Error(`${dead.name} exited during the ${unit.label} run\n--- ${dead.name} output ---\n${dead.output()}`);
+      // The JWKS is cached for longer than any run: a fetch here would be measured as jwt-auth's cost.
+      const jwksFetched = (issuer?.fetches() ?? 0) - jwksBefore;
+      if (jwksFetched > 0) log(`  WARNING: the JWKS was fetched ${jwksFetched} time(s) during the ${unit.label} run`);
       const metricsAfter = await callLogs();
       const spent = cpuSpent(before.measured, after.measured);
       const cpu = spent.total;
       const seconds = w.duration_us / 1e6;
       const errors = w.errors.status + w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
       if (w.requests === 0 || errors > w.requests * MAX_ERROR_SHARE) {
-        throw new Error(`${LABELS[target]}: ${errors} failed of ${w.requests} requests (${JSON.stringify(w.errors)}): not a valid measurement`);
+        throw new Error(`${unit.label}: ${errors} failed of ${w.requests} requests (${JSON.stringify(w.errors)}): not a valid measurement`);
       }
       /** @type {Record<string, number>} */
       const other = {};
@@ -298,8 +382,9 @@ async function main() {
         other[name] = (cpuSpent(before.others[name] ?? new Map(), after.others[name] ?? new Map()).total * 1e6) / w.requests;
       }
       return {
-        target,
-        label: LABELS[target],
+        target: unit.target,
+        ...(unit.auth ? { auth: unit.auth } : {}),
+        label: unit.label,
         requests: w.requests,
         seconds,
         rps: w.requests / seconds,
@@ -316,39 +401,58 @@ async function main() {
       };
     };
 
-    /** @type {Record<string, import('./lib/report.mjs').Measurement[]>} */
+    /** @type {Record<string, Result[]>} */
     const runs = {};
     for (let r = 0; r < o.runs; r++) {
-      for (const t of o.targets) {
-        let m = await measure(t);
+      for (const u of units) {
+        let m = await measure(u);
         // Someone else's build or test suite shared the machine: measure again rather than report noise.
         for (let retry = 0; retry < o.retries && m.foreign_cpu_util > NOISE_WARN_UTIL; retry++) {
           log(`  other processes used ${(m.foreign_cpu_util * 100).toFixed(0)}% of a core during that run: measuring again`);
-          m = await measure(t);
+          m = await measure(u);
         }
-        (runs[t] ??= []).push(m);
+        (runs[u.id] ??= []).push(m);
         if (o.runs > 1) log(`  run ${r + 1}: ${m.rps.toFixed(0)} req/s, ${m.cpu_us_per_req.toFixed(1)} CPU µs/req, other load ${(m.foreign_cpu_util * 100).toFixed(0)}%`);
       }
     }
-    /** @type {import('./lib/report.mjs').Measurement[]} */
-    const results = o.targets.map((t) => {
+    /** @type {Result[]} */
+    const results = units.map((u) => {
       // The median of the runs that had the machine to themselves, when there are any.
-      const all = runs[t] ?? [];
+      const all = runs[u.id] ?? [];
       const clean = all.filter((m) => m.foreign_cpu_util <= NOISE_WARN_UTIL);
       const list = clean.length ? clean : all;
-      return /** @type {import('./lib/report.mjs').Measurement} */ (list[medianIndex(list.map((m) => m.cpu_us_per_req))]);
+      return /** @type {Result} */ (list[medianIndex(list.map((m) => m.cpu_us_per_req))]);
     });
 
-    const byTarget = Object.fromEntries(results.map((m) => [m.target, m]));
-    const nginx = byTarget.nginx;
-    const tp = byTarget.turnpike;
+    /** @type {Record<string, Result>} */
+    const byUnit = Object.fromEntries(units.map((u, i) => [u.id, /** @type {Result} */ (results[i])]));
+    const nginx = byUnit.nginx;
+    const noAuth = byUnit['turnpike:none'];
+    /** @type {{ auth: AuthVariant, m: Result }[]} */
+    const variants = o.targets.includes('turnpike') ? o.auth.map((auth) => ({ auth, m: /** @type {Result} */ (byUnit[`turnpike:${auth}`]) })) : [];
+    // The variant the floor comparison and the JSON's single `ratio` refer to: key-auth, as before --auth.
+    const tp = (variants.find((v) => v.auth === 'key-auth') ?? variants[0])?.m;
+    /** CPU/request of `a` over `b` in each run: runs measure the targets back to back, so each pair saw the same machine load. */
+    const pairedRuns = (/** @type {string} */ a, /** @type {string} */ b) =>
+      (runs[b] ?? []).flatMap((n, i) => {
+        const t = runs[a]?.[i];
+        return t ? [t.cpu_us_per_req / n.cpu_us_per_req] : [];
+      });
+    /** @type {Record<string, { cpu_us_per_req: number | null, rps: number | null, over_no_auth: number | null, paired_cpu_ratios: number[], paired_over_no_auth: number[] }>} */
+    const ratios = Object.fromEntries(
+      variants.map(({ auth, m }) => [
+        auth,
+        {
+          cpu_us_per_req: nginx ? m.cpu_us_per_req / nginx.cpu_us_per_req : null,
+          rps: nginx ? m.rps / nginx.rps : null,
+          over_no_auth: noAuth && auth !== 'none' ? m.cpu_us_per_req / noAuth.cpu_us_per_req - 1 : null,
+          paired_cpu_ratios: nginx ? pairedRuns(`turnpike:${auth}`, 'nginx') : [],
+          paired_over_no_auth: noAuth && auth !== 'none' ? pairedRuns(`turnpike:${auth}`, 'turnpike:none').map((x) => x - 1) : [],
+        },
+      ]),
+    );
     const ratio = nginx && tp ? { cpu_us_per_req: tp.cpu_us_per_req / nginx.cpu_us_per_req, rps: tp.rps / nginx.rps } : null;
-    // Runs measure nginx and Turnpike back to back, so each pair saw the same machine load: their ratios
-    // are steadier than either figure alone when other work shares the machine.
-    const paired = (runs.nginx ?? []).flatMap((n, i) => {
-      const t = runs.turnpike?.[i];
-      return t ? [t.cpu_us_per_req / n.cpu_us_per_req] : [];
-    });
+    const paired = tp?.auth ? (ratios[tp.auth]?.paired_cpu_ratios ?? []) : [];
 
     const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? '', kernel: release() };
     const cmd = `node benchmarks/run.mjs ${process.argv.slice(2).join(' ')}`.trim();
@@ -361,6 +465,12 @@ async function main() {
         `; upstream body ${UPSTREAM_BODY.length} B`,
     );
     if (o.cpuProf) console.log('NOTE: the gateway ran under --cpu-prof: its figures include profiling overhead.');
+    if (issuer && variants.some((v) => v.auth === 'jwt')) {
+      console.log(
+        `jwt: one RS256 token (${issuer.token.length} B) on every request: after the first, the gateway's verified-token cache ` +
+          'answers (a SHA-256 and a lookup; a signature check at most once a minute), as for a client that reuses its token.',
+      );
+    }
     console.log('');
     console.log(formatTable(results));
     console.log('');
@@ -372,29 +482,55 @@ async function main() {
       );
       console.log('');
     }
-    if (tp?.call_logs) {
-      const c = tp.call_logs;
+    for (const { m } of variants) {
+      const c = m.call_logs;
+      if (!c) continue;
       console.log(
-        `turnpike call logs during the measured run: ${c.sent} records sent to JetStream for ${tp.requests} requests` +
+        `${m.label} call logs during the measured run: ${c.sent} records sent to JetStream for ${m.requests} requests` +
           ` (includes records of warm-up requests flushed in the window), ${c.dropped} dropped, ${c.buffered} still buffered`,
       );
-      console.log('');
     }
-    if (ratio) {
-      const pass = ratio.cpu_us_per_req <= BUDGET_RATIO;
-      console.log(`turnpike / nginx  CPU per request: ${ratio.cpu_us_per_req.toFixed(2)}x   req/s: ${ratio.rps.toFixed(2)}x`);
-      if (paired.length > 1) console.log(`CPU per request ratio of each run: ${paired.map((r) => `${r.toFixed(2)}x`).join(' ')}`);
+    if (variants.some((v) => v.m.call_logs)) console.log('');
+    const pct = (/** @type {number} */ x) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+    const single = variants.length === 1;
+    for (const { auth, m } of variants) {
+      const r = /** @type {NonNullable<typeof ratios[string]>} */ (ratios[auth]);
+      const parts = [];
+      if (r.cpu_us_per_req !== null && r.rps !== null) parts.push(`CPU per request: ${r.cpu_us_per_req.toFixed(2)}x   req/s: ${r.rps.toFixed(2)}x`);
+      if (r.over_no_auth !== null) parts.push(`${pct(r.over_no_auth)} CPU per request over no auth`);
+      if (!parts.length) continue;
+      const name = single ? 'turnpike' : m.label;
+      console.log(`${name}${r.cpu_us_per_req !== null ? ' / nginx' : ''}  ${parts.join('   ')}`);
+      if (r.paired_cpu_ratios.length > 1) console.log(`  CPU per request ratio of each run: ${r.paired_cpu_ratios.map((x) => `${x.toFixed(2)}x`).join(' ')}`);
+      if (r.paired_over_no_auth.length > 1) console.log(`  over no auth in each run: ${r.paired_over_no_auth.map(pct).join(' ')}`);
+    }
+    const overNginx = variants.filter(({ auth }) => (ratios[auth]?.cpu_us_per_req ?? 0) > BUDGET_RATIO);
+    const withNginx = Boolean(nginx && variants.length);
+    if (withNginx) {
+      // One variant (the default): the wording of the single-gateway harness; several: each one over budget, named.
+      const over = overNginx.map(({ auth, m }) => `${single ? '' : `${m.label} `}${ratios[auth]?.cpu_us_per_req?.toFixed(2)}x`).join(', ');
       console.log(
-        pass
+        overNginx.length === 0
           ? `PASS: CPU per request within budget (<= ${BUDGET_RATIO}x nginx)`
-          : `OVER BUDGET: CPU per request ${ratio.cpu_us_per_req.toFixed(2)}x nginx, budget ${BUDGET_RATIO}x`,
+          : `OVER BUDGET: CPU per request ${over} nginx, budget ${BUDGET_RATIO}x`,
       );
     } else {
       console.log('(no turnpike/nginx ratio: both targets are needed)');
     }
-    const floor = byTarget.stack;
+    const withAuth = variants.filter(({ auth }) => ratios[auth]?.over_no_auth != null);
+    const overAuth = withAuth.filter(({ auth }) => (ratios[auth]?.over_no_auth ?? 0) > AUTH_BUDGET);
+    const authPass = withAuth.length ? overAuth.length === 0 : null;
+    if (withAuth.length) {
+      const list = (/** @type {typeof variants} */ vs) => vs.map(({ auth }) => `${auth} ${pct(ratios[auth]?.over_no_auth ?? 0)}`).join(', ');
+      console.log(
+        authPass
+          ? `PASS: authentication within budget (<= +${AUTH_BUDGET * 100} % CPU per request over no auth): ${list(withAuth)}`
+          : `OVER BUDGET: authentication ${list(overAuth)} CPU per request over no auth, budget +${AUTH_BUDGET * 100} %`,
+      );
+    }
+    const floor = byUnit.stack;
     if (floor && nginx) console.log(`uws+undici floor / nginx  CPU per request: ${(floor.cpu_us_per_req / nginx.cpu_us_per_req).toFixed(2)}x`);
-    if (floor && tp) console.log(`turnpike / uws+undici floor  CPU per request: ${(tp.cpu_us_per_req / floor.cpu_us_per_req).toFixed(2)}x`);
+    if (floor && tp) console.log(`${single ? 'turnpike' : tp.label} / uws+undici floor  CPU per request: ${(tp.cpu_us_per_req / floor.cpu_us_per_req).toFixed(2)}x`);
 
     if (o.json) {
       const doc = {
@@ -408,36 +544,51 @@ async function main() {
         runs,
         ratio,
         paired_cpu_ratios: paired,
-        budget: { max_cpu_ratio: BUDGET_RATIO, pass: ratio ? ratio.cpu_us_per_req <= BUDGET_RATIO : null },
+        ratios,
+        budget: {
+          max_cpu_ratio: BUDGET_RATIO,
+          pass: withNginx ? overNginx.length === 0 : null,
+          max_auth_overhead: AUTH_BUDGET,
+          auth_pass: authPass,
+        },
       };
       writeFileSync(o.json, `${JSON.stringify(doc, null, 2)}\n`);
       log(`results written to ${o.json}`);
     }
   } finally {
     await stopAll();
-    if (o.cpuProf) printProfile(o.cpuProf);
+    await stopIssuer?.();
+    if (o.cpuProf) printProfiles(o.cpuProf, started.getTime(), gatewayLabels);
     await removeDir();
   }
 }
 
-/** @param {string} dir */
-function printProfile(dir) {
-  // node names profiles CPU.<date>.<time>.<pid>...: the newest is this run's gateway.
+/**
+ * Prints the profile of each gateway of this run (one per --auth variant).
+ * @param {string} dir @param {number} since  the run's start (ms) @param {Map<number, string>} labels  gateway pid → label
+ */
+function printProfiles(dir, since, labels) {
+  // node names profiles CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile: those written since the start are this run's.
   const files = existsSync(dir)
     ? readdirSync(dir)
-        .filter((f) => f.endsWith('.cpuprofile'))
-        .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
-        .sort((a, b) => b.t - a.t)
-        .map((e) => e.f)
+        .filter((f) => f.endsWith('.cpuprofile') && statSync(join(dir, f)).mtimeMs >= since)
+        .sort()
     : [];
-  const newest = files[0];
-  if (!newest) {
+  if (!files.length) {
     log(`no .cpuprofile in ${dir}: the gateway must exit cleanly on SIGTERM for node to write it`);
     return;
   }
-  const s = summariseProfile(join(dir, newest), 25);
+  for (const f of files) {
+    const pid = Number(f.split('.')[3]);
+    printProfile(join(dir, f), labels.get(pid) ?? 'gateway');
+  }
+}
+
+/** @param {string} file @param {string} label */
+function printProfile(file, label) {
+  const s = summariseProfile(file, 25);
   const pct = (/** @type {number} */ x) => `${(x * 100).toFixed(1).padStart(5)}%`;
-  console.log(`\ngateway CPU profile ${join(dir, newest)} (${s.samples} samples, share of non-idle time)`);
+  console.log(`\n${label} CPU profile ${file} (${s.samples} samples, share of non-idle time)`);
   console.log('by area:');
   for (const e of s.byArea) console.log(`  ${pct(e.share)}  ${e.name}`);
   console.log('by module:');

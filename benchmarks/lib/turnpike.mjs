@@ -63,57 +63,96 @@ export async function startNats(o) {
   return { proc, url };
 }
 
+/** How the benchmark route authenticates: no plugin, its inline key-auth, or a route-scoped jwt-auth instance. */
+export const AUTH_VARIANTS = /** @type {const} */ (['none', 'key-auth', 'jwt']);
+/** @typedef {typeof AUTH_VARIANTS[number]} AuthVariant */
+
 /**
- * Puts one upstream, service, route (key-auth), consumer and API key into the cluster's config bucket,
- * then `meta.revision`, exactly as the control plane's publisher leaves them; the key travels as its
- * SHA-256 only.
- * @param {{ natsUrl: string, cluster: string, upstreamPort: number, key: string }} o
+ * Puts one upstream, service, route, consumer and API key into the cluster's config bucket, then
+ * `meta.revision`, exactly as the control plane's publisher leaves them; the key travels as its SHA-256
+ * only. `auth` (default `key-auth`) is the one difference between variants: `none` leaves the route without
+ * plugins, `key-auth` sets its inline `plugins: {'key-auth': {}}`, `jwt` adds the consumer's jwt credential
+ * (RS256, keys from `jwt.jwksUri`) and a `jwt-auth` plugin instance scoped to the route.
+ * @param {{ natsUrl: string, cluster: string, upstreamPort: number, key: string, auth?: AuthVariant, jwt?: { issuer: string, jwksUri: string } }} o
  */
 export async function publishConfig(o) {
   const { common, nats } = await loadDeps();
+  const auth = o.auth ?? 'key-auth';
   const now = new Date().toISOString();
   const ts = { created_at: now, updated_at: now };
-  const ids = { upstream: randomUUID(), service: randomUUID(), route: randomUUID(), consumer: randomUUID(), key: randomUUID() };
-  const revision = 1;
-  /** @type {{ [K in import('../../services/common/dist/src/index.js').EntityKind]?: import('../../services/common/dist/src/index.js').EntityByKind[K] }} */
-  const entities = {
-    upstreams: {
-      id: ids.upstream,
-      name: 'bench-upstream',
-      scheme: 'http',
-      targets: [{ host: '127.0.0.1', port: o.upstreamPort, weight: 100 }],
-      connect_timeout_ms: 5_000,
-      read_timeout_ms: 60_000,
-      tags: [],
-      ...ts,
-    },
-    services: { id: ids.service, name: 'bench', upstream_id: ids.upstream, base_path: '', tags: [], ...ts },
-    routes: {
-      id: ids.route,
-      name: 'bench',
-      service_id: ids.service,
-      hosts: [],
-      paths: ['/'],
-      methods: [],
-      strip_path: false,
-      priority: 0,
-      plugins: { 'key-auth': {} },
-      tags: [],
-      headers: [],
-      query: [],
-      stage: null,
-      ...ts,
-    },
-    consumers: { id: ids.consumer, username: 'bench', tags: [], group_ids: [], ...ts },
-    keys: { id: ids.key, consumer_id: ids.consumer, key_sha256: createHash('sha256').update(o.key).digest('hex') },
+  const ids = {
+    upstream: randomUUID(),
+    service: randomUUID(),
+    route: randomUUID(),
+    consumer: randomUUID(),
+    key: randomUUID(),
+    credential: randomUUID(),
+    plugin: randomUUID(),
   };
+  const revision = 1;
+  /** @type {{ [K in import('../../services/common/dist/src/index.js').EntityKind]?: import('../../services/common/dist/src/index.js').EntityByKind[K][] }} */
+  const entities = {
+    upstreams: [
+      {
+        id: ids.upstream,
+        name: 'bench-upstream',
+        scheme: 'http',
+        targets: [{ host: '127.0.0.1', port: o.upstreamPort, weight: 100 }],
+        connect_timeout_ms: 5_000,
+        read_timeout_ms: 60_000,
+        tags: [],
+        ...ts,
+      },
+    ],
+    services: [{ id: ids.service, name: 'bench', upstream_id: ids.upstream, base_path: '', tags: [], ...ts }],
+    routes: [
+      {
+        id: ids.route,
+        name: 'bench',
+        service_id: ids.service,
+        hosts: [],
+        paths: ['/'],
+        methods: [],
+        strip_path: false,
+        priority: 0,
+        plugins: auth === 'key-auth' ? { 'key-auth': {} } : {},
+        tags: [],
+        headers: [],
+        query: [],
+        stage: null,
+        ...ts,
+      },
+    ],
+    consumers: [{ id: ids.consumer, username: 'bench', tags: [], group_ids: [], ...ts }],
+    keys: [{ id: ids.key, consumer_id: ids.consumer, key_sha256: createHash('sha256').update(o.key).digest('hex') }],
+  };
+  if (auth === 'jwt') {
+    if (!o.jwt) throw new Error('publishConfig: auth jwt needs the issuer and its JWKS URI');
+    // As the control plane stores a jwt credential (schemas/credential.ts, JwtCredential) and a plugin
+    // instance (schemas/plugin.ts, Plugin) with their defaults filled in.
+    entities.credentials = [
+      {
+        id: ids.credential,
+        consumer_id: ids.consumer,
+        type: 'jwt',
+        issuer: o.jwt.issuer,
+        algorithms: ['RS256'],
+        jwks_uri: o.jwt.jwksUri,
+        audiences: [],
+        clock_skew_s: 60,
+        claims_to_headers: {},
+        secret_set: false,
+        tags: [],
+        ...ts,
+      },
+    ];
+    entities.plugins = [{ id: ids.plugin, type: 'jwt-auth', enabled: true, scope: { route_id: ids.route }, config: {}, tags: [], ...ts }];
+  }
   const nc = await nats.connect({ servers: o.natsUrl });
   try {
     const bus = await common.NatsKvConfigBus.open(nc, common.configBucketName(o.cluster));
     for (const kind of common.ENTITY_KINDS) {
-      const data = entities[kind];
-      if (!data) continue;
-      await bus.put(common.entityKey(kind, data.id), JSON.stringify({ kind, revision, data }));
+      for (const data of entities[kind] ?? []) await bus.put(common.entityKey(kind, data.id), JSON.stringify({ kind, revision, data }));
     }
     await bus.put(common.META_REVISION_KEY, JSON.stringify({ revision }));
     await bus.close();
@@ -125,27 +164,32 @@ export async function publishConfig(o) {
 
 /**
  * Starts `node services/gateway/dist/src/main.js` and resolves once it printed its ready line, `/readyz`
- * answers 200, and a request with the key comes back through the route with the upstream's body.
- * @param {{ dir: string, natsUrl: string, cluster: string, proxyPort: number, statusPort: number, key: string, cpu: string | null, cpuProfDir: string | null }} o
+ * answers 200, and a request with `headers` (default: the API key) comes back through the route with the
+ * upstream's body. Several gateways may run side by side: each needs its own `name` (its data directory,
+ * node id and process name) and `httpsPort` (without one the node takes its default, 8443).
+ * @param {{ dir: string, natsUrl: string, cluster: string, proxyPort: number, statusPort: number, httpsPort?: number, name?: string,
+ *   key?: string, headers?: Record<string, string>, cpu: string | null, cpuProfDir: string | null }} o
  */
 export async function startGateway(o) {
-  const dataDir = join(o.dir, 'gateway');
+  const dataDir = join(o.dir, o.name ?? 'gateway');
+  const headers = o.headers ?? (o.key !== undefined ? { [API_KEY_HEADER]: o.key } : {});
   mkdirSync(dataDir, { recursive: true });
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   // BENCH_GATEWAY_NODE_ARGS: extra node/V8 flags for the gateway process only (e.g. GC settings).
   nodeArgs.push(...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''));
   let ready = false;
-  const proc = startProcess('turnpike gateway', process.execPath, [...nodeArgs, GATEWAY_MAIN], {
+  const proc = startProcess(o.name ?? 'turnpike gateway', process.execPath, [...nodeArgs, GATEWAY_MAIN], {
     cpu: o.cpu,
     cwd: ROOT,
     env: {
       ...withoutFallback(process.env),
       TP_NATS_URL: o.natsUrl,
       TP_CLUSTER: o.cluster,
-      TP_NODE_ID: 'bench-node',
+      TP_NODE_ID: o.name ? `bench-${o.name.replace(/[^A-Za-z0-9_-]/g, '-')}` : 'bench-node',
       TP_PROXY_HOST: '127.0.0.1',
       TP_PROXY_PORT: String(o.proxyPort),
       TP_STATUS_PORT: String(o.statusPort),
+      ...(o.httpsPort !== undefined ? { TP_HTTPS_PORT: String(o.httpsPort) } : {}),
       TP_DATA_DIR: dataDir,
     },
     onLine: (line) => {
@@ -164,8 +208,32 @@ export async function startGateway(o) {
     await new Promise((r) => setTimeout(r, 50));
   }
   await waitForHttp('gateway /readyz', proc, `http://127.0.0.1:${o.statusPort}/readyz`, {});
-  await waitForHttp('gateway route', proc, `http://127.0.0.1:${o.proxyPort}/bench`, { [API_KEY_HEADER]: o.key }, { body: UPSTREAM_BODY });
+  await waitForHttp('gateway route', proc, `http://127.0.0.1:${o.proxyPort}/bench`, headers, { body: UPSTREAM_BODY });
   return proc;
+}
+
+/**
+ * Checks that the route authenticates as its variant says before it is measured, so that a run cannot
+ * quietly measure 401s (or an open route): with `headers` it answers 200 with the upstream's body; without
+ * them 401 when `auth` is not `none`, else 200 as well.
+ * @param {{ url: string, auth: AuthVariant, headers: Record<string, string> }} o
+ */
+export async function checkAuth(o) {
+  /** @param {Record<string, string>} headers */
+  const get = async (headers) => {
+    const res = await fetch(o.url, { headers, signal: AbortSignal.timeout(5_000) });
+    return { status: res.status, text: await res.text() };
+  };
+  const withCred = await get(o.headers);
+  if (withCred.status !== 200 || withCred.text !== UPSTREAM_BODY) {
+    throw new Error(`auth ${o.auth}: ${o.url} with the credential answered ${withCred.status} ${withCred.text.slice(0, 200)}, expected 200 with the upstream's body`);
+  }
+  const without = await get({});
+  const expected = o.auth === 'none' ? 200 : 401;
+  if (without.status !== expected) {
+    throw new Error(`auth ${o.auth}: ${o.url} without a credential answered ${without.status} ${without.text.slice(0, 200)}, expected ${expected}`);
+  }
+  return { with: withCred.status, without: without.status };
 }
 
 /**
