@@ -2,11 +2,13 @@
 // in by the embedded `turnpike up`), is compiled off the hot path, and the uWS proxy reads the snapshot.
 // This thread is the node's primary: config source, last-known-good, call-log batcher, heartbeat, status
 // server. The proxy runs here (workers: 1) or in N worker threads sharing the port (src/node/).
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { Agent } from 'undici';
 import { NatsHeartbeatChannel, keyringFromEnv, type Keyring, type ConfigBus, type ConfigWatch, type ConfigWatchHandlers, type HeartbeatChannel, type LogSink } from '@turnpike/common';
 import { loadUws } from './uws/loader.js';
 import type { HttpsListener } from './tls/https-listener.js';
+import type { MtlsListener } from './tls/mtls-listener.js';
 import { ConfigManager } from './config/manager.js';
 import { NatsConfigSource } from './config/nats-source.js';
 import { PoolRegistry } from './upstream/pools.js';
@@ -40,6 +42,12 @@ export interface GatewayOptions {
    * listener (the default for embedded use); 0: a free port.
    */
   httpsPort?: number;
+  /**
+   * The mTLS listener's port (env TP_MTLS_PORT): TLS with a required, verified client certificate, for routes
+   * with mtls-auth (tls/mtls-listener.ts). Unset or negative: none (the default); 0: a free port. One thread
+   * per node serves it: this one, or worker 0 with worker threads.
+   */
+  mtlsPort?: number;
   /** Opens certificate keys sealed by the control plane; default: keyringFromEnv() (TP_SECRET_KEY[S]). */
   keyring?: Keyring | null;
   statusPort?: number;
@@ -88,6 +96,8 @@ export interface Gateway {
   proxyPort: number;
   /** Null without an HTTPS listener. */
   httpsPort: number | null;
+  /** Null without an mTLS listener. */
+  mtlsPort: number | null;
   statusPort: number;
   /** Proxy threads serving (1: the proxy runs in the caller's thread). */
   workers: number;
@@ -96,6 +106,18 @@ export interface Gateway {
   close(): Promise<void>;
   /** A second signal: drop every connection and stop the proxy threads now (call logs not flushed). */
   abort(): Promise<void>;
+}
+
+/** A port free on `host` now (for a listener that must be bound again, on the same port, later). */
+async function freePort(host: string): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -120,6 +142,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const wantsHttps = opts.httpsPort !== undefined && opts.httpsPort >= 0;
   const httpsPort = wantsHttps && native ? opts.httpsPort! : null;
   if (wantsHttps && !native) log('warn', 'gateway.https_disabled', { reason: 'the uWS fallback has no TLS (SSLApp)' });
+  const wantsMtls = opts.mtlsPort !== undefined && opts.mtlsPort >= 0;
+  let mtlsPort = wantsMtls && native ? opts.mtlsPort! : null;
+  if (wantsMtls && !native) log('warn', 'gateway.mtls_disabled', { reason: 'the uWS fallback has no unix socket listener or PROXY protocol' });
+  // Worker 0 hosts it: a free port is chosen here, so that worker 0 restarted after a crash binds the same one.
+  if (threaded && mtlsPort === 0) mtlsPort = await freePort(host);
   const pools = new PoolRegistry();
   const metrics = new GatewayMetrics();
   // Upstream health checks, breakers, retry budgets: kept by the thread that proxies (each worker has its own).
@@ -130,6 +157,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const unused = threaded ? new Agent() : null;
   // Set once the proxy listens; a swap before that is picked up by the listener's start.
   let https: HttpsListener | null = null;
+  let mtls: MtlsListener | null = null;
   const keyring = opts.keyring !== undefined ? opts.keyring : keyringFromEnv();
   const manager = new ConfigManager({
     dataDir,
@@ -139,6 +167,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     onSwap: (snap) => {
       https?.apply(snap.tls);
+      mtls?.apply(snap.tls);
       if (!threaded) pools.retain(snap.poolKeys);
       resilience?.retain(snap.resilienceKeys);
       if (!threaded) heartbeat?.beat();
@@ -180,6 +209,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           host,
           limits,
           httpsDataDir: httpsPort !== null ? dataDir : null,
+          mtlsPort,
           stages: opts.stages && opts.stages.length > 0 ? [...opts.stages] : null,
           keyring: keyring ? { activeKid: keyring.activeKid, keys: [...keyring.keys] } : null,
           trustedProxies: [...(opts.trustedProxies ?? [])],
@@ -220,7 +250,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
     proxyPort = ports.port;
     workersHttpsPort = ports.httpsPort;
-    log('info', 'gateway.workers_started', { workers, proxy_port: proxyPort, https_port: workersHttpsPort });
+    log('info', 'gateway.workers_started', { workers, proxy_port: proxyPort, https_port: workersHttpsPort, mtls_port: mtlsPort });
   } else {
     local = await startProxyApp(uws, {
       host,
@@ -231,11 +261,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       record,
       metrics,
       https: httpsPort !== null ? { port: httpsPort, dataDir } : null,
+      mtls: mtlsPort !== null ? { port: mtlsPort, dataDir } : null,
     });
     proxyPort = local.port;
     https = local.https;
-    // A swap while the listener was starting went nowhere: catch up (a no-op when nothing changed).
-    if (manager.snapshot) https?.apply(manager.snapshot.tls);
+    mtls = local.mtls;
+    mtlsPort = mtls?.port ?? null;
+    // A swap while the listeners were starting went nowhere: catch up (a no-op when nothing changed).
+    if (manager.snapshot) {
+      https?.apply(manager.snapshot.tls);
+      mtls?.apply(manager.snapshot.tls);
+    }
   }
   if (opts.testHooks && pool) process.on('SIGUSR2', () => pool.crash(0));
 
@@ -348,6 +384,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     nodeId,
     proxyPort,
     httpsPort: https?.port ?? workersHttpsPort,
+    mtlsPort,
     statusPort: status.port,
     workers,
     snapshot: () => ({ revision: servedRevision(), loaded: proxyReady(), source: manager.source }),

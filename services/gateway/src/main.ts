@@ -93,6 +93,8 @@ async function main(): Promise<void> {
     proxyPort: intEnv('TP_PROXY_PORT', 8000),
     // TP_HTTPS_PORT: the HTTPS listener (default 8443); -1 turns it off.
     httpsPort: env.TP_HTTPS_PORT?.trim() === '-1' ? undefined : intEnv('TP_HTTPS_PORT', 8443),
+    // TP_MTLS_PORT: the mTLS listener (client certificates required); off unless set, -1 turns it off too.
+    mtlsPort: env.TP_MTLS_PORT === undefined || ['', '-1'].includes(env.TP_MTLS_PORT.trim()) ? undefined : intEnv('TP_MTLS_PORT', 0),
     statusPort: intEnv('TP_STATUS_PORT', 8100),
     maxBodyBytes: intEnv('TP_MAX_BODY_BYTES', 10 * 1024 * 1024),
     maxHeaderBytes: intEnv('TP_MAX_HEADER_BYTES', 16 * 1024),
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
     stop('early signal');
     return;
   }
-  process.stdout.write(JSON.stringify({ event: 'ready', proxy_port: gw.proxyPort, https_port: gw.httpsPort, status_port: gw.statusPort, node_id: gw.nodeId, workers: gw.workers }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'ready', proxy_port: gw.proxyPort, https_port: gw.httpsPort, mtls_port: gw.mtlsPort, status_port: gw.statusPort, node_id: gw.nodeId, workers: gw.workers }) + '\n');
 }
 
 main().catch((e: unknown) => {

@@ -12,6 +12,7 @@ import { requestValidationPlugin } from './request-validation.js';
 import { wafPlugin } from './waf.js';
 import { oauth2IntrospectionPlugin } from './oauth2-introspection.js';
 import { customAuthorizerPlugin } from './custom-authorizer.js';
+import { mtlsAuthPlugin } from './mtls-auth.js';
 import type { PluginType } from './types.js';
 
 export * from './types.js';
@@ -35,6 +36,7 @@ export {
   type IdentitySource,
   type AuthorizerContextVariable,
 } from './custom-authorizer.js';
+export { mtlsAuthPlugin, MtlsAuthConfig, MtlsIdentity } from './mtls-auth.js';
 
 export const PLUGIN_TYPES: readonly PluginType[] = [
   keyAuthPlugin,
@@ -49,6 +51,7 @@ export const PLUGIN_TYPES: readonly PluginType[] = [
   wafPlugin,
   oauth2IntrospectionPlugin,
   customAuthorizerPlugin,
+  mtlsAuthPlugin,
 ];
 export type PluginTypeName =
   | 'key-auth'
@@ -62,7 +65,8 @@ export type PluginTypeName =
   | 'request-validation'
   | 'waf'
   | 'oauth2-introspection'
-  | 'custom-authorizer';
+  | 'custom-authorizer'
+  | 'mtls-auth';
 export const PLUGIN_TYPE_NAMES: readonly PluginTypeName[] = PLUGIN_TYPES.map((t) => t.name as PluginTypeName);
 
 export function pluginTypeOf(name: string): PluginType | undefined {

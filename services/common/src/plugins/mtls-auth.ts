@@ -1,6 +1,6 @@
 // mtls-auth: requires a client certificate verified by the gateway's mTLS listener (TP_MTLS_PORT; the CAs
 // and CRLs are the `client_ca_pem` / `client_crl_pem` of the certificate serving the host name) and maps it to
-// a consumer. Not in PLUGIN_TYPES until the gateway's request pipeline enforces it.
+// a consumer.
 import { Type, type Static } from '@sinclair/typebox';
 import type { FieldError } from '../errors.js';
 import type { PluginType } from './types.js';

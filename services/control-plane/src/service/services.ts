@@ -30,6 +30,7 @@ import { selectPage, toPage, type ListOptions, type Page } from './pagination.js
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
 import { releaseReferences } from '../resources/store.js';
+import { assertServiceDocUsable } from './openapi-usable.js';
 
 export interface ServiceRow {
   id: string;
@@ -120,6 +121,7 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
     await assertUnique(w.tx, 'services', 'name', b.name, null, 'service', t);
     await assertTargetReferences(w.tx, target, t);
     await assertSplitReferences(w.tx, splits, t);
+    if (b.openapi) await assertServiceDocUsable(w.tx, t, null, b.openapi);
     const [row] = await w.tx<ServiceRow[]>`
       INSERT INTO services (id, tenant_id, name, upstream_id, integration, base_path, tags, lifecycle, api_version, sunset_at,
                             catalog_visibility, subscription_required, openapi, openapi_revision, splits, revision, created_at, updated_at)
@@ -283,6 +285,7 @@ export async function updateService(
     // Key order aside (jsonb keeps its own), an unchanged document keeps its revision and is not republished.
     const openapi = next.openapi ?? null;
     const docChanged = !isDeepStrictEqual(openapi, cur.openapi);
+    if (docChanged && openapi) await assertServiceDocUsable(w.tx, t, sid, openapi);
     const [row] = await w.tx<ServiceRow[]>`
       UPDATE services SET name = ${next.name}, upstream_id = ${target.upstream_id},
         integration = ${target.integration ? jsonb(w.tx, target.integration) : null}, base_path = ${next.base_path},

@@ -13,6 +13,11 @@ export interface WorkerInit {
   limits: ProxyLimits;
   /** The HTTPS listener's data dir (key files); null: no HTTPS listener. Its port comes with `listen`. */
   httpsDataDir: string | null;
+  /**
+   * The mTLS listener's port (resolved: never 0, so that a restarted worker binds it again); null: none. Only
+   * worker 0 listens on it (Node 20's net has no SO_REUSEPORT); its unix socket goes under `dataDir`.
+   */
+  mtlsPort: number | null;
   stages: string[] | null;
   /** The node's keyring (as startGateway got it, or from TP_SECRET_KEY[S]), for opening certificate keys. */
   keyring: { activeKid: string; keys: [string, Uint8Array][] } | null;

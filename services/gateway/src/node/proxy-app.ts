@@ -5,16 +5,17 @@ import type { CallRecord } from '@turnpike/common';
 import type { Uws } from '../uws/loader.js';
 import type { Snapshot } from '../config/compiler.js';
 import type { GatewayMetrics } from '../status/metrics.js';
-import { createProxyHandler, inFlightRequests, startDraining, type ProxyDeps } from '../proxy/handler.js';
+import { createProxyHandler, inFlightRequests, startDraining, type MtlsPeers, type ProxyDeps } from '../proxy/handler.js';
 import { createWebSocketProxy, registerWebSocketProxy, type WebSocketProxy } from '../proxy/websocket.js';
 import { EMPTY_TLS } from '../tls/certificates.js';
-import { HttpsListener } from '../tls/https-listener.js';
+import { HttpsListener, type InstallRoutes } from '../tls/https-listener.js';
+import { MtlsListener } from '../tls/mtls-listener.js';
 
 /**
  * The handler's plain-data settings (limits, timeouts): built once by startGateway and handed to every
  * proxy thread as is (structured clone), so a new ProxyDeps field needs no change here.
  */
-export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'upstreamError' | 'nodeId' | 'port' | 'https'>;
+export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls'>;
 
 export interface ProxyAppOptions {
   host: string;
@@ -26,6 +27,11 @@ export interface ProxyAppOptions {
   metrics: GatewayMetrics;
   /** The HTTPS listener (port 0: a free one; dataDir: see tls/https-listener.ts); unset: none. */
   https?: { port: number; dataDir: string } | null;
+  /**
+   * The mTLS listener (tls/mtls-listener.ts; port 0: a free one; its internal unix socket under dataDir); unset:
+   * none. Node 20's net cannot share a port between threads: one proxy thread per node gets this.
+   */
+  mtls?: { port: number; dataDir: string } | null;
 }
 
 export interface ProxyApp {
@@ -33,6 +39,8 @@ export interface ProxyApp {
   readonly port: number;
   /** Null without `https`; apply() each new snapshot's `tls` to it. */
   readonly https: HttpsListener | null;
+  /** Null without `mtls`; apply() each new snapshot's `tls` to it as well. */
+  readonly mtls: MtlsListener | null;
   /**
    * Graceful drain: closes the listen socket (new connections are refused once every thread did), marks
    * responses `Connection: close`, waits for in-flight requests until `deadline` (epoch ms), then closes
@@ -47,7 +55,8 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
   let port = 0;
   const metrics = o.metrics;
   const app = uws.App();
-  const deps = (portOf: () => number, https: boolean): ProxyDeps => ({
+  // One shape for every listener's deps (mtls undefined but for the mTLS app): the handler's reads stay monomorphic.
+  const deps = (portOf: () => number, https: boolean, mtls?: MtlsPeers): ProxyDeps => ({
     ...o.limits,
     snapshot: o.snapshot,
     record: o.record,
@@ -56,6 +65,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     nodeId: o.nodeId,
     port: portOf,
     https,
+    mtls,
   });
   const httpDeps = deps(() => port, false);
   // Before app.any: uWS gives upgrade requests to the ws route, every other request to the HTTP handler.
@@ -72,22 +82,31 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
   });
   port = uws.us_socket_local_port(listenSocket);
   let https: HttpsListener | null = null;
-  let secureWebsockets: WebSocketProxy | null = null;
-  if (o.https) {
-    const httpsDeps = deps(() => https?.port ?? 0, true);
-    const wss = (secureWebsockets = createWebSocketProxy(httpsDeps, { maxMessageBytes: o.limits.wsMaxMessageBytes, idleTimeoutMs: o.limits.wsIdleTimeoutMs, counters: metrics.ws }));
-    const httpsHandler = createProxyHandler(httpsDeps);
-    const routes = (a: TemplatedApp): void => {
+  let mtls: MtlsListener | null = null;
+  /** The TLS listeners' WebSocket proxies (closed on drain with the plain one). */
+  const tlsWebsockets: WebSocketProxy[] = [];
+  /** The proxy routes (ws, then any) for a TLS listener's app, with that listener's deps. */
+  const routesFor = (d: ProxyDeps): InstallRoutes => {
+    const wss = createWebSocketProxy(d, { maxMessageBytes: o.limits.wsMaxMessageBytes, idleTimeoutMs: o.limits.wsIdleTimeoutMs, counters: metrics.ws });
+    tlsWebsockets.push(wss);
+    const handler = createProxyHandler(d);
+    return (a: TemplatedApp): void => {
       wss.register(a);
-      a.any('/*', httpsHandler);
+      a.any('/*', handler);
     };
-    try {
-      https = await HttpsListener.start(uws, routes, o.snapshot()?.tls ?? EMPTY_TLS, { host: o.host, ...o.https });
-    } catch (e) {
-      uws.us_listen_socket_close(listenSocket);
-      (app as unknown as { close?: () => void }).close?.();
-      throw e;
+  };
+  try {
+    if (o.https) https = await HttpsListener.start(uws, routesFor(deps(() => https?.port ?? 0, true)), o.snapshot()?.tls ?? EMPTY_TLS, { host: o.host, ...o.https });
+    if (o.mtls) {
+      // The listener exists only once start resolves (its app gets no connection before): until then, no peer.
+      const peers: MtlsPeers = { peerOf: (res) => mtls?.peerOf(res) ?? null };
+      mtls = await MtlsListener.start(uws, routesFor(deps(() => mtls?.port ?? 0, true, peers)), o.snapshot()?.tls ?? EMPTY_TLS, { host: o.host, ...o.mtls });
     }
+  } catch (e) {
+    uws.us_listen_socket_close(listenSocket);
+    (app as unknown as { close?: () => void }).close?.();
+    https?.close();
+    throw e;
   }
 
   const stopAccepting = (): void => {
@@ -95,6 +114,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     uws.us_listen_socket_close(listenSocket);
     listenSocket = null;
     https?.stopListening();
+    mtls?.stopListening();
   };
   let closed = false;
   const closeNow = (): void => {
@@ -104,16 +124,18 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     // Present on the native App though missing from its typings: closes every connection.
     (app as unknown as { close?: () => void }).close?.();
     https?.close();
+    mtls?.close();
   };
   return {
     app,
     port,
     https,
+    mtls,
     async drain(deadline: number): Promise<void> {
       startDraining();
       stopAccepting();
       // WebSockets are closed with 1001 at once (they never finish on their own), alongside in-flight requests.
-      const wsClosed = Promise.all([websockets.closeAll(deadline), secureWebsockets?.closeAll(deadline)]);
+      const wsClosed = Promise.all([websockets, ...tlsWebsockets].map((w) => w.closeAll(deadline)));
       while (inFlightRequests() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await wsClosed;
       closeNow();

@@ -36,6 +36,7 @@ const manager = new ConfigManager({
   },
   onSwap: (snap) => {
     app?.https?.apply(snap.tls);
+    app?.mtls?.apply(snap.tls);
     pools.retain(snap.poolKeys);
     resilience.retain(snap.resilienceKeys);
     post({ t: 'applied', revision: snap.revision, source: manager.source });
@@ -130,9 +131,13 @@ async function listen(listenPort: number, httpsPort: number | null): Promise<voi
       record,
       metrics,
       https: init.httpsDataDir !== null && httpsPort !== null ? { port: httpsPort, dataDir: init.httpsDataDir } : null,
+      mtls: init.mtlsPort !== null && init.index === 0 ? { port: init.mtlsPort, dataDir: init.dataDir } : null,
     });
-    // A swap while the listener was starting went nowhere: catch up (a no-op when nothing changed).
-    if (manager.snapshot) app.https?.apply(manager.snapshot.tls);
+    // A swap while the listeners were starting went nowhere: catch up (a no-op when nothing changed).
+    if (manager.snapshot) {
+      app.https?.apply(manager.snapshot.tls);
+      app.mtls?.apply(manager.snapshot.tls);
+    }
     if (draining) app.closeNow();
     else post({ t: 'listening', port: app.port, httpsPort: app.https?.port ?? null });
   } catch (e) {

@@ -27,6 +27,7 @@ import {
   type IpRestrictionConfig,
   type JwtAuthConfig,
   type KeyAuthConfig,
+  type MtlsAuthConfig,
   type PluginTypeName,
   type RequestSizeLimitingConfig,
   type RequestValidationConfig,
@@ -45,6 +46,7 @@ import { compileRequestValidation, type RequestValidationPolicy } from './reques
 import { compileWaf, type WafPolicy } from './waf/index.js';
 import { compileIntrospection, INTROSPECTION_CHALLENGE, introspectionStep, type IntrospectionPolicy } from './oauth2-introspection/index.js';
 import { authorizerStep, compileAuthorizer, type AuthorizerPolicy } from './custom-authorizer/index.js';
+import { compileMtlsPolicy, MTLS_CHALLENGE, mtlsAuthStep, type MtlsPolicy } from './mtls-auth/index.js';
 import { anyOfAuth, orderSteps, type Step } from './pipeline.js';
 import type { RequestContext } from './request-context.js';
 import {
@@ -140,6 +142,7 @@ export const PLUGIN_COMPILERS = {
   // reported, and answers 503 (failing closed; an absent authorizer would let every request through).
   'custom-authorizer': (cfg: Record<string, unknown>, ctx: PluginContext, e: PluginEntry): AuthorizerPolicy =>
     compileAuthorizer(cfg as unknown as CustomAuthorizerConfig, { keyring: ctx.keyring ?? null, pluginId: e.id, secrets: e.secret }),
+  'mtls-auth': (cfg: Record<string, unknown>): MtlsPolicy => compileMtlsPolicy(cfg as unknown as MtlsAuthConfig),
 } satisfies Record<PluginTypeName, (config: Record<string, unknown>, ctx: PluginContext, entry: PluginEntry) => unknown>;
 type PolicyOf = { [K in PluginTypeName]: ReturnType<(typeof PLUGIN_COMPILERS)[K]> };
 
@@ -298,6 +301,7 @@ export function routePolicies(index: PluginIndex, routeId: string, serviceId: st
     pick(index['basic-auth'], routeId, serviceId),
     pick(index['oauth2-introspection'], routeId, serviceId),
     pick(index['custom-authorizer'], routeId, serviceId),
+    pick(index['mtls-auth'], routeId, serviceId),
     pick(index.cors, routeId, serviceId),
     pick(index['ip-restriction'], routeId, serviceId),
     pick(index.waf, routeId, serviceId),
@@ -319,6 +323,7 @@ type Parts = [
   BasicPolicy | null,
   IntrospectionPolicy | null,
   AuthorizerPolicy | null,
+  MtlsPolicy | null,
   CorsPolicy | null,
   IpPolicy | null,
   WafPolicy | null,
@@ -326,7 +331,7 @@ type Parts = [
   RequestValidationPolicy | null,
 ];
 
-function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, cors, ip, waf, acl, validation]: Parts, subscriptionRequired: boolean): Pipeline {
+function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, mtls, cors, ip, waf, acl, validation]: Parts, subscriptionRequired: boolean): Pipeline {
   const steps: Step<RequestContext>[] = [];
   if (cors) steps.push(corsStep(cors));
   if (ip) steps.push(ipRestrictionStep(ip));
@@ -362,6 +367,11 @@ function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, co
   if (authorizer) {
     auth.push(authorizerStep(authorizer));
     firstCode ??= 'TP_ERR_AUTHORIZER_IDENTITY_MISSING';
+  }
+  if (mtls) {
+    auth.push(mtlsAuthStep(mtls));
+    challenges.push(MTLS_CHALLENGE);
+    firstCode ??= 'TP_ERR_AUTH_CERT_MISSING';
   }
   if (auth.length > 0) steps.push(anyOfAuth(auth, missingCredentials(firstCode!, challenges)));
   if (acl) steps.push(aclStep(acl));

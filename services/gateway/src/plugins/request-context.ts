@@ -9,6 +9,7 @@ import type { HmacCredentialTable } from './hmac-auth/index.js';
 import type { BasicCredentialTable } from './basic-auth/index.js';
 import type { SubscriptionTable } from './acl/subscriptions.js';
 import type { TrustedProxies } from './ip-restriction/index.js';
+import type { ClientCertificate } from '../tls/client-certificate.js';
 
 /** The node's identity and access tables, compiled with the config snapshot (config/compiler.ts). */
 export interface AccessTables {
@@ -43,6 +44,11 @@ export interface RequestContext {
   readonly peerIp: string;
   /** The client's address: the peer's, or what a trusted proxy says it forwarded for (TP_TRUSTED_PROXIES). */
   clientIp(): string;
+  /**
+   * The client certificate the mTLS listener (tls/mtls-listener.ts) verified during the handshake; null for a
+   * request that came over any other listener (plain HTTP, the uWS HTTPS port).
+   */
+  readonly clientCert: ClientCertificate | null;
   /** Content-Length as declared; -1 when unknown (chunked), 0 for no body. */
   readonly declaredLength: number;
   /** The whole request body once buffered (a step with needsBody runs only then); null before or without one. */

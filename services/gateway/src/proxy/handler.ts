@@ -16,6 +16,8 @@ import type { Pipeline } from '../plugins/chain.js';
 import type { AccessTables, RequestContext } from '../plugins/request-context.js';
 import { clientIpOf } from '../plugins/ip-restriction/index.js';
 import { API_KEY_CHALLENGE } from '../plugins/steps.js';
+import type { ClientCertificate } from '../tls/client-certificate.js';
+import type { MtlsPeer } from '../tls/mtls-listener.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS, upstreamErrorCode } from '../errors.js';
 import {
   VIA,
@@ -48,12 +50,22 @@ export interface ProxyDeps {
   clientBodyTimeoutMs: number;
   /** The proxy's own port, for x-forwarded-port (known after listen). */
   port(): number;
-  /** Set for the HTTPS listener's handler (tls/https-listener.ts): the client's scheme is https. */
+  /** Set for the HTTPS and mTLS listeners' handlers (tls/https-listener.ts): the client's scheme is https. */
   https?: boolean;
+  /**
+   * Set only for the mTLS listener's handler (tls/mtls-listener.ts): uWS's peer there is the listener's unix
+   * socket, so each request's client address and verified certificate are read from the listener instead.
+   */
+  mtls?: MtlsPeers;
   /** WebSocket proxying (proxy/websocket.ts): largest message either way (default 16 MiB). */
   wsMaxMessageBytes?: number;
   /** WebSocket proxying: idle timeout of upgrades on http services (default 120 s). */
   wsIdleTimeoutMs?: number;
+}
+
+/** Who a request on the mTLS listener's app came from (MtlsListener.peerOf): null for no registered connection. */
+export interface MtlsPeers {
+  peerOf(res: HttpResponse): MtlsPeer | null;
 }
 
 /** Bodies up to this size are buffered and sent in one write; larger or chunked ones are streamed. */
@@ -226,11 +238,17 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   priorVia = '';
   traceparent = '';
   tracestate = '';
-  /** The TCP peer's address ('' until read). */
+  /** The TCP peer's address ('' until read; on the mTLS listener the client's, set at once). */
   peerIp = '';
+  /** The mTLS listener's verified client certificate; null on every other listener. */
+  clientCert: ClientCertificate | null = null;
   nowMs = 0;
   /** Headers every answer carries (CORS), flat; null for none. */
   responseExtra: string[] | null = null;
+  /** Client headers not to forward (hide_credentials, names the gateway sets): filtered once, in `proceed`. */
+  hidden: string[] | null = null;
+  /** Headers the pipeline adds for the upstream (identity, claims, authorizer context), after `hidden`. */
+  added: string[] | null = null;
   // ---- a body held while the pipeline runs (bodyMode HOLD) ----
   bodyMode = BODY_NONE;
   held: Buffer[] | null = null;
@@ -472,7 +490,9 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   }
 
   hideHeaders(names: readonly string[]): void {
-    this.headers = withoutHeaders(this.headers, names);
+    const h = this.hidden;
+    if (h === null) this.hidden = names.slice();
+    else for (let i = 0; i < names.length; i++) h.push(names[i]!);
   }
 
   hideQuery(names: readonly string[]): void {
@@ -984,6 +1004,8 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   const ex = new Exchange(res, deps, requestId, method, url, ts, t0);
   lastExchange = ex;
   res.onAborted(() => ex.onClientAborted());
+  // Only the mTLS listener's handler has `mtls`: the plain ports pay one property test.
+  if (deps.mtls !== undefined && !takeMtlsPeer(ex, deps.mtls)) return ex.finish();
 
   // Protocol checks before routing: limits, then framing. Each answers and closes the connection, as
   // the rest of the request (an unread body) cannot be trusted to be framed the way we think.
@@ -1067,13 +1089,29 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
 }
 
 /**
+ * The client of a request on the mTLS listener's app: its address and certificate, read while the handler runs
+ * (res is only valid then). False (answered): no connection of the listener is registered for it, which only a
+ * connection closed while its request was still queued in uWS can cause; nothing is served without a peer.
+ */
+function takeMtlsPeer(ex: Exchange, mtls: MtlsPeers): boolean {
+  const peer = mtls.peerOf(ex.res);
+  if (peer === null) {
+    ex.fail('TP_ERR_UNAVAILABLE', 'the client connection is closing', true);
+    return false;
+  }
+  ex.peerIp = peer.address;
+  ex.clientCert = peer.clientCert;
+  return true;
+}
+
+/**
  * Runs the route's plugin steps. A request with a body has its body held (copied, bounded) from the start:
  * uWS hands body chunks only to a handler attached before the request handler returns, and a step may
  * answer later (a JWKS fetch, a password check) or need the whole body (an HMAC digest, validation).
  */
 function startPipeline(ex: Exchange, pipeline: Pipeline, hasBody: boolean): void {
   ex.nowMs = ex.ts;
-  ex.peerIp = Buffer.from(ex.res.getRemoteAddressAsText()).toString();
+  if (ex.peerIp === '') ex.peerIp = Buffer.from(ex.res.getRemoteAddressAsText()).toString();
   ex.received = ex.headers;
   if (hasBody) {
     ex.bodyMode = BODY_HOLD;
@@ -1088,18 +1126,20 @@ const PIPELINE_SINK: PipelineSink<Exchange> = {
   identify(ex: Exchange, who: Identified): void {
     ex.consumerId = who.consumerId;
     ex.credentialId = who.credentialId;
-    let headers = ex.headers;
     const up = who.upstreamHeaders;
+    let added = ex.added;
     if (up !== null) {
       // A header the gateway sets for the upstream is never the client's own copy of it.
-      const names: string[] = [];
-      for (let i = 0; i < up.length; i += 2) names.push(up[i]!);
-      headers = ex.headers = withoutHeaders(headers, names);
-      for (let i = 0; i < up.length; i++) headers.push(up[i]!);
+      const hidden = (ex.hidden ??= []);
+      added ??= ex.added = [];
+      for (let i = 0; i < up.length; i += 2) {
+        hidden.push(up[i]!);
+        added.push(up[i]!, up[i + 1]!);
+      }
     }
     if (who.consumerId !== '') {
       const owner = ex.snap!.access.ownerOf(who.consumerId);
-      headers.push('x-consumer-id', who.consumerId, 'x-consumer-username', owner === undefined ? '' : owner.username);
+      (added ?? (ex.added = [])).push('x-consumer-id', who.consumerId, 'x-consumer-username', owner === undefined ? '' : owner.username);
     }
   },
   deny(ex: Exchange, d: Denial): void {
@@ -1177,7 +1217,10 @@ function proceed(ex: Exchange): void {
     if (resilience.retry !== null) resilience.retry.budget.deposit();
   }
 
-  const headers = ex.headers;
+  let headers = ex.headers;
+  if (ex.hidden !== null) headers = ex.headers = withoutHeaders(headers, ex.hidden);
+  const added = ex.added;
+  if (added !== null) for (let i = 0; i < added.length; i++) headers.push(added[i]!);
   const host = ex.host;
   // The scheme the client used: x-forwarded-proto and Forwarded's proto= both read it.
   const proto = deps.https === true ? 'https' : 'http';

@@ -25,6 +25,10 @@ const REQUEST_OWNED: ReadonlySet<string> = new Set([
   'x-request-id',
   'x-consumer-id',
   'x-consumer-username',
+  // Set only by mtls-auth from a verified client certificate: a client's own copies never pass (any route).
+  'x-client-cert-fingerprint',
+  'x-client-cert-subject',
+  'x-client-cert-san',
 ]);
 
 /** Response headers uWS writes itself (content-length, date) or the gateway sets (x-request-id). */

@@ -26,6 +26,7 @@ import { API_KEY_CHALLENGE } from '../plugins/steps.js';
 import { unavailableCode } from '../upstream/resilience.js';
 import { tlsConnectOptions } from '../upstream/pools.js';
 import { CLIENT_CLOSED_CODE, CLIENT_CLOSED_STATUS } from '../errors.js';
+import type { ClientCertificate } from '../tls/client-certificate.js';
 import { parseQuery, type ProxyDeps } from './handler.js';
 import { connectionTokens, dropRequestHeader, forwardedWith, hostWithoutPort, joinList, newTraceparent, validRequestId, validTraceparent, viaWith } from './headers.js';
 import { requestHashKey, type HashKeySource } from './hash-key.js';
@@ -153,6 +154,8 @@ class WsConnection implements RequestContext {
   /** Every request header as received, flat; collected only for a route with plugin steps. */
   received: readonly string[] = NO_RECEIVED;
   peerIp = '';
+  /** The mTLS listener's verified client certificate; null on every other listener. */
+  clientCert: ClientCertificate | null = null;
   priorXff = '';
   priorForwarded = '';
   priorVia = '';
@@ -624,7 +627,15 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   if (reg.closing) return conn.fail('TP_ERR_UNAVAILABLE', 'the gateway is shutting down');
   const snap = deps.snapshot();
   if (!snap) return conn.fail('TP_ERR_UNAVAILABLE', 'no configuration loaded yet');
-  const peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  let peerIp: string;
+  if (deps.mtls === undefined) peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  else {
+    // The mTLS listener's app: uWS's peer is the listener's unix socket; the client is the listener's.
+    const peer = deps.mtls.peerOf(res);
+    if (peer === null) return conn.fail('TP_ERR_UNAVAILABLE', 'the client connection is closing');
+    peerIp = peer.address;
+    conn.clientCert = peer.clientCert;
+  }
   view.reset(req, url, query, peerIp);
   const match = snap.router.match('GET', hostWithoutPort(host), url, routerView);
   if (!match) return conn.fail('TP_ERR_ROUTE_NOT_FOUND', 'no route matches the request');

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -239,6 +239,29 @@ describe('mTLS listener with a CRL', { timeout: 60_000 }, () => {
     l.apply(new CertificateCompiler().compile([entry('main', server, ['a.test'], '2026-01-01T00:00:00Z', { client_ca_pem: clientCa.certPem, client_crl_pem: crl })], ring));
     assert.equal((await ask(l.port, 'a.test', alice)).body, null);
   });
+});
+
+test('a data dir too deep for a unix socket path: the socket goes to a fresh 0700 directory under the temp dir, removed on close', { timeout: 30_000 }, async () => {
+  const deep = join(dataDir, 'd'.repeat(60), 'e'.repeat(60));
+  mkdirSync(deep, { recursive: true });
+  const tmpEntries = () => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('tp-mtls-')));
+  const before = tmpEntries();
+  const tls = new CertificateCompiler().compile([entry('main', server, ['a.test'], '2026-01-01T00:00:00Z', { client_ca_pem: clientCa.certPem })], ring);
+  let l: MtlsListener | null = null;
+  l = await MtlsListener.start(uws, (app) => app.any('/*', (res) => void res.end(JSON.stringify(l!.peerOf(res)))), tls, { host: '127.0.0.1', port: 0, dataDir: deep });
+  try {
+    const added = [...tmpEntries()].filter((n) => !before.has(n));
+    assert.equal(added.length, 1, `one new directory under ${tmpdir()}: ${added.join(', ')}`);
+    const dir = join(tmpdir(), added[0]!);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.deepEqual(readdirSync(dir), ['proxy.sock']);
+    assert.deepEqual(readdirSync(deep), [], 'nothing under the deep data dir');
+    assert.equal(JSON.parse((await ask(l.port, 'a.test', alice)).body!).clientCert.subjectCn, 'alice');
+    l.close();
+    assert.equal(existsSync(dir), false);
+  } finally {
+    l.close();
+  }
 });
 
 test('compile: a client CA or CRL OpenSSL refuses rejects the certificate', () => {

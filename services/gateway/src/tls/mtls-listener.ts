@@ -17,8 +17,9 @@
 //
 // Node 20's net has no SO_REUSEPORT: one thread per node hosts this listener.
 import { X509Certificate, constants, randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, createSecureContext, type SecureContext, type Server, type TLSSocket } from 'node:tls';
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
@@ -32,7 +33,10 @@ export interface MtlsListenerOptions {
   host: string;
   /** 0: a free port. */
   port: number;
-  /** The node's data dir: the internal unix socket goes to `<dataDir>/mtls-<random>/`. */
+  /**
+   * The node's data dir: the internal unix socket goes to `<dataDir>/mtls-<random>/`, or, when that path is
+   * too long for a unix socket, to a fresh 0700 directory under os.tmpdir().
+   */
   dataDir: string;
   /** A client that has not finished its handshake by then is dropped (default 10 s). */
   handshakeTimeoutMs?: number;
@@ -48,6 +52,26 @@ export interface MtlsPeer {
   /** The SNI name the client asked for ('' without SNI). */
   readonly serverName: string;
   readonly clientCert: ClientCertificate;
+}
+
+const SOCKET_NAME = 'proxy.sock';
+/** sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included. */
+const MAX_SOCKET_PATH = 103;
+
+/**
+ * The directory of the internal socket: under the data dir when the socket's path fits in sun_path, else a
+ * new one under os.tmpdir() (mkdtemp: 0700, random name), since a deep data dir must not stop the listener.
+ */
+function socketDir(dataDir: string): string {
+  const preferred = join(dataDir, `mtls-${randomUUID().slice(0, 8)}`);
+  if (Buffer.byteLength(join(preferred, SOCKET_NAME)) <= MAX_SOCKET_PATH) return preferred;
+  const dir = mkdtempSync(join(tmpdir(), 'tp-mtls-'));
+  if (Buffer.byteLength(join(dir, SOCKET_NAME)) > MAX_SOCKET_PATH) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`no path short enough for the mTLS listener's unix socket (data dir ${dataDir}, tmpdir ${tmpdir()})`);
+  }
+  log('info', 'mtls.socket_dir', { dir, msg: 'the data dir is too deep for a unix socket path: using a private directory under the temp dir' });
+  return dir;
 }
 
 /** PROXY protocol v2 signature, then version 2 / PROXY, then AF_INET6 over STREAM, then 36 address bytes. */
@@ -160,8 +184,6 @@ export class MtlsListener {
 
   private constructor(uws: Uws, routes: InstallRoutes, tls: TlsConfig, o: MtlsListenerOptions) {
     this.#uws = uws;
-    this.#dir = join(o.dataDir, `mtls-${randomUUID().slice(0, 8)}`);
-    this.#socketPath = join(this.#dir, 'proxy.sock');
     this.#app = uws.App();
     routes(this.#app);
     this.#trust = new MtlsTrust(tls);
@@ -184,6 +206,9 @@ export class MtlsListener {
     // Handshake failures (no certificate, unknown CA, revoked, expired) are counted, not logged: any client can
     // cause them at will.
     this.#server.on('tlsClientError', () => this.#refused++);
+    // Last: the fallback creates its directory, which nothing would remove if a step above threw.
+    this.#dir = socketDir(o.dataDir);
+    this.#socketPath = join(this.#dir, SOCKET_NAME);
     this.#warn();
   }
 

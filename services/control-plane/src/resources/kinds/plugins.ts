@@ -18,6 +18,7 @@ import {
 import { parse } from '../../validation/validator.js';
 import type { Reference, ResourceDef, ResourceDoc } from '../definition.js';
 import { pluginDataPlane, preparePluginSecrets } from './plugin-secrets.js';
+import { assertPluginDocsUsable } from '../../service/openapi-usable.js';
 
 /** The scope kinds an attachment needs its type to allow (service + consumer needs both). */
 export function scopeKindsOf(scope: PluginScope): PluginScopeKind[] {
@@ -88,7 +89,7 @@ export const plugins: ResourceDef = {
   },
   dataPlane: pluginDataPlane,
   // Returns the doc normalized: scope ids lower-cased, the config with its type's defaults (what is stored).
-  check(doc: ResourceDoc): ResourceDoc {
+  async check(doc: ResourceDoc, { tx, tenantId }): Promise<ResourceDoc> {
     const type = pluginTypeOf(String(doc.type));
     if (!type) {
       const known = PLUGIN_TYPES.map((t) => JSON.stringify(t.name)).join(', ');
@@ -110,6 +111,8 @@ export const plugins: ResourceDef = {
     const config = parsePluginConfig(type, doc.config);
     // Group ids as stored (lower case), so the gateway's membership test and the references match them.
     if (type.name === aclPlugin.name) for (const list of ['allow', 'deny']) config[list] = [...new Set((config[list] as string[]).map((id) => id.toLowerCase()))];
+    // The service documents it would read must be usable (docs/configuration.md, request-validation).
+    await assertPluginDocsUsable(tx, tenantId, { ...doc, scope, config });
     return { ...doc, scope, config };
   },
   unique: (d) => [{ field: '/scope', value: describeScope(String(d.type), (d.scope ?? {}) as PluginScope), scope: 'tenant' }],

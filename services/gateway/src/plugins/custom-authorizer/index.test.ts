@@ -42,6 +42,7 @@ function ctxOf(o: { method?: string; path?: string; query?: string; headers?: Re
     },
     received,
     peerIp: '10.0.0.1',
+    clientCert: null,
     clientIp: () => o.ip ?? '203.0.113.7',
     declaredLength: 0,
     body: null,

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { TestCa } from '@turnpike/common/testing';
 import type { KeyOwner } from '../key-auth/index.js';
 import { clientCertificateOf, type ClientCertificate } from '../../tls/client-certificate.js';
-import { CLIENT_CERT_HEADERS, compileMtlsPolicy, mtlsAuthStep, type MtlsAuthSettings, type MtlsRequestContext } from './index.js';
+import { CLIENT_CERT_HEADERS, compileMtlsPolicy, mtlsAuthStep, type MtlsAuthSettings } from './index.js';
+import type { RequestContext } from '../request-context.js';
 
 const ca = new TestCa('Client CA');
 process.on('exit', () => ca.close());
@@ -30,18 +31,18 @@ const owners = new Map<string, KeyOwner>([
   ['spiffe://test/alice', { consumerId: 'c-spiffe-alice', username: 'spiffe://test/alice', groupIds: [] }],
 ]);
 
-function ctx(clientCert: ClientCertificate | null, nowMs = Date.now()): MtlsRequestContext & { hidden: string[] } {
+function ctx(clientCert: ClientCertificate | null, nowMs = Date.now()): RequestContext & { hidden: string[] } {
   const hidden: string[] = [];
   return {
     clientCert,
     nowMs,
     hidden,
     hideHeaders: (names: readonly string[]) => void hidden.push(...names),
-    tables: { ownerByUsername: (u: string) => owners.get(u) } as MtlsRequestContext['tables'],
-  } as unknown as MtlsRequestContext & { hidden: string[] };
+    tables: { ownerByUsername: (u: string) => owners.get(u) } as RequestContext['tables'],
+  } as unknown as RequestContext & { hidden: string[] };
 }
 
-function run(cfg: MtlsAuthSettings, c: MtlsRequestContext) {
+function run(cfg: MtlsAuthSettings, c: RequestContext) {
   const r = mtlsAuthStep(compileMtlsPolicy(cfg)).run(c);
   assert.ok(!(r instanceof Promise), 'mtls-auth answers synchronously');
   return r;

@@ -10,14 +10,6 @@ import type { RequestContext } from '../request-context.js';
 import type { ClientCertificate } from '../../tls/client-certificate.js';
 import { headerSafe } from '../jwt-auth/index.js';
 
-/**
- * What the step needs beyond RequestContext: the verified certificate of the request's connection (null for a
- * request that did not come through the mTLS listener). The handler sets it from MtlsListener.peerOf(res).
- */
-export interface MtlsRequestContext extends RequestContext {
-  readonly clientCert: ClientCertificate | null;
-}
-
 export type ConsumerField = 'subject_cn' | 'san_dns' | 'san_email' | 'san_uri';
 
 /** The plugin's config as validated by the control plane (@turnpike/common MtlsAuthConfig), defaults filled or not. */
@@ -99,7 +91,9 @@ export function usernameFor(policy: MtlsPolicy, cert: ClientCertificate): string
   return null;
 }
 
-const CHALLENGE = ['www-authenticate', 'Mutual realm="turnpike"'];
+/** The WWW-Authenticate challenge of mtls-auth's 401s (also listed when it is one of several auth schemes). */
+export const MTLS_CHALLENGE = 'Mutual realm="turnpike"';
+const CHALLENGE = ['www-authenticate', MTLS_CHALLENGE];
 const denial = (code: ErrorCode, message: string): Denial => deny(401, code, message, CHALLENGE);
 export const MTLS_DENIALS = Object.freeze({
   missing: denial('TP_ERR_AUTH_CERT_MISSING', 'a client certificate is required: connect to the mTLS port with one'),
@@ -140,11 +134,11 @@ export function mtlsAuthStep(policy: MtlsPolicy): Step<RequestContext> {
     name: 'mtls-auth',
     phase: 'auth',
     needsBody: false,
-    present: (ctx) => (ctx as MtlsRequestContext).clientCert != null,
+    present: (ctx) => ctx.clientCert !== null,
     run(ctx) {
       // Whatever the outcome, a client's own X-Client-Cert-* headers never reach the upstream.
       ctx.hideHeaders(CLIENT_CERT_HEADERS);
-      return checkClientCert(policy, (ctx as MtlsRequestContext).clientCert ?? null, ctx);
+      return checkClientCert(policy, ctx.clientCert, ctx);
     },
   };
 }

@@ -140,6 +140,7 @@ function request(headers: Record<string, string>, opts: { query?: string; nowMs?
     header: (n) => headers[n] ?? '',
     received,
     peerIp: '127.0.0.1',
+    clientCert: null,
     clientIp: () => '127.0.0.1',
     declaredLength: 0,
     body: null,

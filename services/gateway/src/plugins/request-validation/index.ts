@@ -4,7 +4,7 @@
 //
 // Decisions (docs/configuration.md, "request-validation"):
 //  - Every failure is 400 TP_ERR_REQUEST_INVALID with `problems` [{in, path, message}] (20 at most); the
-//    pipeline writes them as `error.details`. Values are never echoed (a header may hold a secret).
+//    pipeline writes them as `error.fields` [{path: `/<in><path>`, message}]. Values are never echoed (a header may hold a secret).
 //  - A body whose Content-Type the operation does not list (or, with `body_schema`, is not JSON) is 415
 //    TP_ERR_UNSUPPORTED_MEDIA_TYPE: the client sent the wrong kind of body, not a wrong body. A body declared
 //    JSON that does not parse is 400 with the parse failure as its one problem.
