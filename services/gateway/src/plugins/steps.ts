@@ -32,6 +32,11 @@ function identified(consumerId: string, credentialId: string, upstreamHeaders: r
   return { kind: 'identity', consumerId, credentialId, upstreamHeaders };
 }
 
+// The request whose headers a synchronous module call reads: one function for every call, no closure per request.
+let reading: RequestContext | null = null;
+function readHeader(name: string): string {
+  return reading!.header(name);
+}
 // ---- authentication -----------------------------------------------------------------------------------------
 
 const KEY_CHALLENGE = 'ApiKey realm="turnpike"';
@@ -53,7 +58,9 @@ export function keyAuthStep(policy: KeyAuthPolicy): Step<RequestContext> {
       return policy.queryNames.length > 0 && ctx.query !== '' && queryHasValue(ctx.query, policy.queryNames);
     },
     run(ctx) {
-      const r = authenticate(policy, ctx.tables.keys, (n) => ctx.header(n), ctx.query, ctx.nowMs);
+      reading = ctx;
+      const r = authenticate(policy, ctx.tables.keys, readHeader, ctx.query, ctx.nowMs);
+      reading = null;
       if (!r.ok) return keyDenials[r.code];
       if (policy.hideCredentials) {
         ctx.hideHeaders(policy.headerNames);
@@ -66,11 +73,27 @@ export function keyAuthStep(policy: KeyAuthPolicy): Step<RequestContext> {
   };
 }
 
+function tokenOf(policy: JwtPolicy, ctx: RequestContext): string {
+  reading = ctx;
+  const token = readJwtToken(policy, readHeader, ctx.query);
+  reading = null;
+  return token;
+}
+
+/** Names hidden per policy, made once (not an array literal per request). */
+const hideLists = new WeakMap<object, { headers: readonly string[]; query: readonly string[] }>();
+function hideListOf(policy: JwtPolicy): { headers: readonly string[]; query: readonly string[] } {
+  let l = hideLists.get(policy);
+  if (l === undefined) hideLists.set(policy, (l = { headers: [policy.headerName], query: policy.queryParam === null ? [] : [policy.queryParam] }));
+  return l;
+}
+
 function jwtOutcome(policy: JwtPolicy, ctx: RequestContext, r: JwtResult): Outcome {
   if (!r.ok) return denialOf(r);
   if (policy.hideCredentials) {
-    if (ctx.header(policy.headerName) !== '') ctx.hideHeaders([policy.headerName]);
-    if (policy.queryParam !== null) ctx.hideQuery([policy.queryParam]);
+    const l = hideListOf(policy);
+    ctx.hideHeaders(l.headers);
+    if (l.query.length > 0) ctx.hideQuery(l.query);
   }
   // Claim headers the client sent itself are never forwarded: a token without the claim must not let them through.
   if (r.headerNames.length > 0) ctx.hideHeaders(r.headerNames);
@@ -82,9 +105,9 @@ export function jwtAuthStep(policy: JwtPolicy): Step<RequestContext> {
     name: 'jwt-auth',
     phase: 'auth',
     needsBody: false,
-    present: (ctx) => readJwtToken(policy, (n) => ctx.header(n), ctx.query) !== '',
+    present: (ctx) => tokenOf(policy, ctx) !== '',
     run(ctx) {
-      const token = readJwtToken(policy, (n) => ctx.header(n), ctx.query);
+      const token = tokenOf(policy, ctx);
       const r = verifyJwt(policy, ctx.tables.jwt, token, ctx.nowMs);
       if (r instanceof Promise) return r.then((v) => jwtOutcome(policy, ctx, v));
       return jwtOutcome(policy, ctx, r);

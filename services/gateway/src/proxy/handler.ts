@@ -246,7 +246,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   /** Headers every answer carries (CORS), flat; null for none. */
   responseExtra: string[] | null = null;
   /** Client headers not to forward (hide_credentials, names the gateway sets): filtered once, in `proceed`. */
-  hidden: string[] | null = null;
+  hidden: readonly string[] | null = null;
   /** Headers the pipeline adds for the upstream (identity, claims, authorizer context), after `hidden`. */
   added: string[] | null = null;
   // ---- a body held while the pipeline runs (bodyMode HOLD) ----
@@ -473,10 +473,11 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       case 'content-length':
         return this.declaredLength > 0 ? String(this.declaredLength) : '';
     }
-    if (this.req !== null) return this.req.getHeader(name);
+    // The collected copy first: no native call and no second copy of a long value (a token).
     const h = this.received;
     for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]!;
-    return '';
+    // Names the copy leaves out (hop-by-hop, owned by the gateway) while the uWS request is still there.
+    return this.req !== null ? this.req.getHeader(name) : '';
   }
 
   /** Splits and hash keys read headers through this when the uWS request is gone. */
@@ -490,9 +491,8 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   }
 
   hideHeaders(names: readonly string[]): void {
-    const h = this.hidden;
-    if (h === null) this.hidden = names.slice();
-    else for (let i = 0; i < names.length; i++) h.push(names[i]!);
+    // The caller's list is kept as it is (shared, never mutated): a second one makes a new list.
+    this.hidden = this.hidden === null ? names : this.hidden.concat(names);
   }
 
   hideQuery(names: readonly string[]): void {
@@ -1130,12 +1130,13 @@ const PIPELINE_SINK: PipelineSink<Exchange> = {
     let added = ex.added;
     if (up !== null) {
       // A header the gateway sets for the upstream is never the client's own copy of it.
-      const hidden = (ex.hidden ??= []);
+      const names: string[] = [];
       added ??= ex.added = [];
       for (let i = 0; i < up.length; i += 2) {
-        hidden.push(up[i]!);
+        names.push(up[i]!);
         added.push(up[i]!, up[i + 1]!);
       }
+      ex.hideHeaders(names);
     }
     if (who.consumerId !== '') {
       const owner = ex.snap!.access.ownerOf(who.consumerId);

@@ -285,7 +285,7 @@ test('a verified token is cached by its SHA-256 until it expires or for 60 s', a
   assert.equal(build(creds).verified.size, 0);
 });
 
-test('the verified-token cache is bounded (least recently used goes first)', async () => {
+test('the verified-token cache is bounded (least recently used goes first; recency refreshed at most once a second)', async () => {
   const t = compileJwtIssuers(
     creds.map(({ id, ...data }) => ({ id, data })),
     { keyring: ring, jwks: new JwksRegistry(), prefetch: false, verifiedEntries: 2 },
@@ -293,11 +293,12 @@ test('the verified-token cache is bounded (least recently used goes first)', asy
   const [a, b, c] = await Promise.all([1, 2, 3].map((i) => sign('HS256', hsKey, { iss: 'https://hs.example', jti: String(i) })));
   const ra = check(a!, t);
   const rb = check(b!, t);
-  assert.equal(check(a!, t), ra, 'a is now the most recent');
-  check(c!, t);
+  assert.equal(check(a!, t, policy, NOW + 500), ra, 'a hit within the second: its place is kept');
+  assert.equal(check(a!, t, policy, NOW + 1_000), ra, 'a is now the most recent');
+  check(c!, t, policy, NOW + 1_000);
   assert.equal(t.verified.size, 2);
-  assert.equal(check(a!, t), ra, 'a survived');
-  const again = check(b!, t);
+  assert.equal(check(a!, t, policy, NOW + 1_000), ra, 'a survived');
+  const again = check(b!, t, policy, NOW + 1_000);
   assert.ok(again.ok && again !== rb, 'b was evicted and verified again');
 });
 

@@ -6,7 +6,12 @@ import { hash } from 'node:crypto';
 interface Entry<T> {
   value: T;
   expiresAt: number;
+  /** When the entry last moved to the recent end (see TOUCH_EVERY_MS). */
+  touchedAt: number;
 }
+
+/** Recency is refreshed at most this often per entry: a hit is a lookup, not a delete and re-insert each time. */
+const TOUCH_EVERY_MS = 1_000;
 
 export class VerifiedTokenCache<T> {
   readonly #map = new Map<string, Entry<T>>();
@@ -29,9 +34,12 @@ export class VerifiedTokenCache<T> {
       this.#map.delete(key);
       return undefined;
     }
-    // Most recently used last: re-insert (Map keeps insertion order).
-    this.#map.delete(key);
-    this.#map.set(key, e);
+    // Most recently used last: re-insert (Map keeps insertion order), at most once a second per entry.
+    if (nowMs - e.touchedAt >= TOUCH_EVERY_MS) {
+      e.touchedAt = nowMs;
+      this.#map.delete(key);
+      this.#map.set(key, e);
+    }
     return e.value;
   }
 
@@ -45,7 +53,7 @@ export class VerifiedTokenCache<T> {
       const oldest = this.#map.keys().next();
       if (!oldest.done) this.#map.delete(oldest.value);
     }
-    this.#map.set(key, { value, expiresAt: until });
+    this.#map.set(key, { value, expiresAt: until, touchedAt: nowMs });
   }
 
   get size(): number {
