@@ -30,12 +30,18 @@ export interface Identified {
   readonly upstreamHeaders: readonly string[] | null;
 }
 
-/** The gateway answers the request itself, not as an error (a CORS preflight's 204): no body. */
+/**
+ * The gateway answers the request itself, not as an error: a CORS preflight's 204, a cached response, a
+ * mock. Response hooks (RequestContext.onResponse) do not run on it; response headers added with
+ * addResponseHeaders (CORS, rate-limit headers) do.
+ */
 export interface Answer {
   readonly kind: 'answer';
   readonly status: number;
-  /** Flat [name, value, …]. */
+  /** Flat [name, value, …] (content-type included when there is a body). */
   readonly headers: readonly string[];
+  /** The body; absent or null: none (a HEAD request never gets one either). */
+  readonly body?: Buffer | string | null;
 }
 
 /** null: go on with the next step. */

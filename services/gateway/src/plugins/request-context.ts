@@ -27,6 +27,34 @@ export interface AccessTables {
   readonly trustedProxies: TrustedProxies;
 }
 
+/** The upstream's response head as the client will get it; a hook may change both fields. */
+export interface ResponseHead {
+  status: number;
+  /** Flat [name, value, …], names lower-case, hop-by-hop headers already removed. Mutable. */
+  headers: string[];
+}
+
+/**
+ * What a step may register to see or change the upstream's response (RequestContext.onResponse). Hooks run
+ * in registration order. Not run for answers the gateway makes itself (denials, Answer outcomes, 5xx it
+ * generates).
+ */
+export interface ResponseHook {
+  /** Before anything is written to the client: may change the status and the headers. */
+  head?(head: ResponseHead): void;
+  /**
+   * Set: the whole upstream body is buffered (up to the node's limit; a larger one is answered 502
+   * TP_ERR_UPSTREAM_BAD_RESPONSE) and passed through here before the client gets it (after `head`);
+   * content-length is set from what it returns. For body mapping (transformations).
+   */
+  body?(body: Buffer, head: ResponseHead): Buffer;
+  /**
+   * Sees the body as it streams to the client, unchanged (a cache storing a copy), then `end(complete)`:
+   * complete is false when the exchange failed or the client left before the end.
+   */
+  tap?: { chunk(chunk: Buffer): void; end(complete: boolean): void };
+}
+
 export interface RequestContext {
   /** Upper-case, as received. */
   readonly method: string;
@@ -65,8 +93,27 @@ export interface RequestContext {
   hideHeaders(names: readonly string[]): void;
   /** hide_credentials: these query parameters are not forwarded. */
   hideQuery(names: readonly string[]): void;
-  /** Headers every answer to this request carries, the gateway's own errors included (CORS); flat pairs. */
+  /**
+   * Headers every answer to this request carries, the gateway's own errors included (CORS, rate limits);
+   * flat pairs. They replace the upstream's headers of the same names (Vary aside: both are kept).
+   */
   addResponseHeaders(pairs: readonly string[]): void;
+  /** Upstream response headers starting with `prefix` are dropped: the gateway answers them (CORS). */
+  ownResponseHeaders(prefix: string): void;
   /** A finding recorded in the call log without refusing the request (a log-only WAF match). */
   note(code: string, detail: string): void;
+  // ---- request changes (transformations) ----
+  /** Sends `name: value` upstream instead of any client copy of `name` (lower-case); '' value: drop it. */
+  setRequestHeader(name: string, value: string): void;
+  /** The path the upstream gets, replacing the routed one (strip_path and base_path are not applied to it). */
+  rewritePath(path: string): void;
+  /** The query the upstream gets (raw, without `?`; '' for none). */
+  setQuery(query: string): void;
+  /** The body the upstream gets (only from a step with needsBody: the original was read whole). */
+  setRequestBody(body: Buffer): void;
+  /** The method the upstream gets (upper-case). */
+  setMethod(method: string): void;
+  // ---- the response ----
+  /** Registers a hook on the upstream's response (see ResponseHook). */
+  onResponse(hook: ResponseHook): void;
 }

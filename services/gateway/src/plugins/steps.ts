@@ -215,6 +215,7 @@ export function corsStep(policy: CorsPolicy): Step<RequestContext> {
       }
       const h = responseHeaders(policy, origin);
       if (h !== null) ctx.addResponseHeaders(h);
+      ctx.ownResponseHeaders('access-control-');
       return null;
     },
   };

@@ -13,7 +13,7 @@ import { authenticate, KEY_AUTH_MESSAGES, withoutQueryParams } from '../plugins/
 import { bodyLimitFor } from '../plugins/request-size-limiting/index.js';
 import { runSteps, type Answer, type Denial, type Identified, type PipelineSink } from '../plugins/pipeline.js';
 import type { Pipeline } from '../plugins/chain.js';
-import type { AccessTables, RequestContext } from '../plugins/request-context.js';
+import type { AccessTables, RequestContext, ResponseHead, ResponseHook } from '../plugins/request-context.js';
 import { clientIpOf } from '../plugins/ip-restriction/index.js';
 import { API_KEY_CHALLENGE } from '../plugins/steps.js';
 import type { ClientCertificate } from '../tls/client-certificate.js';
@@ -249,6 +249,17 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   hidden: readonly string[] | null = null;
   /** Headers the pipeline adds for the upstream (identity, claims, authorizer context), after `hidden`. */
   added: string[] | null = null;
+  /** Upstream response headers with this prefix are dropped: the gateway answers them (CORS). */
+  ownedPrefix = '';
+  // ---- request changes by steps (transformations); null / '': unchanged ----
+  pathOverride: string | null = null;
+  methodOverride = '';
+  bodyOverride: Buffer | null = null;
+  /** Response hooks (RequestContext.onResponse); null for none: the response streams as it comes. */
+  hooks: ResponseHook[] | null = null;
+  /** Some hook maps the body: the upstream body is collected here and written at completion. */
+  collected: Buffer[] | null = null;
+  collectedBytes = 0;
   // ---- a body held while the pipeline runs (bodyMode HOLD) ----
   bodyMode = BODY_NONE;
   held: Buffer[] | null = null;
@@ -508,6 +519,84 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     if (this.errorCode === '') this.errorCode = `${code} ${detail}`.slice(0, 200);
   }
 
+  ownResponseHeaders(prefix: string): void {
+    this.ownedPrefix = prefix;
+  }
+
+  setRequestHeader(name: string, value: string): void {
+    this.hideHeaders([name]);
+    if (value !== '') (this.added ??= []).push(name, value);
+  }
+
+  rewritePath(path: string): void {
+    this.pathOverride = path.charCodeAt(0) === 47 ? path : '/' + path;
+  }
+
+  setQuery(query: string): void {
+    this.query = query;
+  }
+
+  setRequestBody(body: Buffer): void {
+    this.bodyOverride = body;
+    // The upstream client frames the new body itself.
+    this.hideHeaders(BODY_FRAMING);
+  }
+
+  setMethod(method: string): void {
+    this.methodOverride = method;
+  }
+
+  onResponse(hook: ResponseHook): void {
+    (this.hooks ??= []).push(hook);
+  }
+
+  /** Hooks' head callbacks over the upstream's head; starts collecting the body when a hook maps it. */
+  applyHeadHooks(hooks: readonly ResponseHook[]): void {
+    const pairs = this.headPairs!;
+    const headers: string[] = new Array<string>(pairs.length);
+    for (let i = 0; i < pairs.length; i += 2) {
+      headers[i] = pairs[i]!.toString().toLowerCase();
+      headers[i + 1] = pairs[i + 1]!.toString();
+    }
+    const head: ResponseHead = { status: this.status, headers };
+    for (const h of hooks) if (h.head) h.head(head);
+    if (head.status !== this.status) {
+      this.status = head.status;
+      this.statusText = '';
+    }
+    this.headPairs = head.headers;
+    this.responseHead = head;
+    if (hooks.some((h) => h.body !== undefined)) this.collected = [];
+  }
+  responseHead: ResponseHead | null = null;
+
+  /** Body-mapping hooks: the collected body through each, then the response written whole. */
+  writeMappedBody(): void {
+    const hooks = this.hooks!;
+    const head = this.responseHead!;
+    let body = this.collected!.length === 1 ? this.collected![0]! : Buffer.concat(this.collected!);
+    this.collected = null;
+    for (const h of hooks) if (h.body) body = h.body(body, head);
+    this.status = head.status;
+    this.headPairs = head.headers;
+    this.contentLength = body.length;
+    this.ended = true;
+    const res = this.res;
+    res.cork(() => {
+      this.writeHead();
+      if (this.noBody()) res.endWithoutBody(this.isHead ? body.length : undefined);
+      else res.end(body);
+    });
+  }
+
+  /** Taps (a cache storing a copy) hear the end of the body; `complete` false when it did not arrive whole. */
+  endTaps(complete: boolean): void {
+    const hooks = this.hooks;
+    if (hooks === null) return;
+    this.hooks = null;
+    for (const h of hooks) if (h.tap) h.tap.end(complete);
+  }
+
   // ---- a body held while the pipeline runs ----
 
   /** Body chunks before the pipeline let the request through: kept (copied), bounded by the body limit. */
@@ -578,6 +667,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     const { pairs, contentLength } = filterResponseHeaders(rawHeaders);
     this.headPairs = pairs;
     this.contentLength = contentLength;
+    if (this.hooks !== null) this.applyHeadHooks(this.hooks);
     // The head is written with the first body bytes (or at completion): one cork, one syscall for a
     // small response instead of two.
     return true;
@@ -589,12 +679,18 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     const res = this.res;
     res.writeStatus(statusLine(this.status, this.statusText));
     const pairs = this.headPairs!;
-    const cors = this.responseExtra;
-    if (cors === null) for (let i = 0; i < pairs.length; i += 2) res.writeHeader(pairs[i]!, pairs[i + 1]!);
+    const own = this.responseExtra;
+    if (own === null) for (let i = 0; i < pairs.length; i += 2) res.writeHeader(pairs[i]!, pairs[i + 1]!);
     else {
-      // The gateway answers CORS for this route: the upstream's own Access-Control-* headers are replaced.
-      for (let i = 0; i < pairs.length; i += 2) if (!isAccessControl(pairs[i]!)) res.writeHeader(pairs[i]!, pairs[i + 1]!);
-      for (let i = 0; i < cors.length; i += 2) res.writeHeader(cors[i]!, cors[i + 1]!);
+      // Headers the gateway adds (CORS, rate limits) replace the upstream's of the same name; a prefix the
+      // gateway owns (CORS: access-control-) is dropped whole. Vary is a list: both are kept.
+      const prefix = this.ownedPrefix;
+      for (let i = 0; i < pairs.length; i += 2) {
+        const name = typeof pairs[i] === 'string' ? (pairs[i] as string).toLowerCase() : pairs[i]!.toString('latin1').toLowerCase();
+        if ((prefix !== '' && name.startsWith(prefix)) || (name !== 'vary' && hasName(own, name))) continue;
+        res.writeHeader(pairs[i]!, pairs[i + 1]!);
+      }
+      for (let i = 0; i < own.length; i += 2) res.writeHeader(own[i]!, own[i + 1]!);
     }
     const extra = this.route!.service.responseHeaders;
     if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
@@ -609,6 +705,21 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     this.bytesOut += chunk.length;
     if (this.aborted || this.ended) return true;
     if (this.noBody()) return true;
+    if (this.hooks !== null) {
+      const collected = this.collected;
+      if (collected !== null) {
+        this.collectedBytes += chunk.length;
+        if (this.collectedBytes > this.deps.maxBodyBytes) {
+          this.collected = null;
+          this.abortUpstream?.(Object.assign(new Error('response body too large to transform'), { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' }));
+          return true;
+        }
+        // The upstream client may reuse its buffer: keep a copy.
+        collected.push(Buffer.from(chunk));
+        return true;
+      }
+      for (const h of this.hooks) if (h.tap) h.tap.chunk(chunk);
+    }
     corkEx = this;
     corkChunk = chunk;
     this.res.cork(writeChunkCorked);
@@ -667,6 +778,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   onComplete(): void {
     if (this.discarding) return this.retryLater();
     this.upstreamDone = true;
+    if (this.collected !== null && !this.aborted && !this.ended && !this.responded) this.writeMappedBody();
     if (!this.aborted && !this.ended) {
       const res = this.res;
       if (!this.responded) {
@@ -810,6 +922,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.hooks !== null) this.endTaps(this.upstreamDone && !this.aborted && this.errorCode === '' && this.status < 500);
     if (this.target !== null) {
       this.target.inFlight--;
       if (this.resilience !== null && !this.outcomeReported) this.target.health.release();
@@ -1152,10 +1265,18 @@ const PIPELINE_SINK: PipelineSink<Exchange> = {
       ex.responded = ex.ended = true;
       ex.status = a.status;
       const res = ex.res;
+      const body = a.body ?? null;
+      const close = !ex.bodyComplete || draining;
+      if (body !== null && !ex.isHead) ex.bytesOut = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
       res.cork(() => {
         res.writeStatus(statusLine(a.status)).writeHeader('x-request-id', ex.requestId);
         for (let i = 0; i < a.headers.length; i += 2) res.writeHeader(a.headers[i]!, a.headers[i + 1]!);
-        res.endWithoutBody(0, !ex.bodyComplete || draining);
+        const extra = ex.responseExtra;
+        if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+        if (draining) res.writeHeader('connection', 'close');
+        if (body === null || a.status === 204 || a.status === 304) res.endWithoutBody(0, close);
+        else if (ex.isHead) res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length, close);
+        else res.end(body, close);
       });
     }
     ex.finish();
@@ -1248,17 +1369,21 @@ function proceed(ex: Exchange): void {
     if (ex.tracestate !== '') headers.push('tracestate', ex.tracestate);
   } else headers.push('traceparent', newTraceparent());
 
-  const rest = route.stripPath ? url.slice(ex.prefixLength) : url;
-  let upstreamPath = route.service.basePath + rest;
-  if (upstreamPath === '') upstreamPath = '/';
-  else if (upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath;
+  let upstreamPath: string;
+  if (ex.pathOverride !== null) upstreamPath = ex.pathOverride;
+  else {
+    const rest = route.stripPath ? url.slice(ex.prefixLength) : url;
+    upstreamPath = route.service.basePath + rest;
+    if (upstreamPath === '') upstreamPath = '/';
+    else if (upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath;
+  }
   const query = ex.query;
   if (query !== '') upstreamPath += '?' + query;
 
   ex.dispatcher = target.dispatcher;
   ex.dispatchOpts = {
     path: upstreamPath,
-    method: ex.method as Dispatcher.HttpMethod,
+    method: (ex.methodOverride === '' ? ex.method : ex.methodOverride) as Dispatcher.HttpMethod,
     headers,
     body: null,
     headersTimeout: upstream.readTimeoutMs,
@@ -1266,6 +1391,13 @@ function proceed(ex: Exchange): void {
   };
 
   const chunked = ex.chunked;
+  if (ex.bodyOverride !== null) {
+    // A step replaced the body (it read the original whole, so nothing more comes from the client).
+    ex.held = null;
+    ex.bodyMode = BODY_NONE;
+    ex.dispatchOpts.body = ex.bodyOverride;
+    return ex.dispatch();
+  }
   if (ex.bodyMode === BODY_HOLD) return proceedHeld(ex);
   if (!chunked && declared === 0) {
     ex.dispatch();
@@ -1311,11 +1443,14 @@ const BODY_HOLD = 1;
 const BODY_BUFFER = 2;
 const BODY_STREAM = 3;
 const KEY_CHALLENGE_HEADERS: readonly string[] = Object.freeze(['www-authenticate', API_KEY_CHALLENGE]);
+const BODY_FRAMING: readonly string[] = Object.freeze(['content-length', 'transfer-encoding']);
 
-function isAccessControl(name: Buffer | string): boolean {
-  const n = typeof name === 'string' ? name : name.toString('latin1');
-  return n.length > 15 && (n.charCodeAt(0) | 32) === 97 && n.toLowerCase().startsWith('access-control-');
+/** Whether a flat [name, value, …] list (names lower-case) has `name`. */
+function hasName(flat: readonly string[], name: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return true;
+  return false;
 }
+
 
 /** Connection-listed names among the headers collected apart are hop-by-hop for this message too. */
 function dropConnectionListedCollected(connection: string): void {

@@ -164,6 +164,8 @@ class WsConnection implements RequestContext {
   /** Sec-WebSocket-Protocol as offered (repeated lines joined). */
   offeredProtocols = '';
   prefixLength = 0;
+  /** A step's rewritePath: the upstream path, replacing the routed one. */
+  pathOverride: string | null = null;
   credentialId = '';
   /** Headers every answer carries (CORS), flat; null for none. */
   responseExtra: string[] | null = null;
@@ -282,6 +284,32 @@ class WsConnection implements RequestContext {
     if (this.responseExtra === null) this.responseExtra = [];
     for (let i = 0; i < pairs.length; i++) this.responseExtra.push(pairs[i]!);
   }
+
+  // An upgrade's answer is the gateway's own 101 (or its refusal): no upstream response header reaches the
+  // client, so there is nothing to drop, and response hooks, bodies and methods do not apply to it.
+  ownResponseHeaders(): void {}
+
+  setRequestHeader(name: string, value: string): void {
+    delete this.headers[name];
+    if (value !== '') this.headers[name] = value;
+  }
+
+  rewritePath(path: string): void {
+    this.pathOverride = path.charCodeAt(0) === 47 ? path : '/' + path;
+  }
+
+  setQuery(query: string): void {
+    this.query = query;
+  }
+
+  /** An upgrade has no body. */
+  setRequestBody(): void {}
+
+  /** An upgrade is a GET. */
+  setMethod(): void {}
+
+  /** There is no HTTP response to hook: the client gets the gateway's 101. */
+  onResponse(): void {}
 
   note(code: string, detail: string): void {
     if (this.errorCode === '') this.errorCode = `${code} ${detail}`.slice(0, 200);
@@ -792,10 +820,14 @@ function proceedUpgrade(conn: WsConnection): void {
     if (conn.tracestate !== '') headers['tracestate'] = conn.tracestate;
   } else headers['traceparent'] = newTraceparent();
 
-  const rest = route.stripPath ? url.slice(conn.prefixLength) : url;
-  let upstreamPath = service.basePath + rest;
-  if (upstreamPath === '') upstreamPath = '/';
-  else if (upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath;
+  let upstreamPath: string;
+  if (conn.pathOverride !== null) upstreamPath = conn.pathOverride;
+  else {
+    const rest = route.stripPath ? url.slice(conn.prefixLength) : url;
+    upstreamPath = service.basePath + rest;
+    if (upstreamPath === '') upstreamPath = '/';
+    else if (upstreamPath.charCodeAt(0) !== 47) upstreamPath = '/' + upstreamPath;
+  }
   if (conn.query !== '') upstreamPath += '?' + conn.query;
 
   const tls = target.tls;

@@ -10,6 +10,7 @@ import { startFakeLambda, type FakeLambda } from '../../../test/fixtures/fake-la
 import type { Identified, Outcome } from '../pipeline.js';
 import type { AccessTables, RequestContext } from '../request-context.js';
 import { authorizerStep, compileAuthorizer, globMatch, methodArnOf, type AuthorizerCompileOptions } from './index.js';
+import { recordingChanges } from '../testing.js';
 
 const KEY_ID = 'AKIAAUTHORIZERTEST01';
 const SECRET = 'authorizer/test+secret';
@@ -32,6 +33,7 @@ function ctxOf(o: { method?: string; path?: string; query?: string; headers?: Re
   const hiddenQuery: string[] = [];
   const notes: [string, string][] = [];
   return {
+    ...recordingChanges(),
     method: o.method ?? 'GET',
     path: o.path ?? '/pets',
     query: o.query ?? '',

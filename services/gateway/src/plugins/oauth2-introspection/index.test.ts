@@ -11,6 +11,7 @@ import type { KeyOwner } from '../key-auth/index.js';
 import type { AccessTables, RequestContext } from '../request-context.js';
 import { runSteps, type Denial, type Identified, type Outcome, type PipelineSink } from '../pipeline.js';
 import { IntrospectionDenials, compileIntrospection, introspectionStep, type IntrospectionPolicy } from './index.js';
+import { recordingChanges } from '../testing.js';
 
 const CLIENT_ID = 'turnpike gw';
 // Characters that RFC 6749 §2.3.1's form-encoding changes (' ', ':', '&', '+', '%').
@@ -133,6 +134,7 @@ interface TestContext extends RequestContext {
 function request(headers: Record<string, string>, opts: { query?: string; nowMs?: number } = {}): TestContext {
   const received = Object.entries(headers).flat();
   return {
+    ...recordingChanges(),
     method: 'GET',
     path: '/orders',
     query: opts.query ?? '',
