@@ -34,6 +34,8 @@ import { runWrk, WRK_BIN } from './lib/wrk.mjs';
 const BUDGET_RATIO = 2;
 /** Each authentication plugin may add at most this share of CPU per request over the route without one (issue 6). */
 const AUTH_BUDGET = 0.15;
+/** A rate-limiting plugin may add at most this share of CPU per request over the same route without it (issue 7). */
+const RATE_LIMIT_BUDGET = 0.1;
 /** Above this much CPU used by unrelated processes during a run (in cores), the figures are flagged. */
 const NOISE_WARN_UTIL = 0.1;
 /** A run with more failed requests than this share measured something other than proxying. */
@@ -53,6 +55,7 @@ const AUTH_LABELS = {
   none: 'turnpike (no auth)',
   'key-auth': 'turnpike (key-auth)',
   jwt: 'turnpike (jwt RS256, JWKS)',
+  'key-auth+rate-limit': 'turnpike (key-auth + rate limit)',
 };
 /**
  * What one measurement loads: a target, and for `turnpike` one auth variant (each its own gateway).
@@ -78,11 +81,13 @@ options (environment variable in brackets):
                       during its run (more than 10% of a core)  [BENCH_RETRIES, 2]
   --targets <list>    comma list of upstream,nginx,stack,turnpike [BENCH_TARGETS, upstream,nginx,turnpike]
                       stack: a bare uWebSockets.js + undici proxy, the floor of the gateway's stack
-  --auth <list>       comma list of none,key-auth,jwt: how the Turnpike route authenticates; each is its
+  --auth <list>       comma list of none,key-auth,jwt,key-auth+rate-limit: how the Turnpike route authenticates; each is its
                       own gateway and its own target, measured in turn like the others  [BENCH_AUTH, key-auth]
                       none: no plugin; key-auth: the route's inline key-auth (apikey header);
                       jwt: a route-scoped jwt-auth plugin, the consumer's RS256 credential with its key from
-                      a local JWKS endpoint, one token sent as "Authorization: Bearer" on every request
+                      a local JWKS endpoint, one token sent as "Authorization: Bearer" on every request;
+                      key-auth+rate-limit: key-auth plus a rate-limiting plugin per consumer (cluster sync
+                      on, a limit never reached), reported over key-auth (budget +10 %)
                       With none in the list, each variant is also reported as CPU/request over no auth.
   --no-pin            do not pin with taskset (default: proxies on --proxy-cpu, everything else on --load-cpu)
   --proxy-cpu <cpu>   CPU for the measured proxy             [BENCH_PROXY_CPU, last CPU]
@@ -278,7 +283,8 @@ async function main() {
       // configs differ only in the route's authentication; the call logs go to the same stream.
       for (const [i, auth] of o.auth.entries()) {
         const [gatewayPort, statusPort, httpsPort] = /** @type {number[]} */ (ports.slice(4 + 3 * i, 7 + 3 * i));
-        const cluster = `bench-${auth}`;
+        // Bucket names allow [A-Za-z0-9_-] only.
+        const cluster = `bench-${auth.replace(/[^A-Za-z0-9_-]/g, '-')}`;
         const authHeaders = auth === 'jwt' && issuer ? { authorization: `Bearer ${issuer.token}` } : headers;
         await publishConfig({ natsUrl: nats.url, cluster, upstreamPort, key, auth, ...(issuer ? { jwt: { issuer: issuer.issuer, jwksUri: issuer.jwksUri } } : {}) });
         log(`${AUTH_LABELS[auth]}: starting its gateway`);
@@ -517,7 +523,7 @@ async function main() {
     } else {
       console.log('(no turnpike/nginx ratio: both targets are needed)');
     }
-    const withAuth = variants.filter(({ auth }) => ratios[auth]?.over_no_auth != null);
+    const withAuth = variants.filter(({ auth }) => auth !== 'key-auth+rate-limit' && ratios[auth]?.over_no_auth != null);
     const overAuth = withAuth.filter(({ auth }) => (ratios[auth]?.over_no_auth ?? 0) > AUTH_BUDGET);
     const authPass = withAuth.length ? overAuth.length === 0 : null;
     if (withAuth.length) {
@@ -526,6 +532,18 @@ async function main() {
         authPass
           ? `PASS: authentication within budget (<= +${AUTH_BUDGET * 100} % CPU per request over no auth): ${list(withAuth)}`
           : `OVER BUDGET: authentication ${list(overAuth)} CPU per request over no auth, budget +${AUTH_BUDGET * 100} %`,
+      );
+    }
+    // The rate limit's cost: the same route and key with and without a rate-limiting instance.
+    const keyAuth = byUnit['turnpike:key-auth'];
+    const limited = byUnit['turnpike:key-auth+rate-limit'];
+    const rateLimitOver = keyAuth && limited ? limited.cpu_us_per_req / keyAuth.cpu_us_per_req - 1 : null;
+    const rateLimitPass = rateLimitOver === null ? null : rateLimitOver <= RATE_LIMIT_BUDGET;
+    if (rateLimitOver !== null) {
+      const each = pairedRuns('turnpike:key-auth+rate-limit', 'turnpike:key-auth').map((x) => x - 1);
+      if (each.length > 1) console.log(`  rate limit over key-auth in each run: ${each.map(pct).join(' ')}`);
+      console.log(
+        `${rateLimitPass ? 'PASS' : 'OVER BUDGET'}: rate limit ${pct(rateLimitOver)} CPU per request over key-auth alone, budget +${RATE_LIMIT_BUDGET * 100} %`,
       );
     }
     const floor = byUnit.stack;
@@ -550,6 +568,9 @@ async function main() {
           pass: withNginx ? overNginx.length === 0 : null,
           max_auth_overhead: AUTH_BUDGET,
           auth_pass: authPass,
+          max_rate_limit_overhead: RATE_LIMIT_BUDGET,
+          rate_limit_over_key_auth: rateLimitOver,
+          rate_limit_pass: rateLimitPass,
         },
       };
       writeFileSync(o.json, `${JSON.stringify(doc, null, 2)}\n`);

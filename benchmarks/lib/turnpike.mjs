@@ -64,7 +64,7 @@ export async function startNats(o) {
 }
 
 /** How the benchmark route authenticates: no plugin, its inline key-auth, or a route-scoped jwt-auth instance. */
-export const AUTH_VARIANTS = /** @type {const} */ (['none', 'key-auth', 'jwt']);
+export const AUTH_VARIANTS = /** @type {const} */ (['none', 'key-auth', 'jwt', 'key-auth+rate-limit']);
 /** @typedef {typeof AUTH_VARIANTS[number]} AuthVariant */
 
 /**
@@ -115,7 +115,7 @@ export async function publishConfig(o) {
         methods: [],
         strip_path: false,
         priority: 0,
-        plugins: auth === 'key-auth' ? { 'key-auth': {} } : {},
+        plugins: auth === 'key-auth' || auth === 'key-auth+rate-limit' ? { 'key-auth': {} } : {},
         tags: [],
         headers: [],
         query: [],
@@ -147,6 +147,21 @@ export async function publishConfig(o) {
       },
     ];
     entities.plugins = [{ id: ids.plugin, type: 'jwt-auth', enabled: true, scope: { route_id: ids.route }, config: {}, tags: [], ...ts }];
+  }
+  if (auth === 'key-auth+rate-limit') {
+    // key-auth plus a cluster-synced rate limit per consumer, high enough never to refuse: the cost of the
+    // limiter (and of the pipeline it puts the route on) without 429s in the figures.
+    entities.plugins = [
+      {
+        id: ids.plugin,
+        type: 'rate-limiting',
+        enabled: true,
+        scope: { route_id: ids.route },
+        config: { limits: [{ key: 'consumer', algorithm: 'sliding-window', requests: 1_000_000_000, per: 'second' }], headers: true, sync: 'cluster' },
+        tags: [],
+        ...ts,
+      },
+    ];
   }
   const nc = await nats.connect({ servers: o.natsUrl });
   try {

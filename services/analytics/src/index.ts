@@ -3,6 +3,7 @@ export { StoreLogSink } from './store-log-sink.js';
 export { ChdbStore } from './stores/chdb-store.js';
 export { SqlAnalyticsStore } from './stores/sql-store.js';
 export { startIngester, type Ingester, type IngesterOptions, type IngesterStats } from './ingester/ingester.js';
+export { startCallsReader, type CallBatch, type CallsReader, type CallsReaderOptions } from './ingester/calls-reader.js';
 export { AnalyticsStoreError } from './errors.js';
 export { parseCallRecord } from './call-record.js';
 export { sql, ident, float, dateTime, join, literal, quoteString, Sql, SqlBindError, type SqlValue } from './clickhouse/escape.js';

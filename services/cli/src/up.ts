@@ -3,7 +3,7 @@
 // a ClickHouse server, and call logs handed straight to the analytics store instead of JetStream.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InProcessConfigBus, InProcessHeartbeatChannel, generateSecretKey, keyringFromEnv, type Keyring } from '@turnpike/common';
+import { InProcessCacheInvalidationChannel, InProcessConfigBus, InProcessHeartbeatChannel, generateSecretKey, keyringFromEnv, type Keyring } from '@turnpike/common';
 import { startControlPlane } from '@turnpike/control-plane';
 import { startGateway } from '@turnpike/gateway';
 import { ChdbStore, StoreLogSink } from '@turnpike/analytics';
@@ -60,6 +60,8 @@ export async function runUp(o: UpOptions): Promise<void> {
     closers.push(['config bus', () => bus.close()]);
     // The embedded node's heartbeats feed the control plane's cluster view (/v1/cluster/nodes).
     const heartbeat = new InProcessHeartbeatChannel();
+    // POST /v1/cache/invalidations reaches the embedded node's proxy-cache.
+    const cacheInvalidation = new InProcessCacheInvalidationChannel('default');
 
     const tokenFile = join(dataDir, 'admin-token');
     const keyring = loadOrCreateKeyring(join(dataDir, 'secret-key'));
@@ -72,6 +74,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       restPort: o.adminPort,
       grpcPort: o.grpcPort,
       heartbeat,
+      cacheInvalidation,
     });
     closers.push(['control plane', () => cp.close()]);
     // The bootstrap token exists only once, at first start; keep it for this user (0600) so that later
@@ -92,6 +95,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       ...(o.httpsPort !== undefined ? { httpsPort: o.httpsPort } : {}),
       statusPort: o.statusPort,
       heartbeat,
+      cacheInvalidation,
       // Opens the certificate keys the control plane seals (no HTTPS listener unless a port is given).
       keyring,
     });

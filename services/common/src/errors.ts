@@ -20,6 +20,8 @@ export const ErrorCodes = {
   TP_ERR_BODY_TOO_LARGE: 413,
   TP_ERR_HEADERS_TOO_LARGE: 431,
   TP_ERR_RATE_LIMITED: 429,
+  /** A usage-plan quota (requests per day/week/month) of the consumer's subscription is used up (gateway quota/). */
+  TP_ERR_QUOTA_EXCEEDED: 429,
   /** Recorded in call logs only: the client went away before the response was complete (nginx's 499). */
   TP_ERR_CLIENT_CLOSED: 499,
   TP_ERR_UPSTREAM_UNAVAILABLE: 502,
@@ -102,6 +104,9 @@ export const ErrorCodes = {
   TP_ERR_AUTHORIZER_IDENTITY_MISSING: 401,
   TP_ERR_AUTHORIZER_UNAUTHORIZED: 401,
   TP_ERR_AUTHORIZER_DENIED: 403,
+  // Transformations (gateway plugins/transform): a template rendered past its bounds (output size, nesting):
+  // the request is not sent (500), or the upstream's response cannot be mapped (502).
+  TP_ERR_TRANSFORM_FAILED: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

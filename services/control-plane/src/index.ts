@@ -1,6 +1,6 @@
 // The control plane as a library: PostgreSQL (migrated at start), the outbox publisher and reconciler
 // feeding the config bus, and the REST and gRPC admin APIs over one service layer.
-import type { AnalyticsStore, ConfigBus, HeartbeatChannel, Keyring } from '@turnpike/common';
+import type { AnalyticsStore, CacheInvalidationChannel, ConfigBus, HeartbeatChannel, Keyring } from '@turnpike/common';
 import { NodeRegistry } from './cluster/node-registry.js';
 import { connectPostgres } from './db/connect.js';
 import { migrate } from './db/migrate.js';
@@ -10,6 +10,8 @@ import { OutboxPublisher } from './publisher/outbox-publisher.js';
 import type { ReconcileReport } from './publisher/reconciler.js';
 import type { ConditionalWrites } from './publisher/conditional-writes.js';
 import { buildRestServer } from './rest/server.js';
+import { startQuotaAggregator } from './quota/aggregator.js';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { ensureBootstrapToken, type ServiceContext } from './service/index.js';
 
 export interface ControlPlaneOptions {
@@ -31,6 +33,8 @@ export interface ControlPlaneOptions {
   maxBackoffMs?: number | undefined;
   /** Where gateway nodes' heartbeats arrive (cluster view, /v1/cluster/nodes); none: the view is empty. */
   heartbeat?: HeartbeatChannel | undefined;
+  /** Where cache invalidations (POST /v1/cache/invalidations) go to the gateway nodes; none: that endpoint answers 503. */
+  cacheInvalidation?: CacheInvalidationChannel | undefined;
   /**
    * Seals secrets at rest (AI provider keys, HMAC and JWT secrets); the gateway nodes need the same keys.
    * None: writes that carry a secret answer 503 TP_ERR_UNAVAILABLE.
@@ -41,6 +45,11 @@ export interface ControlPlaneOptions {
    * runs beside the publisher instead of under the bus lock. None (the in-process bus): under the lock.
    */
   busWrites?: ConditionalWrites | undefined;
+  /**
+   * Quota aggregation (usage plans): reads the calls stream over `nc` and writes usage snapshots to `bus`
+   * (the cluster's quota bucket, quotaBucketName). None: quotas are neither counted nor enforced.
+   */
+  quota?: { nc: NatsConnection; bus: ConfigBus } | undefined;
 }
 
 export interface ControlPlane {
@@ -79,13 +88,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cleanup.push(async () => await publisher.stop());
     await publisher.start();
 
+    if (opts.quota) {
+      const aggregator = await startQuotaAggregator({ sql, nc: opts.quota.nc, bus: opts.quota.bus, log });
+      cleanup.push(async () => await aggregator.close());
+    }
+
     const nodes = new NodeRegistry();
     if (opts.heartbeat) {
       const sub = nodes.follow(opts.heartbeat);
       cleanup.push(async () => sub.stop());
     }
 
-    const rest = buildRestServer({ ctx, analytics: opts.analytics, log, nodes });
+    const rest = buildRestServer({ ctx, analytics: opts.analytics, log, nodes, cacheInvalidation: opts.cacheInvalidation });
     cleanup.push(async () => await rest.close());
     await rest.listen({ host, port: opts.restPort });
     const addr = rest.server.address();

@@ -1,7 +1,7 @@
 // Standalone control-plane process: configuration from TP_* environment variables, a JSON ready line on
 // stdout, clean shutdown on SIGINT/SIGTERM.
 import { connect } from '@nats-io/transport-node';
-import { NatsHeartbeatChannel, NatsKvConfigBus, configBucketName, keyringFromEnv, type AnalyticsStore } from '@turnpike/common';
+import { NatsCacheInvalidationChannel, NatsHeartbeatChannel, NatsKvConfigBus, configBucketName, keyringFromEnv, quotaBucketName, type AnalyticsStore } from '@turnpike/common';
 import { startControlPlane } from './index.js';
 import { natsConditionalWrites } from './publisher/conditional-writes.js';
 import { stdoutLogger } from './log.js';
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
 
   const nc = await connect({ servers: natsUrl.split(','), name: 'turnpike-cp', maxReconnectAttempts: -1 });
   const bus = await NatsKvConfigBus.open(nc, configBucketName(cluster));
+  const quotaBus = await NatsKvConfigBus.open(nc, quotaBucketName(cluster));
   const clickhouseUrl = env('TP_CLICKHOUSE_URL');
   const analytics = clickhouseUrl ? await openAnalytics(clickhouseUrl) : undefined;
 
@@ -50,8 +51,10 @@ async function main(): Promise<void> {
     bootstrapToken: env('TP_BOOTSTRAP_TOKEN'),
     log,
     heartbeat: new NatsHeartbeatChannel(() => nc, cluster),
+    cacheInvalidation: new NatsCacheInvalidationChannel(() => nc, cluster),
     busWrites: natsConditionalWrites(nc, configBucketName(cluster)),
     keyring,
+    quota: { nc, bus: quotaBus },
   });
   // The bootstrap token, when one was just created, has already been printed once as its own log line.
   process.stdout.write(JSON.stringify({ event: 'ready', rest_port: cp.restPort, grpc_port: cp.grpcPort, cluster }) + '\n');

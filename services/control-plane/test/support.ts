@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import postgres, { type Sql } from 'postgres';
-import { NatsKvConfigBus, type ConfigBus } from '@turnpike/common';
+import { NatsCacheInvalidationChannel, NatsKvConfigBus, type ConfigBus } from '@turnpike/common';
 import { createTestDatabase, testEnv } from '@turnpike/common/testing';
 import { natsConditionalWrites, startControlPlane, type ConditionalWrites, type ControlPlane, type ControlPlaneOptions } from '../src/index.js';
 
@@ -62,6 +62,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     bootstrapToken: token,
     log: (event, fields) => logs.push({ event, ...fields }),
     busWrites,
+    // As the standalone control plane: cache invalidations go out on the harness's NATS connection.
+    ...(nc ? { cacheInvalidation: new NatsCacheInvalidationChannel(() => nc!, bucket) } : {}),
     ...opts,
   });
   const sql = postgres(db.url, { max: 2, onnotice: () => undefined });

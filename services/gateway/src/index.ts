@@ -11,6 +11,8 @@ import type { HttpsListener } from './tls/https-listener.js';
 import type { MtlsListener } from './tls/mtls-listener.js';
 import { ConfigManager } from './config/manager.js';
 import { NatsConfigSource } from './config/nats-source.js';
+import { QuotaWatch } from './quota/watch.js';
+import { threadQuotaUsage } from './quota/usage-table.js';
 import { PoolRegistry } from './upstream/pools.js';
 import { ResilienceRegistry } from './upstream/resilience.js';
 import { inFlightRequests } from './proxy/handler.js';
@@ -23,6 +25,9 @@ import { JetStreamLogSink } from './call-log/jetstream-sink.js';
 import { HeartbeatReporter } from './heartbeat/index.js';
 import { GATEWAY_VERSION } from './heartbeat/version.js';
 import type { CallRecord } from '@turnpike/common';
+import { NatsRateLimitSync, RateLimitRegistry, RateLimitRelay, renderRateLimitMetrics, type RateLimitSyncChannel } from './plugins/rate-limiting/index.js';
+import { NatsCacheInvalidationChannel, type CacheInvalidationChannel } from '@turnpike/common';
+import { applyInvalidation, DEFAULT_CACHE_MAX_BYTES, nodeCache } from './plugins/proxy-cache/index.js';
 import { log } from './log.js';
 
 export interface GatewayOptions {
@@ -89,6 +94,18 @@ export interface GatewayOptions {
    * CIDRs, comma-separated): ip-restriction and the client address read past them. Unset: none.
    */
   trustedProxies?: readonly string[];
+  /** proxy-cache's bound per proxy thread, in bytes (env TP_CACHE_MAX_BYTES; default 64 MiB). */
+  cacheMaxBytes?: number;
+  /**
+   * Where the control plane's cache invalidations arrive: by default NATS core pub/sub with NATS; none in
+   * embedded mode unless given.
+   */
+  cacheInvalidation?: CacheInvalidationChannel | null;
+  /**
+   * Where rate-limit counters are exchanged with the cluster's other nodes: by default NATS core pub/sub with
+   * NATS; none in embedded mode unless given (limits are then this node's alone).
+   */
+  rateLimitSync?: RateLimitSyncChannel | null;
 }
 
 export interface Gateway {
@@ -159,6 +176,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let https: HttpsListener | null = null;
   let mtls: MtlsListener | null = null;
   const keyring = opts.keyring !== undefined ? opts.keyring : keyringFromEnv();
+  // The proxy thread's rate limiters; its channel's connection is read only once the config source exists.
+  let source: NatsConfigSource | null = null;
+  const rateLimitChannel = opts.rateLimitSync !== undefined ? opts.rateLimitSync : opts.natsUrl && !opts.bus ? new NatsRateLimitSync(() => source?.connection, cluster) : null;
+  // With worker threads each worker has its own limiters, a node of the exchange of its own: the primary
+  // relays their counters (to NATS and between them); its own registry only serves its unused compiles.
+  const rateLimits = new RateLimitRegistry({ nodeId, channel: threaded ? null : rateLimitChannel });
+  let relayTo: WorkerPool | null = null;
+  const rateLimitRelay = threaded
+    ? new RateLimitRelay(rateLimitChannel, nodeId, { toWorkers: (m, except) => relayTo?.postRateLimit(m, except), link: (up) => relayTo?.postRateLimitLink(up) })
+    : null;
   const manager = new ConfigManager({
     dataDir,
     poolFor: (origin, connectTimeoutMs, tls) => {
@@ -176,6 +203,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     resilience,
     keyring,
     trustedProxies: opts.trustedProxies ?? [],
+    rateLimits,
   });
 
   let batcher: CallLogBatcher | null = null;
@@ -195,6 +223,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         count: workers,
         manager,
         record,
+        onRateLimit: (w, m) => rateLimitRelay?.fromWorker(w, m),
         // The primary's own swap comes first; the cluster view should move when every worker has.
         onApplied: () => {
           const rev = Math.min(...pool!.states().map((w) => w.revision));
@@ -213,12 +242,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           stages: opts.stages && opts.stages.length > 0 ? [...opts.stages] : null,
           keyring: keyring ? { activeKid: keyring.activeKid, keys: [...keyring.keys] } : null,
           trustedProxies: [...(opts.trustedProxies ?? [])],
+          workers,
+          cacheMaxBytes: opts.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
         },
       })
     : null;
+  relayTo = pool;
   const session = (): ConfigWatchHandlers => (pool ? pool.watchSession(manager.newWatchSession()) : manager.newWatchSession());
 
-  let source: NatsConfigSource | null = null;
   let busWatch: ConfigWatch | null = null;
   if (opts.bus) busWatch = await opts.bus.watch(session());
   else {
@@ -226,6 +257,23 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     source.start();
   }
   const natsConnected = (): boolean => (source ? source.connected : true);
+  // Usage-plan quotas: the control plane's usage snapshots, for this thread's table and every worker's.
+  const quotaWatch = source
+    ? new QuotaWatch(() => source?.connection, cluster, (events) => {
+        for (const ev of events) threadQuotaUsage.apply(ev);
+        pool?.postQuota(events);
+      })
+    : null;
+  // proxy-cache: this thread's store (used when it proxies), and invalidations for every proxy thread's.
+  if (!threaded) nodeCache.resize(opts.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
+  const invalidations = opts.cacheInvalidation !== undefined ? opts.cacheInvalidation : source ? new NatsCacheInvalidationChannel(() => source?.connection, cluster) : null;
+  const invalidationSub =
+    invalidations?.subscribe((inv) => {
+      if (pool) pool.invalidateCache(inv);
+      else log('info', 'cache.invalidated', { id: inv.id, dropped: applyInvalidation(nodeCache, inv) });
+    }) ?? null;
+  rateLimits.start();
+  rateLimitRelay?.start();
 
   const sink = opts.logSink ?? new JetStreamLogSink(() => source?.connection, nodeId);
   batcher = new CallLogBatcher(sink);
@@ -236,6 +284,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     new Promise<boolean>((r) => setTimeout(() => r(false), opts.initialConfigWaitMs ?? 2_000).unref()),
   ]);
   if (!waited && !manager.snapshot && manager.loadLastKnownGood()) pool?.loadLastKnownGood();
+  // Quota usage too, so that a restarted node does not admit a consumer whose quota is used up.
+  if (quotaWatch && waited) await Promise.race([quotaWatch.initialized, new Promise((r) => setTimeout(r, opts.initialConfigWaitMs ?? 2_000).unref())]);
   if (!manager.snapshot) log('warn', 'config.not_loaded', { msg: 'serving 503 until the config bus delivers' });
 
   let local: ProxyApp | null = null;
@@ -321,7 +371,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         callLog: () => batcher!.stats(),
         inFlight,
         workers: () => workerStates ?? [],
-      });
+      }) + (pool ? renderRateLimitMetrics(pool.rateLimitStats()) : rateLimits.renderMetrics());
     },
   });
 
@@ -362,8 +412,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       if (pool) await pool.drain(deadline);
       else await local!.drain(deadline);
       if (statsTimer) clearInterval(statsTimer);
+      invalidationSub?.stop();
+      rateLimits.stop();
+      rateLimitRelay?.stop();
       manager.close();
       await busWatch?.stop().catch(() => undefined);
+      await quotaWatch?.close();
       // The workers' last call records arrived before their threads ended: the batcher flushes them all.
       await batcher!.close().catch(() => undefined);
       await source?.close();

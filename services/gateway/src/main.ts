@@ -108,6 +108,8 @@ async function main(): Promise<void> {
     heartbeatIntervalMs: intEnv('TP_HEARTBEAT_MS', 2_000),
     stages: stagesEnv(),
     trustedProxies: trustedProxiesEnv(),
+    // TP_CACHE_MAX_BYTES: proxy-cache's bound per proxy thread (default 64 MiB).
+    cacheMaxBytes: intEnv('TP_CACHE_MAX_BYTES', 64 * 1024 * 1024),
   });
   if (stopping) {
     stopping = false;

@@ -13,6 +13,11 @@ import { wafPlugin } from './waf.js';
 import { oauth2IntrospectionPlugin } from './oauth2-introspection.js';
 import { customAuthorizerPlugin } from './custom-authorizer.js';
 import { mtlsAuthPlugin } from './mtls-auth.js';
+import { requestTransformerPlugin } from './request-transformer.js';
+import { responseTransformerPlugin } from './response-transformer.js';
+import { mockPlugin } from './mock.js';
+import { proxyCachePlugin } from './proxy-cache.js';
+import { rateLimitingPlugin } from './rate-limiting.js';
 import type { PluginType } from './types.js';
 
 export * from './types.js';
@@ -37,6 +42,29 @@ export {
   type AuthorizerContextVariable,
 } from './custom-authorizer.js';
 export { mtlsAuthPlugin, MtlsAuthConfig, MtlsIdentity } from './mtls-auth.js';
+export {
+  requestTransformerPlugin,
+  RequestTransformerConfig,
+  requestTransformerProblems,
+  requestTemplateOptions,
+  pathCaptures,
+  parseReplacement,
+  type ReplacementPart,
+} from './request-transformer.js';
+export { responseTransformerPlugin, ResponseTransformerConfig, responseTransformerProblems, statusKeyRange, RESPONSE_TEMPLATE_OPTIONS } from './response-transformer.js';
+export { mockPlugin, MockConfig, mockProblems } from './mock.js';
+export { HeaderOps, QueryOps, FRAMING_HEADERS, valueTemplateOptions } from './transform-ops.js';
+export { proxyCachePlugin, ProxyCacheConfig, proxyCacheProblems } from './proxy-cache.js';
+
+export {
+  rateLimitingPlugin,
+  RateLimitingConfig,
+  RateLimit,
+  RateLimitKey,
+  RateLimitPer,
+  RATE_LIMIT_PER_MS,
+  rateLimitingProblems,
+} from './rate-limiting.js';
 
 export const PLUGIN_TYPES: readonly PluginType[] = [
   keyAuthPlugin,
@@ -52,6 +80,11 @@ export const PLUGIN_TYPES: readonly PluginType[] = [
   oauth2IntrospectionPlugin,
   customAuthorizerPlugin,
   mtlsAuthPlugin,
+  requestTransformerPlugin,
+  responseTransformerPlugin,
+  mockPlugin,
+  rateLimitingPlugin,
+  proxyCachePlugin,
 ];
 export type PluginTypeName =
   | 'key-auth'
@@ -66,7 +99,12 @@ export type PluginTypeName =
   | 'waf'
   | 'oauth2-introspection'
   | 'custom-authorizer'
-  | 'mtls-auth';
+  | 'mtls-auth'
+  | 'request-transformer'
+  | 'response-transformer'
+  | 'mock'
+  | 'rate-limiting'
+  | 'proxy-cache';
 export const PLUGIN_TYPE_NAMES: readonly PluginTypeName[] = PLUGIN_TYPES.map((t) => t.name as PluginTypeName);
 
 export function pluginTypeOf(name: string): PluginType | undefined {

@@ -120,6 +120,13 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger, nodes: NodeReg
       apiKeyToProto(await svc.updateApiKey(ctx, req.consumer_id ?? '', req.id ?? '', apiKeyUpdateFromProto(req as ProtoObject), expected(req))),
     ),
     DeleteApiKey: u<KeyReq>(async (req, ctx) => (await svc.deleteApiKey(ctx, req.consumer_id ?? '', req.id ?? '', expected(req)), deleted)),
+    // Null limits are left unset (proto3 optional), as the REST body's null.
+    GetConsumerUsage: u<IdReq>(async (req, ctx) => ({
+      data: (await svc.getConsumerUsage(ctx, req.id ?? '')).data.map((d) => ({
+        ...d,
+        requests: { used: d.requests.used, ...(d.requests.limit !== null ? { limit: d.requests.limit, remaining: d.requests.remaining } : {}) },
+      })),
+    })),
   });
 
   server.addService(proto.ClusterService.service, {

@@ -14,6 +14,7 @@ import {
   writeParameters,
 } from './openapi-http.js';
 import { ADMIN_TAGS, adminPaths, adminSchemas, tenantHeader } from './openapi-admin.js';
+import { CacheInvalidationAccepted, CacheInvalidationInput } from '../service/cache.js';
 import { CRUD_RESOURCES } from './resource-table.js';
 import { addResourcePaths, resourceTags } from './openapi-resources.js';
 import { pluginTypesPath } from './plugin-types.js';
@@ -97,6 +98,24 @@ const TrendPointSchema = Type.Object({
 
 const idParam = (name: string, what: string): Json => ({ name, in: 'path', required: true, description: `${what} id`, schema: { type: 'string', format: 'uuid' } });
 const pageOf = (name: string): Json => pageSchema(ref(name));
+const QuotaLimitSchema = Type.Object({
+  used: Type.Integer({ description: 'counted so far in the period, cluster-wide (aggregated within seconds)' }),
+  limit: Type.Union([Type.Integer(), Type.Null()], { description: "the plan's limit; null when the quota sets none of this kind" }),
+  remaining: Type.Union([Type.Integer(), Type.Null()], { description: 'max(0, limit - used); null without a limit' }),
+});
+const ConsumerUsageSchema = Type.Object({
+  data: Type.Array(
+    Type.Object({
+      service_id: Type.String({ format: 'uuid' }),
+      subscription_id: Type.String({ format: 'uuid' }),
+      plan_id: Type.String({ format: 'uuid' }),
+      period: Type.Union([Type.Literal('day'), Type.Literal('week'), Type.Literal('month')]),
+      period_start: Type.String({ format: 'date-time', description: 'UTC: 00:00 of the day, Monday 00:00 of the ISO week, the 1st of the month' }),
+      resets_at: Type.String({ format: 'date-time', description: 'the end of the period (exclusive)' }),
+      requests: QuotaLimitSchema,
+    }),
+  ),
+});
 const timeParam = (name: string, what: string): Json => ({
   name,
   in: 'query',
@@ -116,6 +135,7 @@ export function buildOpenApi(): Json {
     ApiKeyUpdate: plain(ApiKeyUpdate),
     CallRecord: plain(CallRecordSchema),
     TrendPoint: plain(TrendPointSchema),
+    ConsumerUsage: plain(ConsumerUsageSchema),
   };
   const paths: Json = {};
   const std = { '400': errorRef('BadRequest'), '401': errorRef('Unauthorized'), '403': errorRef('Forbidden') };
@@ -224,6 +244,15 @@ export function buildOpenApi(): Json {
       responses: { '204': { description: 'deleted' }, ...std, '404': errorRef('NotFound'), ...preconditionFailed },
     },
   };
+  paths['/v1/consumers/{id}/usage'] = {
+    parameters: [idParam('id', 'consumer')],
+    get: {
+      tags: ['consumers'],
+      operationId: 'getConsumerUsage',
+      summary: "Quota usage: for each approved subscription whose plan has quotas, each quota's current period (UTC) with used, limit, remaining and resets_at",
+      responses: { '200': { description: 'usage per service and period', ...json(ref('ConsumerUsage')) }, ...std, '404': errorRef('NotFound') },
+    },
+  };
   paths['/v1/status'] = {
     get: { tags: ['status'], operationId: 'getStatus', responses: { '200': { description: 'config revisions', ...json(ref('Status')) }, '401': errorRef('Unauthorized') } },
   };
@@ -233,6 +262,16 @@ export function buildOpenApi(): Json {
       operationId: 'listClusterNodes',
       summary: 'Gateway nodes, with the config revision each serves and its health (from node heartbeats)',
       responses: { '200': { description: 'nodes by id', ...json(ref('ClusterNodes')) }, '401': errorRef('Unauthorized') },
+    },
+  };
+  paths['/v1/cache/invalidations'] = {
+    post: {
+      tags: ['cluster'],
+      operationId: 'invalidateCache',
+      summary:
+        "Drop proxy-cache entries on every gateway node: a service's, a route's, or those under a path prefix (the tenant's services only). Exactly one of the three. Accepted once published to the nodes; each node drops its matching entries when it gets it",
+      requestBody: { required: true, ...json(plain(CacheInvalidationInput)) },
+      responses: { '202': { description: 'published to the nodes', ...json(plain(CacheInvalidationAccepted)) }, ...std, '404': errorRef('NotFound'), '503': errorRef('Unavailable') },
     },
   };
   paths['/v1/config/revision'] = {

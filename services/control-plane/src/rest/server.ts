@@ -1,7 +1,7 @@
 // The REST admin API (fastify): JSON in and out, bearer auth, every route a thin call into the service layer.
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { TurnpikeError, type AnalyticsStore } from '@turnpike/common';
+import { TurnpikeError, type AnalyticsStore, type CacheInvalidationChannel } from '@turnpike/common';
 import { NodeRegistry } from '../cluster/node-registry.js';
 import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
@@ -26,6 +26,8 @@ export interface RestServerOptions {
   log: Logger;
   /** Gateway nodes heard from (cluster view); empty when absent. */
   nodes?: NodeRegistry | undefined;
+  /** Where cache invalidations go to the gateway nodes; none: POST /v1/cache/invalidations answers 503. */
+  cacheInvalidation?: CacheInvalidationChannel | null | undefined;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -73,6 +75,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const nodes = opts.nodes ?? new NodeRegistry();
   app.get('/v1/cluster/nodes', async (req) => await svc.listClusterNodes(req.svc, nodes));
   app.get('/v1/config/revision', async (req) => await svc.configRevision(req.svc));
+  app.post('/v1/cache/invalidations', async (req, reply) => reply.code(202).send(await svc.invalidateCache(req.svc, req.body, opts.cacheInvalidation ?? null)));
 
   for (const r of CRUD_RESOURCES) {
     const base = `/v1/${r.plural}`;
@@ -118,6 +121,8 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     await svc.deleteApiKey(req.svc, param(req, 'id'), param(req, 'keyId'), writeOptions(req));
     return reply.code(204).send();
   });
+
+  app.get('/v1/consumers/:id/usage', async (req) => await svc.getConsumerUsage(req.svc, param(req, 'id')));
 
   app.get('/v1/analytics/calls', async (req) => ({ data: await svc.queryCalls(req.svc, analytics, queryParams(req)) }));
   app.get('/v1/analytics/trend', async (req) => ({ data: await svc.queryTrend(req.svc, analytics, queryParams(req)) }));

@@ -29,6 +29,8 @@ import type { SizeLimitPolicy } from '../plugins/request-size-limiting/index.js'
 import { DEFAULT_PLUGIN_CONTEXT, type Pipeline, type PluginContext } from '../plugins/chain.js';
 import type { AccessTables } from '../plugins/request-context.js';
 import { SubscriptionTable } from '../plugins/acl/subscriptions.js';
+import { QuotaPlanTable } from '../quota/plans.js';
+import { PlanRateLimitTable } from '../plugins/rate-limiting/plans.js';
 import { compileJwtIssuers, JwksRegistry } from '../plugins/jwt-auth/index.js';
 import { compileHmacCredentials, type HmacCredentialTable } from '../plugins/hmac-auth/index.js';
 import { compileBasicCredentials, type BasicCredentialTable } from '../plugins/basic-auth/index.js';
@@ -284,6 +286,11 @@ export class CompileCache {
   /** Approved subscriptions, updated entry by entry like the key table. */
   readonly subscriptions = new SubscriptionTable();
   readonly #subscriptionRejections = new Map<string, Rejection>();
+  /** Request quotas per consumer/service (subscriptions × plans), rebuilt when either changed. */
+  readonly quotaPlans = new QuotaPlanTable();
+  /** Rate limits per consumer/service (subscriptions × plans' rate_limit), rebuilt with quotaPlans. */
+  readonly planRateLimits = new PlanRateLimitTable();
+  #quotaPlansDirty = true;
   /** A credential changed since the credential tables were compiled. */
   #credentialsDirty = true;
   #credentialTables: { jwt: AccessTables['jwt']; hmac: HmacCredentialTable; basic: BasicCredentialTable; rejected: Rejection[] } | null = null;
@@ -296,6 +303,11 @@ export class CompileCache {
    * consumers (owners, groups), keys and subscriptions are the live indexes, updated in place.
    */
   accessTables(options: CompileOptions): AccessTables {
+    if (this.#quotaPlansDirty) {
+      this.#quotaPlansDirty = false;
+      this.quotaPlans.rebuild(this.parsed.subscriptions.values(), this.parsed.plans.values());
+      this.planRateLimits.rebuild(this.parsed.subscriptions.values(), this.parsed.plans.values(), options.pluginContext?.rateLimits ?? undefined);
+    }
     const keyring = options.keyring ?? null;
     const trusted = options.trustedProxies ?? NO_TRUSTED_PROXIES;
     if (this.#access !== null && !this.#credentialsDirty && keyring === this.#accessKeyring && trusted === this.#accessTrusted) return this.#access;
@@ -318,6 +330,8 @@ export class CompileCache {
       hmac,
       basic,
       subscriptions: this.subscriptions,
+      quotas: this.quotaPlans,
+      planRateLimits: this.planRateLimits,
       trustedProxies: trusted,
     };
     return this.#access;
@@ -363,6 +377,7 @@ export class CompileCache {
       else this.#subscriptionRejections.set(key, { key, reason });
     }
     if (key.startsWith(CREDENTIALS_PREFIX)) this.#credentialsDirty = true;
+    if (key.startsWith(SUBSCRIPTIONS_PREFIX) || key.startsWith(PLANS_PREFIX)) this.#quotaPlansDirty = true;
     // Map.set keeps an existing key's position, so a changed entity keeps its place (routes' tie-break order).
     if (result.t === 'rejected') this.rejected.set(key, result.rejection);
     else if (result.t === 'ok') this.parsed[result.kind].set(key, result.parsed);
@@ -377,6 +392,7 @@ export class CompileCache {
     this.#results.delete(key);
     this.#unindex(key, old.result, null);
     if (key.startsWith(CREDENTIALS_PREFIX)) this.#credentialsDirty = true;
+    if (key.startsWith(SUBSCRIPTIONS_PREFIX) || key.startsWith(PLANS_PREFIX)) this.#quotaPlansDirty = true;
     if (old.revision === this.revision) this.#recomputeRevision();
     return true;
   }
@@ -465,6 +481,7 @@ const KEYS_PREFIX = 'keys.';
 const isConsumerKey = (key: string): boolean => key.startsWith(CONSUMERS_PREFIX);
 const CREDENTIALS_PREFIX = 'credentials.';
 const SUBSCRIPTIONS_PREFIX = 'subscriptions.';
+const PLANS_PREFIX = 'plans.';
 /** Entries that never change routing: consumers, credentials, subscriptions and the revision marker (plugin steps read their tables per request). */
 const isKeyInput = (key: string): boolean =>
   key.startsWith(CONSUMERS_PREFIX) || key.startsWith('keys.') || key.startsWith(CREDENTIALS_PREFIX) || key.startsWith(SUBSCRIPTIONS_PREFIX) || key === META_REVISION_KEY;

@@ -8,6 +8,7 @@ import type { ResilienceRegistry } from '../upstream/resilience.js';
 import { loadLastKnownGood, saveLastKnownGood, saveLastKnownGoodInSlices } from './last-known-good.js';
 import { errMessage, log } from '../log.js';
 import type { PluginContext } from '../plugins/chain.js';
+import type { RateLimitRegistry } from '../plugins/rate-limiting/index.js';
 import { compileTrustedProxies } from '../plugins/ip-restriction/index.js';
 
 export type ConfigSourceKind = 'kv' | 'lkg';
@@ -37,6 +38,8 @@ export interface ConfigManagerOptions {
    * writes the file, the workers compile the same entries it forwards them (src/node/).
    */
   persist?: boolean;
+  /** The proxy thread's rate limiters (kept across compiles, synced with the cluster); unset: local-only ones. */
+  rateLimits?: RateLimitRegistry | null;
 }
 
 /** Above this many entries the first last-known-good write is made in slices too. */
@@ -72,7 +75,7 @@ export class ConfigManager {
 
   constructor(o: ConfigManagerOptions) {
     this.#o = o;
-    this.#plugins = { trustedProxies: compileTrustedProxies(o.trustedProxies ?? []), keyring: o.keyring ?? null };
+    this.#plugins = { trustedProxies: compileTrustedProxies(o.trustedProxies ?? []), keyring: o.keyring ?? null, rateLimits: o.rateLimits ?? null };
   }
 
   /** The current snapshot; the hot path calls this once per request. */

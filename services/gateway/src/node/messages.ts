@@ -1,8 +1,9 @@
 // What the node's primary thread and its proxy worker threads say to each other over the worker's
 // MessagePort. Structured-clone plain data only; one message per batch, never one per request.
-import type { CallRecord, ConfigEvent } from '@turnpike/common';
+import type { CacheInvalidation, CallRecord, ConfigEvent } from '@turnpike/common';
 import type { MetricsState } from '../status/metrics.js';
 import type { ProxyLimits } from './proxy-app.js';
+import type { RateLimitStats, RateLimitSyncMessage } from '../plugins/rate-limiting/index.js';
 
 /** workerData of a proxy worker: the serializable part of GatewayOptions it needs. */
 export interface WorkerInit {
@@ -23,6 +24,10 @@ export interface WorkerInit {
   keyring: { activeKid: string; keys: [string, Uint8Array][] } | null;
   /** TP_TRUSTED_PROXIES as given to startGateway. */
   trustedProxies: string[];
+  /** Proxy threads of the node (a `sync: local` rate limit is shared among them). */
+  workers: number;
+  /** proxy-cache's bound for this thread's store (TP_CACHE_MAX_BYTES). */
+  cacheMaxBytes: number;
 }
 
 export type ToWorker =
@@ -30,10 +35,18 @@ export type ToWorker =
   | { t: 'begin'; reduced: boolean }
   | { t: 'events'; events: ConfigEvent[] }
   | { t: 'initial-done' }
+  /** Quota usage snapshots from the quota bucket (quota/usage-table.ts), in the bucket's order. */
+  | { t: 'quota'; events: ConfigEvent[] }
   /** The bus did not deliver in time: load last-known-good from disk, as the primary did. */
   | { t: 'lkg' }
   | { t: 'listen'; port: number; httpsPort: number | null }
   | { t: 'stats'; id: number }
+  /** Rate-limit counters of a peer (another node, or another worker of this one), relayed by the primary. */
+  | { t: 'ratelimit'; m: RateLimitSyncMessage }
+  /** Whether the primary's rate-limit channel (NATS) is up. */
+  | { t: 'ratelimit-link'; up: boolean }
+  /** The control plane's cache invalidation: drop the matching proxy-cache entries. */
+  | { t: 'cache-invalidate'; inv: CacheInvalidation }
   /** Stop accepting, finish in-flight requests until `deadline` (epoch ms), close, flush, exit 0. */
   | { t: 'drain'; deadline: number }
   /** Second signal: close everything now and exit. */
@@ -45,6 +58,8 @@ export interface WorkerStats {
   metrics: MetricsState;
   inFlight: number;
   requests: number;
+  /** The worker's rate limiters (plugins/rate-limiting). */
+  rateLimit?: RateLimitStats;
 }
 
 export type FromWorker =
@@ -52,5 +67,7 @@ export type FromWorker =
   | { t: 'listening'; port: number; httpsPort: number | null }
   | { t: 'listen-failed'; error: string }
   | { t: 'calls'; records: CallRecord[] }
+  /** The worker's rate-limit counters since its last message, for NATS and the node's other workers. */
+  | { t: 'ratelimit'; m: RateLimitSyncMessage }
   | ({ t: 'stats'; id: number } & WorkerStats)
   | { t: 'drained' };

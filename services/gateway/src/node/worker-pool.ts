@@ -3,11 +3,13 @@
 // worker restarted after a crash, collects their call records and counters, and drains them.
 import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import type { CallRecord, ConfigEvent, ConfigWatchHandlers } from '@turnpike/common';
+import type { CacheInvalidation, CallRecord, ConfigEvent, ConfigWatchHandlers } from '@turnpike/common';
 import type { ConfigManager } from '../config/manager.js';
 import { errMessage, log } from '../log.js';
 import { GatewayMetrics, type MetricsState } from '../status/metrics.js';
 import type { FromWorker, ToWorker, WorkerInit, WorkerStats } from './messages.js';
+import type { RateLimitStats, RateLimitSyncMessage } from '../plugins/rate-limiting/index.js';
+import { threadQuotaUsage } from '../quota/usage-table.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Config events per message: one KV delivery of 200,000 entries is ~200 messages, not 200,000. */
@@ -24,6 +26,8 @@ export interface WorkerPoolOptions {
   record(rec: CallRecord): void;
   /** A worker swapped its config (the heartbeat reports the lowest revision any worker serves). */
   onApplied?(): void;
+  /** A worker's rate-limit counters (plugins/rate-limiting/relay.ts). */
+  onRateLimit?(worker: number, m: RateLimitSyncMessage): void;
 }
 
 export interface WorkerState {
@@ -99,6 +103,11 @@ export class WorkerPool {
         this.#broadcast({ t: 'initial-done' });
       },
     };
+  }
+
+  /** Quota usage snapshots for every worker (quota/watch.ts). */
+  postQuota(events: ConfigEvent[]): void {
+    for (const s of this.#slots) if (s.worker) s.worker.postMessage({ t: 'quota', events } satisfies ToWorker);
   }
 
   /** The primary fell back to last-known-good: the workers load the same file. */
@@ -180,6 +189,26 @@ export class WorkerPool {
     await Promise.race([Promise.all(this.#exits), new Promise<void>((r) => setTimeout(r, 1_000).unref())]);
   }
 
+  /** A cache invalidation for every worker's proxy-cache store (workers still starting hold nothing to drop). */
+  invalidateCache(inv: CacheInvalidation): void {
+    for (const s of this.#slots) s.worker?.postMessage({ t: 'cache-invalidate', inv } satisfies ToWorker);
+  }
+
+  /** Rate-limit counters to every worker but `except` (-1: all). */
+  postRateLimit(m: RateLimitSyncMessage, except: number): void {
+    for (const s of this.#slots) if (s.id !== except && s.worker) s.worker.postMessage({ t: 'ratelimit', m } satisfies ToWorker);
+  }
+
+  /** Whether the rate-limit channel is up, to every worker. */
+  postRateLimitLink(up: boolean): void {
+    for (const s of this.#slots) s.worker?.postMessage({ t: 'ratelimit-link', up } satisfies ToWorker);
+  }
+
+  /** The rate limiters' counters of each worker, as of the last stats refresh. */
+  rateLimitStats(): RateLimitStats[] {
+    return this.#slots.flatMap((s) => (s.last?.rateLimit ? [s.last.rateLimit] : []));
+  }
+
   /** TP_TEST_HOOKS: makes worker `id` throw an uncaught error. */
   crash(id: number): void {
     this.#slots[id]?.worker?.postMessage({ t: 'crash' } satisfies ToWorker);
@@ -228,6 +257,9 @@ export class WorkerPool {
       case 'calls':
         for (const r of m.records) this.#o.record(r);
         return;
+      case 'ratelimit':
+        this.#o.onRateLimit?.(slot.id, m.m);
+        return;
       case 'listening':
         slot.listening = true;
         slot.crashes = 0;
@@ -239,7 +271,7 @@ export class WorkerPool {
         slot.listenWaiter = null;
         return;
       case 'stats': {
-        slot.last = { metrics: m.metrics, inFlight: m.inFlight, requests: m.requests };
+        slot.last = { metrics: m.metrics, inFlight: m.inFlight, requests: m.requests, ...(m.rateLimit ? { rateLimit: m.rateLimit } : {}) };
         const w = this.#statsWaiters.get(m.id);
         if (w && --w.left === 0) {
           this.#statsWaiters.delete(m.id);
@@ -309,6 +341,9 @@ export class WorkerPool {
       if (events.length > 0) w.postMessage({ t: 'events', events } satisfies ToWorker);
       w.postMessage({ t: 'initial-done' } satisfies ToWorker);
     }
+    // The quota snapshots the primary holds (its own table is fed by the same watch).
+    const quota = threadQuotaUsage.events();
+    if (quota.length > 0) w.postMessage({ t: 'quota', events: quota } satisfies ToWorker);
     // From here on it receives what the others receive (events still batched were compiled into the
     // replay already: puts and deletes are idempotent).
     slot.fed = true;

@@ -11,7 +11,10 @@ import { GatewayMetrics } from '../status/metrics.js';
 import { inFlightRequests } from '../proxy/handler.js';
 import { errMessage, log } from '../log.js';
 import { startProxyApp, type ProxyApp } from './proxy-app.js';
+import { threadQuotaUsage } from '../quota/usage-table.js';
+import { applyInvalidation, nodeCache } from '../plugins/proxy-cache/index.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { RateLimitRegistry, RateLimitRelay, WorkerSyncChannel } from '../plugins/rate-limiting/index.js';
 
 /** Records per message to the primary, and the longest a record waits for its batch. */
 const CALL_BATCH = 256;
@@ -25,9 +28,15 @@ const post = (m: FromWorker): void => port.postMessage(m);
 const { uws } = loadUws(false);
 const pools = new PoolRegistry();
 const metrics = new GatewayMetrics();
+nodeCache.resize(init.cacheMaxBytes);
 const resilience = new ResilienceRegistry();
 metrics.resilience = resilience;
+// This thread's rate limiters: a node of the cluster's exchange of its own, relayed by the primary.
+const rateLimitChannel = new WorkerSyncChannel((m) => post({ t: 'ratelimit', m }));
+const rateLimits = new RateLimitRegistry({ nodeId: RateLimitRelay.workerNodeId(init.nodeId, init.index), channel: rateLimitChannel, threads: init.workers });
+rateLimits.start();
 const manager = new ConfigManager({
+  rateLimits,
   dataDir: init.dataDir,
   persist: false,
   poolFor: (origin, connectTimeoutMs, tls) => {
@@ -97,6 +106,9 @@ port.on('message', (m: ToWorker) => {
     case 'initial-done':
       session?.onInitialDone();
       return;
+    case 'quota':
+      for (const ev of m.events) threadQuotaUsage.apply(ev);
+      return;
     case 'lkg':
       manager.loadLastKnownGood();
       return;
@@ -104,7 +116,16 @@ port.on('message', (m: ToWorker) => {
       void listen(m.port, m.httpsPort);
       return;
     case 'stats':
-      post({ t: 'stats', id: m.id, metrics: metrics.state(), inFlight: inFlightRequests(), requests: metrics.requestsTotal() });
+      post({ t: 'stats', id: m.id, metrics: metrics.state(), inFlight: inFlightRequests(), requests: metrics.requestsTotal(), rateLimit: rateLimits.stats() });
+      return;
+    case 'ratelimit':
+      rateLimitChannel.deliver(m.m);
+      return;
+    case 'ratelimit-link':
+      rateLimitChannel.link(m.up);
+      return;
+    case 'cache-invalidate':
+      log('info', 'cache.invalidated', { worker: init.index, id: m.inv.id, dropped: applyInvalidation(nodeCache, m.inv) });
       return;
     case 'drain':
       void drain(m.deadline);
@@ -151,6 +172,7 @@ async function drain(deadline: number): Promise<void> {
   if (app) await app.drain(deadline);
   flushCalls();
   clearInterval(flushTimer);
+  rateLimits.stop();
   manager.close();
   resilience.close();
   // Upstream connections close gracefully, but a stuck one must not hold the node's exit.

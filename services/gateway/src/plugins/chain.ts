@@ -7,7 +7,8 @@
 //  - disabled instances are ignored, as if absent.
 // A route's plugin steps (plugins/steps.ts) run in phase order: pre-auth (cors, ip-restriction, waf), auth
 // (several schemes: any one of them), access (acl, the service's subscription requirement, request
-// validation). A route whose only plugin is key-auth keeps the handler's inline fast path (`keyAuth`).
+// validation, then the transformations: mock, response-transformer, request-transformer). A route whose only
+// plugin is key-auth keeps the handler's inline fast path (`keyAuth`).
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import { FormatRegistry, type TSchema } from '@sinclair/typebox';
@@ -31,8 +32,13 @@ import {
   type PluginTypeName,
   type RequestSizeLimitingConfig,
   type RequestValidationConfig,
+  type RateLimitingConfig,
   type RoutePlugins,
   type WafConfig,
+  type RequestTransformerConfig,
+  type ResponseTransformerConfig,
+  type MockConfig,
+  type ProxyCacheConfig,
 } from '@turnpike/common';
 import { compileKeyAuth, type KeyAuthPolicy } from './key-auth/index.js';
 import { compileSizeLimit, type SizeLimitPolicy } from './request-size-limiting/index.js';
@@ -47,6 +53,11 @@ import { compileWaf, type WafPolicy } from './waf/index.js';
 import { compileIntrospection, INTROSPECTION_CHALLENGE, introspectionStep, type IntrospectionPolicy } from './oauth2-introspection/index.js';
 import { authorizerStep, compileAuthorizer, type AuthorizerPolicy } from './custom-authorizer/index.js';
 import { compileMtlsPolicy, MTLS_CHALLENGE, mtlsAuthStep, type MtlsPolicy } from './mtls-auth/index.js';
+import { compileRequestTransformer, requestTransformerStep, type RequestTransformerPolicy } from './request-transformer/index.js';
+import { compileResponseTransformer, responseTransformerStep, type ResponseTransformerPolicy } from './response-transformer/index.js';
+import { compileMock, mockStep, type MockPolicy } from './mock/index.js';
+import { compileProxyCache, proxyCacheStep, type ProxyCachePolicy } from './proxy-cache/index.js';
+import { compileRateLimit, type RateLimitPolicy, type RateLimitRegistry, type RateLimitSelection } from './rate-limiting/index.js';
 import { anyOfAuth, orderSteps, type Step } from './pipeline.js';
 import type { RequestContext } from './request-context.js';
 import {
@@ -59,8 +70,11 @@ import {
   jwtAuthStep,
   keyAuthStep,
   missingCredentials,
+  planRateLimitStep,
+  rateLimitStep,
   requestValidationStep,
   subscriptionStep,
+  quotaStep,
   wafStep,
 } from './steps.js';
 
@@ -87,6 +101,8 @@ export interface PluginContext {
   trustedProxies: TrustedProxies;
   /** Opens plugin secrets the control plane sealed (introspection client secrets, authorizer AWS keys). */
   keyring?: Keyring | null;
+  /** The proxy thread's rate limiters (cluster sync); unset: a local-only registry shared by such compiles. */
+  rateLimits?: RateLimitRegistry | null;
 }
 export const DEFAULT_PLUGIN_CONTEXT: PluginContext = { trustedProxies: NO_TRUSTED_PROXIES };
 
@@ -143,6 +159,12 @@ export const PLUGIN_COMPILERS = {
   'custom-authorizer': (cfg: Record<string, unknown>, ctx: PluginContext, e: PluginEntry): AuthorizerPolicy =>
     compileAuthorizer(cfg as unknown as CustomAuthorizerConfig, { keyring: ctx.keyring ?? null, pluginId: e.id, secrets: e.secret }),
   'mtls-auth': (cfg: Record<string, unknown>): MtlsPolicy => compileMtlsPolicy(cfg as unknown as MtlsAuthConfig),
+  'request-transformer': (cfg: Record<string, unknown>): RequestTransformerPolicy => compileRequestTransformer(cfg as unknown as RequestTransformerConfig),
+  'response-transformer': (cfg: Record<string, unknown>): ResponseTransformerPolicy => compileResponseTransformer(cfg as unknown as ResponseTransformerConfig),
+  mock: (cfg: Record<string, unknown>): MockPolicy => compileMock(cfg as unknown as MockConfig),
+  'proxy-cache': (cfg: Record<string, unknown>): ProxyCachePolicy => compileProxyCache(cfg as unknown as ProxyCacheConfig),
+  'rate-limiting': (cfg: Record<string, unknown>, ctx: PluginContext, e: PluginEntry): RateLimitPolicy =>
+    compileRateLimit(cfg as unknown as RateLimitingConfig, e.id, ctx.rateLimits ?? undefined),
 } satisfies Record<PluginTypeName, (config: Record<string, unknown>, ctx: PluginContext, entry: PluginEntry) => unknown>;
 type PolicyOf = { [K in PluginTypeName]: ReturnType<(typeof PLUGIN_COMPILERS)[K]> };
 
@@ -307,6 +329,11 @@ export function routePolicies(index: PluginIndex, routeId: string, serviceId: st
     pick(index.waf, routeId, serviceId),
     pick(index.acl, routeId, serviceId),
     validationFor(pick(index['request-validation'], routeId, serviceId), service.openapi),
+    rateLimitFor(index['rate-limiting'], routeId, serviceId),
+    pick(index['proxy-cache'], routeId, serviceId),
+    pick(index.mock, routeId, serviceId),
+    pick(index['response-transformer'], routeId, serviceId),
+    pick(index['request-transformer'], routeId, serviceId),
   ];
   if (parts.every((p, i) => i === 0 || p === null) && !service.subscriptionRequired) return { keyAuth, sizeLimit, pipeline: null };
   let memoKey = service.subscriptionRequired ? 's' : '-';
@@ -329,9 +356,14 @@ type Parts = [
   WafPolicy | null,
   AclPolicy | null,
   RequestValidationPolicy | null,
+  RateLimitSelection | null,
+  ProxyCachePolicy | null,
+  MockPolicy | null,
+  ResponseTransformerPolicy | null,
+  RequestTransformerPolicy | null,
 ];
 
-function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, mtls, cors, ip, waf, acl, validation]: Parts, subscriptionRequired: boolean): Pipeline {
+function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, mtls, cors, ip, waf, acl, validation, rateLimit, cache, mock, responseTransformer, requestTransformer]: Parts, subscriptionRequired: boolean): Pipeline {
   const steps: Step<RequestContext>[] = [];
   if (cors) steps.push(corsStep(cors));
   if (ip) steps.push(ipRestrictionStep(ip));
@@ -375,11 +407,54 @@ function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, mt
   }
   if (auth.length > 0) steps.push(anyOfAuth(auth, missingCredentials(firstCode!, challenges)));
   if (acl) steps.push(aclStep(acl));
-  if (subscriptionRequired) steps.push(subscriptionStep);
+  // Usage-plan quotas come with the subscription: enforced where one is required (quota/).
+  // Rate limits before the quota: a request refused with 429 does not use up the plan's quota.
+  if (subscriptionRequired) steps.push(subscriptionStep, planRateLimitStep);
+  if (rateLimit) steps.push(rateLimitStep(rateLimit));
+  if (subscriptionRequired) steps.push(quotaStep);
   if (validation) steps.push(requestValidationStep(validation));
+  // Last: a cached answer is given only to a request every other check (rate limits included) admitted.
+  // Transformations after every check (docs/configuration.md, "Transformations"): a mock answers before the
+  // cache (a mock is not stored); the response-transformer's hook is registered before the cache's, so the
+  // cache stores what the client got; the request is transformed only when it will go upstream (after a miss).
+  if (mock) steps.push(mockStep(mock));
+  if (responseTransformer) steps.push(responseTransformerStep(responseTransformer));
+  if (cache) steps.push(proxyCacheStep(cache));
+  if (requestTransformer) steps.push(requestTransformerStep(requestTransformer));
   const ordered = orderSteps(steps);
   return { steps: ordered.steps, needsBody: ordered.needsBody, names: ordered.steps.map((s) => s.name).join(',') };
 }
+
+/** Selections without consumer overrides, one per policy (so routes sharing an instance share a pipeline). */
+const plainSelections = new WeakMap<RateLimitPolicy, RateLimitSelection>();
+
+/**
+ * The route's rate limiting: route > service > global, replaced for a consumer by its consumer + route >
+ * consumer + service > consumer instance. Null when none applies.
+ */
+function rateLimitFor(s: Scoped<RateLimitPolicy>, routeId: string, serviceId: string): RateLimitSelection | null {
+  const base = pick(s, routeId, serviceId);
+  const byRoute = s.consumerRoute.get(routeId);
+  const byService = s.consumerService.get(serviceId);
+  if (s.consumer.size === 0 && byRoute === undefined && byService === undefined) {
+    if (base === null) return null;
+    let sel = plainSelections.get(base);
+    if (sel === undefined) plainSelections.set(base, (sel = { base, forConsumer: null }));
+    return sel;
+  }
+  // Shared by the routes with the same base and consumer overrides (the service's, unless the route has its own).
+  let memo = consumerSelections.get(s);
+  if (memo === undefined) consumerSelections.set(s, (memo = new Map()));
+  const memoKey = `${base === null ? '' : identityOf(base)}|${byRoute !== undefined ? `r:${routeId}` : `s:${serviceId}`}`;
+  let sel = memo.get(memoKey);
+  if (sel === undefined) {
+    const consumer = s.consumer;
+    memo.set(memoKey, (sel = { base, forConsumer: (id) => byRoute?.get(id) ?? byService?.get(id) ?? consumer.get(id) }));
+  }
+  return sel;
+}
+/** Per plugin index (one per compile): selections with consumer overrides. */
+const consumerSelections = new WeakMap<Scoped<RateLimitPolicy>, Map<string, RateLimitSelection>>();
 
 /** The route's request-validation policy for its service's document; throws what compiling it threw. */
 function validationFor(d: DeferredValidation | null, doc: unknown): RequestValidationPolicy | null {

@@ -8,6 +8,8 @@ import type { JwtIssuerTable } from './jwt-auth/index.js';
 import type { HmacCredentialTable } from './hmac-auth/index.js';
 import type { BasicCredentialTable } from './basic-auth/index.js';
 import type { SubscriptionTable } from './acl/subscriptions.js';
+import type { QuotaPlanTable } from '../quota/plans.js';
+import type { PlanRateLimitTable } from './rate-limiting/plans.js';
 import type { TrustedProxies } from './ip-restriction/index.js';
 import type { ClientCertificate } from '../tls/client-certificate.js';
 
@@ -23,6 +25,10 @@ export interface AccessTables {
   readonly hmac: HmacCredentialTable;
   readonly basic: BasicCredentialTable;
   readonly subscriptions: SubscriptionTable;
+  /** Request quotas of each consumer/service pair, from its approved subscription's plan (quota/). */
+  readonly quotas: QuotaPlanTable;
+  /** Rate limits of each consumer/service pair, from its approved subscription's plan (rate-limiting/plans.ts); absent: none. */
+  readonly planRateLimits?: PlanRateLimitTable;
   /** TP_TRUSTED_PROXIES: whose X-Forwarded-For / Forwarded the client address is read from. */
   readonly trustedProxies: TrustedProxies;
 }
@@ -56,6 +62,8 @@ export interface ResponseHook {
 }
 
 export interface RequestContext {
+  /** The request id (the client's valid X-Request-Id, or one the gateway made): error bodies carry it. */
+  readonly requestId: string;
   /** Upper-case, as received. */
   readonly method: string;
   /** The request path as received (percent-encoded), without the query. */

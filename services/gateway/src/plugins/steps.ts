@@ -13,8 +13,11 @@ import { checkIp, type IpPolicy } from './ip-restriction/index.js';
 import { preflight, responseHeaders, type CorsPolicy, type PreflightAnswer } from './cors/index.js';
 import { checkAcl, type AclPolicy } from './acl/index.js';
 import { checkSubscription } from './acl/subscriptions.js';
+import { checkQuota } from '../quota/check.js';
+import { threadQuotaUsage } from '../quota/usage-table.js';
 import { validateRequest, type RequestValidationDenial, type RequestValidationPolicy } from './request-validation/index.js';
 import { checkWaf, type WafPolicy } from './waf/index.js';
+import { checkRateLimit, type RateLimitSelection } from './rate-limiting/index.js';
 
 /** A module's failure result as a Denial, made once per (shared) failure object. */
 const denials = new WeakMap<object, Denial>();
@@ -246,6 +249,26 @@ export const subscriptionStep: Step<RequestContext> = {
   },
 };
 
+/**
+ * After the subscription check: the quotas of the subscription's plan (quota/check.ts). A consumer over a
+ * quota gets 429 TP_ERR_QUOTA_EXCEEDED; an admitted request is counted locally until the control plane's
+ * next usage snapshot, and carries the X-Quota-* headers.
+ */
+export const quotaStep: Step<RequestContext> = {
+  name: 'quota',
+  phase: 'access',
+  needsBody: false,
+  run(ctx) {
+    if (ctx.consumerId === '') return null;
+    const q = ctx.tables.quotas.get(ctx.consumerId, ctx.serviceId);
+    if (q === undefined) return null;
+    const v = checkQuota(q, threadQuotaUsage, ctx.nowMs);
+    if (!v.ok) return deny(429, 'TP_ERR_QUOTA_EXCEEDED', v.message, v.headers);
+    if (v.headers.length > 0) ctx.addResponseHeaders(v.headers);
+    return null;
+  },
+};
+
 /** The JSON error body's `fields` list each problem: `/<part><pointer>` (`/query/limit`, `/body/owner/name`). */
 function validationDenial(d: RequestValidationDenial): Denial {
   return deny(d.status, d.code, d.message, null, d.problems.length === 0 ? null : d.problems.map((p) => ({ path: `/${p.in}${p.path}`, message: p.message })));
@@ -291,3 +314,35 @@ export function wafStep(policy: WafPolicy): Step<RequestContext> {
     },
   };
 }
+
+/**
+ * rate-limiting, after authentication so consumer and credential keys see the caller; a consumer-scoped
+ * instance replaces the route's for its consumer.
+ */
+export function rateLimitStep(sel: RateLimitSelection): Step<RequestContext> {
+  const { base, forConsumer } = sel;
+  return {
+    name: 'rate-limiting',
+    phase: 'access',
+    needsBody: false,
+    run(ctx) {
+      const policy = forConsumer !== null && ctx.consumerId !== '' ? (forConsumer(ctx.consumerId) ?? base) : base;
+      return policy === null ? null : checkRateLimit(policy, ctx);
+    },
+  };
+}
+
+/**
+ * Where a subscription is required, after it: the rate limit of the subscription's plan (a token bucket per
+ * consumer and service; rate-limiting/plans.ts), 429 TP_ERR_RATE_LIMITED like a rate-limiting instance.
+ */
+export const planRateLimitStep: Step<RequestContext> = {
+  name: 'plan-rate-limit',
+  phase: 'access',
+  needsBody: false,
+  run(ctx) {
+    if (ctx.consumerId === '') return null;
+    const p = ctx.tables.planRateLimits?.get(ctx.consumerId, ctx.serviceId);
+    return p === undefined ? null : checkRateLimit(p, ctx);
+  },
+};

@@ -1,5 +1,6 @@
 // For unit tests of steps that build a RequestContext by hand: the request-change and response methods,
-// recording each call (so a test can assert what a step changed, and a step that changes nothing shows []).
+// recording each call (so a test can assert what a step changed, and a step that changes nothing shows []),
+// and a fixed request id.
 import type { RequestContext, ResponseHook } from './request-context.js';
 
 export type RecordedChange =
@@ -11,11 +12,14 @@ export type RecordedChange =
   | ['setMethod', string]
   | ['onResponse', ResponseHook];
 
-type ChangeMethods = Pick<RequestContext, 'ownResponseHeaders' | 'setRequestHeader' | 'rewritePath' | 'setQuery' | 'setRequestBody' | 'setMethod' | 'onResponse'>;
+export const TEST_REQUEST_ID = 'req-test-0001';
+
+type ChangeMethods = Pick<RequestContext, 'requestId' | 'ownResponseHeaders' | 'setRequestHeader' | 'rewritePath' | 'setQuery' | 'setRequestBody' | 'setMethod' | 'onResponse'>;
 
 export function recordingChanges(): ChangeMethods & { changes: RecordedChange[] } {
   const changes: RecordedChange[] = [];
   return {
+    requestId: TEST_REQUEST_ID,
     changes,
     ownResponseHeaders: (prefix) => void changes.push(['ownResponseHeaders', prefix]),
     setRequestHeader: (name, value) => void changes.push(['setRequestHeader', name, value]),

@@ -577,6 +577,8 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     let body = this.collected!.length === 1 ? this.collected![0]! : Buffer.concat(this.collected!);
     this.collected = null;
     for (const h of hooks) if (h.body) body = h.body(body, head);
+    // Taps (a cache keeping a copy) see what the client gets: the mapped body.
+    if (!this.isHead) for (const h of hooks) if (h.tap) h.tap.chunk(body);
     this.status = head.status;
     this.headPairs = head.headers;
     this.contentLength = body.length;

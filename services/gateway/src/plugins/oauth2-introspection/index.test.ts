@@ -122,6 +122,7 @@ const tables: AccessTables = {
   hmac: undefined as never,
   basic: undefined as never,
   subscriptions: undefined as never,
+  quotas: undefined as never,
   trustedProxies: undefined as never,
 };
 
