@@ -99,6 +99,9 @@ describe('access pipeline through the gateway proxy', { timeout: 90_000 }, () =>
       req.on('end', () => {
         seen.push({ method: req.method!, url: req.url!, headers: req.headers, bodySha: h.digest('hex'), bodyLength: n });
         res.setHeader('access-control-allow-origin', 'https://upstream-says.example');
+        // Names the gateway also sets on rate-limited routes: its values must replace these.
+        res.setHeader('RateLimit-Limit', '999');
+        res.setHeader('X-Upstream-Only', 'kept');
         res.end(`ok ${n}`);
       });
     });
@@ -439,6 +442,19 @@ describe('access pipeline through the gateway proxy', { timeout: 90_000 }, () =>
     assert.equal(good.status, 200, good.text);
     assert.equal(seen[0]!.bodyLength, JSON.stringify({ name: 'n', qty: 2 }).length);
     assert.equal((await call('/validate', { body: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status, 415);
+  });
+
+  test("headers the gateway adds (rate limits) replace the upstream's of the same name; other upstream headers pass", async () => {
+    const r = await route('/limited');
+    await plugin('rate-limiting', { route_id: r }, { limits: [{ key: 'route', algorithm: 'token-bucket', requests: 1000, per: 'second' }] });
+    await until('rate limit applied', async () => (await call('/limited')).headers['ratelimit-limit'] === '1000');
+    const res = await call('/limited');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['ratelimit-limit'], '1000', 'one value: the gateway replaced the upstream RateLimit-Limit');
+    assert.equal(res.headers['x-upstream-only'], 'kept');
+    await route('/plain');
+    await until('plain route', async () => (await call('/plain')).status === 200);
+    assert.equal((await call('/plain')).headers['ratelimit-limit'], '999', "a route without the plugin passes the upstream's own header");
   });
 
   test('waf: block mode refuses an attack signature (403 with the rule); log-only proxies it and logs the rule', async () => {

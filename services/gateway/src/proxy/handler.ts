@@ -513,7 +513,14 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   addResponseHeaders(pairs: readonly string[]): void {
     if (this.responseExtra === null) this.responseExtra = [];
     for (let i = 0; i < pairs.length; i++) this.responseExtra.push(pairs[i]!);
+    // Which name lengths the upstream's headers must be checked for (bit n: a name of n characters; the
+    // sign bit: some name of 31 or more).
+    for (let i = 0; i < pairs.length; i += 2) {
+      const n = pairs[i]!.length;
+      this.ownLengths |= n < 31 ? 1 << n : 1 << 31;
+    }
   }
+  ownLengths = 0;
 
   note(code: string, detail: string): void {
     if (this.errorCode === '') this.errorCode = `${code} ${detail}`.slice(0, 200);
@@ -687,10 +694,16 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       // Headers the gateway adds (CORS, rate limits) replace the upstream's of the same name; a prefix the
       // gateway owns (CORS: access-control-) is dropped whole. Vary is a list: both are kept.
       const prefix = this.ownedPrefix;
+      const lengths = this.ownLengths;
       for (let i = 0; i < pairs.length; i += 2) {
-        const name = typeof pairs[i] === 'string' ? (pairs[i] as string).toLowerCase() : pairs[i]!.toString('latin1').toLowerCase();
-        if ((prefix !== '' && name.startsWith(prefix)) || (name !== 'vary' && hasName(own, name))) continue;
-        res.writeHeader(pairs[i]!, pairs[i + 1]!);
+        const raw = pairs[i]!;
+        const len = raw.length;
+        // Only a name as long as one of ours (or longer than the owned prefix) can collide: lower-case just those.
+        if ((prefix !== '' && len > prefix.length) || (len < 31 && (lengths & (1 << len)) !== 0) || (len >= 31 && lengths < 0)) {
+          const name = typeof raw === 'string' ? raw.toLowerCase() : raw.toString('latin1').toLowerCase();
+          if ((prefix !== '' && name.startsWith(prefix)) || (name !== 'vary' && hasName(own, name))) continue;
+        }
+        res.writeHeader(raw, pairs[i + 1]!);
       }
       for (let i = 0; i < own.length; i += 2) res.writeHeader(own[i]!, own[i + 1]!);
     }
