@@ -1,6 +1,7 @@
 // Cache invalidations over NATS core pub/sub on `turnpike.cache.<cluster>.invalidate`. The connection comes
 // from a getter because its owner (e.g. the gateway's config source) connects and reconnects in the background.
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { subscribeJson } from '../nats-subscription.js';
 import { TurnpikeError } from '../errors.js';
 import {
   cacheInvalidationSubject,
@@ -10,12 +11,6 @@ import {
   type CacheInvalidationRequest,
   type CacheInvalidationSubscription,
 } from '../cache-invalidation.js';
-
-/**
- * How often subscribe() looks again for a connection that is not there yet: short, because entries a node
- * caches before its subscription is attached would miss an invalidation sent meanwhile.
- */
-const RETRY_SUBSCRIBE_MS = 50;
 
 export class NatsCacheInvalidationChannel implements CacheInvalidationChannel {
   readonly #subject: string;
@@ -42,43 +37,11 @@ export class NatsCacheInvalidationChannel implements CacheInvalidationChannel {
   }
 
   subscribe(cb: (inv: CacheInvalidation) => void): CacheInvalidationSubscription {
-    let sub: Subscription | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    let stopped = false;
-    const attach = (): void => {
-      timer = null;
-      if (stopped) return;
-      const nc = this.connection();
-      if (!nc || nc.isClosed()) {
-        timer = setTimeout(attach, RETRY_SUBSCRIBE_MS);
-        timer.unref();
-        return;
-      }
-      // A core subscription is re-established by the client on every reconnect.
-      sub = nc.subscribe(this.#subject, {
-        callback: (err, msg) => {
-          if (err) return;
-          let inv: CacheInvalidation | null;
-          try {
-            inv = parseCacheInvalidation(JSON.parse(msg.string()));
-          } catch {
-            return;
-          }
-          if (inv && inv.cluster === this.cluster) cb(inv);
-        },
-      });
-    };
-    attach();
-    return {
-      stop: () => {
-        stopped = true;
-        if (timer) clearTimeout(timer);
-        try {
-          sub?.unsubscribe();
-        } catch {
-          // Already closed with its connection.
-        }
-      },
-    };
+    // Attached within 50 ms of the connection: entries cached before it would miss an invalidation.
+    return subscribeJson(this.connection, this.#subject, (v) => {
+      const inv = parseCacheInvalidation(v);
+      return inv && inv.cluster === this.cluster ? inv : null;
+    }, cb);
   }
+
 }

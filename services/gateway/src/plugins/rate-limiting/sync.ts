@@ -2,7 +2,8 @@
 // `turnpike.ratelimit.<cluster>.counts` (fire and forget: a lost message costs accuracy for one period, and a stale
 // one replayed later would count twice). The connection comes from a getter because its owner (the config
 // source) connects and reconnects in the background.
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { subscribeJson } from '@turnpike/common';
 
 /** One node's admissions since its last message: n = node id, e = [limiter id, key, window index, count]. */
 export interface RateLimitSyncMessage {
@@ -37,6 +38,7 @@ export function parseSyncMessage(v: unknown): RateLimitSyncMessage | null {
   return m as RateLimitSyncMessage;
 }
 
+/** How often the owner's connection is looked at (attach, or attach again after it replaced the connection). */
 const RETRY_SUBSCRIBE_MS = 500;
 
 export class NatsRateLimitSync implements RateLimitSyncChannel {
@@ -66,41 +68,7 @@ export class NatsRateLimitSync implements RateLimitSyncChannel {
   }
 
   subscribe(cb: (m: RateLimitSyncMessage) => void): SyncSubscription {
-    let sub: Subscription | null = null;
-    let on: NatsConnection | null = null;
-    let stopped = false;
-    // Re-attaches when the owner replaced its connection (a core subscription survives reconnects of one).
-    const attach = (): void => {
-      if (stopped) return;
-      const nc = this.connection();
-      if (!nc || nc.isClosed() || nc === on) return;
-      on = nc;
-      sub = nc.subscribe(this.#subject, {
-        callback: (err, msg) => {
-          if (err) return;
-          let m: RateLimitSyncMessage | null;
-          try {
-            m = parseSyncMessage(JSON.parse(msg.string()));
-          } catch {
-            return;
-          }
-          if (m) cb(m);
-        },
-      });
-    };
-    attach();
-    const timer = setInterval(attach, RETRY_SUBSCRIBE_MS);
-    timer.unref();
-    return {
-      stop: () => {
-        stopped = true;
-        clearInterval(timer);
-        try {
-          sub?.unsubscribe();
-        } catch {
-          // Already closed with its connection.
-        }
-      },
-    };
+    return subscribeJson(this.connection, this.#subject, parseSyncMessage, cb, RETRY_SUBSCRIBE_MS);
   }
+
 }
