@@ -1,13 +1,15 @@
 // `turnpike up`: the embedded all-in-one. Same code paths as the cluster above the store/bus interfaces:
 // embedded PostgreSQL instead of a server, an in-process config bus instead of NATS KV, chdb instead of
-// a ClickHouse server, and call logs handed straight to the analytics store instead of JetStream.
+// a ClickHouse server, and call logs handed straight to the analytics store and the quota aggregation
+// instead of JetStream (usage snapshots reach the node over a second in-process bus, the quota bucket).
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InProcessCacheInvalidationChannel, InProcessConfigBus, InProcessHeartbeatChannel, generateSecretKey, keyringFromEnv, type Keyring } from '@turnpike/common';
-import { startControlPlane } from '@turnpike/control-plane';
+import { InProcessCallsFeed, startControlPlane } from '@turnpike/control-plane';
 import { startGateway } from '@turnpike/gateway';
 import { ChdbStore, StoreLogSink } from '@turnpike/analytics';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { QuotaFeedingLogSink } from './quota-log-sink.js';
 
 export interface UpOptions {
   dataDir: string;
@@ -62,6 +64,11 @@ export async function runUp(o: UpOptions): Promise<void> {
     const heartbeat = new InProcessHeartbeatChannel();
     // POST /v1/cache/invalidations reaches the embedded node's proxy-cache.
     const cacheInvalidation = new InProcessCacheInvalidationChannel('default');
+    // Usage-plan quotas: the node's call batches are counted by the control plane, whose usage snapshots
+    // come back to the node through an in-process quota bucket.
+    const quotaCalls = new InProcessCallsFeed();
+    const quotaBus = new InProcessConfigBus();
+    closers.push(['quota bus', () => quotaBus.close()]);
 
     const tokenFile = join(dataDir, 'admin-token');
     const keyring = loadOrCreateKeyring(join(dataDir, 'secret-key'));
@@ -75,6 +82,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       grpcPort: o.grpcPort,
       heartbeat,
       cacheInvalidation,
+      quota: { feed: quotaCalls, bus: quotaBus },
     });
     closers.push(['control plane', () => cp.close()]);
     // The bootstrap token exists only once, at first start; keep it for this user (0600) so that later
@@ -88,7 +96,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       nodeId: 'embedded',
       cluster: 'default',
       bus,
-      logSink: new StoreLogSink(analytics),
+      logSink: new QuotaFeedingLogSink(new StoreLogSink(analytics), quotaCalls, 'embedded'),
       dataDir: join(dataDir, 'gateway'),
       host: o.host,
       proxyPort: o.proxyPort,
@@ -96,6 +104,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       statusPort: o.statusPort,
       heartbeat,
       cacheInvalidation,
+      quotaBus,
       // Opens the certificate keys the control plane seals (no HTTPS listener unless a port is given).
       keyring,
     });

@@ -11,6 +11,7 @@ import type { ReconcileReport } from './publisher/reconciler.js';
 import type { ConditionalWrites } from './publisher/conditional-writes.js';
 import { buildRestServer } from './rest/server.js';
 import { startQuotaAggregator } from './quota/aggregator.js';
+import type { InProcessCallsFeed } from './quota/in-process-calls.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ensureBootstrapToken, type ServiceContext } from './service/index.js';
 
@@ -47,9 +48,11 @@ export interface ControlPlaneOptions {
   busWrites?: ConditionalWrites | undefined;
   /**
    * Quota aggregation (usage plans): reads the calls stream over `nc` and writes usage snapshots to `bus`
-   * (the cluster's quota bucket, quotaBucketName). None: quotas are neither counted nor enforced.
+   * (the cluster's quota bucket, quotaBucketName). `turnpike up`: the call batches of its in-process
+   * call-log sink (`feed`) and an in-process bucket the embedded node watches. None: quotas are neither
+   * counted nor enforced.
    */
-  quota?: { nc: NatsConnection; bus: ConfigBus } | undefined;
+  quota?: { nc: NatsConnection; bus: ConfigBus } | { feed: InProcessCallsFeed; bus: ConfigBus } | undefined;
 }
 
 export interface ControlPlane {
@@ -89,7 +92,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await publisher.start();
 
     if (opts.quota) {
-      const aggregator = await startQuotaAggregator({ sql, nc: opts.quota.nc, bus: opts.quota.bus, log });
+      const calls = 'nc' in opts.quota ? { nc: opts.quota.nc } : { feed: opts.quota.feed };
+      const aggregator = await startQuotaAggregator({ sql, calls, bus: opts.quota.bus, log });
       cleanup.push(async () => await aggregator.close());
     }
 
@@ -125,4 +129,5 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
 export type { Logger } from './log.js';
 export type { ReconcileReport } from './publisher/reconciler.js';
+export { InProcessCallsFeed } from './quota/in-process-calls.js';
 export { natsConditionalWrites, type ConditionalWrites } from './publisher/conditional-writes.js';

@@ -4,14 +4,15 @@
 // server. The proxy runs here (workers: 1) or in N worker threads sharing the port (src/node/).
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { Agent } from 'undici';
-import { NatsHeartbeatChannel, keyringFromEnv, type Keyring, type ConfigBus, type ConfigWatch, type ConfigWatchHandlers, type HeartbeatChannel, type LogSink } from '@turnpike/common';
+import { NatsHeartbeatChannel, keyringFromEnv, type Keyring, type ConfigBus, type ConfigEvent, type ConfigWatch, type ConfigWatchHandlers, type HeartbeatChannel, type LogSink } from '@turnpike/common';
 import { loadUws } from './uws/loader.js';
 import type { HttpsListener } from './tls/https-listener.js';
 import type { MtlsListener } from './tls/mtls-listener.js';
 import { ConfigManager } from './config/manager.js';
 import { NatsConfigSource } from './config/nats-source.js';
-import { QuotaWatch } from './quota/watch.js';
+import { BusQuotaWatch, QuotaWatch } from './quota/watch.js';
 import { threadQuotaUsage } from './quota/usage-table.js';
 import { PoolRegistry } from './upstream/pools.js';
 import { ResilienceRegistry } from './upstream/resilience.js';
@@ -20,7 +21,8 @@ import { startProxyApp, type ProxyApp, type ProxyLimits } from './node/proxy-app
 import { WorkerPool } from './node/worker-pool.js';
 import { GatewayMetrics } from './status/metrics.js';
 import { startStatusServer } from './status/server.js';
-import { CallLogBatcher } from './call-log/batcher.js';
+import { CallLogBatcher, type CallLogBatcherOptions } from './call-log/batcher.js';
+import { CallSpool, DEFAULT_SPOOL_MAX_BYTES } from './call-log/spool.js';
 import { JetStreamLogSink } from './call-log/jetstream-sink.js';
 import { HeartbeatReporter } from './heartbeat/index.js';
 import { GATEWAY_VERSION } from './heartbeat/version.js';
@@ -40,6 +42,13 @@ export interface GatewayOptions {
   /** Where call logs go; required in embedded mode, JetStream by default with NATS. */
   logSink?: LogSink;
   dataDir?: string;
+  /**
+   * Bound of the call-log spool under `<dataDir>/call-spool/` (env TP_CALL_SPOOL_MAX_BYTES; default 256 MiB);
+   * 0 turns the spool off (records then wait in memory only).
+   */
+  callSpoolMaxBytes?: number;
+  /** Call-log tuning (tests): batcher options and the JetStream publish timeout. */
+  callLog?: Omit<CallLogBatcherOptions, 'spool'> & { publishTimeoutMs?: number };
   host?: string;
   proxyPort?: number;
   /**
@@ -101,6 +110,11 @@ export interface GatewayOptions {
    * embedded mode unless given.
    */
   cacheInvalidation?: CacheInvalidationChannel | null;
+  /**
+   * Where usage-plan quota snapshots arrive: by default the cluster's quota bucket over NATS; in embedded
+   * mode (`turnpike up`) the in-process bucket its control plane writes. None there: quotas are not enforced.
+   */
+  quotaBus?: ConfigBus | null;
   /**
    * Where rate-limit counters are exchanged with the cluster's other nodes: by default NATS core pub/sub with
    * NATS; none in embedded mode unless given (limits are then this node's alone).
@@ -258,12 +272,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
   const natsConnected = (): boolean => (source ? source.connected : true);
   // Usage-plan quotas: the control plane's usage snapshots, for this thread's table and every worker's.
-  const quotaWatch = source
-    ? new QuotaWatch(() => source?.connection, cluster, (events) => {
-        for (const ev of events) threadQuotaUsage.apply(ev);
-        pool?.postQuota(events);
-      })
-    : null;
+  const deliverQuota = (events: ConfigEvent[]): void => {
+    for (const ev of events) threadQuotaUsage.apply(ev);
+    pool?.postQuota(events);
+  };
+  const quotaWatch = opts.quotaBus ? new BusQuotaWatch(opts.quotaBus, deliverQuota) : source ? new QuotaWatch(() => source?.connection, cluster, deliverQuota) : null;
   // proxy-cache: this thread's store (used when it proxies), and invalidations for every proxy thread's.
   if (!threaded) nodeCache.resize(opts.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
   const invalidations = opts.cacheInvalidation !== undefined ? opts.cacheInvalidation : source ? new NatsCacheInvalidationChannel(() => source?.connection, cluster) : null;
@@ -275,8 +288,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   rateLimits.start();
   rateLimitRelay?.start();
 
-  const sink = opts.logSink ?? new JetStreamLogSink(() => source?.connection, nodeId);
-  batcher = new CallLogBatcher(sink);
+  const { publishTimeoutMs, ...batcherOpts } = opts.callLog ?? {};
+  const sink = opts.logSink ?? new JetStreamLogSink(() => source?.connection, nodeId, publishTimeoutMs !== undefined ? { publishTimeoutMs } : {});
+  // The spool takes over what a previous run left in it; the batcher replays that before new records.
+  const spoolMax = opts.callSpoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES;
+  const spool = spoolMax > 0 ? new CallSpool(join(dataDir, 'call-spool'), { maxBytes: spoolMax }) : undefined;
+  batcher = new CallLogBatcher(sink, { ...batcherOpts, ...(spool ? { spool } : {}) });
 
   // Wait briefly for the bus; if it cannot deliver, serve the last-known-good config meanwhile.
   const waited = await Promise.race([
@@ -369,6 +386,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         natsConnected,
         uwsNative: () => native,
         callLog: () => batcher!.stats(),
+        callSpool: () => batcher!.spoolStats(),
         inFlight,
         workers: () => workerStates ?? [],
       }) + (pool ? renderRateLimitMetrics(pool.rateLimitStats()) : rateLimits.renderMetrics());
@@ -446,3 +464,6 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     abort,
   };
 }
+
+/** The id a call-log batch is deduplicated by (the calls stream's msgID; `turnpike up`'s quota feed). */
+export { batchId } from './call-log/jetstream-sink.js';

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { InProcessCacheInvalidationChannel, InProcessConfigBus, entityKey, type CacheInvalidationRequest, type EntityKind, type LogSink } from '@turnpike/common';
+import { InProcessCacheInvalidationChannel, InProcessConfigBus, entityKey, type CacheInvalidationRequest, type CallRecord, type EntityKind, type LogSink } from '@turnpike/common';
 import { waitFor } from '@turnpike/common/testing';
 import { startGateway, type Gateway } from '../src/index.js';
 
@@ -20,14 +20,15 @@ const BOB_KEY = 'bob-key-0123456789abcdef';
 describe('proxy-cache through the gateway proxy', { timeout: 60_000 }, () => {
   const bus = new InProcessConfigBus();
   const invalidations = new InProcessCacheInvalidationChannel();
-  const sink: LogSink = { write: async () => undefined, close: async () => undefined };
+  const records: CallRecord[] = [];
+  const sink: LogSink = { write: async (b) => void records.push(...b), close: async () => undefined };
   const dataDir = mkdtempSync(join(tmpdir(), 'tp-gw-cache-'));
   const hits = new Map<string, number>();
   let upstream: Server;
   let gw: Gateway;
   let rev = 0;
   const id = () => randomUUID();
-  const ids = { up: id(), svc: id(), alice: id(), bob: id(), cacheRoute: id(), ttlRoute: id(), authRoute: id() };
+  const ids = { up: id(), svc: id(), alice: id(), bob: id(), cacheRoute: id(), ttlRoute: id(), authRoute: id(), swrRoute: id() };
   const now = new Date().toISOString();
   const put = (kind: EntityKind, data: Record<string, unknown>) =>
     bus.put(entityKey(kind, data.id as string), JSON.stringify({ kind, revision: ++rev, data: { created_at: now, updated_at: now, tags: [], ...data } }));
@@ -48,6 +49,8 @@ describe('proxy-cache through the gateway proxy', { timeout: 60_000 }, () => {
       hits.set(url, n);
       const headers: Record<string, string> = { 'content-type': 'text/plain', etag: `"${n}"` };
       let body = `${url} #${n}`;
+      // The swr route's request-transformer adds this: the background refresh is transformed too.
+      if (url.startsWith('/swr')) body += ` ${req.headers['x-swr'] ?? 'untransformed'}`;
       if (url.includes('nostore')) headers['cache-control'] = 'no-store';
       if (url.includes('cookie')) headers['set-cookie'] = `sid=${n}`;
       if (url.includes('vary')) {
@@ -55,7 +58,7 @@ describe('proxy-cache through the gateway proxy', { timeout: 60_000 }, () => {
         body += ` ${req.headers['accept-language'] ?? '-'}`;
       }
       // Slow answers keep a miss in flight while others arrive (coalescing).
-      setTimeout(() => res.writeHead(200, headers).end(body), url.includes('slow') ? 300 : 0);
+      setTimeout(() => res.writeHead(200, headers).end(body), url.includes('slow') ? 300 : url.includes('delay') ? 500 : 0);
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
     await put('upstreams', { id: ids.up, name: 'up', targets: [{ host: '127.0.0.1', port: (upstream.address() as AddressInfo).port }] });
@@ -67,8 +70,11 @@ describe('proxy-cache through the gateway proxy', { timeout: 60_000 }, () => {
     await put('routes', { id: ids.cacheRoute, name: 'cache', service_id: ids.svc, paths: ['/c'] });
     await put('routes', { id: ids.ttlRoute, name: 'ttl', service_id: ids.svc, paths: ['/ttl'] });
     await put('routes', { id: ids.authRoute, name: 'auth', service_id: ids.svc, paths: ['/auth'] });
+    await put('routes', { id: ids.swrRoute, name: 'swr', service_id: ids.svc, paths: ['/swr'] });
     await plugin('proxy-cache', { route_id: ids.cacheRoute }, { ttl_s: 60 });
     await plugin('proxy-cache', { route_id: ids.ttlRoute }, { ttl_s: 1 });
+    await plugin('proxy-cache', { route_id: ids.swrRoute }, { ttl_s: 1, stale_while_revalidate_s: 5 });
+    await plugin('request-transformer', { route_id: ids.swrRoute }, { headers: { add: { 'x-swr': 'transformed' } } });
     await plugin('key-auth', { route_id: ids.authRoute }, {});
     await plugin('proxy-cache', { route_id: ids.authRoute }, { ttl_s: 60, purge: { consumers: [ids.alice] } });
     gw = await startGateway({ nodeId: 'cache-1', bus, logSink: sink, dataDir, host: '127.0.0.1', proxyPort: 0, statusPort: 0, cacheInvalidation: invalidations, cacheMaxBytes: 8 * 1024 * 1024 });
@@ -111,6 +117,43 @@ describe('proxy-cache through the gateway proxy', { timeout: 60_000 }, () => {
     const again = await call('/ttl/x');
     assert.equal(again.xCache, 'MISS');
     assert.equal(again.body, '/ttl/x #2');
+  });
+
+  test('stale-while-revalidate: past expiry every request gets STALE at once; one background refresh replaces the entry', async () => {
+    // The upstream takes 500 ms for /swr/delay.
+    const miss = await call('/swr/delay');
+    assert.equal(miss.xCache, 'MISS');
+    assert.equal(miss.body, '/swr/delay #1 transformed');
+    await new Promise((r) => setTimeout(r, 1_100));
+    const t0 = performance.now();
+    const first = await call('/swr/delay');
+    const firstMs = performance.now() - t0;
+    assert.equal(first.xCache, 'STALE');
+    assert.equal(first.body, '/swr/delay #1 transformed');
+    assert.equal(first.header('etag'), '"1"');
+    assert.ok(firstMs < 200, `the first stale request is answered without waiting for the upstream (${firstMs.toFixed(0)} ms)`);
+    // Others while the refresh is in flight: STALE too, and no second refresh.
+    const t1 = performance.now();
+    const more = await Promise.all(Array.from({ length: 5 }, () => call('/swr/delay')));
+    assert.ok(performance.now() - t1 < 200);
+    for (const r of more) assert.deepEqual([r.xCache, r.body], ['STALE', '/swr/delay #1 transformed']);
+    assert.equal(hitsOf('/swr/delay'), 2, 'the refresh went upstream in the background');
+    // Once the refresh's response arrived it replaced the entry: a HIT with the new body.
+    await new Promise((r) => setTimeout(r, 700));
+    const fresh = await call('/swr/delay');
+    assert.equal(fresh.xCache, 'HIT');
+    assert.equal(fresh.body, '/swr/delay #2 transformed');
+    assert.equal(fresh.header('etag'), '"2"');
+    assert.equal(hitsOf('/swr/delay'), 2, 'exactly one refresh reached the upstream');
+    // The detached request is logged once, when its refresh ended: the upstream's status and latency.
+    const id = first.header('x-request-id');
+    const rec = await waitFor('the detached request logged', () => {
+      const l = records.filter((r) => r.request_id === id);
+      return l.length > 0 ? l : null;
+    }, 5_000);
+    assert.equal(rec.length, 1);
+    assert.deepEqual([rec[0]!.status, rec[0]!.error_code], [200, '']);
+    assert.ok(rec[0]!.upstream_latency_ms >= 400, `upstream latency ${rec[0]!.upstream_latency_ms}`);
   });
 
   test('Vary: a response varying on Accept-Language is stored once per language', async () => {

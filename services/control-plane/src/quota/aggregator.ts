@@ -2,14 +2,16 @@
 // own (`turnpike-quota`; several control planes share it), counts each batch once into quota_usage and
 // writes the touched pairs' usage snapshots to the cluster's quota bucket, which every node watches. A
 // call is counted within about a second of its response (the node's call-log batcher flushes every 200 ms,
-// the reader hands over every 100 ms), so nodes see cluster-wide usage within seconds.
+// the reader hands over every 100 ms), so nodes see cluster-wide usage within seconds. `turnpike up` feeds
+// the same counting from its in-process call-log sink instead of the stream (InProcessCallsFeed).
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Sql } from 'postgres';
 import { startCallsReader, type CallBatch, type CallsReader } from '@turnpike/analytics';
 import type { ConfigBus } from '@turnpike/common';
 import type { Logger } from '../log.js';
 import { applyCallBatches, pruneQuotaBatches, type Pair } from './aggregate.js';
-import { publishSnapshots } from './snapshot.js';
+import { pairsWithCurrentUsage, publishSnapshots } from './snapshot.js';
+import type { InProcessCallsFeed } from './in-process-calls.js';
 
 export const QUOTA_DURABLE = 'turnpike-quota';
 /** The calls stream keeps 7 days; a batch id older than that plus a day cannot be redelivered. */
@@ -17,8 +19,9 @@ const BATCH_ID_RETENTION_MS = 8 * 86_400_000;
 
 export interface QuotaAggregatorOptions {
   sql: Sql;
-  nc: NatsConnection;
-  /** The quota bucket (NatsKvConfigBus over quotaBucketName(cluster)). */
+  /** Where the call batches come from: the calls stream over NATS, or the embedded node's sink. */
+  calls: { nc: NatsConnection } | { feed: InProcessCallsFeed };
+  /** The quota bucket (NatsKvConfigBus over quotaBucketName(cluster); in-process in `turnpike up`). */
   bus: ConfigBus;
   log: Logger;
   /** Prune interval of counted batch ids (default hourly). */
@@ -48,12 +51,21 @@ export async function startQuotaAggregator(o: QuotaAggregatorOptions): Promise<Q
     for (const p of touched) unpublished.set(`${p.consumer_id}.${p.service_id}`, p);
     await publish();
   };
-  const reader: CallsReader = await startCallsReader({
-    nc: o.nc,
-    durableName: QUOTA_DURABLE,
-    handle,
-    log: (level, event, fields) => o.log(event, { level, ...fields }),
-  });
+  if ('feed' in o.calls) {
+    // An in-process bucket starts empty (the KV bucket keeps its values): fill it before the node starts,
+    // so that a restarted `turnpike up` does not admit a consumer whose quota is used up.
+    for (const p of await pairsWithCurrentUsage(o.sql)) unpublished.set(`${p.consumer_id}.${p.service_id}`, p);
+    await publish();
+  }
+  const reader: Pick<CallsReader, 'close'> =
+    'nc' in o.calls
+      ? await startCallsReader({
+          nc: o.calls.nc,
+          durableName: QUOTA_DURABLE,
+          handle,
+          log: (level, event, fields) => o.log(event, { level, ...fields }),
+        })
+      : feedReader(o.calls.feed.subscribe(handle));
   // Snapshots that failed are retried without waiting for more calls of the pair.
   const retry = setInterval(() => void publish(), 1_000);
   retry.unref();
@@ -68,4 +80,8 @@ export async function startQuotaAggregator(o: QuotaAggregatorOptions): Promise<Q
       await reader.close();
     },
   };
+}
+
+function feedReader(sub: { stop(): void }): Pick<CallsReader, 'close'> {
+  return { close: async () => sub.stop() };
 }

@@ -30,3 +30,13 @@ export async function publishSnapshots(sql: Sql, bus: ConfigBus, pairs: Iterable
   }
   return failed;
 }
+
+/**
+ * The pairs with usage in a current period (any period starting this month or week): what an in-process
+ * quota bucket, empty at every start unlike the KV bucket, must be given before its node serves.
+ */
+export async function pairsWithCurrentUsage(sql: Sql, nowMs = Date.now()): Promise<Pair[]> {
+  return await sql<Pair[]>`
+    SELECT DISTINCT consumer_id, service_id FROM quota_usage
+     WHERE period_start >= LEAST(${new Date(periodStart('month', nowMs))}, ${new Date(periodStart('week', nowMs))})`;
+}

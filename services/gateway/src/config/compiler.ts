@@ -28,6 +28,7 @@ import type { KeyAuthPolicy, KeyOwner } from '../plugins/key-auth/index.js';
 import type { SizeLimitPolicy } from '../plugins/request-size-limiting/index.js';
 import { DEFAULT_PLUGIN_CONTEXT, type Pipeline, type PluginContext } from '../plugins/chain.js';
 import type { AccessTables } from '../plugins/request-context.js';
+import type { RouteSeries } from '../status/metrics.js';
 import { SubscriptionTable } from '../plugins/acl/subscriptions.js';
 import { QuotaPlanTable } from '../quota/plans.js';
 import { PlanRateLimitTable } from '../plugins/rate-limiting/plans.js';
@@ -113,6 +114,11 @@ export interface CompiledRoute {
   sizeLimit: SizeLimitPolicy | null;
   /** The route's plugin steps (plugins/chain.ts); null: none beyond the inline key-auth. */
   pipeline: Pipeline | null;
+  /**
+   * This route's request counters in the proxy thread's GatewayMetrics (status/metrics.ts), bound on the
+   * route's first request: the hot path bumps numbers in it, no lookup by label.
+   */
+  series?: RouteSeries | null;
 }
 
 export interface Rejection {

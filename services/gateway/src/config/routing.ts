@@ -339,7 +339,7 @@ export class RoutingCompiler {
       headers: data.headers,
       query: data.query,
       rank: this.#rank.get(key)!,
-      value: { id, service, stripPath: data.strip_path, ...policies },
+      value: { id, service, stripPath: data.strip_path, series: null, ...policies },
     };
   }
 }

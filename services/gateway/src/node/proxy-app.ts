@@ -15,7 +15,7 @@ import { MtlsListener } from '../tls/mtls-listener.js';
  * The handler's plain-data settings (limits, timeouts): built once by startGateway and handed to every
  * proxy thread as is (structured clone), so a new ProxyDeps field needs no change here.
  */
-export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls'>;
+export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'transferred' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls'>;
 
 export interface ProxyAppOptions {
   host: string;
@@ -60,7 +60,8 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     ...o.limits,
     snapshot: o.snapshot,
     record: o.record,
-    observe: (status, ms) => metrics.observe(status, ms),
+    observe: (route, status, ms, upstreamMs, bytesIn, bytesOut) => metrics.observe(route, status, ms, upstreamMs, bytesIn, bytesOut),
+    transferred: (route, bytesIn, bytesOut) => metrics.transferred(route, bytesIn, bytesOut),
     upstreamError: (code) => metrics.upstreamError(code),
     nodeId: o.nodeId,
     port: portOf,

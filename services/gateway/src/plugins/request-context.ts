@@ -10,6 +10,7 @@ import type { BasicCredentialTable } from './basic-auth/index.js';
 import type { SubscriptionTable } from './acl/subscriptions.js';
 import type { QuotaPlanTable } from '../quota/plans.js';
 import type { PlanRateLimitTable } from './rate-limiting/plans.js';
+import type { Answer } from './pipeline.js';
 import type { TrustedProxies } from './ip-restriction/index.js';
 import type { ClientCertificate } from '../tls/client-certificate.js';
 
@@ -124,4 +125,12 @@ export interface RequestContext {
   // ---- the response ----
   /** Registers a hook on the upstream's response (see ResponseHook). */
   onResponse(hook: ResponseHook): void;
+  /**
+   * Answers the client now with `answer`, and lets the request go on through the rest of the pipeline (the
+   * step then returns null) and to the upstream as if admitted: the upstream's response reaches only the
+   * response hooks (head, body mappers, taps), never the client (a cache refreshing a stale entry in the
+   * background). False, nothing sent: this request cannot be detached (it has a body, or was answered).
+   * Absent where the context does not proxy HTTP (WebSocket).
+   */
+  detachToUpstream?(answer: Answer): boolean;
 }

@@ -39,7 +39,10 @@ import { RETRY_5XX, RETRY_CONNECT_FAILURE, countsAsFailure, failureCondition, is
 export interface ProxyDeps {
   snapshot(): Snapshot | null;
   record(rec: CallRecord): void;
-  observe(status: number, totalMs: number): void;
+  /** One response (status/metrics.ts GatewayMetrics.observe): route null when none matched; upstreamMs -1: no upstream. */
+  observe(route: CompiledRoute | null, status: number, totalMs: number, upstreamMs: number, bytesIn: number, bytesOut: number): void;
+  /** Body bytes counted after `observe` (a WebSocket's messages, at its end). */
+  transferred(route: CompiledRoute | null, bytesIn: number, bytesOut: number): void;
   upstreamError(code: string): void;
   nodeId: string;
   maxBodyBytes: number;
@@ -557,6 +560,55 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     (this.hooks ??= []).push(hook);
   }
 
+  /** See RequestContext.detachToUpstream: only a body-less request (nothing more to read from the client). */
+  detachToUpstream(answer: Answer): boolean {
+    if (this.bodyMode !== BODY_NONE || this.declaredLength !== 0 || this.chunked || this.aborted || this.responded) return false;
+    writeAnswer(this, answer);
+    this.detached = true;
+    return true;
+  }
+  /**
+   * The client has its answer (a step's, `PIPELINE_SINK.answer`) and `res` is done; the upstream exchange
+   * runs on for the response hooks alone. Its status and error code go to the call record.
+   */
+  detached = false;
+
+  /** Detached: the upstream's head through the hooks, nothing written. */
+  detachedHead(statusCode: number, rawHeaders: (Buffer | string)[]): boolean {
+    this.status = statusCode;
+    this.headPairs = filterResponseHeaders(rawHeaders).pairs;
+    if (this.hooks !== null) this.applyHeadHooks(this.hooks);
+    return true;
+  }
+
+  /** Detached: the body to the taps (mapped first when a hook maps it), nothing written. */
+  detachedData(chunk: Buffer): boolean {
+    if (this.hooks === null || this.noBody()) return true;
+    if (this.collected !== null) {
+      this.collectedBytes += chunk.length;
+      if (this.collectedBytes > this.deps.maxBodyBytes) {
+        this.collected = null;
+        this.abortUpstream?.(Object.assign(new Error('response body too large to transform'), { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' }));
+      } else this.collected.push(Buffer.from(chunk));
+      return true;
+    }
+    for (const h of this.hooks) if (h.tap) h.tap.chunk(chunk);
+    return true;
+  }
+
+  detachedComplete(): void {
+    this.upstreamDone = true;
+    if (this.collected !== null && this.hooks !== null) {
+      const head = this.responseHead!;
+      let body = this.collected.length === 1 ? this.collected[0]! : Buffer.concat(this.collected);
+      this.collected = null;
+      for (const h of this.hooks) if (h.body) body = h.body(body, head);
+      for (const h of this.hooks) if (h.tap) h.tap.chunk(body);
+      this.status = head.status;
+    }
+    this.finish();
+  }
+
   /** Hooks' head callbacks over the upstream's head; starts collecting the body when a hook maps it. */
   applyHeadHooks(hooks: readonly ResponseHook[]): void {
     const pairs = this.headPairs!;
@@ -644,7 +696,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   // ---- upstream side (undici legacy DispatchHandler: raw headers, boolean backpressure) ----
 
   dispatch(): void {
-    if (this.aborted || this.responded) return this.finish();
+    if (this.aborted || (this.responded && !this.detached)) return this.finish();
     this.upstreamStart = performance.now();
     this.dispatched = true;
     if (this.totalTimeoutMs > 0 && this.attempt === 0) {
@@ -670,6 +722,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     this.upstreamLatency = performance.now() - this.upstreamStart;
     this.resumeUpstream = resume;
     if (this.resilience !== null && this.upstreamAnswered(statusCode)) return true;
+    if (this.detached) return this.detachedHead(statusCode, rawHeaders);
     if (this.aborted || this.responded) return true;
     this.status = statusCode;
     this.statusText = statusText;
@@ -717,6 +770,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.detached) return this.discarding || this.detachedData(chunk);
     this.bytesOut += chunk.length;
     if (this.aborted || this.ended) return true;
     if (this.noBody()) return true;
@@ -792,6 +846,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
 
   onComplete(): void {
     if (this.discarding) return this.retryLater();
+    if (this.detached) return this.detachedComplete();
     this.upstreamDone = true;
     if (this.collected !== null && !this.aborted && !this.ended && !this.responded) this.writeMappedBody();
     if (!this.aborted && !this.ended) {
@@ -821,6 +876,11 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     if (this.discarding) return this.retryLater();
     if (this.resilience !== null && this.upstreamFailed(err)) return;
     this.upstreamDone = true;
+    if (this.detached) {
+      // The taps must not take a cut body as complete.
+      this.errorCode = upstreamErrorCode(err);
+      return this.finish();
+    }
     if (this.upload && !this.upload.destroyed) this.upload.destroy();
     if (this.aborted) return this.finish();
     if (!this.responded) {
@@ -947,8 +1007,8 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     // uWS reports an abort only for a response it had not finished: the client never got it whole.
     const status = this.aborted ? CLIENT_CLOSED_STATUS : this.status;
     if (this.aborted && this.errorCode === '') this.errorCode = CLIENT_CLOSED_CODE;
-    this.deps.observe(status, total);
     const route = this.route;
+    this.deps.observe(route, status, total, this.upstreamStart > 0 ? this.upstreamLatency : -1, this.bytesIn, this.bytesOut);
     this.deps.record({
       request_id: this.requestId,
       ts: this.ts,
@@ -1250,7 +1310,8 @@ function startPipeline(ex: Exchange, pipeline: Pipeline, hasBody: boolean): void
 }
 
 const PIPELINE_SINK: PipelineSink<Exchange> = {
-  gone: (ex) => ex.aborted || ex.responded || ex.finished,
+  // A detached exchange (answered, still going upstream for the hooks) runs its remaining steps.
+  gone: (ex) => ex.finished || ((ex.aborted || ex.responded) && !ex.detached),
   identify(ex: Exchange, who: Identified): void {
     ex.consumerId = who.consumerId;
     ex.credentialId = who.credentialId;
@@ -1276,24 +1337,7 @@ const PIPELINE_SINK: PipelineSink<Exchange> = {
     ex.finish();
   },
   answer(ex: Exchange, a: Answer): void {
-    if (!ex.aborted && !ex.responded) {
-      ex.responded = ex.ended = true;
-      ex.status = a.status;
-      const res = ex.res;
-      const body = a.body ?? null;
-      const close = !ex.bodyComplete || draining;
-      if (body !== null && !ex.isHead) ex.bytesOut = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-      res.cork(() => {
-        res.writeStatus(statusLine(a.status)).writeHeader('x-request-id', ex.requestId);
-        for (let i = 0; i < a.headers.length; i += 2) res.writeHeader(a.headers[i]!, a.headers[i + 1]!);
-        const extra = ex.responseExtra;
-        if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
-        if (draining) res.writeHeader('connection', 'close');
-        if (body === null || a.status === 204 || a.status === 304) res.endWithoutBody(0, close);
-        else if (ex.isHead) res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length, close);
-        else res.end(body, close);
-      });
-    }
+    if (!ex.aborted && !ex.responded) writeAnswer(ex, a);
     ex.finish();
   },
   bodyReady: (ex) => ex.bodyComplete,
@@ -1305,6 +1349,26 @@ const PIPELINE_SINK: PipelineSink<Exchange> = {
     ex.finish();
   },
 };
+
+/** A step's Answer to the client (the exchange then finishes, or, detached, goes on upstream). */
+function writeAnswer(ex: Exchange, a: Answer): void {
+  ex.responded = ex.ended = true;
+  ex.status = a.status;
+  const res = ex.res;
+  const body = a.body ?? null;
+  const close = !ex.bodyComplete || draining;
+  if (body !== null && !ex.isHead) ex.bytesOut = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  res.cork(() => {
+    res.writeStatus(statusLine(a.status)).writeHeader('x-request-id', ex.requestId);
+    for (let i = 0; i < a.headers.length; i += 2) res.writeHeader(a.headers[i]!, a.headers[i + 1]!);
+    const extra = ex.responseExtra;
+    if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+    if (draining) res.writeHeader('connection', 'close');
+    if (body === null || a.status === 204 || a.status === 304) res.endWithoutBody(0, close);
+    else if (ex.isHead) res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length, close);
+    else res.end(body, close);
+  });
+}
 
 /** Admitted by every plugin: body limit, target selection, forwarding headers, dispatch. */
 function proceed(ex: Exchange): void {

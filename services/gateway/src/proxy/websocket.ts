@@ -213,7 +213,7 @@ class WsConnection implements RequestContext {
         else res.endWithoutBody(0);
       });
     }
-    this.proxy.deps.observe(status, performance.now() - this.t0);
+    this.proxy.deps.observe(this.route, status, performance.now() - this.t0, this.upstreamLatency > 0 ? this.upstreamLatency : -1, 0, 0);
     const up = this.up;
     if (up !== null && up.readyState !== WebSocket.CLOSED) up.terminate();
     this.finish();
@@ -322,7 +322,7 @@ class WsConnection implements RequestContext {
     this.phase = Phase.Failed;
     this.status = CLIENT_CLOSED_STATUS;
     this.errorCode = CLIENT_CLOSED_CODE;
-    this.proxy.deps.observe(CLIENT_CLOSED_STATUS, performance.now() - this.t0);
+    this.proxy.deps.observe(this.route, CLIENT_CLOSED_STATUS, performance.now() - this.t0, -1, 0, 0);
     this.up?.terminate();
     this.finish();
   }
@@ -343,7 +343,8 @@ class WsConnection implements RequestContext {
       // Calls the open handler (below) synchronously: this.ws is set when upgrade returns.
       res.upgrade<UserData>({ conn: this }, this.secKey, up.protocol, this.secExtensions, this.context!);
     });
-    this.proxy.deps.observe(101, this.upstreamLatency);
+    // Message bytes are added at the connection's end (finish).
+    this.proxy.deps.observe(this.route, 101, this.upstreamLatency, this.upstreamLatency, 0, 0);
     this.lastActivity = Date.now();
     this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
   }
@@ -372,6 +373,7 @@ class WsConnection implements RequestContext {
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     const total = performance.now() - this.t0;
     const route = this.route;
+    if (this.bytesIn !== 0 || this.bytesOut !== 0) reg.deps.transferred(route, this.bytesIn, this.bytesOut);
     reg.deps.record({
       request_id: this.requestId,
       ts: this.ts,

@@ -2,7 +2,7 @@
 // connection: a fresh watch, initial values first, on every connection and reconnection, as the config
 // source does. Events go to `deliver` (the node's table, and its workers) in the bucket's order.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsKvConfigBus, quotaBucketName, type ConfigEvent, type ConfigWatch } from '@turnpike/common';
+import { NatsKvConfigBus, quotaBucketName, type ConfigBus, type ConfigEvent, type ConfigWatch, type ConfigWatchHandlers } from '@turnpike/common';
 import { errMessage, log } from '../log.js';
 
 export class QuotaWatch {
@@ -41,23 +41,7 @@ export class QuotaWatch {
       await this.#watch?.stop().catch(() => undefined);
       this.#watch = null;
       const bus = await NatsKvConfigBus.open(nc, quotaBucketName(this.cluster));
-      let batch: ConfigEvent[] = [];
-      let scheduled = false;
-      const w = await bus.watch({
-        onEvent: (ev) => {
-          batch.push(ev);
-          if (scheduled) return;
-          scheduled = true;
-          setImmediate(() => {
-            scheduled = false;
-            const events = batch;
-            batch = [];
-            this.deliver(events);
-          });
-        },
-        // After the initial values' own delivery (scheduled above with setImmediate).
-        onInitialDone: () => setImmediate(() => this.#initialDone()),
-      });
+      const w = await bus.watch(batchedHandlers(this.deliver, () => this.#initialDone()));
       if (this.#closed) await w.stop().catch(() => undefined);
       else {
         this.#watch = w;
@@ -78,4 +62,44 @@ export class QuotaWatch {
     await this.#watch?.stop().catch(() => undefined);
     this.#watch = null;
   }
+}
+
+/**
+ * The embedded all-in-one's counterpart (`turnpike up`): the control plane in the same process writes the
+ * snapshots to an in-process bucket, which this follows with the same delivery.
+ */
+export class BusQuotaWatch {
+  #watch: Promise<ConfigWatch>;
+  #initialDone: () => void = () => undefined;
+  readonly initialized = new Promise<void>((r) => (this.#initialDone = r));
+
+  constructor(bus: ConfigBus, deliver: (events: ConfigEvent[]) => void) {
+    this.#watch = bus.watch(batchedHandlers(deliver, () => this.#initialDone()));
+    this.#watch.catch((e: unknown) => log('warn', 'quota.watch_failed', { error: errMessage(e) }));
+  }
+
+  async close(): Promise<void> {
+    await (await this.#watch.catch(() => null))?.stop().catch(() => undefined);
+  }
+}
+
+/** Watch handlers that hand the events over in batches (one per event-loop turn), in the bucket's order. */
+function batchedHandlers(deliver: (events: ConfigEvent[]) => void, initialDone: () => void): ConfigWatchHandlers {
+  let batch: ConfigEvent[] = [];
+  let scheduled = false;
+  return {
+    onEvent: (ev) => {
+      batch.push(ev);
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        const events = batch;
+        batch = [];
+        deliver(events);
+      });
+    },
+    // After the initial values' own delivery (scheduled above with setImmediate).
+    onInitialDone: () => setImmediate(initialDone),
+  };
 }

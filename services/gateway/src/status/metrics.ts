@@ -2,8 +2,105 @@
 // text exposition on scrape.
 
 import type { ResilienceRegistry, TargetMetrics, UpstreamCounters } from '../upstream/resilience.js';
+import type { CompiledRoute } from '../config/compiler.js';
 
-const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+/**
+ * Upper bounds of the latency histograms' buckets in seconds (Prometheus `le`), fixed so that every node's
+ * and every thread's histograms add up; the last bucket is +Inf. Gateway overhead is sub-millisecond, hence
+ * the 0.5 ms bucket; 30 s covers the default total timeout.
+ */
+export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+/** The same bounds in milliseconds: what the hot path compares with. */
+const BUCKETS_MS: readonly number[] = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
+/** Histogram slots: one per bound, plus the +Inf overflow. */
+const SLOTS = BUCKETS_MS.length + 1;
+const STATUS_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** The slot of a latency in ms: the first bucket it fits, else the overflow. */
+function slotOf(ms: number): number {
+  let i = 0;
+  while (i < SLOTS - 1 && ms > (BUCKETS_MS[i] as number)) i++;
+  return i;
+}
+
+/**
+ * One route's counters in one GatewayMetrics (route "" / service "": requests no route matched). Created on
+ * a route's first request and kept (counters stay monotonic across config revisions); the compiled route
+ * holds a reference, so a request costs a few array increments.
+ */
+export class RouteSeries {
+  /** Requests by status class: index status / 100 (1..5), 0 for anything else. */
+  readonly byClass = new Float64Array(6);
+  /** Total latency histogram: per-slot counts (not cumulative), the sum in ms. */
+  readonly duration = new Float64Array(SLOTS);
+  durationSumMs = 0;
+  /** Upstream latency (dispatch to response head), for requests that reached an upstream. */
+  readonly upstream = new Float64Array(SLOTS);
+  upstreamSumMs = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    readonly owner: GatewayMetrics,
+    readonly route: string,
+    readonly service: string,
+  ) {}
+
+  count(): number {
+    let n = 0;
+    for (let i = 0; i < SLOTS; i++) n += this.duration[i] as number;
+    return n;
+  }
+
+  state(): RouteSeriesState {
+    return {
+      route: this.route,
+      service: this.service,
+      byClass: Array.from(this.byClass),
+      duration: Array.from(this.duration),
+      durationSumMs: this.durationSumMs,
+      upstream: Array.from(this.upstream),
+      upstreamSumMs: this.upstreamSumMs,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+    };
+  }
+
+  add(s: RouteSeriesState): void {
+    for (let i = 0; i < 6; i++) this.byClass[i]! += s.byClass[i] ?? 0;
+    for (let i = 0; i < SLOTS; i++) {
+      this.duration[i]! += s.duration[i] ?? 0;
+      this.upstream[i]! += s.upstream[i] ?? 0;
+    }
+    this.durationSumMs += s.durationSumMs;
+    this.upstreamSumMs += s.upstreamSumMs;
+    this.bytesIn += s.bytesIn;
+    this.bytesOut += s.bytesOut;
+  }
+}
+
+/** A RouteSeries as plain data (crosses a MessagePort). */
+export interface RouteSeriesState {
+  route: string;
+  service: string;
+  byClass: number[];
+  duration: number[];
+  durationSumMs: number;
+  upstream: number[];
+  upstreamSumMs: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** A Prometheus label value: backslash, double quote and newline escaped. */
+function label(v: string): string {
+  return /[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
+}
+
+/** A number as Prometheus text (sums of float latencies are rounded to the microsecond). */
+function num(n: number): string {
+  return Number.isInteger(n) ? String(n) : String(Math.round(n * 1e6) / 1e6);
+}
 
 export interface GaugeSources {
   revision(): number;
@@ -12,6 +109,8 @@ export interface GaugeSources {
   natsConnected(): boolean;
   uwsNative(): boolean;
   callLog(): { buffered: number; dropped: number; sent: number };
+  /** The on-disk call-log spool (call-log/spool.ts); null when it is off. */
+  callSpool?(): { bytes: number; records: number; segments: number; spooled: number; replayed: number; dropped: number } | null;
   inFlight(): number;
   /** Per proxy worker thread (TP_WORKERS > 1): responses sent, applied config revision. */
   workers?(): readonly { id: number; requests: number; revision: number; restarts: number }[];
@@ -19,10 +118,8 @@ export interface GaugeSources {
 
 /** The counters of one proxy thread, as they cross a MessagePort (src/node/): summed by the primary. */
 export interface MetricsState {
-  byClass: number[];
-  buckets: number[];
-  latencySum: number;
-  latencyCount: number;
+  /** Per-route series (RouteSeries.state()). */
+  routes: RouteSeriesState[];
   upstreamErrors: [string, number][];
   /** WebSocketCounters fields in declaration order (absent from threads without WebSocket support). */
   ws?: number[];
@@ -39,19 +136,22 @@ const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
 
 /**
  * Upstream resilience as Prometheus text. With several proxy threads (each its own checkers and breakers) a
- * target counts as healthy only when every thread has it in rotation, its breaker shows the worst state,
+ * target counts as healthy only when every thread has it in rotation (ejected when any thread ejected it), its
+ * breaker shows the worst state,
  * and counters are summed.
  */
 function renderResilience(states: readonly ResilienceState[], out: string[], metric: (name: string, type: string, help: string) => void): void {
-  const targets = new Map<string, { upstream: string; target: string; available: boolean; breaker: string | null }>();
+  const targets = new Map<string, { upstream: string; target: string; available: boolean; activeUp: boolean; ejected: boolean; breaker: string | null }>();
   const counters = new Map<string, UpstreamCounters>();
   for (const st of states) {
     for (const t of st.targets) {
       const key = `${t.upstream}|${t.target}`;
       const cur = targets.get(key);
-      if (!cur) targets.set(key, { upstream: t.upstream, target: t.target, available: t.available, breaker: t.breaker });
+      if (!cur) targets.set(key, { upstream: t.upstream, target: t.target, available: t.available, activeUp: t.activeUp, ejected: t.ejected, breaker: t.breaker });
       else {
         cur.available &&= t.available;
+        cur.activeUp &&= t.activeUp;
+        cur.ejected ||= t.ejected;
         if (t.breaker !== null && BREAKER_STATES.indexOf(t.breaker) > BREAKER_STATES.indexOf((cur.breaker ?? 'closed') as 'closed')) cur.breaker = t.breaker;
       }
     }
@@ -68,6 +168,10 @@ function renderResilience(states: readonly ResilienceState[], out: string[], met
   }
   metric('turnpike_upstream_target_healthy', 'gauge', '1 while the target is in rotation (health checks, passive ejection, circuit breaker), 0 while out.');
   for (const t of targets.values()) out.push(`turnpike_upstream_target_healthy{upstream="${t.upstream}",target="${t.target}"} ${t.available ? 1 : 0}`);
+  metric('turnpike_upstream_target_active_healthy', 'gauge', "1 while the target's active health check passes (1 without active checks).");
+  for (const t of targets.values()) out.push(`turnpike_upstream_target_active_healthy{upstream="${t.upstream}",target="${t.target}"} ${t.activeUp ? 1 : 0}`);
+  metric('turnpike_upstream_target_ejected', 'gauge', '1 while passive outlier detection has the target ejected.');
+  for (const t of targets.values()) out.push(`turnpike_upstream_target_ejected{upstream="${t.upstream}",target="${t.target}"} ${t.ejected ? 1 : 0}`);
   metric('turnpike_upstream_circuit_breaker_state', 'gauge', 'Circuit breaker state per target: 1 for the current state.');
   for (const t of targets.values()) {
     if (t.breaker === null) continue;
@@ -108,11 +212,10 @@ export class WebSocketCounters {
 }
 
 export class GatewayMetrics {
-  /** Index = status / 100 (1xx..5xx). */
-  readonly #byClass = new Float64Array(6);
-  readonly #buckets = new Float64Array(LATENCY_BUCKETS_MS.length);
-  #latencySum = 0;
-  #latencyCount = 0;
+  /** Every route's series by `route \n service`: touched when a route binds its series, and on scrape. */
+  readonly #series = new Map<string, RouteSeries>();
+  /** Requests that matched no route. */
+  #unmatched: RouteSeries | null = null;
   readonly #upstreamErrors = new Map<string, number>();
   readonly ws = new WebSocketCounters();
   /** This thread's upstream resilience state (set by the thread that owns the registry). */
@@ -120,32 +223,58 @@ export class GatewayMetrics {
   /** Other threads' resilience states, added by `add`. */
   readonly #resilienceAdded: ResilienceState[] = [];
 
-  observe(status: number, totalMs: number): void {
+  /**
+   * One response (hot path). `upstreamMs` < 0: no upstream answered (gateway-made response). Byte counts are
+   * body bytes; a WebSocket adds its message bytes later with `transferred`.
+   */
+  observe(route: CompiledRoute | null, status: number, totalMs: number, upstreamMs: number, bytesIn: number, bytesOut: number): void {
+    let s = route === null ? this.#unmatched : route.series;
+    if (s === null || s === undefined || s.owner !== this) s = this.#bind(route);
     const cls = (status / 100) | 0;
-    if (cls >= 1 && cls <= 5) this.#byClass[cls]!++;
-    this.#latencySum += totalMs;
-    this.#latencyCount++;
-    for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) {
-      if (totalMs <= (LATENCY_BUCKETS_MS[i] as number)) {
-        this.#buckets[i]!++;
-        break;
-      }
+    s.byClass[cls >= 1 && cls <= 5 ? cls : 0]!++;
+    s.duration[slotOf(totalMs)]!++;
+    s.durationSumMs += totalMs;
+    if (upstreamMs >= 0) {
+      s.upstream[slotOf(upstreamMs)]!++;
+      s.upstreamSumMs += upstreamMs;
     }
+    s.bytesIn += bytesIn;
+    s.bytesOut += bytesOut;
+  }
+
+  /** Body bytes counted after the response was observed (WebSocket messages, at the connection's end). */
+  transferred(route: CompiledRoute | null, bytesIn: number, bytesOut: number): void {
+    let s = route === null ? this.#unmatched : route.series;
+    if (s === null || s === undefined || s.owner !== this) s = this.#bind(route);
+    s.bytesIn += bytesIn;
+    s.bytesOut += bytesOut;
+  }
+
+  /** Once per compiled route (and per config revision that recompiles it): the route's series, kept by id. */
+  #bind(route: CompiledRoute | null): RouteSeries {
+    if (route === null) return (this.#unmatched ??= this.#get('', ''));
+    const s = this.#get(route.id, route.service.id);
+    route.series = s;
+    return s;
+  }
+
+  #get(routeId: string, serviceId: string): RouteSeries {
+    const key = `${routeId}\n${serviceId}`;
+    let s = this.#series.get(key);
+    if (s === undefined) this.#series.set(key, (s = new RouteSeries(this, routeId, serviceId)));
+    return s;
   }
 
   /** Responses sent so far, all status classes (read by the heartbeat, off the hot path). */
   requestsTotal(): number {
     let n = 0;
-    for (let c = 1; c <= 5; c++) n += this.#byClass[c] as number;
+    for (const s of this.#series.values()) n += s.count();
     return n;
   }
 
   state(): MetricsState {
     return {
-      byClass: Array.from(this.#byClass),
-      buckets: Array.from(this.#buckets),
-      latencySum: this.#latencySum,
-      latencyCount: this.#latencyCount,
+      routes: Array.from(this.#series.values(), (s) => s.state()),
       upstreamErrors: [...this.#upstreamErrors],
       ws: this.ws.toArray(),
       ...(this.resilience ? { resilience: resilienceState(this.resilience) } : {}),
@@ -154,10 +283,7 @@ export class GatewayMetrics {
 
   /** Adds another thread's counters to these (the primary renders the sum of its workers'). */
   add(s: MetricsState): void {
-    for (let i = 0; i < this.#byClass.length; i++) this.#byClass[i]! += s.byClass[i] ?? 0;
-    for (let i = 0; i < this.#buckets.length; i++) this.#buckets[i]! += s.buckets[i] ?? 0;
-    this.#latencySum += s.latencySum;
-    this.#latencyCount += s.latencyCount;
+    for (const r of s.routes) this.#get(r.route, r.service).add(r);
     for (const [code, n] of s.upstreamErrors) this.#upstreamErrors.set(code, (this.#upstreamErrors.get(code) ?? 0) + n);
     if (s.ws) this.ws.add(s.ws);
     if (s.resilience) this.#resilienceAdded.push(s.resilience);
@@ -167,21 +293,62 @@ export class GatewayMetrics {
     this.#upstreamErrors.set(code, (this.#upstreamErrors.get(code) ?? 0) + 1);
   }
 
+  /** The per-route series as Prometheus text, sorted by route then service (stable output for diffs). */
+  #renderRoutes(out: string[], metric: (name: string, type: string, help: string) => void): void {
+    const series = [...this.#series.values()].sort((a, b) => (a.route < b.route ? -1 : a.route > b.route ? 1 : a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
+    const labels = series.map((s) => `route="${label(s.route)}",service="${label(s.service)}"`);
+    metric('turnpike_requests_total', 'counter', 'Proxied requests by route, service and response status class (route "": no route matched).');
+    series.forEach((s, j) => {
+      for (let c = 1; c <= 5; c++) out.push(`turnpike_requests_total{${labels[j]},status_class="${STATUS_CLASSES[c]}"} ${s.byClass[c]}`);
+      if (s.byClass[0]! > 0) out.push(`turnpike_requests_total{${labels[j]},status_class="other"} ${s.byClass[0]}`);
+    });
+    const histogram = (name: string, help: string, pick: (s: RouteSeries) => [Float64Array, number]): void => {
+      metric(name, 'histogram', help);
+      series.forEach((s, j) => {
+        const [slots, sumMs] = pick(s);
+        let cum = 0;
+        for (let i = 0; i < BUCKETS_MS.length; i++) {
+          cum += slots[i] as number;
+          out.push(`${name}_bucket{${labels[j]},le="${LATENCY_BUCKETS_S[i]}"} ${cum}`);
+        }
+        cum += slots[SLOTS - 1] as number;
+        out.push(`${name}_bucket{${labels[j]},le="+Inf"} ${cum}`, `${name}_sum{${labels[j]}} ${num(sumMs / 1000)}`, `${name}_count{${labels[j]}} ${cum}`);
+      });
+    };
+    histogram('turnpike_request_duration_seconds', 'Total request latency (first byte in to response end) in seconds, by route.', (s) => [s.duration, s.durationSumMs]);
+    histogram('turnpike_upstream_duration_seconds', 'Upstream latency (dispatch to response head, last attempt) in seconds, by route.', (s) => [s.upstream, s.upstreamSumMs]);
+    metric('turnpike_request_bytes_total', 'counter', 'Request body bytes received from clients (WebSocket: messages to the upstream), by route.');
+    series.forEach((s, j) => out.push(`turnpike_request_bytes_total{${labels[j]}} ${s.bytesIn}`));
+    metric('turnpike_response_bytes_total', 'counter', 'Response body bytes sent to clients (WebSocket: messages to the client), by route.');
+    series.forEach((s, j) => out.push(`turnpike_response_bytes_total{${labels[j]}} ${s.bytesOut}`));
+  }
+
   render(g: GaugeSources): string {
     const out: string[] = [];
     const metric = (name: string, type: string, help: string): void => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     };
-    metric('turnpike_gateway_requests_total', 'counter', 'Proxied requests by response status class.');
-    for (let c = 1; c <= 5; c++) out.push(`turnpike_gateway_requests_total{status_class="${c}xx"} ${this.#byClass[c]}`);
-    metric('turnpike_gateway_request_duration_ms', 'histogram', 'Total request latency in milliseconds.');
-    let cum = 0;
-    for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) {
-      cum += this.#buckets[i] as number;
-      out.push(`turnpike_gateway_request_duration_ms_bucket{le="${LATENCY_BUCKETS_MS[i]}"} ${cum}`);
+    // The node-wide totals: sums of the per-route series (nothing extra on the hot path).
+    const byClass = new Float64Array(6);
+    const duration = new Float64Array(SLOTS);
+    let sumMs = 0;
+    for (const s of this.#series.values()) {
+      for (let c = 0; c < 6; c++) byClass[c]! += s.byClass[c] as number;
+      for (let i = 0; i < SLOTS; i++) duration[i]! += s.duration[i] as number;
+      sumMs += s.durationSumMs;
     }
-    out.push(`turnpike_gateway_request_duration_ms_bucket{le="+Inf"} ${this.#latencyCount}`);
-    out.push(`turnpike_gateway_request_duration_ms_sum ${this.#latencySum}`, `turnpike_gateway_request_duration_ms_count ${this.#latencyCount}`);
+    metric('turnpike_gateway_requests_total', 'counter', 'Proxied requests by response status class (all routes).');
+    for (let c = 1; c <= 5; c++) out.push(`turnpike_gateway_requests_total{status_class="${c}xx"} ${byClass[c]}`);
+    metric('turnpike_gateway_request_duration_ms', 'histogram', 'Total request latency in milliseconds (all routes).');
+    let cum = 0;
+    for (let i = 0; i < BUCKETS_MS.length; i++) {
+      cum += duration[i] as number;
+      out.push(`turnpike_gateway_request_duration_ms_bucket{le="${BUCKETS_MS[i]}"} ${cum}`);
+    }
+    cum += duration[SLOTS - 1] as number;
+    out.push(`turnpike_gateway_request_duration_ms_bucket{le="+Inf"} ${cum}`);
+    out.push(`turnpike_gateway_request_duration_ms_sum ${num(sumMs)}`, `turnpike_gateway_request_duration_ms_count ${cum}`);
+    this.#renderRoutes(out, metric);
     metric('turnpike_gateway_upstream_errors_total', 'counter', 'Upstream failures by error code.');
     for (const [code, n] of this.#upstreamErrors) out.push(`turnpike_gateway_upstream_errors_total{code="${code}"} ${n}`);
     metric('turnpike_gateway_in_flight_requests', 'gauge', 'Requests being proxied now.');
@@ -209,6 +376,21 @@ export class GatewayMetrics {
     out.push(`turnpike_gateway_call_log_dropped_total ${cl.dropped}`);
     metric('turnpike_gateway_call_log_sent_total', 'counter', 'Call records handed to the log sink.');
     out.push(`turnpike_gateway_call_log_sent_total ${cl.sent}`);
+    const sp = g.callSpool?.();
+    if (sp) {
+      metric('turnpike_gateway_call_spool_bytes', 'gauge', 'Bytes of call-log spool segment files on disk.');
+      out.push(`turnpike_gateway_call_spool_bytes ${sp.bytes}`);
+      metric('turnpike_gateway_call_spool_records', 'gauge', 'Call records in the spool waiting for replay.');
+      out.push(`turnpike_gateway_call_spool_records ${sp.records}`);
+      metric('turnpike_gateway_call_spool_segments', 'gauge', 'Call-log spool segment files on disk.');
+      out.push(`turnpike_gateway_call_spool_segments ${sp.segments}`);
+      metric('turnpike_gateway_call_spool_spooled_total', 'counter', 'Call records written to the spool (sink unreachable).');
+      out.push(`turnpike_gateway_call_spool_spooled_total ${sp.spooled}`);
+      metric('turnpike_gateway_call_spool_replayed_total', 'counter', 'Spooled call records the sink took on replay.');
+      out.push(`turnpike_gateway_call_spool_replayed_total ${sp.replayed}`);
+      metric('turnpike_gateway_call_spool_dropped_total', 'counter', 'Spooled call records dropped (spool full: oldest segment deleted; or corrupt).');
+      out.push(`turnpike_gateway_call_spool_dropped_total ${sp.dropped}`);
+    }
     metric('turnpike_gateway_nats_connected', 'gauge', '1 while connected to NATS (or on the in-process bus).');
     out.push(`turnpike_gateway_nats_connected ${g.natsConnected() ? 1 : 0}`);
     metric('turnpike_gateway_uws_native', 'gauge', '1 when uWebSockets.js runs on its native binary.');

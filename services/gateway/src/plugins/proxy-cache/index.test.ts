@@ -184,7 +184,43 @@ test('concurrent misses wait for the first one\'s response; an uncacheable one s
   assert.deepEqual(followers.map((f) => f.xCache), ['MISS', 'MISS']);
 });
 
-test('stale_while_revalidate_s: after expiry one request refreshes while the others get STALE', () => {
+/** A request the handler can detach (body-less): answered by the step, sent upstream for the hooks alone. */
+class DetachableReq extends Req {
+  /** What the client got at once. */
+  answered: Answer | null = null;
+  get detached(): boolean {
+    return this.answered !== null;
+  }
+  detachToUpstream(a: Answer): boolean {
+    this.answered = a;
+    return true;
+  }
+}
+
+test('stale_while_revalidate_s: every request gets STALE at once; one detached refresh at a time, again after a failed one', () => {
+  const step = proxyCacheStep(policy({ ttl_s: 1, stale_while_revalidate_s: 30 }), new CacheStore(1 << 20));
+  const r = new DetachableReq('GET', '/d');
+  run(step, r);
+  r.respond({ body: 'old' });
+  const later = Date.now() + 2_000;
+  const refresher = new DetachableReq('GET', '/d', {}, '', later);
+  assert.equal(run(step, refresher), null, 'the request goes on (upstream, for the refresh)');
+  const first = refresher.answered!;
+  assert.deepEqual([header(first, 'x-cache'), String(first.body), refresher.hooks.length], ['STALE', 'old', 1]);
+  const other = new DetachableReq('GET', '/d', {}, '', later + 10);
+  assert.equal(header(answer(run(step, other)), 'x-cache'), 'STALE');
+  assert.deepEqual([other.detached, other.hooks.length], [false, 0], 'no second refresh while one is in flight');
+  // The refresh gets a 500 (not stored): the stale entry stays, and the next request refreshes again.
+  refresher.respond({ status: 500, body: 'boom' });
+  const retry = new DetachableReq('GET', '/d', {}, '', later + 20);
+  assert.equal(run(step, retry), null);
+  assert.equal(String(retry.answered?.body), 'old');
+  retry.respond({ body: 'new' });
+  const fresh = answer(run(step, new DetachableReq('GET', '/d')));
+  assert.deepEqual([header(fresh, 'x-cache'), String(fresh.body)], ['HIT', 'new']);
+});
+
+test('stale_while_revalidate_s, a request that cannot be detached: it refreshes in the foreground while the others get STALE', () => {
   const step = proxyCacheStep(policy({ ttl_s: 1, stale_while_revalidate_s: 30 }), new CacheStore(1 << 20));
   const r = new Req('GET', '/s');
   run(step, r);

@@ -131,8 +131,17 @@ export function proxyCacheStep(policy: ProxyCachePolicy, store: CacheStore = nod
       const e = store.get(key, now);
       if (e !== undefined) {
         if (now < e.expiresAt) return answerFrom(e, now, 'HIT');
-        // Stale, within stale_while_revalidate_s: one request at a time refreshes it, the others get it STALE.
+        // Stale, within stale_while_revalidate_s: every request gets it STALE at once, and one of them goes
+        // on (through the steps after this one, request transformations) to the upstream in the background,
+        // detached from its client, to replace it. Until that refresh stores its response or fails, no other
+        // starts. (A HEAD's response has no body to store: it refreshes nothing in the background.)
         if (now < e.refreshUntil) return answerFrom(e, now, 'STALE');
+        if (ctx.method !== 'HEAD' && ctx.detachToUpstream?.(answerFrom(e, now, 'STALE')) === true) {
+          e.refreshUntil = e.staleUntil;
+          capture(policy, store, ctx, primary, null, e);
+          return null;
+        }
+        // A request with a body cannot be detached: it refreshes in the foreground, the others get STALE.
         e.refreshUntil = now + Math.max(policy.coalesceMs, 1_000);
         ctx.addResponseHeaders(MISS);
         capture(policy, store, ctx, primary, null, e);
@@ -274,6 +283,8 @@ class Capture implements ResponseHook {
       refreshUntil: 0,
     };
     const stored = this.store.set(entry, this.#vary);
+    // A refresh whose response could not replace the stale entry: the next request may try again.
+    if (!stored && this.stale !== null) this.stale.refreshUntil = 0;
     if (this.fill !== null) this.store.fills.finish(this.fill, stored ? entry : null);
   }
 
