@@ -5,11 +5,28 @@ import type { CallRecord } from '@turnpike/common';
 const STRING_FIELDS = ['request_id', 'node_id', 'service_id', 'route_id', 'consumer_id', 'method', 'path', 'error_code'] as const;
 const COUNT_FIELDS = ['bytes_in', 'bytes_out'] as const;
 const LATENCY_FIELDS = ['upstream_latency_ms', 'total_latency_ms'] as const;
+// Issue 8 fields: absent in records from older nodes, stored with their defaults ('' / 0).
+const OPTIONAL_STRING_FIELDS = [
+  'credential_id',
+  'plan_id',
+  'client_ip',
+  'user_agent',
+  'host',
+  'upstream_addr',
+  'ai_provider',
+  'ai_model',
+  'captured',
+] as const;
+const OPTIONAL_MS_FIELDS = ['gateway_latency_ms', 'upstream_connect_ms', 'upstream_ttfb_ms'] as const;
+const OPTIONAL_COUNT_FIELDS = ['ai_prompt_tokens', 'ai_completion_tokens'] as const;
+
+/** A parsed record: every field present (defaults filled in for older records). */
+export type StoredCallRecord = Required<CallRecord>;
 // The calls table keeps ts as a DateTime (UInt32 seconds).
 const MAX_TS_MS = 0xffffffff * 1000;
 
 /** Returns the record, typed, or a reason it is not one. Unknown extra fields are dropped. */
-export function parseCallRecord(v: unknown): CallRecord | string {
+export function parseCallRecord(v: unknown): StoredCallRecord | string {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'record is not an object';
   const o = v as Record<string, unknown>;
   for (const f of STRING_FIELDS) {
@@ -28,6 +45,23 @@ export function parseCallRecord(v: unknown): CallRecord | string {
     const n = o[f];
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return `${f} must be a non-negative number`;
   }
+  for (const f of OPTIONAL_STRING_FIELDS) {
+    if (o[f] !== undefined && typeof o[f] !== 'string') return `${f} must be a string`;
+  }
+  for (const f of OPTIONAL_MS_FIELDS) {
+    const n = o[f];
+    if (n !== undefined && (typeof n !== 'number' || !Number.isFinite(n) || n < 0)) return `${f} must be a non-negative number`;
+  }
+  for (const f of OPTIONAL_COUNT_FIELDS) {
+    const n = o[f];
+    if (n !== undefined && (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)) return `${f} must be a non-negative integer`;
+  }
+  const cost = o.ai_cost_usd;
+  if (cost !== undefined && (typeof cost !== 'number' || !Number.isFinite(cost) || cost < 0)) return 'ai_cost_usd must be a non-negative number';
+  const str = (f: (typeof OPTIONAL_STRING_FIELDS)[number]): string => (o[f] as string | undefined) ?? '';
+  const num = (f: (typeof OPTIONAL_MS_FIELDS)[number] | (typeof OPTIONAL_COUNT_FIELDS)[number] | 'ai_cost_usd'): number => (o[f] as number | undefined) ?? 0;
+  const upstream = o.upstream_latency_ms as number;
+  const total = o.total_latency_ms as number;
   return {
     request_id: o.request_id as string,
     ts,
@@ -38,10 +72,26 @@ export function parseCallRecord(v: unknown): CallRecord | string {
     method: o.method as string,
     path: o.path as string,
     status,
-    upstream_latency_ms: o.upstream_latency_ms as number,
-    total_latency_ms: o.total_latency_ms as number,
+    upstream_latency_ms: upstream,
+    total_latency_ms: total,
     bytes_in: o.bytes_in as number,
     bytes_out: o.bytes_out as number,
     error_code: o.error_code as string,
+    credential_id: str('credential_id'),
+    plan_id: str('plan_id'),
+    client_ip: str('client_ip'),
+    user_agent: str('user_agent'),
+    host: str('host'),
+    // An older record has no gateway time of its own: it is derived, as the gateway derives it.
+    gateway_latency_ms: o.gateway_latency_ms !== undefined ? num('gateway_latency_ms') : Math.max(0, Math.round((total - upstream) * 1000) / 1000),
+    upstream_connect_ms: num('upstream_connect_ms'),
+    upstream_ttfb_ms: num('upstream_ttfb_ms'),
+    upstream_addr: str('upstream_addr'),
+    ai_provider: str('ai_provider'),
+    ai_model: str('ai_model'),
+    ai_prompt_tokens: num('ai_prompt_tokens'),
+    ai_completion_tokens: num('ai_completion_tokens'),
+    ai_cost_usd: num('ai_cost_usd'),
+    captured: str('captured'),
   };
 }

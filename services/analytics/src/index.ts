@@ -22,3 +22,17 @@ export {
   trendPointFromRow,
 } from './queries.js';
 export { jsonLog, silentLog, type Logger } from './log.js';
+export {
+  ROLLUPS,
+  ROLLUP_1M,
+  ROLLUP_1H,
+  LATENCY_QUANTILES,
+  rollupStatements,
+  rollupBackfillQuery,
+  rollupQuery,
+  rollupPointFromRow,
+  type Rollup,
+  type RollupFilter,
+  type RollupPoint,
+} from './clickhouse/rollups.js';
+export { dropExpiredPartitions, startRetention, type RetentionPolicy, type RetentionTask, type DroppedPartition } from './clickhouse/retention.js';

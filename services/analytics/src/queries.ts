@@ -20,6 +20,22 @@ export const CALL_COLUMNS = [
   'bytes_in',
   'bytes_out',
   'error_code',
+  // Migration 4 (clickhouse/call-columns.ts): the full record.
+  'credential_id',
+  'plan_id',
+  'client_ip',
+  'user_agent',
+  'host',
+  'gateway_latency_ms',
+  'upstream_connect_ms',
+  'upstream_ttfb_ms',
+  'upstream_addr',
+  'ai_provider',
+  'ai_model',
+  'ai_prompt_tokens',
+  'ai_completion_tokens',
+  'ai_cost_usd',
+  'captured',
 ] as const;
 
 export const DEFAULT_CALLS_LIMIT = 100;
@@ -51,6 +67,22 @@ export function encodeCallRow(r: CallRecord): string {
     bytes_in: r.bytes_in,
     bytes_out: r.bytes_out,
     error_code: wellFormed(r.error_code),
+    // Absent only when a caller bypassed parseCallRecord: the column defaults.
+    credential_id: wellFormed(r.credential_id ?? ''),
+    plan_id: wellFormed(r.plan_id ?? ''),
+    client_ip: wellFormed(r.client_ip ?? ''),
+    user_agent: wellFormed(r.user_agent ?? ''),
+    host: wellFormed(r.host ?? ''),
+    gateway_latency_ms: r.gateway_latency_ms ?? 0,
+    upstream_connect_ms: r.upstream_connect_ms ?? 0,
+    upstream_ttfb_ms: r.upstream_ttfb_ms ?? 0,
+    upstream_addr: wellFormed(r.upstream_addr ?? ''),
+    ai_provider: wellFormed(r.ai_provider ?? ''),
+    ai_model: wellFormed(r.ai_model ?? ''),
+    ai_prompt_tokens: r.ai_prompt_tokens ?? 0,
+    ai_completion_tokens: r.ai_completion_tokens ?? 0,
+    ai_cost_usd: r.ai_cost_usd ?? 0,
+    captured: wellFormed(r.captured ?? ''),
   });
 }
 
@@ -138,6 +170,21 @@ export function callFromRow(r: Row): CallRecord {
     bytes_in: Number(r.bytes_in),
     bytes_out: Number(r.bytes_out),
     error_code: String(r.error_code),
+    credential_id: String(r.credential_id),
+    plan_id: String(r.plan_id),
+    client_ip: String(r.client_ip),
+    user_agent: String(r.user_agent),
+    host: String(r.host),
+    gateway_latency_ms: Number(r.gateway_latency_ms),
+    upstream_connect_ms: Number(r.upstream_connect_ms),
+    upstream_ttfb_ms: Number(r.upstream_ttfb_ms),
+    upstream_addr: String(r.upstream_addr),
+    ai_provider: String(r.ai_provider),
+    ai_model: String(r.ai_model),
+    ai_prompt_tokens: Number(r.ai_prompt_tokens),
+    ai_completion_tokens: Number(r.ai_completion_tokens),
+    ai_cost_usd: Number(r.ai_cost_usd),
+    captured: String(r.captured),
   };
 }
 

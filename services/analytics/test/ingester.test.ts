@@ -8,7 +8,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { callsSubject, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
 import { startPrivateNats, testEnv, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { ClickHouseStore, startIngester, type Ingester } from '../src/index.js';
-import { BASE, call } from './store-contract.js';
+import { BASE, call, legacyCall } from './store-contract.js';
 import { loadGatewayCallLog, type GatewayCallLog } from './gateway-call-log.js';
 
 const sortIds = (rs: readonly { request_id: string }[]): string[] => rs.map((r) => r.request_id).sort();
@@ -78,6 +78,25 @@ describe('ingester', { timeout: 120_000 }, () => {
     assert.equal((await store.calls({ from: BASE + 1_000_000, to: BASE + 2_000_000 })).length, 20);
     const t = await store.trend({ from: BASE + 1_000_000, to: BASE + 2_000_000 });
     assert.equal(t.reduce((a, p) => a + p.total, 0), 20);
+    await ing.close();
+  });
+
+  test('one JetStream message mixing an older node\'s records (no full-record fields) and full ones: all ingested, defaults filled', { timeout: 40_000 }, async () => {
+    const ing = await start();
+    const js = jetstream(nc);
+    const old = legacyCall({ ts: BASE + 4_500_000, upstream_latency_ms: 3, total_latency_ms: 4 });
+    const full = call({ ts: BASE + 4_500_001, ai_provider: 'anthropic', ai_model: 'claude-x', ai_prompt_tokens: 10, ai_completion_tokens: 20, ai_cost_usd: 0.0015 });
+    await js.publish(callsSubject('mixed'), JSON.stringify([old, full]), { msgID: 'mixed-1' });
+    const got = await waitFor('both stored', async () => {
+      const rs = await store.calls({ from: BASE + 4_500_000, to: BASE + 4_500_002 });
+      return rs.length === 2 ? rs : null;
+    }, 15_000, 100);
+    assert.deepEqual(got[0], full);
+    assert.equal(got[1]!.request_id, old.request_id);
+    assert.equal(got[1]!.client_ip, '');
+    assert.equal(got[1]!.plan_id, '');
+    assert.equal(got[1]!.ai_prompt_tokens, 0);
+    assert.equal(got[1]!.gateway_latency_ms, 1);
     await ing.close();
   });
 

@@ -59,3 +59,14 @@ test('main.ts exits non-zero with a JSON error when TP_CLICKHOUSE_URL is missing
   assert.equal(code, 1);
   assert.match(err, /"event":"fatal".*TP_CLICKHOUSE_URL/);
 });
+
+test('main.ts refuses a malformed retention setting before connecting anywhere', { timeout: 30_000 }, async () => {
+  const entry = fileURLToPath(new URL('../src/main.js', import.meta.url));
+  const env = { ...process.env, TP_CLICKHOUSE_URL: 'http://127.0.0.1:1', TP_ANALYTICS_RETENTION_DAYS: '30d' };
+  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  assert.equal(code, 1);
+  assert.match(err, /"event":"fatal".*TP_ANALYTICS_RETENTION_DAYS must be an integer/);
+});

@@ -32,8 +32,29 @@ export function call(over: Partial<CallRecord> = {}): CallRecord {
     bytes_in: 0,
     bytes_out: 512,
     error_code: '',
+    credential_id: 'cred-1',
+    plan_id: 'plan-gold',
+    client_ip: '203.0.113.7',
+    user_agent: 'curl/8.5.0',
+    host: 'api.example.com:8000',
+    gateway_latency_ms: 1.75,
+    upstream_connect_ms: 0.5,
+    upstream_ttfb_ms: 12.5,
+    upstream_addr: '10.0.0.5:8080',
+    ai_provider: '',
+    ai_model: '',
+    ai_prompt_tokens: 0,
+    ai_completion_tokens: 0,
+    ai_cost_usd: 0,
+    captured: '',
     ...over,
   };
+}
+
+/** A record as a node before issue 8 sent it: none of the full-record fields. */
+export function legacyCall(over: Partial<CallRecord> = {}): CallRecord {
+  const { request_id, ts, node_id, service_id, route_id, consumer_id, method, path, status, upstream_latency_ms, total_latency_ms, bytes_in, bytes_out, error_code } = call(over);
+  return { request_id, ts, node_id, service_id, route_id, consumer_id, method, path, status, upstream_latency_ms, total_latency_ms, bytes_in, bytes_out, error_code };
 }
 
 const ids = (rs: CallRecord[]): string[] => rs.map((r) => r.request_id).sort();
@@ -60,6 +81,49 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.deepEqual(await s.calls({}), [c, b, a]);
       await s.insert([]);
       assert.equal((await s.calls({})).length, 3);
+    }));
+
+  test(`${name}: a record without the full-record fields (older node) is stored with defaults; a full one keeps them all`, opts, () =>
+    withStore(async (s) => {
+      const old = legacyCall({ ts: BASE + 1, upstream_latency_ms: 10, total_latency_ms: 12.5 });
+      const full = call({
+        ts: BASE + 2,
+        ai_provider: 'openai',
+        ai_model: 'gpt-4o-mini',
+        ai_prompt_tokens: 1234,
+        ai_completion_tokens: 56,
+        ai_cost_usd: 0.000219,
+        user_agent: 'ünïcode agent \u{1F600}',
+        captured: JSON.stringify({ request_headers: { authorization: '[REDACTED]' }, request_body: '{"a":1}' }),
+      });
+      await s.insert([old, full]);
+      const [gotFull, gotOld] = await s.calls({});
+      assert.deepEqual(gotFull, full);
+      assert.deepEqual(gotOld, {
+        ...old,
+        credential_id: '',
+        plan_id: '',
+        client_ip: '',
+        user_agent: '',
+        host: '',
+        // Derived for an older record: total − upstream.
+        gateway_latency_ms: 2.5,
+        upstream_connect_ms: 0,
+        upstream_ttfb_ms: 0,
+        upstream_addr: '',
+        ai_provider: '',
+        ai_model: '',
+        ai_prompt_tokens: 0,
+        ai_completion_tokens: 0,
+        ai_cost_usd: 0,
+        captured: '',
+      });
+    }));
+
+  test(`${name}: a full-record field of the wrong type is refused`, opts, () =>
+    withStore(async (s) => {
+      await assert.rejects(s.insert([{ ...call(), ai_prompt_tokens: -1 }]), (e: unknown) => e instanceof TurnpikeError && e.code === 'TP_ERR_VALIDATION');
+      await assert.rejects(s.insert([{ ...call(), client_ip: 7 as unknown as string }]), (e: unknown) => e instanceof TurnpikeError && e.code === 'TP_ERR_VALIDATION');
     }));
 
   test(`${name}: the same request id inserted again (same or later insert) is counted once`, opts, () =>

@@ -31,6 +31,7 @@ import { NatsRateLimitSync, RateLimitRegistry, RateLimitRelay, renderRateLimitMe
 import { NatsCacheInvalidationChannel, type CacheInvalidationChannel } from '@turnpike/common';
 import { applyInvalidation, DEFAULT_CACHE_MAX_BYTES, nodeCache } from './plugins/proxy-cache/index.js';
 import { log } from './log.js';
+import { tracingConfigFromEnv, type TracingConfig } from './tracing/config.js';
 
 export interface GatewayOptions {
   nodeId?: string;
@@ -105,6 +106,11 @@ export interface GatewayOptions {
   trustedProxies?: readonly string[];
   /** proxy-cache's bound per proxy thread, in bytes (env TP_CACHE_MAX_BYTES; default 64 MiB). */
   cacheMaxBytes?: number;
+  /**
+   * OpenTelemetry tracing (tracing/config.ts); unset: from the environment (TP_TRACE_SAMPLE_RATIO,
+   * TP_OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT …); null: off.
+   */
+  tracing?: TracingConfig | null;
   /**
    * Where the control plane's cache invalidations arrive: by default NATS core pub/sub with NATS; none in
    * embedded mode unless given.
@@ -231,6 +237,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     clientBodyTimeoutMs: opts.clientBodyTimeoutMs ?? 5_000,
     wsMaxMessageBytes: opts.wsMaxMessageBytes ?? 16 * 1024 * 1024,
     wsIdleTimeoutMs: opts.wsIdleTimeoutMs ?? 120_000,
+    tracing: opts.tracing !== undefined ? opts.tracing : tracingConfigFromEnv(process.env),
   };
   const pool = threaded
     ? new WorkerPool({

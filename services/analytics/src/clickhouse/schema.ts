@@ -2,11 +2,15 @@
 // valid on ClickHouse 18.16 (Debian) and on current ClickHouse/chdb: no LowCardinality, no TTL, no
 // Nullable keys. Statements are idempotent (IF NOT EXISTS), so two processes migrating at once is harmless.
 import { ident, sql, type Sql } from './escape.js';
+import { ROLLUP_1H, ROLLUP_1M, rollupStatements } from './rollups.js';
+import { addFullRecordColumns } from './call-columns.js';
 
 export interface Migration {
   version: number;
   name: string;
   statements(db: string): Sql[];
+  /** Runs after `statements`, for a step that must read the schema first (call-columns.ts). */
+  apply?(runner: SqlRunner, db: string): Promise<void>;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -38,6 +42,11 @@ PARTITION BY toYYYYMM(ts)
 ORDER BY (toStartOfHour(ts), request_id)`,
     ],
   },
+  // Rollups (see rollups.ts): per-minute and per-hour aggregates fed by materialized views on calls.
+  { version: 2, name: 'calls_1m rollup', statements: (db) => rollupStatements(db, ROLLUP_1M) },
+  { version: 3, name: 'calls_1h rollup', statements: (db) => rollupStatements(db, ROLLUP_1H) },
+  // The full call record (call-columns.ts): credential, plan, client, timings, AI usage, capture.
+  { version: 4, name: 'calls full record', statements: () => [], apply: addFullRecordColumns },
 ];
 
 /** What a store needs from its transport: run one statement, get the response text. */
@@ -63,6 +72,7 @@ export async function migrate(runner: SqlRunner, db: string): Promise<number[]> 
   for (const m of MIGRATIONS) {
     if (applied.has(m.version)) continue;
     for (const s of m.statements(db)) await runner.exec(s.text);
+    if (m.apply !== undefined) await m.apply(runner, db);
     await runner.exec(
       sql`INSERT INTO ${d}.schema_migrations (version, name, applied_at) VALUES (${m.version}, ${m.name}, ${sql`now()`})`.text,
     );

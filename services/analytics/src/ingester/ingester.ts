@@ -1,6 +1,7 @@
 // NATS JetStream → AnalyticsStore. A durable pull consumer on the calls stream; each fetched group of
-// messages becomes one insert, and messages are acknowledged only after that insert succeeded
-// (at-least-once). Duplicates from redelivery are skipped here when recent and collapsed by the
+// messages becomes inserts of at most insertMax records, and a message is acknowledged only after the
+// inserts holding its records succeeded (at-least-once); while the store is unreachable, messages are
+// nak'ed with a growing delay and fetching pauses as long. Duplicates from redelivery are skipped here when recent and collapsed by the
 // store (ReplacingMergeTree + FINAL) otherwise.
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -16,12 +17,16 @@ export interface IngesterOptions {
   store: AnalyticsStore;
   /** Durable consumer name; ingesters sharing it share the work. */
   durableName?: string;
-  /** Messages (each a batch of records) per fetch and insert. */
+  /** Messages (each a gateway batch of records) per fetch (default 500). */
   batchMax?: number;
+  /** Most records per INSERT (default 10,000); a fetch larger than this becomes several inserts. */
+  insertMax?: number;
   /** How long a fetch waits for messages before inserting what it has (JetStream minimum: 1000 ms). */
   flushMs?: number;
-  /** Redelivery delay after a failed insert. */
+  /** Redelivery delay after a failed insert; doubles per consecutive outage failure up to nakMaxDelayMs. */
   nakDelayMs?: number;
+  /** Cap of the backoff while the store is unavailable (default 30 s). */
+  nakMaxDelayMs?: number;
   /** How many recently inserted request ids to remember for skipping redelivered records. */
   recentIds?: number;
   log?: Logger;
@@ -48,9 +53,13 @@ export interface Ingester {
 export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
   const { nc, store } = opts;
   const durable = opts.durableName ?? 'turnpike-ingester';
-  const batchMax = opts.batchMax ?? 50;
+  const batchMax = opts.batchMax ?? 500;
+  const insertMax = Math.max(1, opts.insertMax ?? 10_000);
+  const nakMaxDelayMs = opts.nakMaxDelayMs ?? 30_000;
   const flushMs = Math.max(1_000, opts.flushMs ?? 1_000);
   const nakDelayMs = opts.nakDelayMs ?? 2_000;
+  // Consecutive failures with the store unavailable: drives the backoff, reset by the next success.
+  let outage = 0;
   const log = opts.log ?? silentLog;
   const recent = new RecentIds(opts.recentIds ?? 200_000);
   const stats: IngesterStats = { messages: 0, inserted: 0, duplicates: 0, malformed: 0, insertFailures: 0 };
@@ -111,22 +120,45 @@ export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
       entries.push({ msg: m, records: fresh });
     }
     if (entries.length === 0) return;
-    const err = await insert(
-      entries.flatMap((e) => e.records),
-      entries.length,
-    );
+    // Inserts of at most insertMax records, in message order. A message is acked once all of its records
+    // are in; its ids are remembered per insert, so a redelivery after a partial failure skips what is stored.
+    const all = entries.flatMap((e) => e.records);
+    let stored = 0;
+    let err: unknown = null;
+    while (stored < all.length) {
+      const chunk = all.slice(stored, stored + insertMax);
+      err = await insert(chunk, entries.length);
+      if (err !== null) break;
+      stored += chunk.length;
+    }
+    let end = 0;
+    let rest = entries;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as (typeof entries)[number];
+      end += e.records.length;
+      if (end > stored) {
+        rest = entries.slice(i);
+        break;
+      }
+      ack(e.msg);
+      rest = [];
+    }
     if (err === null) {
-      for (const e of entries) ack(e.msg);
+      outage = 0;
       return;
     }
-    if (entries.length === 1 || isUnavailable(err)) {
-      for (const e of entries) e.msg.nak(nakDelayMs);
+    if (rest.length === 1 || isUnavailable(err)) {
+      // Store down: keep the messages unacked (nak with a growing delay) and pause fetching for as long,
+      // so an outage costs one failed insert per backoff step instead of a tight retry loop.
+      const delay = isUnavailable(err) ? Math.min(nakMaxDelayMs, nakDelayMs * 2 ** Math.min(outage++, 16)) : nakDelayMs;
+      for (const e of rest) e.msg.nak(delay);
+      if (isUnavailable(err)) await pause(delay);
       return;
     }
     // The store answered but refused the batch: one message may be the cause. Retry them one by one so
     // only the failing ones wait for redelivery and the rest of the stream keeps flowing.
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i] as (typeof entries)[number];
+    for (let i = 0; i < rest.length; i++) {
+      const e = rest[i] as (typeof rest)[number];
       const err1 = await insert(e.records, 1);
       if (err1 === null) {
         ack(e.msg);
@@ -134,10 +166,23 @@ export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
       }
       e.msg.nak(nakDelayMs);
       if (isUnavailable(err1)) {
-        for (const rest of entries.slice(i + 1)) rest.msg.nak(nakDelayMs);
+        for (const r of rest.slice(i + 1)) r.msg.nak(nakDelayMs);
         return;
       }
     }
+  };
+
+  /** Sleeps ms, cut short by close(). */
+  const pause = async (ms: number): Promise<void> => {
+    if (stopping) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    wake = null;
   };
 
   const loop = async (): Promise<void> => {
@@ -158,15 +203,7 @@ export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
         consumer = null;
         failures++;
         log('warn', 'ingester.fetch_failed', { error: (e as Error).message, failures });
-        const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delay);
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        wake = null;
+        await pause(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
       }
     }
   };

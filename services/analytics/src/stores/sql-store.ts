@@ -5,6 +5,8 @@ import { TurnpikeError } from '@turnpike/common';
 import { parseCallRecord } from '../call-record.js';
 import { isIdentifier } from '../clickhouse/escape.js';
 import { migrate, type SqlRunner } from '../clickhouse/schema.js';
+import { rollupPointFromRow, rollupQuery, ROLLUP_1H, ROLLUP_1M, type RollupFilter, type RollupPoint } from '../clickhouse/rollups.js';
+import { dropExpiredPartitions, type DroppedPartition, type RetentionPolicy } from '../clickhouse/retention.js';
 import { callFromRow, callsQuery, insertCallsQuery, parseRows, trendPointFromRow, trendQuery } from '../queries.js';
 
 // One INSERT per this many rows keeps each request body to a few MB.
@@ -42,6 +44,22 @@ export abstract class SqlAnalyticsStore implements AnalyticsStore {
 
   async trend(filter: CallsFilter): Promise<TrendPoint[]> {
     return parseRows(await this.runner.exec(trendQuery(this.database, filter))).map(trendPointFromRow);
+  }
+
+  /** Per-minute or per-hour aggregates from the calls_1m / calls_1h rollups. */
+  async rollup(granularity: 'minute' | 'hour', filter: RollupFilter, limit?: number): Promise<RollupPoint[]> {
+    const r = granularity === 'hour' ? ROLLUP_1H : ROLLUP_1M;
+    return parseRows(await this.runner.exec(rollupQuery(this.database, r, filter, limit))).map(rollupPointFromRow);
+  }
+
+  /** Drops partitions past the retention policy (see clickhouse/retention.ts). */
+  async dropExpired(policy: RetentionPolicy, nowMs?: number): Promise<DroppedPartition[]> {
+    return await dropExpiredPartitions(this.runner, this.database, policy, nowMs);
+  }
+
+  /** The transport, for periodic jobs (startRetention) that run beside the store. */
+  get sqlRunner(): SqlRunner {
+    return this.runner;
   }
 
   abstract close(): Promise<void>;

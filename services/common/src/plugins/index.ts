@@ -18,6 +18,7 @@ import { responseTransformerPlugin } from './response-transformer.js';
 import { mockPlugin } from './mock.js';
 import { proxyCachePlugin } from './proxy-cache.js';
 import { rateLimitingPlugin } from './rate-limiting.js';
+import { callCapturePlugin } from './call-capture.js';
 import type { PluginType } from './types.js';
 
 export * from './types.js';
@@ -55,6 +56,7 @@ export { responseTransformerPlugin, ResponseTransformerConfig, responseTransform
 export { mockPlugin, MockConfig, mockProblems } from './mock.js';
 export { HeaderOps, QueryOps, FRAMING_HEADERS, valueTemplateOptions } from './transform-ops.js';
 export { proxyCachePlugin, ProxyCacheConfig, proxyCacheProblems } from './proxy-cache.js';
+export { callCapturePlugin, CallCaptureConfig } from './call-capture.js';
 
 export {
   rateLimitingPlugin,
@@ -85,6 +87,7 @@ export const PLUGIN_TYPES: readonly PluginType[] = [
   mockPlugin,
   rateLimitingPlugin,
   proxyCachePlugin,
+  callCapturePlugin,
 ];
 export type PluginTypeName =
   | 'key-auth'
@@ -104,7 +107,8 @@ export type PluginTypeName =
   | 'response-transformer'
   | 'mock'
   | 'rate-limiting'
-  | 'proxy-cache';
+  | 'proxy-cache'
+  | 'call-capture';
 export const PLUGIN_TYPE_NAMES: readonly PluginTypeName[] = PLUGIN_TYPES.map((t) => t.name as PluginTypeName);
 
 export function pluginTypeOf(name: string): PluginType | undefined {

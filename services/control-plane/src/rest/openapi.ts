@@ -85,6 +85,22 @@ const CallRecordSchema = Type.Object({
   bytes_in: Type.Integer(),
   bytes_out: Type.Integer(),
   error_code: Type.String(),
+  // The full record (docs/architecture.md, call-record fields); records stored before them read as ''/0.
+  credential_id: Type.String(),
+  plan_id: Type.String(),
+  client_ip: Type.String(),
+  user_agent: Type.String({ description: 'truncated to 256 characters' }),
+  host: Type.String(),
+  gateway_latency_ms: Type.Number({ description: 'total minus upstream' }),
+  upstream_connect_ms: Type.Number({ description: 'dispatch until the request was written on a connection; 0 when not known' }),
+  upstream_ttfb_ms: Type.Number(),
+  upstream_addr: Type.String({ description: 'target host:port' }),
+  ai_provider: Type.String(),
+  ai_model: Type.String(),
+  ai_prompt_tokens: Type.Integer(),
+  ai_completion_tokens: Type.Integer(),
+  ai_cost_usd: Type.Number(),
+  captured: Type.String({ description: 'call-capture: JSON of the captured, redacted headers and bodies; empty when none' }),
 });
 
 const TrendPointSchema = Type.Object({

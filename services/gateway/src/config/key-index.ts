@@ -14,9 +14,14 @@ interface KeyRecord {
 
 export class KeyIndex {
   /** SHA-256 hex → owner: the table the hot path reads (snapshots share it; see `Snapshot.keys`). */
-  readonly table: Map<string, KeyOwner> & KeyTable & { readonly expiresAt: Map<string, number> } = Object.assign(new Map<string, KeyOwner>(), {
-    expiresAt: new Map<string, number>(),
-  });
+  readonly table: Map<string, KeyOwner> & KeyTable & { readonly expiresAt: Map<string, number>; readonly keyIds: Map<string, string> } = Object.assign(
+    new Map<string, KeyOwner>(),
+    {
+      expiresAt: new Map<string, number>(),
+      // hex → key id: read once per call record (credential_id), never to authenticate.
+      keyIds: new Map<string, string>(),
+    },
+  );
   /** Consumer id → its owner object (mutated in place on a rename, so every key follows). */
   readonly #owners = new Map<string, KeyOwner>();
   /** Username → owner (JWT/introspection/authorizer claims name consumers by username). */
@@ -73,6 +78,7 @@ export class KeyIndex {
   setKey(kvKey: string, consumerId: string, hex: string, expiresAtMs: number | null = null): void {
     if (this.#keys.has(kvKey)) this.deleteKey(kvKey);
     if (expiresAtMs !== null) this.table.expiresAt.set(hex, expiresAtMs);
+    this.table.keyIds.set(hex, kvKey.startsWith('keys.') ? kvKey.slice(5) : kvKey);
     const owner = this.#owners.get(consumerId);
     // Share the consumer's id string rather than keeping one copy per key.
     const rec: KeyRecord = { hex, consumerId: owner ? owner.consumerId : consumerId };
@@ -86,6 +92,7 @@ export class KeyIndex {
     if (!rec) return;
     this.#keys.delete(kvKey);
     this.table.expiresAt.delete(rec.hex);
+    if (this.table.keyIds.get(rec.hex) === (kvKey.startsWith('keys.') ? kvKey.slice(5) : kvKey)) this.table.keyIds.delete(rec.hex);
     if (this.#orphans.delete(kvKey)) return;
     const owner = this.table.get(rec.hex);
     if (owner && owner.consumerId === rec.consumerId) this.table.delete(rec.hex);

@@ -10,12 +10,13 @@ import { createWebSocketProxy, registerWebSocketProxy, type WebSocketProxy } fro
 import { EMPTY_TLS } from '../tls/certificates.js';
 import { HttpsListener, type InstallRoutes } from '../tls/https-listener.js';
 import { MtlsListener } from '../tls/mtls-listener.js';
+import { RequestTracer } from '../tracing/tracer.js';
 
 /**
  * The handler's plain-data settings (limits, timeouts): built once by startGateway and handed to every
  * proxy thread as is (structured clone), so a new ProxyDeps field needs no change here.
  */
-export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'transferred' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls'>;
+export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'transferred' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls' | 'tracer'>;
 
 export interface ProxyAppOptions {
   host: string;
@@ -55,6 +56,8 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
   let port = 0;
   const metrics = o.metrics;
   const app = uws.App();
+  // Each proxy thread exports its own spans (its own provider and OTLP exporter); null: tracing off.
+  const tracer = o.limits.tracing ? new RequestTracer(o.limits.tracing, { nodeId: o.nodeId }) : null;
   // One shape for every listener's deps (mtls undefined but for the mTLS app): the handler's reads stay monomorphic.
   const deps = (portOf: () => number, https: boolean, mtls?: MtlsPeers): ProxyDeps => ({
     ...o.limits,
@@ -67,6 +70,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     port: portOf,
     https,
     mtls,
+    tracer,
   });
   const httpDeps = deps(() => port, false);
   // Before app.any: uWS gives upgrade requests to the ws route, every other request to the HTTP handler.
@@ -126,6 +130,8 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     (app as unknown as { close?: () => void }).close?.();
     https?.close();
     mtls?.close();
+    // Spans still queued go out (bounded); drain awaits it, an abrupt close does not wait.
+    void tracer?.shutdown();
   };
   return {
     app,
@@ -140,6 +146,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
       while (inFlightRequests() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await wsClosed;
       closeNow();
+      await tracer?.shutdown();
     },
     closeNow,
   };

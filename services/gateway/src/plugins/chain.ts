@@ -39,6 +39,7 @@ import {
   type ResponseTransformerConfig,
   type MockConfig,
   type ProxyCacheConfig,
+  type CallCaptureConfig,
 } from '@turnpike/common';
 import { compileKeyAuth, type KeyAuthPolicy } from './key-auth/index.js';
 import { compileSizeLimit, type SizeLimitPolicy } from './request-size-limiting/index.js';
@@ -58,6 +59,7 @@ import { compileResponseTransformer, responseTransformerStep, type ResponseTrans
 import { compileMock, mockStep, type MockPolicy } from './mock/index.js';
 import { compileProxyCache, proxyCacheStep, type ProxyCachePolicy } from './proxy-cache/index.js';
 import { compileRateLimit, type RateLimitPolicy, type RateLimitRegistry, type RateLimitSelection } from './rate-limiting/index.js';
+import { callCaptureStep, compileCallCapture, withRedactedHeaders, type CallCapturePolicy } from './call-capture/index.js';
 import { anyOfAuth, orderSteps, type Step } from './pipeline.js';
 import type { RequestContext } from './request-context.js';
 import {
@@ -165,6 +167,7 @@ export const PLUGIN_COMPILERS = {
   'proxy-cache': (cfg: Record<string, unknown>): ProxyCachePolicy => compileProxyCache(cfg as unknown as ProxyCacheConfig),
   'rate-limiting': (cfg: Record<string, unknown>, ctx: PluginContext, e: PluginEntry): RateLimitPolicy =>
     compileRateLimit(cfg as unknown as RateLimitingConfig, e.id, ctx.rateLimits ?? undefined),
+  'call-capture': (cfg: Record<string, unknown>): CallCapturePolicy => compileCallCapture(cfg as unknown as CallCaptureConfig),
 } satisfies Record<PluginTypeName, (config: Record<string, unknown>, ctx: PluginContext, entry: PluginEntry) => unknown>;
 type PolicyOf = { [K in PluginTypeName]: ReturnType<(typeof PLUGIN_COMPILERS)[K]> };
 
@@ -334,6 +337,7 @@ export function routePolicies(index: PluginIndex, routeId: string, serviceId: st
     pick(index.mock, routeId, serviceId),
     pick(index['response-transformer'], routeId, serviceId),
     pick(index['request-transformer'], routeId, serviceId),
+    pick(index['call-capture'], routeId, serviceId),
   ];
   if (parts.every((p, i) => i === 0 || p === null) && !service.subscriptionRequired) return { keyAuth, sizeLimit, pipeline: null };
   let memoKey = service.subscriptionRequired ? 's' : '-';
@@ -361,10 +365,16 @@ type Parts = [
   MockPolicy | null,
   ResponseTransformerPolicy | null,
   RequestTransformerPolicy | null,
+  CallCapturePolicy | null,
 ];
 
-function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, mtls, cors, ip, waf, acl, validation, rateLimit, cache, mock, responseTransformer, requestTransformer]: Parts, subscriptionRequired: boolean): Pipeline {
+function buildPipeline([keyAuth, jwt, hmac, basic, introspection, authorizer, mtls, cors, ip, waf, acl, validation, rateLimit, cache, mock, responseTransformer, requestTransformer, capture]: Parts, subscriptionRequired: boolean): Pipeline {
   const steps: Step<RequestContext>[] = [];
+  // First: a request a later step refuses is captured too. The route's credential headers are redacted.
+  if (capture) {
+    const credentialHeaders = [...(keyAuth ? keyAuth.headerNames : []), ...(jwt ? [jwt.headerName] : [])];
+    steps.push(callCaptureStep(withRedactedHeaders(capture, credentialHeaders)));
+  }
   if (cors) steps.push(corsStep(cors));
   if (ip) steps.push(ipRestrictionStep(ip));
   if (waf) steps.push(wafStep(waf));

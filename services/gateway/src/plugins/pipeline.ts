@@ -72,6 +72,9 @@ export interface PipelineSink<C> {
   done(ctx: C): void;
   /** A step's Promise rejected (a bug: steps report failures as outcomes): answered as an internal error. */
   failed(ctx: C, error: unknown, step: string): void;
+  /** Optional (tracing): a step returned a Promise, and later it settled (`failed`: rejected). Async steps only. */
+  waiting?(ctx: C, step: string): void;
+  settled?(ctx: C, failed: boolean): void;
 }
 
 export function deny(status: number, code: ErrorCode, message: string, headers: readonly string[] | null = null, fields: readonly FieldError[] | null = null): Denial {
@@ -94,9 +97,14 @@ export function runSteps<C>(steps: readonly Step<C>[], from: number, ctx: C, sin
     const out = step.run(ctx);
     if (out === null) continue;
     if (out instanceof Promise) {
+      sink.waiting?.(ctx, step.name);
       out.then(
-        (o) => resume(steps, i, ctx, sink, o),
+        (o) => {
+          sink.settled?.(ctx, false);
+          resume(steps, i, ctx, sink, o);
+        },
         (e: unknown) => {
+          sink.settled?.(ctx, true);
           if (!sink.gone(ctx)) sink.failed(ctx, e, step.name);
         },
       );

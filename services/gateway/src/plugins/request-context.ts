@@ -133,4 +133,19 @@ export interface RequestContext {
    * Absent where the context does not proxy HTTP (WebSocket).
    */
   detachToUpstream?(answer: Answer): boolean;
+  // ---- the call record ----
+  /** AI gateway: the completion's provider, model, tokens and cost, for the call record. Absent on WebSocket. */
+  recordAiUsage?(usage: AiUsage): void;
+  /** call-capture: the captured headers/bodies (JSON, already redacted and capped) for the call record. */
+  recordCapture?(json: string): void;
+}
+
+/** What an AI completion used (CallRecord ai_* fields). */
+export interface AiUsage {
+  provider: string;
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  /** US dollars. */
+  costUsd: number;
 }

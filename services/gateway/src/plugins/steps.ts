@@ -69,8 +69,14 @@ export function keyAuthStep(policy: KeyAuthPolicy): Step<RequestContext> {
         ctx.hideHeaders(policy.headerNames);
         if (policy.queryNames.length > 0) ctx.hideQuery(policy.queryNames);
       }
+      // The call record's credential_id is the key's id. One identity kept per consumer: a new one is made
+      // only when the consumer's requests switch keys.
+      const keyIds = ctx.tables.keys.keyIds;
+      const credentialId = keyIds === undefined ? '' : (keyIds.get(r.hex) ?? '');
       let who = keyIdentities.get(r.owner);
-      if (who === undefined) keyIdentities.set(r.owner, (who = identified(r.owner.consumerId, '', null)));
+      if (who === undefined || who.credentialId !== credentialId || who.consumerId !== r.owner.consumerId) {
+        keyIdentities.set(r.owner, (who = identified(r.owner.consumerId, credentialId, null)));
+      }
       return who;
     },
   };

@@ -6,14 +6,14 @@ import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Dispatcher } from 'undici';
-import { errorBody, httpStatusFor, type CallRecord, type ErrorCode, type FieldError } from '@turnpike/common';
+import { errorBody, httpStatusFor, USER_AGENT_MAX, type CallRecord, type ErrorCode, type FieldError } from '@turnpike/common';
 import type { CompiledRoute, CompiledUpstream, Snapshot, UpstreamTarget } from '../config/compiler.js';
 import type { RequestView } from '../router/index.js';
 import { authenticate, KEY_AUTH_MESSAGES, withoutQueryParams } from '../plugins/key-auth/index.js';
 import { bodyLimitFor } from '../plugins/request-size-limiting/index.js';
 import { runSteps, type Answer, type Denial, type Identified, type PipelineSink } from '../plugins/pipeline.js';
 import type { Pipeline } from '../plugins/chain.js';
-import type { AccessTables, RequestContext, ResponseHead, ResponseHook } from '../plugins/request-context.js';
+import type { AccessTables, AiUsage, RequestContext, ResponseHead, ResponseHook } from '../plugins/request-context.js';
 import { clientIpOf } from '../plugins/ip-restriction/index.js';
 import { API_KEY_CHALLENGE } from '../plugins/steps.js';
 import type { ClientCertificate } from '../tls/client-certificate.js';
@@ -34,6 +34,10 @@ import {
   viaWith,
 } from './headers.js';
 import { requestHashKey, type HashKeySource } from './hash-key.js';
+import { upstreamAddrOf } from './upstream-addr.js';
+import type { TracingConfig } from '../tracing/config.js';
+import type { RequestTrace, TracedRequest } from '../tracing/request-trace.js';
+import type { RequestTracer } from '../tracing/tracer.js';
 import { RETRY_5XX, RETRY_CONNECT_FAILURE, countsAsFailure, failureCondition, isIdempotent, unavailableCode, type CompiledResilience } from '../upstream/resilience.js';
 
 export interface ProxyDeps {
@@ -64,6 +68,10 @@ export interface ProxyDeps {
   wsMaxMessageBytes?: number;
   /** WebSocket proxying: idle timeout of upgrades on http services (default 120 s). */
   wsIdleTimeoutMs?: number;
+  /** OpenTelemetry settings (tracing/config.ts), plain data for every proxy thread; null or unset: tracing off. */
+  tracing?: TracingConfig | null;
+  /** This thread's tracer, built from `tracing` (node/proxy-app.ts); null or unset: no request is traced. */
+  tracer?: RequestTracer | null;
 }
 
 /** Who a request on the mTLS listener's app came from (MtlsListener.peerOf): null for no registered connection. */
@@ -105,6 +113,7 @@ let hVia = '';
 let hTraceparent = '';
 let hTracestate = '';
 let hExpect = '';
+let hUserAgent = '';
 /** Two Content-Length headers that disagree: the framing is ambiguous (request smuggling), answer 400. */
 let hBadFraming = false;
 function collectHeader(name: string, value: string): void {
@@ -146,6 +155,10 @@ function collectHeader(name: string, value: string): void {
     case 'expect':
       hExpect = value;
       return;
+    case 'user-agent':
+      // Forwarded as well (break, not return): read here for the call record.
+      hUserAgent = value;
+      break;
   }
   if (dropRequestHeader(name)) return;
   scratch.push(name, value);
@@ -223,6 +236,14 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   route: CompiledRoute | null = null;
   consumerId = '';
   credentialId = '';
+  // ---- call-record fields set along the way (see CallRecord) ----
+  userAgent = '';
+  /** The inline key-auth's key digest: the record names the key (KeyTable.keyIds) only at finish. */
+  keyHex = '';
+  /** AI usage (RequestContext.recordAiUsage); null when the request was not an AI completion. */
+  aiUsage: AiUsage | null = null;
+  /** call-capture: the captured exchange as JSON (RequestContext.recordCapture); '' for none. */
+  captured = '';
   // ---- the request as routed: what `proceed` forwards (set by handleRequest; kept for a resumed pipeline) ----
   /** The uWS request: valid only while handleRequest runs (null after: read `header()` instead). */
   req: HttpRequest | null = null;
@@ -241,6 +262,8 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   priorVia = '';
   traceparent = '';
   tracestate = '';
+  /** A sampled request's spans (tracing/request-trace.ts); null for every unsampled one. */
+  trace: RequestTrace | null = null;
   /** The TCP peer's address ('' until read; on the mTLS listener the client's, set at once). */
   peerIp = '';
   /** The mTLS listener's verified client certificate; null on every other listener. */
@@ -432,6 +455,8 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   failWith(status: number, code: ErrorCode, message: string, headers: readonly string[] | null, fields: readonly FieldError[] | null, close: boolean): void {
     this.errorCode = code;
     if (this.aborted || this.responded) return;
+    // The call record's client_ip: an early refusal (before routing) has not read the peer yet.
+    if (this.peerIp === '') this.peerIp = Buffer.from(this.res.getRemoteAddressAsText()).toString();
     this.responded = true;
     this.ended = true;
     this.status = status;
@@ -558,6 +583,14 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
 
   onResponse(hook: ResponseHook): void {
     (this.hooks ??= []).push(hook);
+  }
+
+  recordAiUsage(usage: AiUsage): void {
+    this.aiUsage = usage;
+  }
+
+  recordCapture(json: string): void {
+    this.captured = json;
   }
 
   /** See RequestContext.detachToUpstream: only a body-less request (nothing more to read from the client). */
@@ -709,6 +742,12 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       this.onError(e as Error);
     }
   }
+
+  /** h1 client only (undici does not report it): dispatch → the request written on a connection. */
+  onRequestSent(): void {
+    this.upstreamConnect = performance.now() - this.upstreamStart;
+  }
+  upstreamConnect = 0;
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
@@ -990,6 +1029,20 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     this.dispatch();
   }
 
+  /** Ends a sampled request's spans (from finish, with the status the call log records). */
+  endTrace(status: number): void {
+    this.trace!.end({
+      status,
+      errorCode: this.errorCode,
+      consumerId: this.consumerId,
+      clientIp: this.peerIp,
+      retries: this.attempt,
+      // headPairs: set when the upstream's head arrived (this.status is then its status).
+      upstreamStatus: this.headPairs !== null ? this.status : 0,
+    });
+    this.trace = null;
+  }
+
   bodyIncomplete(): boolean {
     return this.upload !== null && !this.upload.readableEnded;
   }
@@ -1007,8 +1060,13 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     // uWS reports an abort only for a response it had not finished: the client never got it whole.
     const status = this.aborted ? CLIENT_CLOSED_STATUS : this.status;
     if (this.aborted && this.errorCode === '') this.errorCode = CLIENT_CLOSED_CODE;
+    if (this.trace !== null) this.endTrace(status);
     const route = this.route;
     this.deps.observe(route, status, total, this.upstreamStart > 0 ? this.upstreamLatency : -1, this.bytesIn, this.bytesOut);
+    const totalMs = Math.round(total * 1000) / 1000;
+    const upstreamMs = Math.round(this.upstreamLatency * 1000) / 1000;
+    const ua = this.userAgent;
+    const ai = this.aiUsage;
     this.deps.record({
       request_id: this.requestId,
       ts: this.ts,
@@ -1019,11 +1077,28 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       method: this.method,
       path: this.url,
       status,
-      upstream_latency_ms: Math.round(this.upstreamLatency * 1000) / 1000,
-      total_latency_ms: Math.round(total * 1000) / 1000,
+      upstream_latency_ms: upstreamMs,
+      total_latency_ms: totalMs,
       bytes_in: this.bytesIn,
       bytes_out: this.bytesOut,
       error_code: this.errorCode,
+      credential_id: this.keyHex === '' ? this.credentialId : (this.snap!.access.keys.keyIds?.get(this.keyHex) ?? ''),
+      plan_id: route !== null && this.consumerId !== '' ? this.snap!.access.subscriptions.planOf(this.consumerId, route.service.id) : '',
+      // clientIp() needs the snapshot's trusted proxies; before routing the TCP peer is all there is.
+      client_ip: this.snap !== null && this.peerIp !== '' ? this.clientIp() : this.peerIp,
+      user_agent: ua.length > USER_AGENT_MAX ? ua.slice(0, USER_AGENT_MAX) : ua,
+      host: this.host,
+      gateway_latency_ms: totalMs > upstreamMs ? Math.round((totalMs - upstreamMs) * 1000) / 1000 : 0,
+      // The h1 client reports it (onRequestSent); undici does not: 0 there.
+      upstream_connect_ms: Math.round(this.upstreamConnect * 1000) / 1000,
+      upstream_ttfb_ms: upstreamMs,
+      upstream_addr: this.target !== null ? upstreamAddrOf(this.target.origin) : '',
+      ai_provider: ai === null ? '' : ai.provider,
+      ai_model: ai === null ? '' : ai.model,
+      ai_prompt_tokens: ai === null ? 0 : ai.promptTokens,
+      ai_completion_tokens: ai === null ? 0 : ai.completionTokens,
+      ai_cost_usd: ai === null ? 0 : ai.costUsd,
+      captured: this.captured,
     });
     inFlight--;
   }
@@ -1176,7 +1251,7 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   scratch = [];
   scratchBytes = 0;
   scratchConnection = hHost = hRequestId = hContentLength = hTransferEncoding = hForwardedFor = '';
-  hForwarded = hVia = hTraceparent = hTracestate = hExpect = '';
+  hForwarded = hVia = hTraceparent = hTracestate = hExpect = hUserAgent = '';
   hBadFraming = false;
   req.forEach(collectHeader);
   const host = hHost;
@@ -1191,6 +1266,11 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
 
   const ex = new Exchange(res, deps, requestId, method, url, ts, t0);
   lastExchange = ex;
+  // For the call record from the start: a request refused before it is forwarded still names its client.
+  ex.host = host;
+  ex.userAgent = hUserAgent;
+  ex.priorXff = hForwardedFor;
+  ex.priorForwarded = hForwarded;
   res.onAborted(() => ex.onClientAborted());
   // Only the mTLS listener's handler has `mtls`: the plain ports pay one property test.
   if (deps.mtls !== undefined && !takeMtlsPeer(ex, deps.mtls)) return ex.finish();
@@ -1242,6 +1322,9 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   ex.route = route;
   ex.snap = snap;
   ex.maxBodyBytes = deps.maxBodyBytes;
+  // Tracing off (the default): this null test is all it costs. On: unsampled requests pay headSampled only.
+  const tracer = deps.tracer;
+  if (tracer != null && tracer.sample(hTraceparent)) ex.trace = tracer.begin(hTraceparent, traced(ex, route, url, host));
 
   if (route.keyAuth) {
     const auth = authenticate(route.keyAuth, snap.keys, (name) => req.getHeader(name), query);
@@ -1250,6 +1333,7 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
       return ex.finish();
     }
     ex.consumerId = auth.owner.consumerId;
+    ex.keyHex = auth.hex;
     if (route.keyAuth.hideCredentials) {
       headers = withoutHeaders(headers, route.keyAuth.headerNames);
       // A key sent in the query string is not forwarded either.
@@ -1261,7 +1345,6 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   // What forwarding needs, kept on the exchange: a pipeline step may finish after this handler returned.
   ex.headers = headers;
   ex.query = query;
-  ex.host = host;
   ex.declaredLength = chunked ? -1 : declared;
   ex.chunked = chunked;
   ex.prefixLength = match.prefixLength;
@@ -1274,6 +1357,20 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   if (route.pipeline !== null) startPipeline(ex, route.pipeline, chunked || declared > 0);
   else proceed(ex);
   ex.req = null;
+}
+
+/** What a sampled request's server span is labelled with (off the hot path: sampled requests only). */
+function traced(ex: Exchange, route: CompiledRoute, path: string, host: string): TracedRequest {
+  return {
+    method: ex.method,
+    path,
+    host: hostWithoutPort(host),
+    scheme: ex.deps.https === true ? 'https' : 'http',
+    requestId: ex.requestId,
+    routeId: route.id,
+    serviceId: route.service.id,
+    t0: ex.t0,
+  };
 }
 
 /**
@@ -1306,6 +1403,7 @@ function startPipeline(ex: Exchange, pipeline: Pipeline, hasBody: boolean): void
     ex.held = [];
     ex.res.onData((chunk, isLast) => ex.onHeldData(chunk, isLast));
   } else ex.bodyComplete = true;
+  if (ex.trace !== null) ex.trace.pipelineStart(pipeline.steps.length);
   runSteps(pipeline.steps, 0, ex, PIPELINE_SINK);
 }
 
@@ -1332,17 +1430,26 @@ const PIPELINE_SINK: PipelineSink<Exchange> = {
       (added ?? (ex.added = [])).push('x-consumer-id', who.consumerId, 'x-consumer-username', owner === undefined ? '' : owner.username);
     }
   },
-  deny(ex: Exchange, d: Denial): void {
+  deny(ex: Exchange, d: Denial, step: string): void {
+    if (ex.trace !== null) ex.trace.stepDecided(step, d.status, d.code);
     ex.failWith(d.status, d.code, d.message, d.headers, d.fields, !ex.bodyComplete);
     ex.finish();
   },
-  answer(ex: Exchange, a: Answer): void {
+  answer(ex: Exchange, a: Answer, step: string): void {
+    if (ex.trace !== null) ex.trace.stepDecided(step, a.status, '');
     if (!ex.aborted && !ex.responded) writeAnswer(ex, a);
     ex.finish();
   },
   bodyReady: (ex) => ex.bodyComplete,
   awaitBody: (ex, resume) => ex.awaitBody(resume),
   done: (ex) => proceed(ex),
+  // Only steps that wait asynchronously get a span of their own.
+  waiting(ex: Exchange, step: string): void {
+    if (ex.trace !== null) ex.trace.stepWaiting(step);
+  },
+  settled(ex: Exchange, failed: boolean): void {
+    if (ex.trace !== null) ex.trace.stepSettled(failed);
+  },
   failed(ex: Exchange, error: unknown, step: string): void {
     process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'proxy.step_failed', step, error: String(error) }) + '\n');
     ex.fail('TP_ERR_INTERNAL', 'internal error', !ex.bodyComplete);
@@ -1443,10 +1550,13 @@ function proceed(ex: Exchange): void {
   );
   // W3C trace context: a valid incoming one passes unchanged (with its tracestate); otherwise a fresh,
   // unsampled traceparent lets upstream logs correlate with this request (tracestate without it is void).
-  if (ex.traceparent !== '' && validTraceparent(ex.traceparent)) {
-    headers.push('traceparent', ex.traceparent);
-    if (ex.tracestate !== '') headers.push('tracestate', ex.tracestate);
-  } else headers.push('traceparent', newTraceparent());
+  // A traced request sends its client span's instead (below, once the upstream path is known).
+  const validParent = ex.traceparent !== '' && validTraceparent(ex.traceparent);
+  if (ex.trace === null) {
+    if (validParent) headers.push('traceparent', ex.traceparent);
+    else headers.push('traceparent', newTraceparent());
+  }
+  if (validParent && ex.tracestate !== '') headers.push('tracestate', ex.tracestate);
 
   let upstreamPath: string;
   if (ex.pathOverride !== null) upstreamPath = ex.pathOverride;
@@ -1458,6 +1568,7 @@ function proceed(ex: Exchange): void {
   }
   const query = ex.query;
   if (query !== '') upstreamPath += '?' + query;
+  if (ex.trace !== null) headers.push('traceparent', ex.trace.upstream(ex.methodOverride === '' ? ex.method : ex.methodOverride, target.origin, upstreamPath));
 
   ex.dispatcher = target.dispatcher;
   ex.dispatchOpts = {

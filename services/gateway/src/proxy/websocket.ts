@@ -14,7 +14,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsSocket, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import WebSocket from 'ws';
-import { errorBody, httpStatusFor, type ErrorCode, type FieldError } from '@turnpike/common';
+import { errorBody, httpStatusFor, USER_AGENT_MAX, type ErrorCode, type FieldError } from '@turnpike/common';
 import type { CompiledRoute, CompiledUpstream, Snapshot, UpstreamTarget } from '../config/compiler.js';
 import type { RequestView } from '../router/index.js';
 import type { WebSocketCounters } from '../status/metrics.js';
@@ -22,6 +22,7 @@ import { authenticate, KEY_AUTH_MESSAGES, withoutQueryParams } from '../plugins/
 import { runSteps, type Answer, type Denial, type Identified, type PipelineSink } from '../plugins/pipeline.js';
 import type { AccessTables, RequestContext } from '../plugins/request-context.js';
 import { clientIpOf } from '../plugins/ip-restriction/index.js';
+import { upstreamAddrOf } from './upstream-addr.js';
 import { API_KEY_CHALLENGE } from '../plugins/steps.js';
 import { unavailableCode } from '../upstream/resilience.js';
 import { tlsConnectOptions } from '../upstream/pools.js';
@@ -167,6 +168,8 @@ class WsConnection implements RequestContext {
   /** A step's rewritePath: the upstream path, replacing the routed one. */
   pathOverride: string | null = null;
   credentialId = '';
+  /** The User-Agent of the upgrade request, for the call record. */
+  userAgent = '';
   /** Headers every answer carries (CORS), flat; null for none. */
   responseExtra: string[] | null = null;
 
@@ -374,6 +377,9 @@ class WsConnection implements RequestContext {
     const total = performance.now() - this.t0;
     const route = this.route;
     if (this.bytesIn !== 0 || this.bytesOut !== 0) reg.deps.transferred(route, this.bytesIn, this.bytesOut);
+    const totalMs = Math.round(total * 1000) / 1000;
+    const upstreamMs = Math.round(this.upstreamLatency * 1000) / 1000;
+    const ua = this.userAgent;
     reg.deps.record({
       request_id: this.requestId,
       ts: this.ts,
@@ -384,11 +390,28 @@ class WsConnection implements RequestContext {
       method: 'GET',
       path: this.path,
       status: this.status,
-      upstream_latency_ms: Math.round(this.upstreamLatency * 1000) / 1000,
-      total_latency_ms: Math.round(total * 1000) / 1000,
+      upstream_latency_ms: upstreamMs,
+      total_latency_ms: totalMs,
       bytes_in: this.bytesIn,
       bytes_out: this.bytesOut,
       error_code: this.errorCode,
+      credential_id: this.credentialId,
+      plan_id: route !== null && this.consumerId !== '' && this.snap !== null ? this.snap.access.subscriptions.planOf(this.consumerId, route.service.id) : '',
+      client_ip: this.snap !== null && this.peerIp !== '' ? this.clientIp() : this.peerIp,
+      user_agent: ua.length > USER_AGENT_MAX ? ua.slice(0, USER_AGENT_MAX) : ua,
+      host: this.host,
+      // A WebSocket's total is the connection's life and its upstream latency runs from arrival to the
+      // upstream's open: total − upstream would be neither's share, so it is not recorded (0).
+      gateway_latency_ms: 0,
+      upstream_connect_ms: 0,
+      upstream_ttfb_ms: upstreamMs,
+      upstream_addr: this.target !== null ? upstreamAddrOf(this.target.origin) : '',
+      ai_provider: '',
+      ai_model: '',
+      ai_prompt_tokens: 0,
+      ai_completion_tokens: 0,
+      ai_cost_usd: 0,
+      captured: '',
     });
   }
 }
@@ -678,6 +701,8 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
     const auth = authenticate(route.keyAuth, snap.keys, getHeader, query);
     if (!auth.ok) return conn.fail(auth.code, KEY_AUTH_MESSAGES[auth.code], 401, KEY_CHALLENGE_HEADERS);
     conn.consumerId = auth.owner.consumerId;
+    // An upgrade is rare next to requests: the key's id is looked up at once (the call record's credential_id).
+    conn.credentialId = snap.access.keys.keyIds?.get(auth.hex) ?? '';
     if (route.keyAuth.hideCredentials) {
       for (const name of route.keyAuth.headerNames) delete headers[name];
       if (route.keyAuth.queryNames.length > 0 && query !== '') query = withoutQueryParams(query, route.keyAuth.queryNames);
@@ -692,6 +717,8 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   conn.host = host;
   conn.headers = headers;
   conn.peerIp = peerIp;
+  const ua = headers['user-agent'];
+  if (typeof ua === 'string') conn.userAgent = ua;
   conn.priorXff = hForwardedFor;
   conn.priorForwarded = hForwarded;
   conn.priorVia = hVia;

@@ -12,6 +12,8 @@ import type { Readable } from 'node:stream';
 export interface H1Handler {
   /** Called once the request is assigned (before any I/O); `abort` cancels it at any point. */
   onConnect(abort: (err?: Error) => void): void;
+  /** Optional: the request is being written on a connection (a new one just connected, or a reused one). */
+  onRequestSent?(): void;
   /** Final (non-1xx) response head. rawHeaders: flat [name, value, …] as received (latin1 strings). */
   onHeaders(status: number, rawHeaders: string[], resume: () => void, statusText: string): boolean;
   /** false: stop reading from the upstream until `resume` (from onHeaders) is called. `chunk` is the handler's to keep. */
@@ -215,6 +217,7 @@ class Conn {
     this.status = 0;
     this.trailerBytes = 0;
     this.setDeadline(req.headersTimeout, 'UND_ERR_HEADERS_TIMEOUT');
+    req.handler.onRequestSent?.();
     const s = this.socket;
     const body = req.body;
     if (body === null) s.write(req.head, 'latin1');

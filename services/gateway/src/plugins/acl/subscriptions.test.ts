@@ -83,3 +83,20 @@ test('subscriptions: a lookup among 100,000 approved subscriptions costs two map
   assert.equal(ok, N / 2);
   assert.ok(ns < 5000, `${ns} ns`);
 });
+
+test('subscriptions: planOf names the approved subscription plan for the call record; none once revoked or deleted', () => {
+  const t = new SubscriptionTable();
+  t.put('subscriptions.1', { consumer_id: 'c1', service_id: 's1', plan_id: 'gold', status: 'approved' });
+  t.put('subscriptions.2', { consumer_id: 'c1', service_id: 's2', plan_id: 'silver', status: 'pending' });
+  t.put('subscriptions.3', { consumer_id: 'c2', service_id: 's1', plan_id: null, status: 'approved' });
+  assert.equal(t.planOf('c1', 's1'), 'gold');
+  assert.equal(t.planOf('c1', 's2'), '', 'a pending subscription has no plan in force');
+  assert.equal(t.planOf('c2', 's1'), '', 'approved without a plan');
+  assert.equal(t.planOf('c3', 's1'), '');
+  t.put('subscriptions.1', { consumer_id: 'c1', service_id: 's1', plan_id: 'gold', status: 'revoked' });
+  assert.equal(t.planOf('c1', 's1'), '');
+  t.put('subscriptions.2', { consumer_id: 'c1', service_id: 's2', plan_id: 'silver', status: 'approved' });
+  assert.equal(t.planOf('c1', 's2'), 'silver');
+  t.delete('subscriptions.2');
+  assert.equal(t.planOf('c1', 's2'), '');
+});

@@ -31,6 +31,11 @@ export class SubscriptionTable {
   readonly #byKey = new Map<string, Held>();
   /** `consumer\0service` → how many approved entries grant it. */
   readonly #count = new Map<string, number>();
+  /**
+   * consumer → service → plan id of its approved subscription (the latest put when several grant the pair),
+   * for the call record: two map lookups per request, no key built.
+   */
+  readonly #plans = new Map<string, Map<string, string>>();
 
   /**
    * Applies a put of `subscriptions.<id>` (`data`: the entry's data). Returns a reason when the entry is not
@@ -38,13 +43,16 @@ export class SubscriptionTable {
    */
   put(key: string, data: unknown): string | null {
     this.delete(key);
-    const d = data as { consumer_id?: unknown; service_id?: unknown; status?: unknown } | null;
+    const d = data as { consumer_id?: unknown; service_id?: unknown; status?: unknown; plan_id?: unknown } | null;
     if (typeof d !== 'object' || d === null) return 'subscription is not an object';
     if (typeof d.consumer_id !== 'string' || d.consumer_id === '') return 'subscription without consumer_id';
     if (typeof d.service_id !== 'string' || d.service_id === '') return 'subscription without service_id';
     if (d.status !== 'approved') return null;
     const held = { consumer: d.consumer_id.toLowerCase(), service: d.service_id.toLowerCase() };
     this.#byKey.set(key, held);
+    let plans = this.#plans.get(held.consumer);
+    if (!plans) this.#plans.set(held.consumer, (plans = new Map()));
+    plans.set(held.service, typeof d.plan_id === 'string' ? d.plan_id : '');
     const pair = `${held.consumer}\0${held.service}`;
     const n = this.#count.get(pair) ?? 0;
     this.#count.set(pair, n + 1);
@@ -67,6 +75,11 @@ export class SubscriptionTable {
       return;
     }
     this.#count.delete(pair);
+    const plans = this.#plans.get(held.consumer);
+    if (plans !== undefined) {
+      plans.delete(held.service);
+      if (plans.size === 0) this.#plans.delete(held.consumer);
+    }
     const services = this.#byConsumer.get(held.consumer)!;
     services.delete(held.service);
     if (services.size === 0) this.#byConsumer.delete(held.consumer);
@@ -76,6 +89,12 @@ export class SubscriptionTable {
   has(consumerId: string, serviceId: string): boolean {
     const services = this.#byConsumer.get(consumerId);
     return services !== undefined && services.has(serviceId);
+  }
+
+  /** The plan id of `consumerId`'s approved subscription to `serviceId` (both lower-case); '' for none. */
+  planOf(consumerId: string, serviceId: string): string {
+    const plans = this.#plans.get(consumerId);
+    return plans === undefined ? '' : (plans.get(serviceId) ?? '');
   }
 
   /** Approved consumer/service pairs. */

@@ -31,6 +31,8 @@ export interface KeyTable extends ReadonlyMap<string, KeyOwner> {
    * empty when none has one (then expiry costs one size check a request).
    */
   readonly expiresAt?: ReadonlyMap<string, number>;
+  /** SHA-256 hex → the key's id (`keys.<id>`), for the call record's credential_id; absent: not kept. */
+  readonly keyIds?: ReadonlyMap<string, string>;
 }
 
 export const DEFAULT_KEY_HEADERS: readonly string[] = ['apikey', 'x-api-key'];
@@ -45,7 +47,8 @@ export function compileKeyAuth(cfg: Partial<KeyAuthConfig>): KeyAuthPolicy {
 }
 
 export type KeyAuthFailureCode = 'TP_ERR_AUTH_KEY_MISSING' | 'TP_ERR_AUTH_KEY_INVALID' | 'TP_ERR_AUTH_KEY_EXPIRED';
-export type KeyAuthResult = { ok: true; owner: KeyOwner } | { ok: false; code: KeyAuthFailureCode };
+/** `hex`: the presented key's digest (KeyTable.keyIds names the key by it, for the call record). */
+export type KeyAuthResult = { ok: true; owner: KeyOwner; hex: string } | { ok: false; code: KeyAuthFailureCode };
 
 const MISSING: KeyAuthResult = { ok: false, code: 'TP_ERR_AUTH_KEY_MISSING' };
 const INVALID: KeyAuthResult = { ok: false, code: 'TP_ERR_AUTH_KEY_INVALID' };
@@ -80,7 +83,7 @@ export function authenticate(policy: KeyAuthPolicy, keys: KeyTable, getHeader: (
     const at = expiry.get(hex);
     if (at !== undefined && (nowMs ?? Date.now()) >= at) return EXPIRED;
   }
-  return { ok: true, owner };
+  return { ok: true, owner, hex };
 }
 
 /** The first non-empty value of any of `names` in the raw query, in `names` order, percent-decoded ('' for none). */

@@ -1,0 +1,49 @@
+// Migration 4 (issue 8): the full call record's columns, added to `calls` with a DEFAULT: rows written
+// before read back as ''/0, and an INSERT that omits them stores the defaults. ClickHouse 18.16 has no
+// ADD COLUMN IF NOT EXISTS, so the columns present are read from system.columns first and only the
+// missing ones are added: a migration cut half-way, or run by two processes, completes on the next run.
+import { ident, sql, type Sql } from './escape.js';
+import type { SqlRunner } from './schema.js';
+
+/** The added columns in order: name and SQL type with its default (static text, never a value). */
+const COLUMNS: readonly (readonly [string, Sql])[] = [
+  ['credential_id', sql`String DEFAULT ''`],
+  ['plan_id', sql`String DEFAULT ''`],
+  ['client_ip', sql`String DEFAULT ''`],
+  ['user_agent', sql`String DEFAULT ''`],
+  ['host', sql`String DEFAULT ''`],
+  ['gateway_latency_ms', sql`Float64 DEFAULT 0`],
+  ['upstream_connect_ms', sql`Float64 DEFAULT 0`],
+  ['upstream_ttfb_ms', sql`Float64 DEFAULT 0`],
+  ['upstream_addr', sql`String DEFAULT ''`],
+  ['ai_provider', sql`String DEFAULT ''`],
+  ['ai_model', sql`String DEFAULT ''`],
+  ['ai_prompt_tokens', sql`UInt32 DEFAULT 0`],
+  ['ai_completion_tokens', sql`UInt32 DEFAULT 0`],
+  ['ai_cost_usd', sql`Float64 DEFAULT 0`],
+  ['captured', sql`String DEFAULT ''`],
+];
+
+/** Names of the columns migration 4 adds. */
+export const FULL_RECORD_COLUMNS: readonly string[] = COLUMNS.map(([name]) => name);
+
+/** Adds the missing columns, one ALTER each; a column another process added meanwhile is not an error. */
+export async function addFullRecordColumns(runner: SqlRunner, db: string): Promise<void> {
+  const present = await columnsOf(runner, db);
+  for (const [name, type] of COLUMNS) {
+    if (present.has(name)) continue;
+    try {
+      await runner.exec(sql`ALTER TABLE ${ident(db)}.calls ADD COLUMN ${ident(name)} ${type}`.text);
+    } catch (e) {
+      // Lost a race with another migrating process: fine once the column is there.
+      if (!(await columnsOf(runner, db)).has(name)) throw e;
+    }
+  }
+}
+
+async function columnsOf(runner: SqlRunner, db: string): Promise<Set<string>> {
+  const out = await runner.exec(sql`SELECT name FROM system.columns WHERE database = ${db} AND table = 'calls' FORMAT JSONEachRow`.text);
+  const names = new Set<string>();
+  for (const line of out.split('\n')) if (line.trim() !== '') names.add(String((JSON.parse(line) as { name: unknown }).name));
+  return names;
+}

@@ -1,0 +1,175 @@
+// Per-minute and per-hour rollups of the calls table. Each is an AggregatingMergeTree keyed by (bucket,
+// service, route, consumer, status class), fed by a materialized view on every INSERT into calls, so
+// dashboards read a few rows per bucket instead of scanning raw calls. All columns are AggregateFunction
+// states (18.16 has no SimpleAggregateFunction); reads combine them with the -Merge combinators.
+//
+// The views see inserted blocks, not the de-duplicated table: a record inserted twice is counted twice
+// here even though calls FINAL counts it once. The ingester skips ids it inserted recently (RecentIds), so
+// this only happens for a redelivery older than that memory; exact answers come from calls FINAL.
+import { TurnpikeError } from '@turnpike/common';
+import { dateTime, ident, join, sql, type Sql } from './escape.js';
+
+export interface Rollup {
+  /** Target table (`<db>.<table>`) and its view (`<table>_mv`). */
+  table: 'calls_1m' | 'calls_1h';
+  /** Bucket width in milliseconds. */
+  bucketMs: number;
+  /** The bucket expression over calls.ts (server time zone; whole-hour zones give aligned buckets). */
+  bucket: Sql;
+  /** Partition expression; retention drops whole partitions (18.16 has no TTL). */
+  partition: Sql;
+}
+
+export const ROLLUP_1M: Rollup = {
+  table: 'calls_1m',
+  bucketMs: 60_000,
+  bucket: sql`toStartOfMinute(ts)`,
+  partition: sql`toYYYYMMDD(bucket)`,
+};
+export const ROLLUP_1H: Rollup = {
+  table: 'calls_1h',
+  bucketMs: 3_600_000,
+  bucket: sql`toStartOfHour(ts)`,
+  partition: sql`toYYYYMM(bucket)`,
+};
+export const ROLLUPS: readonly Rollup[] = [ROLLUP_1M, ROLLUP_1H];
+
+/** Quantile levels kept in the rollups' latency state, in the order the merged array returns them. */
+export const LATENCY_QUANTILES = [0.5, 0.95, 0.99] as const;
+
+// Literal text: quantiles' levels are parameters, which must be constants in the type and the call.
+const Q_LEVELS = sql`0.5, 0.95, 0.99`;
+
+/** CREATE TABLE + CREATE MATERIALIZED VIEW … TO for one rollup (idempotent). */
+export function rollupStatements(db: string, r: Rollup): Sql[] {
+  const t = sql`${ident(db)}.${ident(r.table)}`;
+  const mv = sql`${ident(db)}.${ident(`${r.table}_mv`)}`;
+  return [
+    sql`CREATE TABLE IF NOT EXISTS ${t} (
+  bucket DateTime,
+  service_id String,
+  route_id String,
+  consumer_id String,
+  status_class UInt8,
+  requests AggregateFunction(count),
+  errors AggregateFunction(sum, UInt64),
+  bytes_in AggregateFunction(sum, UInt64),
+  bytes_out AggregateFunction(sum, UInt64),
+  latency_sum_ms AggregateFunction(sum, Float64),
+  latency_quantiles_ms AggregateFunction(quantiles(${Q_LEVELS}), Float64)
+) ENGINE = AggregatingMergeTree()
+PARTITION BY ${r.partition}
+ORDER BY (bucket, service_id, route_id, consumer_id, status_class)`,
+    // An error is a 5xx or any call the gateway tagged with an error code (e.g. a 429 from rate limiting).
+    sql`CREATE MATERIALIZED VIEW IF NOT EXISTS ${mv} TO ${t} AS SELECT
+  ${r.bucket} AS bucket,
+  service_id,
+  route_id,
+  consumer_id,
+  toUInt8(intDiv(status, 100)) AS status_class,
+  countState() AS requests,
+  sumState(toUInt64(status >= 500 OR error_code != '')) AS errors,
+  sumState(bytes_in) AS bytes_in,
+  sumState(bytes_out) AS bytes_out,
+  sumState(total_latency_ms) AS latency_sum_ms,
+  quantilesState(${Q_LEVELS})(total_latency_ms) AS latency_quantiles_ms
+FROM ${ident(db)}.calls
+GROUP BY bucket, service_id, route_id, consumer_id, status_class`,
+  ];
+}
+
+/**
+ * The backfill for calls stored before the rollup existed: run once, by hand, right after the migration,
+ * with `beforeMs` = the time the migration ran (rows inserted after it already reached the view).
+ */
+export function rollupBackfillQuery(db: string, r: Rollup, beforeMs: number): string {
+  return sql`INSERT INTO ${ident(db)}.${ident(r.table)} SELECT
+  ${r.bucket} AS bucket, service_id, route_id, consumer_id, toUInt8(intDiv(status, 100)) AS status_class,
+  countState(), sumState(toUInt64(status >= 500 OR error_code != '')), sumState(bytes_in), sumState(bytes_out),
+  sumState(total_latency_ms), quantilesState(${Q_LEVELS})(total_latency_ms)
+FROM ${ident(db)}.calls FINAL WHERE ts_ms < ${beforeMs}
+GROUP BY bucket, service_id, route_id, consumer_id, status_class`.text;
+}
+
+export interface RollupFilter {
+  from?: number;
+  to?: number;
+  service_id?: string;
+  route_id?: string;
+  consumer_id?: string;
+  status_class?: number;
+}
+
+export interface RollupPoint {
+  /** Bucket start, epoch ms. */
+  bucket: number;
+  service_id: string;
+  route_id: string;
+  consumer_id: string;
+  status_class: number;
+  requests: number;
+  errors: number;
+  bytes_in: number;
+  bytes_out: number;
+  latency_avg_ms: number;
+  latency_p50_ms: number;
+  latency_p95_ms: number;
+  latency_p99_ms: number;
+}
+
+/** One row per (bucket, service, route, consumer, status class) in [from, to), oldest first. */
+export function rollupQuery(db: string, r: Rollup, f: RollupFilter, limit = 10_000): string {
+  const conds: Sql[] = [];
+  if (f.from !== undefined) conds.push(sql`bucket >= ${dateTime(checkMs('from', f.from))}`);
+  if (f.to !== undefined) conds.push(sql`bucket < ${dateTime(checkMs('to', f.to))}`);
+  for (const k of ['service_id', 'route_id', 'consumer_id'] as const) {
+    const v = f[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw invalid(k, 'must be a string');
+    conds.push(sql`${ident(k)} = ${v}`);
+  }
+  if (f.status_class !== undefined) {
+    if (!Number.isInteger(f.status_class) || f.status_class < 1 || f.status_class > 5) throw invalid('status_class', 'must be 1..5');
+    conds.push(sql`status_class = ${f.status_class}`);
+  }
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw invalid('limit', 'must be 1..100000');
+  const where = conds.length === 0 ? sql`1` : join(conds, ' AND ');
+  // toUInt32(bucket) * 1000: epoch ms with no time zone involved in the answer.
+  return sql`SELECT toUInt32(bucket) * 1000 AS bucket_ms, service_id, route_id, consumer_id, status_class,
+  countMerge(requests) AS requests, sumMerge(errors) AS errors, sumMerge(bytes_in) AS bytes_in,
+  sumMerge(bytes_out) AS bytes_out, sumMerge(latency_sum_ms) AS latency_sum_ms,
+  quantilesMerge(${Q_LEVELS})(latency_quantiles_ms) AS latency_q
+FROM ${ident(db)}.${ident(r.table)} WHERE ${where}
+GROUP BY bucket_ms, service_id, route_id, consumer_id, status_class
+ORDER BY bucket_ms, service_id, route_id, consumer_id, status_class
+LIMIT ${limit} FORMAT JSONEachRow`.text;
+}
+
+export function rollupPointFromRow(row: Record<string, unknown>): RollupPoint {
+  const q = (row.latency_q as unknown[]).map(Number);
+  const requests = Number(row.requests);
+  return {
+    bucket: Number(row.bucket_ms),
+    service_id: String(row.service_id),
+    route_id: String(row.route_id),
+    consumer_id: String(row.consumer_id),
+    status_class: Number(row.status_class),
+    requests,
+    errors: Number(row.errors),
+    bytes_in: Number(row.bytes_in),
+    bytes_out: Number(row.bytes_out),
+    latency_avg_ms: requests === 0 ? 0 : Number(row.latency_sum_ms) / requests,
+    latency_p50_ms: q[0] ?? 0,
+    latency_p95_ms: q[1] ?? 0,
+    latency_p99_ms: q[2] ?? 0,
+  };
+}
+
+function checkMs(field: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0 || v >= 0xffffffff * 1000) throw invalid(field, 'must be epoch milliseconds');
+  return v;
+}
+
+function invalid(field: string, message: string): TurnpikeError {
+  return new TurnpikeError('TP_ERR_VALIDATION', `${field} ${message}`, [{ path: `/${field}`, message }]);
+}
