@@ -14,7 +14,6 @@ import { bodyLimitFor } from '../plugins/request-size-limiting/index.js';
 import { runSteps, type Answer, type Denial, type Identified, type PipelineSink } from '../plugins/pipeline.js';
 import type { Pipeline } from '../plugins/chain.js';
 import type { AccessTables, AiUsage, RequestContext, ResponseHead, ResponseHook } from '../plugins/request-context.js';
-import { clientIpOf } from '../plugins/ip-restriction/index.js';
 import { API_KEY_CHALLENGE } from '../plugins/steps.js';
 import type { ClientCertificate } from '../tls/client-certificate.js';
 import type { MtlsPeer } from '../tls/mtls-listener.js';
@@ -39,6 +38,7 @@ import type { TracingConfig } from '../tracing/config.js';
 import type { RequestTrace, TracedRequest } from '../tracing/request-trace.js';
 import type { RequestTracer } from '../tracing/tracer.js';
 import { RETRY_5XX, RETRY_CONNECT_FAILURE, countsAsFailure, failureCondition, isIdempotent, unavailableCode, type CompiledResilience } from '../upstream/resilience.js';
+import { appendPairs, clientAddress, collectedHeader, noted } from './request-reading.js';
 
 export interface ProxyDeps {
   snapshot(): Snapshot | null;
@@ -512,11 +512,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       case 'content-length':
         return this.declaredLength > 0 ? String(this.declaredLength) : '';
     }
-    // The collected copy first: no native call and no second copy of a long value (a token).
-    const h = this.received;
-    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]!;
-    // Names the copy leaves out (hop-by-hop, owned by the gateway) while the uWS request is still there.
-    return this.req !== null ? this.req.getHeader(name) : '';
+    return collectedHeader(this.received, this.req, name);
   }
 
   /** Splits and hash keys read headers through this when the uWS request is gone. */
@@ -525,8 +521,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   }
 
   clientIp(): string {
-    const t = this.snap!.access.trustedProxies;
-    return t.set.size === 0 ? this.peerIp : clientIpOf(this.peerIp, this.priorXff, this.priorForwarded, t) || this.peerIp;
+    return clientAddress(this.snap!.access, this.peerIp, this.priorXff, this.priorForwarded);
   }
 
   hideHeaders(names: readonly string[]): void {
@@ -539,8 +534,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   }
 
   addResponseHeaders(pairs: readonly string[]): void {
-    if (this.responseExtra === null) this.responseExtra = [];
-    for (let i = 0; i < pairs.length; i++) this.responseExtra.push(pairs[i]!);
+    this.responseExtra = appendPairs(this.responseExtra, pairs);
     // Which name lengths the upstream's headers must be checked for (bit n: a name of n characters; the
     // sign bit: some name of 31 or more).
     for (let i = 0; i < pairs.length; i += 2) {
@@ -551,7 +545,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   ownLengths = 0;
 
   note(code: string, detail: string): void {
-    if (this.errorCode === '') this.errorCode = `${code} ${detail}`.slice(0, 200);
+    this.errorCode = noted(this.errorCode, code, detail);
   }
 
   ownResponseHeaders(prefix: string): void {

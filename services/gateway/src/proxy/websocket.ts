@@ -21,7 +21,6 @@ import type { WebSocketCounters } from '../status/metrics.js';
 import { authenticate, KEY_AUTH_MESSAGES, withoutQueryParams } from '../plugins/key-auth/index.js';
 import { runSteps, type Answer, type Denial, type Identified, type PipelineSink } from '../plugins/pipeline.js';
 import type { AccessTables, RequestContext } from '../plugins/request-context.js';
-import { clientIpOf } from '../plugins/ip-restriction/index.js';
 import { upstreamAddrOf } from './upstream-addr.js';
 import { API_KEY_CHALLENGE } from '../plugins/steps.js';
 import { unavailableCode } from '../upstream/resilience.js';
@@ -44,6 +43,7 @@ import {
   upstreamWsUrl,
   type CloseFrame,
 } from './websocket-protocol.js';
+import { appendPairs, clientAddress, collectedHeader, noted } from './request-reading.js';
 
 export interface WebSocketProxyOptions {
   /** Largest message either way, in bytes (default 16 MiB); a bigger one closes the connection with 1009. */
@@ -259,10 +259,7 @@ class WsConnection implements RequestContext {
       case 'via':
         return this.priorVia;
     }
-    if (this.req !== null) return this.req.getHeader(name);
-    const h = this.received;
-    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1]!;
-    return '';
+    return collectedHeader(this.received, this.req, name);
   }
 
   /** Splits and hash keys read headers through this when the uWS request is gone. */
@@ -271,8 +268,7 @@ class WsConnection implements RequestContext {
   }
 
   clientIp(): string {
-    const t = this.snap!.access.trustedProxies;
-    return t.set.size === 0 ? this.peerIp : clientIpOf(this.peerIp, this.priorXff, this.priorForwarded, t) || this.peerIp;
+    return clientAddress(this.snap!.access, this.peerIp, this.priorXff, this.priorForwarded);
   }
 
   hideHeaders(names: readonly string[]): void {
@@ -284,8 +280,7 @@ class WsConnection implements RequestContext {
   }
 
   addResponseHeaders(pairs: readonly string[]): void {
-    if (this.responseExtra === null) this.responseExtra = [];
-    for (let i = 0; i < pairs.length; i++) this.responseExtra.push(pairs[i]!);
+    this.responseExtra = appendPairs(this.responseExtra, pairs);
   }
 
   // An upgrade's answer is the gateway's own 101 (or its refusal): no upstream response header reaches the
@@ -315,7 +310,7 @@ class WsConnection implements RequestContext {
   onResponse(): void {}
 
   note(code: string, detail: string): void {
-    if (this.errorCode === '') this.errorCode = `${code} ${detail}`.slice(0, 200);
+    this.errorCode = noted(this.errorCode, code, detail);
   }
 
   /** The client's upgrade request went away while the upstream's was under way. */
