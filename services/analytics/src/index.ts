@@ -36,3 +36,4 @@ export {
   type RollupPoint,
 } from './clickhouse/rollups.js';
 export { dropExpiredPartitions, startRetention, type RetentionPolicy, type RetentionTask, type DroppedPartition } from './clickhouse/retention.js';
+export { MAX_TIMESERIES_POINTS, timeseriesQuery, timeseriesPointFromRow, topQuery, topEntryFromRow } from './clickhouse/aggregates.js';

@@ -110,6 +110,7 @@ export function whereClause(f: CallsFilter): Sql {
   if (f.service_id !== undefined) conds.push(sql`service_id = ${checkString('service_id', f.service_id)}`);
   if (f.route_id !== undefined) conds.push(sql`route_id = ${checkString('route_id', f.route_id)}`);
   if (f.consumer_id !== undefined) conds.push(sql`consumer_id = ${checkString('consumer_id', f.consumer_id)}`);
+  if (f.request_id !== undefined) conds.push(sql`request_id = ${checkString('request_id', f.request_id)}`);
   if (f.status !== undefined) {
     if (!Number.isInteger(f.status) || f.status < 0 || f.status > 65535) throw invalid('status', 'must be an HTTP status code');
     conds.push(sql`status = ${f.status}`);
@@ -124,11 +125,13 @@ export function whereClause(f: CallsFilter): Sql {
 export function callsQuery(db: string, f: CallsFilter): string {
   const limit = f.limit ?? DEFAULT_CALLS_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CALLS_LIMIT) throw invalid('limit', `must be 1..${MAX_CALLS_LIMIT}`);
+  const offset = f.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0 || offset > 1_000_000) throw invalid('offset', 'must be 0..1000000');
   const cols = join(
     CALL_COLUMNS.filter((c) => c !== 'ts').map((c) => ident(c)),
     ', ',
   );
-  return sql`SELECT ${cols} FROM ${ident(db)}.calls FINAL WHERE ${whereClause(f)} ORDER BY ts_ms DESC, request_id LIMIT ${limit} FORMAT JSONEachRow`.text;
+  return sql`SELECT ${cols} FROM ${ident(db)}.calls FINAL WHERE ${whereClause(f)} ORDER BY ts_ms DESC, request_id LIMIT ${offset}, ${limit} FORMAT JSONEachRow`.text;
 }
 
 /** Per-minute counts by status class; minutes come from ts_ms arithmetic, so no time zone is involved. */

@@ -2,7 +2,6 @@
 // A private nats-server per file (the calls stream name is fixed) and a private ClickHouse database.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { callsSubject, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
@@ -10,6 +9,7 @@ import { startPrivateNats, testEnv, waitFor, type PrivateNats } from '@turnpike/
 import { ClickHouseStore, startIngester, type Ingester } from '../src/index.js';
 import { BASE, call, legacyCall } from './store-contract.js';
 import { loadGatewayCallLog, type GatewayCallLog } from './gateway-call-log.js';
+import { TcpRelay } from './tcp-relay.js';
 
 const sortIds = (rs: readonly { request_id: string }[]): string[] => rs.map((r) => r.request_id).sort();
 
@@ -203,6 +203,8 @@ describe('ingester', { timeout: 120_000 }, () => {
       },
       calls: (f) => store.calls(f),
       trend: (f) => store.trend(f),
+      timeseries: (f) => store.timeseries(f),
+      top: (f) => store.top(f),
       close: async () => undefined,
     };
     const js = jetstream(nc);
@@ -222,38 +224,3 @@ describe('ingester', { timeout: 120_000 }, () => {
     await ing.close();
   });
 });
-
-/** A TCP relay to `target` that can be taken down (listener closed, connections cut) and brought back on the same port. */
-class TcpRelay {
-  #server: Server | null = null;
-  readonly #sockets = new Set<Socket>();
-  constructor(private readonly target: URL) {}
-
-  async up(port: number): Promise<number> {
-    if (this.#server) return port;
-    const server = createServer((client) => {
-      const upstream = tcpConnect(Number(this.target.port), this.target.hostname);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    this.#server = server;
-    return (server.address() as { port: number }).port;
-  }
-
-  async down(): Promise<void> {
-    const server = this.#server;
-    this.#server = null;
-    for (const s of this.#sockets) s.destroy();
-    if (server) await new Promise<void>((r) => server.close(() => r()));
-  }
-}

@@ -204,6 +204,43 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.deepEqual(await s.trend({ from: BASE + 10 * m }), []);
     }));
 
+  test(`${name}: timeseries and top from the rollups; search by request id with offset paging`, opts, () =>
+    withStore(async (s) => {
+      const m = 60_000;
+      const rs = [
+        call({ ts: BASE + 1, route_id: 'r-a', total_latency_ms: 10, bytes_out: 5 }),
+        call({ ts: BASE + 2, route_id: 'r-a', total_latency_ms: 20, bytes_out: 5 }),
+        call({ ts: BASE + 3, route_id: 'r-a', total_latency_ms: 900, status: 502, bytes_out: 5 }),
+        call({ ts: BASE + 4, route_id: 'r-b', status: 429, error_code: 'TP_ERR_RATE_LIMITED', bytes_out: 5 }),
+        call({ ts: BASE + m + 1, route_id: 'r-b', bytes_out: 5 }),
+      ];
+      await s.insert(rs);
+      const pts = await s.timeseries({ from: BASE, to: BASE + 2 * m, interval: 'minute', group_by: 'none' });
+      assert.deepEqual(
+        pts.map((p) => [p.bucket, p.key, p.requests, p.errors, p.bytes_out]),
+        [
+          [BASE, '', 4, 2, 20],
+          [BASE + m, '', 1, 0, 5],
+        ],
+      );
+      const p0 = pts[0]!;
+      assert.ok(p0.latency_p50_ms <= p0.latency_p95_ms && p0.latency_p95_ms <= p0.latency_p99_ms);
+      const byRoute = await s.timeseries({ from: BASE, to: BASE + m, interval: 'minute', group_by: 'route' });
+      assert.deepEqual(byRoute.map((p) => [p.key, p.requests]), [['r-a', 3], ['r-b', 1]]);
+      const hourly = await s.timeseries({ from: BASE, to: BASE + 60 * m, interval: 'hour', group_by: 'none', route_id: 'r-b' });
+      assert.deepEqual(hourly.map((p) => [p.bucket, p.requests]), [[BASE, 2]]);
+      assert.deepEqual(await s.top({ dimension: 'route', from: BASE, to: BASE + 2 * m, limit: 10 }), [
+        { key: 'r-a', requests: 3, errors: 1 },
+        { key: 'r-b', requests: 2, errors: 1 },
+      ]);
+      assert.deepEqual(await s.top({ dimension: 'error_code', from: BASE, to: BASE + 2 * m, limit: 10 }), [
+        { key: 'TP_ERR_RATE_LIMITED', requests: 1, errors: 1 },
+      ]);
+      assert.deepEqual(ids(await s.calls({ request_id: rs[2]!.request_id })), [rs[2]!.request_id]);
+      const page2 = await s.calls({ limit: 2, offset: 2 });
+      assert.deepEqual(page2.map((r) => r.request_id), [rs[2]!.request_id, rs[1]!.request_id]);
+    }));
+
   test(`${name}: hostile strings are stored verbatim and are safe as filter values`, opts, () =>
     withStore(async (s) => {
       const nasty = [

@@ -12,7 +12,58 @@ export interface CallsFilter {
   /** Exact status code (e.g. 404) or class (2..5 meaning 2xx..5xx) via status_class. */
   status?: number;
   status_class?: number;
+  /** Exact request id (search). */
+  request_id?: string;
   limit?: number;
+  /** Rows to skip (paging of the newest-first list). */
+  offset?: number;
+}
+
+export type TimeseriesInterval = 'minute' | 'hour';
+export type TimeseriesGroupBy = 'none' | 'service' | 'route' | 'consumer';
+
+export interface TimeseriesFilter {
+  /** Inclusive lower bound, ms since epoch. */
+  from: number;
+  /** Exclusive upper bound, ms since epoch. */
+  to: number;
+  interval: TimeseriesInterval;
+  group_by: TimeseriesGroupBy;
+  service_id?: string;
+  route_id?: string;
+  consumer_id?: string;
+}
+
+export interface TimeseriesPoint {
+  /** Bucket start, ms since epoch. */
+  bucket: number;
+  /** The group's id (service, route or consumer id); '' when group_by is none. */
+  key: string;
+  requests: number;
+  errors: number;
+  bytes_in: number;
+  bytes_out: number;
+  latency_p50_ms: number;
+  latency_p95_ms: number;
+  latency_p99_ms: number;
+}
+
+export type TopDimension = 'service' | 'route' | 'consumer' | 'error_code';
+
+export interface TopFilter {
+  dimension: TopDimension;
+  from: number;
+  to: number;
+  limit: number;
+  service_id?: string;
+  route_id?: string;
+  consumer_id?: string;
+}
+
+export interface TopEntry {
+  key: string;
+  requests: number;
+  errors: number;
 }
 
 export interface TrendPoint {
@@ -30,5 +81,9 @@ export interface AnalyticsStore {
   insert(records: CallRecord[]): Promise<void>;
   calls(filter: CallsFilter): Promise<CallRecord[]>;
   trend(filter: CallsFilter): Promise<TrendPoint[]>;
+  /** Aggregates per bucket (and group) from the minute/hour rollups. */
+  timeseries(filter: TimeseriesFilter): Promise<TimeseriesPoint[]>;
+  /** Top `limit` keys of a dimension by requests (error_code: calls with a non-empty error code). */
+  top(filter: TopFilter): Promise<TopEntry[]>;
   close(): Promise<void>;
 }

@@ -216,6 +216,9 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
     { name: 'delete key', resource: 'keys', access: 'write', run: async (c) => c('DELETE', `${keysOf()}/${ok(await sa()('POST', keysOf(), {}), 201).json.id}`) },
     { name: 'analytics calls', resource: 'analytics', access: 'read', run: (c) => c('GET', `/v1/analytics/calls?service_id=${A.service}`) },
     { name: 'analytics trend', resource: 'analytics', access: 'read', run: (c) => c('GET', `/v1/analytics/trend?service_id=${A.service}`) },
+    { name: 'analytics timeseries', resource: 'analytics', access: 'read', run: (c) => c('GET', `/v1/analytics/timeseries?service_id=${A.service}`) },
+    { name: 'analytics top', resource: 'analytics', access: 'read', run: (c) => c('GET', `/v1/analytics/top?dimension=route&service_id=${A.service}`) },
+    { name: 'analytics consumer summary', resource: 'analytics', access: 'read', run: (c) => c('GET', `/v1/analytics/consumers/${A.consumer}`) },
     { name: 'get tenant', resource: 'tenants', access: 'read', run: (c) => c('GET', `/v1/tenants/${A.tenant}`) },
     { name: 'rename tenant (same name)', resource: 'tenants', access: 'write', run: (c) => c('PATCH', `/v1/tenants/${A.tenant}`, { name: 'team-a' }) },
     { name: 'list members', resource: 'members', access: 'read', run: (c) => c('GET', `/v1/tenants/${A.tenant}/members`) },
@@ -375,6 +378,11 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
     assert.equal((await a('PATCH', `/v1/routes/${A.route}`, { service_id: B.service })).status, 422);
     // Analytics of B's service: 404.
     assert.equal((await a('GET', `/v1/analytics/calls?service_id=${B.service}`)).status, 404);
+    assert.equal((await a('GET', `/v1/analytics/timeseries?service_id=${B.service}`)).status, 404);
+    assert.equal((await a('GET', `/v1/analytics/top?dimension=consumer&service_id=${B.service}`)).status, 404);
+    assert.equal((await a('GET', `/v1/analytics/consumers/${B.consumer}`)).status, 404);
+    // Without a filter of its own tenant a token cannot read the shared call log.
+    assert.equal((await a('GET', '/v1/analytics/top?dimension=service')).status, 400);
     // The audit log of A holds none of B's writes.
     const audit = (await a('GET', '/v1/audit?limit=1000')).json.data as Array<{ tenant_id: string; resource_id: string }>;
     assert.ok(audit.length > 0);

@@ -302,7 +302,7 @@ describe('REST admin API', { timeout: 60_000 }, () => {
     assert.equal(res.status, 200);
     const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
     assert.match(doc.openapi, /^3\./);
-    for (const p of ['/v1/upstreams', '/v1/upstreams/{id}', '/v1/services', '/v1/services/{id}', '/v1/routes', '/v1/routes/{id}', '/v1/consumers', '/v1/consumers/{id}', '/v1/consumers/{id}/keys', '/v1/consumers/{id}/keys/{keyId}', '/v1/status', '/v1/analytics/calls', '/v1/analytics/trend']) {
+    for (const p of ['/v1/upstreams', '/v1/upstreams/{id}', '/v1/services', '/v1/services/{id}', '/v1/routes', '/v1/routes/{id}', '/v1/consumers', '/v1/consumers/{id}', '/v1/consumers/{id}/keys', '/v1/consumers/{id}/keys/{keyId}', '/v1/status', '/v1/analytics/calls', '/v1/analytics/trend', '/v1/analytics/timeseries', '/v1/analytics/top', '/v1/analytics/consumers/{id}']) {
       assert.ok(doc.paths[p], `missing ${p}`);
     }
     assert.ok(doc.paths['/v1/upstreams']!.post);

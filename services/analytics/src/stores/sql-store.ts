@@ -1,9 +1,10 @@
 // AnalyticsStore over any SqlRunner: the queries live here once; ClickHouseStore and ChdbStore only
 // provide the transport, so both answer every question with the same SQL.
-import type { AnalyticsStore, CallRecord, CallsFilter, TrendPoint } from '@turnpike/common';
+import type { AnalyticsStore, CallRecord, CallsFilter, TimeseriesFilter, TimeseriesPoint, TopEntry, TopFilter, TrendPoint } from '@turnpike/common';
 import { TurnpikeError } from '@turnpike/common';
 import { parseCallRecord } from '../call-record.js';
 import { isIdentifier } from '../clickhouse/escape.js';
+import { timeseriesPointFromRow, timeseriesQuery, topEntryFromRow, topQuery } from '../clickhouse/aggregates.js';
 import { migrate, type SqlRunner } from '../clickhouse/schema.js';
 import { rollupPointFromRow, rollupQuery, ROLLUP_1H, ROLLUP_1M, type RollupFilter, type RollupPoint } from '../clickhouse/rollups.js';
 import { dropExpiredPartitions, type DroppedPartition, type RetentionPolicy } from '../clickhouse/retention.js';
@@ -44,6 +45,14 @@ export abstract class SqlAnalyticsStore implements AnalyticsStore {
 
   async trend(filter: CallsFilter): Promise<TrendPoint[]> {
     return parseRows(await this.runner.exec(trendQuery(this.database, filter))).map(trendPointFromRow);
+  }
+
+  async timeseries(filter: TimeseriesFilter): Promise<TimeseriesPoint[]> {
+    return parseRows(await this.runner.exec(timeseriesQuery(this.database, filter))).map(timeseriesPointFromRow);
+  }
+
+  async top(filter: TopFilter): Promise<TopEntry[]> {
+    return parseRows(await this.runner.exec(topQuery(this.database, filter))).map(topEntryFromRow);
   }
 
   /** Per-minute or per-hour aggregates from the calls_1m / calls_1h rollups. */

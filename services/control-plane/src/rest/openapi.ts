@@ -112,6 +112,19 @@ const TrendPointSchema = Type.Object({
   total: Type.Integer(),
 });
 
+const TimeseriesPointSchema = Type.Object({
+  bucket: Type.Integer({ description: 'bucket start (minute or hour), ms since epoch' }),
+  key: Type.String({ description: "the group's service, route or consumer id; empty when group_by=none" }),
+  requests: Type.Integer(),
+  errors: Type.Integer({ description: '5xx or a call tagged with an error code' }),
+  bytes_in: Type.Integer(),
+  bytes_out: Type.Integer(),
+  latency_p50_ms: Type.Number(),
+  latency_p95_ms: Type.Number(),
+  latency_p99_ms: Type.Number(),
+});
+const TopEntrySchema = Type.Object({ key: Type.String(), requests: Type.Integer(), errors: Type.Integer() });
+
 const idParam = (name: string, what: string): Json => ({ name, in: 'path', required: true, description: `${what} id`, schema: { type: 'string', format: 'uuid' } });
 const pageOf = (name: string): Json => pageSchema(ref(name));
 const QuotaLimitSchema = Type.Object({
@@ -151,6 +164,8 @@ export function buildOpenApi(): Json {
     ApiKeyUpdate: plain(ApiKeyUpdate),
     CallRecord: plain(CallRecordSchema),
     TrendPoint: plain(TrendPointSchema),
+    TimeseriesPoint: plain(TimeseriesPointSchema),
+    TopEntry: plain(TopEntrySchema),
     ConsumerUsage: plain(ConsumerUsageSchema),
   };
   const paths: Json = {};
@@ -310,8 +325,23 @@ export function buildOpenApi(): Json {
         { name: 'status', in: 'query', schema: { type: 'integer', minimum: 100, maximum: 599 } },
         { name: 'status_class', in: 'query', description: '2 (or 2xx) for 2xx, ...', schema: { type: 'string' } },
         { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        { name: 'offset', in: 'query', description: 'rows to skip (next_offset of the previous page)', schema: { type: 'integer', minimum: 0, maximum: 100000, default: 0 } },
+        { name: 'request_id', in: 'query', schema: { type: 'string' } },
+        { name: 'format', in: 'query', description: 'csv: an RFC 4180 CSV export (also chosen by Accept: text/csv)', schema: { type: 'string', enum: ['json', 'csv'] } },
       ],
-      responses: { '200': { description: 'calls, newest first', ...json({ type: 'object', properties: { data: { type: 'array', items: ref('CallRecord') } } }) }, ...std, ...unavailable },
+      responses: {
+        '200': {
+          description: 'calls, newest first',
+          content: {
+            'application/json': {
+              schema: { type: 'object', properties: { data: { type: 'array', items: ref('CallRecord') }, next_offset: { type: ['integer', 'null'] } } },
+            },
+            'text/csv': { schema: { type: 'string' } },
+          },
+        },
+        ...std,
+        ...unavailable,
+      },
     },
   };
   paths['/v1/analytics/trend'] = {
@@ -321,6 +351,78 @@ export function buildOpenApi(): Json {
       summary: 'Requests per minute by status class (default: the last hour)',
       parameters: filters,
       responses: { '200': { description: 'points', ...json({ type: 'object', properties: { data: { type: 'array', items: ref('TrendPoint') } } }) }, ...std, ...unavailable },
+    },
+  };
+  paths['/v1/analytics/timeseries'] = {
+    get: {
+      tags: ['analytics'],
+      operationId: 'getTimeseries',
+      summary: 'Requests, errors, bytes and latency percentiles per minute or hour, from the rollups (default: the last hour)',
+      parameters: [
+        ...filters,
+        { name: 'interval', in: 'query', description: 'default: minute up to 6 h, hour beyond; minute covers at most 2 days', schema: { type: 'string', enum: ['minute', 'hour'] } },
+        { name: 'group_by', in: 'query', schema: { type: 'string', enum: ['none', 'service', 'route', 'consumer'], default: 'none' } },
+      ],
+      responses: {
+        '200': {
+          description: 'points, oldest first',
+          ...json({
+            type: 'object',
+            properties: { interval: { type: 'string' }, group_by: { type: 'string' }, from: { type: 'integer' }, to: { type: 'integer' }, points: { type: 'array', items: ref('TimeseriesPoint') } },
+          }),
+        },
+        ...std,
+        ...unavailable,
+      },
+    },
+  };
+  paths['/v1/analytics/top'] = {
+    get: {
+      tags: ['analytics'],
+      operationId: 'getTop',
+      summary: 'Top N consumers, routes, services or error codes by requests (default: the last 24 hours)',
+      parameters: [
+        ...filters,
+        { name: 'dimension', in: 'query', required: true, schema: { type: 'string', enum: ['consumer', 'route', 'service', 'error_code'] } },
+        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 10 } },
+      ],
+      responses: {
+        '200': {
+          description: 'entries, most requests first',
+          ...json({ type: 'object', properties: { dimension: { type: 'string' }, from: { type: 'integer' }, to: { type: 'integer' }, data: { type: 'array', items: ref('TopEntry') } } }),
+        },
+        ...std,
+        ...unavailable,
+      },
+    },
+  };
+  paths['/v1/analytics/consumers/{id}'] = {
+    get: {
+      tags: ['analytics'],
+      operationId: 'getConsumerAnalytics',
+      summary: "One consumer's totals and busiest routes (default: the last 24 hours)",
+      parameters: [idParam('id', 'consumer'), timeParam('from', 'inclusive start'), timeParam('to', 'exclusive end')],
+      responses: {
+        '200': {
+          description: 'summary',
+          ...json({
+            type: 'object',
+            properties: {
+              consumer_id: { type: 'string' },
+              from: { type: 'integer' },
+              to: { type: 'integer' },
+              requests: { type: 'integer' },
+              errors: { type: 'integer' },
+              bytes_in: { type: 'integer' },
+              bytes_out: { type: 'integer' },
+              top_routes: { type: 'array', items: ref('TopEntry') },
+            },
+          }),
+        },
+        ...std,
+        '404': errorRef('NotFound'),
+        ...unavailable,
+      },
     },
   };
   Object.assign(schemas, adminSchemas());

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
 import type { ServiceContext } from '../service/index.js';
 import { installAdminRoutes } from './admin-routes.js';
+import { installAnalyticsRoutes } from './analytics-routes.js';
 import { installResourceRoutes } from './resource-routes.js';
 import { installPluginTypeRoutes } from './plugin-types.js';
 import { installAuth } from './auth.js';
@@ -124,8 +125,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
 
   app.get('/v1/consumers/:id/usage', async (req) => await svc.getConsumerUsage(req.svc, param(req, 'id')));
 
-  app.get('/v1/analytics/calls', async (req) => ({ data: await svc.queryCalls(req.svc, analytics, queryParams(req)) }));
-  app.get('/v1/analytics/trend', async (req) => ({ data: await svc.queryTrend(req.svc, analytics, queryParams(req)) }));
+  installAnalyticsRoutes(app, analytics);
   installAdminRoutes(app);
   installResourceRoutes(app);
   installPluginTypeRoutes(app);
