@@ -1061,7 +1061,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     const upstreamMs = Math.round(this.upstreamLatency * 1000) / 1000;
     const ua = this.userAgent;
     const ai = this.aiUsage;
-    this.deps.record({
+    const rec: CallRecord = {
       request_id: this.requestId,
       ts: this.ts,
       node_id: this.deps.nodeId,
@@ -1087,13 +1087,18 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       upstream_connect_ms: Math.round(this.upstreamConnect * 1000) / 1000,
       upstream_ttfb_ms: upstreamMs,
       upstream_addr: this.target !== null ? upstreamAddrOf(this.target.origin) : '',
-      ai_provider: ai === null ? '' : ai.provider,
-      ai_model: ai === null ? '' : ai.model,
-      ai_prompt_tokens: ai === null ? 0 : ai.promptTokens,
-      ai_completion_tokens: ai === null ? 0 : ai.completionTokens,
-      ai_cost_usd: ai === null ? 0 : ai.costUsd,
-      captured: this.captured,
-    });
+    };
+    // AI usage and captured data only when present: absent fields read as ''/0 downstream (the ingester's
+    // defaults), and most records would otherwise carry ~150 bytes of empty keys through JSON and JetStream.
+    if (ai !== null) {
+      rec.ai_provider = ai.provider;
+      rec.ai_model = ai.model;
+      rec.ai_prompt_tokens = ai.promptTokens;
+      rec.ai_completion_tokens = ai.completionTokens;
+      rec.ai_cost_usd = ai.costUsd;
+    }
+    if (this.captured !== '') rec.captured = this.captured;
+    this.deps.record(rec);
     inFlight--;
   }
 }

@@ -401,12 +401,7 @@ class WsConnection implements RequestContext {
       upstream_connect_ms: 0,
       upstream_ttfb_ms: upstreamMs,
       upstream_addr: this.target !== null ? upstreamAddrOf(this.target.origin) : '',
-      ai_provider: '',
-      ai_model: '',
-      ai_prompt_tokens: 0,
-      ai_completion_tokens: 0,
-      ai_cost_usd: 0,
-      captured: '',
+      // No AI usage or capture on a WebSocket: those fields are left out (read as ''/0 downstream).
     });
   }
 }
