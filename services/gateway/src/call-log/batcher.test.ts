@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CallRecord, LogSink } from '@turnpike/common';
 import { CallLogBatcher } from './batcher.js';
+import { testRecord } from './testing.js';
 
 /** An in-memory LogSink that fails its first `failures` writes, then stores batches. */
 class MemorySink implements LogSink {
@@ -29,24 +30,7 @@ class MemorySink implements LogSink {
   }
 }
 
-function rec(i: number): CallRecord {
-  return {
-    request_id: `r${i}`,
-    ts: 1_700_000_000_000 + i,
-    node_id: 'n1',
-    service_id: 's',
-    route_id: 'rt',
-    consumer_id: '',
-    method: 'GET',
-    path: '/x',
-    status: 200,
-    upstream_latency_ms: 1,
-    total_latency_ms: 2,
-    bytes_in: 0,
-    bytes_out: 10,
-    error_code: '',
-  };
-}
+const rec = testRecord;
 
 async function until(what: string, fn: () => boolean, ms = 3_000): Promise<void> {
   const end = Date.now() + ms;

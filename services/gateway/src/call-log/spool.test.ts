@@ -6,25 +6,9 @@ import { join } from 'node:path';
 import type { CallRecord, LogSink } from '@turnpike/common';
 import { CallSpool } from './spool.js';
 import { CallLogBatcher } from './batcher.js';
+import { testRecord } from './testing.js';
 
-function rec(i: number): CallRecord {
-  return {
-    request_id: `r${i}`,
-    ts: 1_700_000_000_000 + i,
-    node_id: 'n1',
-    service_id: 's',
-    route_id: 'rt',
-    consumer_id: '',
-    method: 'GET',
-    path: '/x',
-    status: 200,
-    upstream_latency_ms: 1,
-    total_latency_ms: 2,
-    bytes_in: 0,
-    bytes_out: 10,
-    error_code: '',
-  };
-}
+const rec = testRecord;
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
 const batch = (ids: number[]): CallRecord[] => ids.map(rec);
