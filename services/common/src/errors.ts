@@ -107,6 +107,17 @@ export const ErrorCodes = {
   // Transformations (gateway plugins/transform): a template rendered past its bounds (output size, nesting):
   // the request is not sent (500), or the upstream's response cannot be mapped (502).
   TP_ERR_TRANSFORM_FAILED: 500,
+  // AI gateway (services/gateway/src/ai/): answered in OpenAI's error shape (`error.type`, `error.param`)
+  // with these codes. A provider's own 4xx keeps the provider's status (TP_ERR_AI_PROVIDER_REJECTED is then
+  // the call record's code, not a fixed status); 5xx, unreachable and timed-out providers after every
+  // fallback are 502/503/504.
+  TP_ERR_AI_MODEL_NOT_FOUND: 404,
+  TP_ERR_AI_PROVIDER_REJECTED: 400,
+  TP_ERR_AI_PROVIDER_ERROR: 502,
+  TP_ERR_AI_PROVIDER_UNAVAILABLE: 503,
+  TP_ERR_AI_PROVIDER_TIMEOUT: 504,
+  TP_ERR_AI_STREAM_INTERRUPTED: 502,
+  TP_ERR_AI_BUDGET_EXCEEDED: 429,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -106,6 +106,8 @@ export interface GatewayOptions {
   trustedProxies?: readonly string[];
   /** proxy-cache's bound per proxy thread, in bytes (env TP_CACHE_MAX_BYTES; default 64 MiB). */
   cacheMaxBytes?: number;
+  /** The AI exact-match response cache's bound per proxy thread, in bytes (env TP_AI_CACHE_MAX_BYTES; default 32 MiB). */
+  aiCacheMaxBytes?: number;
   /**
    * OpenTelemetry tracing (tracing/config.ts); unset: from the environment (TP_TRACE_SAMPLE_RATIO,
    * TP_OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT …); null: off.
@@ -238,6 +240,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     wsMaxMessageBytes: opts.wsMaxMessageBytes ?? 16 * 1024 * 1024,
     wsIdleTimeoutMs: opts.wsIdleTimeoutMs ?? 120_000,
     tracing: opts.tracing !== undefined ? opts.tracing : tracingConfigFromEnv(process.env),
+    aiCacheMaxBytes: opts.aiCacheMaxBytes ?? 32 * 1024 * 1024,
   };
   const pool = threaded
     ? new WorkerPool({

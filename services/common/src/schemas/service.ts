@@ -53,8 +53,21 @@ export const AiIntegration = Type.Object(
   {
     type: Type.Literal('ai'),
     provider_ids: Type.Array(Id, { uniqueItems: true, maxItems: 16 }),
+    /** Pins the model every call of this service uses (the client's `model` is then ignored); else the client's, else the provider's default. */
     model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     prompt_template_id: Type.Optional(Id),
+    /**
+     * How a call picks among the providers that serve its model: `fallback` tries them in the listed order;
+     * `weighted` starts at one drawn by `weights`; `least-busy` at the one with the fewest calls in flight on
+     * this node. Either way the others follow as fallbacks when one fails with 429, 5xx or a timeout.
+     */
+    strategy: Type.Optional(Type.Union([Type.Literal('fallback'), Type.Literal('weighted'), Type.Literal('least-busy')])),
+    /** One weight per provider_ids entry (weighted strategy only). */
+    weights: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 1000 }), { maxItems: 16 })),
+    /** Extra tries of the same provider after a 429/5xx/timeout before moving on (default 0). */
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
+    /** Exact-match response cache for non-streamed completions and embeddings, seconds; absent or 0: off. */
+    cache_ttl_s: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
   },
   { additionalProperties: false },
 );
@@ -101,6 +114,15 @@ export function serviceTargetProblems(s: { upstream_id?: string | null | undefin
   const hasIntegration = s.integration !== undefined && s.integration !== null;
   if (hasUpstream && hasIntegration) return [{ path: '/integration', message: 'must not be set together with upstream_id (set exactly one)' }];
   if (!hasUpstream && !hasIntegration) return [{ path: '/upstream_id', message: 'is required unless integration is set (set exactly one)' }];
+  const i = s.integration;
+  if (i && i.type === 'ai') {
+    const weighted = i.strategy === 'weighted';
+    if (weighted && (i.weights === undefined || i.weights.length !== i.provider_ids.length)) {
+      return [{ path: '/integration/weights', message: `needs one weight per provider_ids entry (${i.provider_ids.length}) for strategy weighted` }];
+    }
+    if (weighted && i.weights!.every((w) => w === 0)) return [{ path: '/integration/weights', message: 'must have at least one positive weight' }];
+    if (!weighted && i.weights !== undefined) return [{ path: '/integration/weights', message: 'is only for strategy weighted' }];
+  }
   return [];
 }
 

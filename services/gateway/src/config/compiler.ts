@@ -29,6 +29,8 @@ import type { SizeLimitPolicy } from '../plugins/request-size-limiting/index.js'
 import { DEFAULT_PLUGIN_CONTEXT, type Pipeline, type PluginContext } from '../plugins/chain.js';
 import type { AccessTables } from '../plugins/request-context.js';
 import type { RouteSeries } from '../status/metrics.js';
+import type { CompiledAiIntegration } from '../ai/candidates.js';
+import { compileAiTables, type AiTables } from '../ai/tables.js';
 import { SubscriptionTable } from '../plugins/acl/subscriptions.js';
 import { QuotaPlanTable } from '../quota/plans.js';
 import { PlanRateLimitTable } from '../plugins/rate-limiting/plans.js';
@@ -90,12 +92,14 @@ export interface CompiledService {
   /** The http upstream; null for other integrations (see `integration`, `websocket`). */
   upstream: CompiledUpstream | null;
   /**
-   * Null for http. `websocket` services take upgrades only (plain HTTP gets 426); `lambda` and `ai` are
-   * answered with TP_ERR_INTEGRATION_UNAVAILABLE by this node version.
+   * Null for http. `websocket` services take upgrades only (plain HTTP gets 426); `ai` services are answered
+   * by the AI runtime; `lambda` with TP_ERR_INTEGRATION_UNAVAILABLE by this node version.
    */
   integration: string | null;
   /** Set for `websocket` integrations only. */
   websocket: CompiledWebSocket | null;
+  /** Set for `ai` integrations only (answered by ai/runtime.ts). */
+  ai: CompiledAiIntegration | null;
   /**
    * Header name/value pairs every proxied response of this service carries (a deprecated service's
    * `Deprecation`/`Sunset`), formatted here so the hot path only writes them; null for none.
@@ -140,6 +144,8 @@ export interface Snapshot {
   tls: TlsConfig;
   /** Identity and access tables the plugin steps read (credentials, subscriptions, consumers' groups). */
   access: AccessTables;
+  /** AI providers (credentials opened) and prompt templates, for services with an `ai` integration. */
+  ai: AiTables;
 }
 
 /** `tls`: set for https targets; the compiler fills in the client certificate the upstream names. */
@@ -285,6 +291,16 @@ export class CompileCache {
   routing: { snapshot: Snapshot; rejected: readonly Rejection[]; compiler: RoutingCompiler } | null = null;
   /** True once a full pass filled it: only then may a compile update just the changed keys. */
   primed = false;
+  /** The AI tables of the last compile and what they could not use; null until the first. */
+  ai: { tables: AiTables; rejected: Rejection[] } | null = null;
+  aiKeyring: Keyring | null | undefined = undefined;
+
+  /** AI providers and prompt templates again (a change to one of them, or another keyring). */
+  compileAi(keyring: Keyring | null): void {
+    const { tables, problems } = compileAiTables(this.parsed.ai_providers.values(), this.parsed.prompt_templates.values(), keyring);
+    this.ai = { tables, rejected: problems };
+    this.aiKeyring = keyring;
+  }
   /** Opens and checks each certificate once per change (tls/certificates.ts). */
   readonly certificates = new CertificateCompiler();
   /** JWKS caches by URI, kept across compiles (an issuer change does not refetch the others' keys). */
@@ -491,6 +507,8 @@ const PLANS_PREFIX = 'plans.';
 /** Entries that never change routing: consumers, credentials, subscriptions and the revision marker (plugin steps read their tables per request). */
 const isKeyInput = (key: string): boolean =>
   key.startsWith(CONSUMERS_PREFIX) || key.startsWith('keys.') || key.startsWith(CREDENTIALS_PREFIX) || key.startsWith(SUBSCRIPTIONS_PREFIX) || key === META_REVISION_KEY;
+/** Entries of the AI tables (ai/tables.ts): compiled apart from routing, which only names their ids. */
+const isAiInput = (key: string): boolean => key.startsWith('ai_providers.') || key.startsWith('prompt_templates.');
 
 /**
  * `changed`: the keys set or deleted since the compile that last used `cache` (a live change); without it
@@ -506,8 +524,10 @@ export function compileSnapshot(
   let routingChanged = cache.routing === null;
   /** Routing entries that changed; only meaningful for a live change (`incremental`). */
   const routingKeys: string[] = [];
+  let aiChanged = cache.ai === null;
   const touch = (key: string, didChange: boolean): void => {
-    if (didChange && !isKeyInput(key)) {
+    if (didChange && isAiInput(key)) aiChanged = true;
+    else if (didChange && !isKeyInput(key)) {
       routingChanged = true;
       routingKeys.push(key);
     }
@@ -528,6 +548,8 @@ export function compileSnapshot(
   const byKind = cache.parsed;
   const keyIndex = cache.keyIndex;
   const keyCounts = { consumers: keyIndex.consumerCount, keys: keyIndex.table.size };
+  if (aiChanged || options.keyring !== cache.aiKeyring) cache.compileAi(options.keyring ?? null);
+  const ai = cache.ai!;
   if (!routingChanged && cache.routing) {
     // Only consumers, keys or the revision changed: the router, services and upstreams stand as they are.
     const prev = cache.routing.snapshot;
@@ -536,9 +558,10 @@ export function compileSnapshot(
       ...prev,
       revision,
       keys: keyIndex.table,
-      rejected: [...rejected, ...cache.routing.rejected, ...keyIndex.rejections(), ...cache.accessRejections],
+      rejected: [...rejected, ...cache.routing.rejected, ...keyIndex.rejections(), ...cache.accessRejections, ...ai.rejected],
       counts: { ...prev.counts, ...keyCounts },
       access,
+      ai: ai.tables,
     };
   }
   // Routing: a live change to upstreams, services or routes recompiles just those and what depends on them
@@ -563,11 +586,12 @@ export function compileSnapshot(
     router: routing.router,
     keys: keyIndex.table,
     access,
-    rejected: [...rejected, ...routing.rejected, ...tls.rejected, ...keyIndex.rejections(), ...cache.accessRejections],
+    rejected: [...rejected, ...routing.rejected, ...tls.rejected, ...keyIndex.rejections(), ...cache.accessRejections, ...ai.rejected],
     counts: { ...routing.counts, ...keyCounts },
     poolKeys: routing.poolKeys,
     resilienceKeys: routing.resilienceKeys,
     tls,
+    ai: ai.tables,
   };
   cache.routing = { snapshot, rejected: [...routing.rejected, ...tls.rejected], compiler };
   return snapshot;

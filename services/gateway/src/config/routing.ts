@@ -14,6 +14,7 @@ import { CompiledSplits } from '../upstream/splits.js';
 import { ALWAYS_AVAILABLE } from '../upstream/target-health.js';
 import { TurnpikeError } from '@turnpike/common';
 import { compilePluginIndex, DEFAULT_PLUGIN_CONTEXT, routePolicies, type PluginContext, type PluginIndex, type RouteServiceInfo } from '../plugins/chain.js';
+import type { CompiledAiIntegration } from '../ai/candidates.js';
 import { lifecycleHeaders, type CompiledRoute, type CompiledService, type CompiledUpstream, type PoolFactory, type Rejection, type UpstreamTarget } from './compiler.js';
 
 interface Parsed<T> {
@@ -263,9 +264,16 @@ export class RoutingCompiler {
     }
     const basePath = data.base_path.replace(/\/+$/, '');
     const integration = data.integration ?? null;
+    if (integration !== null && integration.type === 'ai') {
+      // Providers and templates are looked up per call in the snapshot's AI tables (ai/tables.ts): a
+      // provider change does not recompile routing.
+      const ai = compileAiIntegration(integration);
+      this.#services.set(id, { id, basePath, upstream: null, integration: 'ai', websocket: null, ai, responseHeaders: lifecycleHeaders(data), splits: null });
+      return;
+    }
     if (integration !== null && integration.type !== 'http' && integration.type !== 'websocket') {
       // Valid config this node version does not serve yet: routed, and answered with a 502 that says so.
-      this.#services.set(id, { id, basePath, upstream: null, integration: integration.type, websocket: null, responseHeaders: lifecycleHeaders(data), splits: null });
+      this.#services.set(id, { id, basePath, upstream: null, integration: integration.type, websocket: null, ai: null, responseHeaders: lifecycleHeaders(data), splits: null });
       return;
     }
     const upstream = this.#upstreams.get(upstreamId);
@@ -277,7 +285,7 @@ export class RoutingCompiler {
       // Upgrades only: the upstream is reached through `websocket`, so the HTTP handler answers plain requests 426.
       const subprotocols = integration.subprotocols && integration.subprotocols.length > 0 ? new Set(integration.subprotocols) : null;
       const websocket = { upstream, idleTimeoutMs: integration.idle_timeout_ms, subprotocols };
-      this.#services.set(id, { id, basePath, upstream: null, integration: 'websocket', websocket, responseHeaders: lifecycleHeaders(data), splits: null });
+      this.#services.set(id, { id, basePath, upstream: null, integration: 'websocket', websocket, ai: null, responseHeaders: lifecycleHeaders(data), splits: null });
       return;
     }
     let splits: CompiledSplits<CompiledUpstream> | null = null;
@@ -294,7 +302,7 @@ export class RoutingCompiler {
         splitSpecs.map((sp) => ({ upstream: this.#upstreams.get(sp.upstream_id.toLowerCase())!, weight: sp.weight, header: sp.header ?? null })),
       );
     }
-    this.#services.set(id, { id, basePath, upstream, integration: null, websocket: null, responseHeaders: lifecycleHeaders(data), splits });
+    this.#services.set(id, { id, basePath, upstream, integration: null, websocket: null, ai: null, responseHeaders: lifecycleHeaders(data), splits });
   }
 
   /** The service's OpenAPI document as published (`openapi_docs.<id>`), or null. The same object while unchanged. */
@@ -342,4 +350,17 @@ export class RoutingCompiler {
       value: { id, service, stripPath: data.strip_path, series: null, ...policies },
     };
   }
+}
+
+/** A service's `ai` integration in the form the AI runtime reads (ids lower case, defaults filled in). */
+function compileAiIntegration(i: Extract<NonNullable<Service['integration']>, { type: 'ai' }>): CompiledAiIntegration {
+  return {
+    providerIds: i.provider_ids.map((p) => p.toLowerCase()),
+    model: i.model ?? null,
+    promptTemplateId: i.prompt_template_id ? i.prompt_template_id.toLowerCase() : null,
+    strategy: i.strategy ?? 'fallback',
+    weights: i.weights ?? null,
+    retries: i.retries ?? 0,
+    cacheTtlMs: (i.cache_ttl_s ?? 0) * 1000,
+  };
 }

@@ -11,12 +11,13 @@ import { EMPTY_TLS } from '../tls/certificates.js';
 import { HttpsListener, type InstallRoutes } from '../tls/https-listener.js';
 import { MtlsListener } from '../tls/mtls-listener.js';
 import { RequestTracer } from '../tracing/tracer.js';
+import { AiRuntime } from '../ai/runtime.js';
 
 /**
  * The handler's plain-data settings (limits, timeouts): built once by startGateway and handed to every
  * proxy thread as is (structured clone), so a new ProxyDeps field needs no change here.
  */
-export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'transferred' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls' | 'tracer'>;
+export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'transferred' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls' | 'tracer' | 'ai'>;
 
 export interface ProxyAppOptions {
   host: string;
@@ -58,6 +59,8 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
   const app = uws.App();
   // Each proxy thread exports its own spans (its own provider and OTLP exporter); null: tracing off.
   const tracer = o.limits.tracing ? new RequestTracer(o.limits.tracing, { nodeId: o.nodeId }) : null;
+  // Each proxy thread calls AI providers on its own connections, with its own exact-match cache.
+  const ai = new AiRuntime({ cacheMaxBytes: o.limits.aiCacheMaxBytes, observeOverhead: (ms) => metrics.aiOverhead(ms) });
   // One shape for every listener's deps (mtls undefined but for the mTLS app): the handler's reads stay monomorphic.
   const deps = (portOf: () => number, https: boolean, mtls?: MtlsPeers): ProxyDeps => ({
     ...o.limits,
@@ -71,6 +74,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     https,
     mtls,
     tracer,
+    ai,
   });
   const httpDeps = deps(() => port, false);
   // Before app.any: uWS gives upgrade requests to the ws route, every other request to the HTTP handler.
@@ -132,6 +136,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     mtls?.close();
     // Spans still queued go out (bounded); drain awaits it, an abrupt close does not wait.
     void tracer?.shutdown();
+    void ai.close().catch(() => undefined);
   };
   return {
     app,

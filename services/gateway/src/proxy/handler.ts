@@ -36,6 +36,7 @@ import { requestHashKey, type HashKeySource } from './hash-key.js';
 import { upstreamAddrOf } from './upstream-addr.js';
 import type { TracingConfig } from '../tracing/config.js';
 import type { RequestTrace, TracedRequest } from '../tracing/request-trace.js';
+import type { AiRuntime } from '../ai/runtime.js';
 import type { RequestTracer } from '../tracing/tracer.js';
 import { RETRY_5XX, RETRY_CONNECT_FAILURE, countsAsFailure, failureCondition, isIdempotent, unavailableCode, type CompiledResilience } from '../upstream/resilience.js';
 import { appendPairs, clientAddress, collectedHeader, noted } from './request-reading.js';
@@ -72,6 +73,10 @@ export interface ProxyDeps {
   tracing?: TracingConfig | null;
   /** This thread's tracer, built from `tracing` (node/proxy-app.ts); null or unset: no request is traced. */
   tracer?: RequestTracer | null;
+  /** This thread's AI runtime (services with an `ai` integration); null or unset: they get 502. */
+  ai?: AiRuntime | null;
+  /** TP_AI_CACHE_MAX_BYTES: the AI exact-match response cache per proxy thread. */
+  aiCacheMaxBytes?: number;
 }
 
 /** Who a request on the mTLS listener's app came from (MtlsListener.peerOf): null for no registered connection. */
@@ -581,6 +586,11 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
 
   recordAiUsage(usage: AiUsage): void {
     this.aiUsage = usage;
+  }
+
+  /** AiSink: the code of an answer the AI runtime wrote itself. */
+  setErrorCode(code: string): void {
+    this.errorCode = code;
   }
 
   recordCapture(json: string): void {
@@ -1489,6 +1499,7 @@ function proceed(ex: Exchange): void {
     return ex.finish();
   }
 
+  if (route.service.ai !== null && deps.ai) return proceedAi(ex);
   let upstream = route.service.upstream;
   if (upstream === null) {
     // A websocket service takes upgrades only (proxy/websocket.ts); uWS hands them to app.ws, never here.
@@ -1600,6 +1611,45 @@ function proceed(ex: Exchange): void {
     ex.dispatch();
   }
 }
+
+/**
+ * An `ai` service: the runtime needs the request body whole (JSON), read with the held-body machinery and
+ * bounded by the body limit; the runtime then answers through the exchange like an upstream would.
+ */
+function proceedAi(ex: Exchange): void {
+  let body: Buffer;
+  if (ex.bodyOverride !== null) body = ex.bodyOverride;
+  else if (ex.bodyMode === BODY_HOLD) {
+    if (!ex.bodyComplete) return ex.awaitBody(() => proceedAi(ex));
+    const held = ex.held!;
+    body = held.length === 1 ? held[0]! : Buffer.concat(held);
+  } else if (ex.chunked || ex.declaredLength > 0) {
+    ex.bodyMode = BODY_HOLD;
+    ex.held = [];
+    ex.res.onData((chunk, isLast) => ex.onHeldData(chunk, isLast));
+    return ex.awaitBody(() => proceedAi(ex));
+  } else body = EMPTY_BODY;
+  ex.held = null;
+  ex.bodyMode = BODY_NONE;
+  if (ex.aborted || ex.responded) return ex.finish();
+  const route = ex.route!;
+  ex.dispatched = true;
+  ex.upstreamStart = performance.now();
+  ex.deps.ai!.handle(
+    {
+      method: ex.methodOverride === '' ? ex.method : ex.methodOverride,
+      path: ex.pathOverride ?? ex.url,
+      body,
+      serviceId: route.service.id,
+      requestId: ex.requestId,
+      integration: route.service.ai!,
+      tables: ex.snap!.ai,
+      t0: ex.t0,
+    },
+    ex,
+  );
+}
+const EMPTY_BODY = Buffer.alloc(0);
 
 /** The pipeline held the body's first chunks (or all of it): hand them on, then go on as without a pipeline. */
 function proceedHeld(ex: Exchange): void {

@@ -125,6 +125,8 @@ export interface MetricsState {
   ws?: number[];
   /** Upstream health, breakers and retries of the thread (upstream/resilience.ts). */
   resilience?: ResilienceState;
+  /** AI overhead histogram slots, then its sum in ms. */
+  aiOverhead?: number[];
 }
 
 export interface ResilienceState {
@@ -218,6 +220,9 @@ export class GatewayMetrics {
   #unmatched: RouteSeries | null = null;
   readonly #upstreamErrors = new Map<string, number>();
   readonly ws = new WebSocketCounters();
+  /** AI calls' time in the gateway (X-Turnpike-Overhead-Ms): per-slot counts and the sum in ms. */
+  readonly #aiOverhead = new Float64Array(SLOTS);
+  #aiOverheadSumMs = 0;
   /** This thread's upstream resilience state (set by the thread that owns the registry). */
   resilience: ResilienceRegistry | null = null;
   /** Other threads' resilience states, added by `add`. */
@@ -277,6 +282,7 @@ export class GatewayMetrics {
       routes: Array.from(this.#series.values(), (s) => s.state()),
       upstreamErrors: [...this.#upstreamErrors],
       ws: this.ws.toArray(),
+      aiOverhead: [...Array.from(this.#aiOverhead), this.#aiOverheadSumMs],
       ...(this.resilience ? { resilience: resilienceState(this.resilience) } : {}),
     };
   }
@@ -286,7 +292,17 @@ export class GatewayMetrics {
     for (const r of s.routes) this.#get(r.route, r.service).add(r);
     for (const [code, n] of s.upstreamErrors) this.#upstreamErrors.set(code, (this.#upstreamErrors.get(code) ?? 0) + n);
     if (s.ws) this.ws.add(s.ws);
+    if (s.aiOverhead && s.aiOverhead.length === SLOTS + 1) {
+      for (let i = 0; i < SLOTS; i++) this.#aiOverhead[i]! += s.aiOverhead[i]!;
+      this.#aiOverheadSumMs += s.aiOverhead[SLOTS]!;
+    }
     if (s.resilience) this.#resilienceAdded.push(s.resilience);
+  }
+
+  /** One AI call's gateway overhead (ai/runtime.ts), in ms. */
+  aiOverhead(ms: number): void {
+    this.#aiOverhead[slotOf(ms)]!++;
+    this.#aiOverheadSumMs += ms;
   }
 
   upstreamError(code: string): void {
@@ -349,6 +365,15 @@ export class GatewayMetrics {
     out.push(`turnpike_gateway_request_duration_ms_bucket{le="+Inf"} ${cum}`);
     out.push(`turnpike_gateway_request_duration_ms_sum ${num(sumMs)}`, `turnpike_gateway_request_duration_ms_count ${cum}`);
     this.#renderRoutes(out, metric);
+    metric('turnpike_ai_overhead_seconds', 'histogram', 'Time AI calls spent in the gateway (total minus waiting on providers), as in X-Turnpike-Overhead-Ms.');
+    let aiCum = 0;
+    for (let i = 0; i < LATENCY_BUCKETS_S.length; i++) {
+      aiCum += this.#aiOverhead[i] as number;
+      out.push(`turnpike_ai_overhead_seconds_bucket{le="${LATENCY_BUCKETS_S[i]}"} ${aiCum}`);
+    }
+    aiCum += this.#aiOverhead[SLOTS - 1] as number;
+    out.push(`turnpike_ai_overhead_seconds_bucket{le="+Inf"} ${aiCum}`);
+    out.push(`turnpike_ai_overhead_seconds_sum ${num(this.#aiOverheadSumMs / 1000)}`, `turnpike_ai_overhead_seconds_count ${aiCum}`);
     metric('turnpike_gateway_upstream_errors_total', 'counter', 'Upstream failures by error code.');
     for (const [code, n] of this.#upstreamErrors) out.push(`turnpike_gateway_upstream_errors_total{code="${code}"} ${n}`);
     metric('turnpike_gateway_in_flight_requests', 'gauge', 'Requests being proxied now.');
