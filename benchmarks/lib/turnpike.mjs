@@ -182,8 +182,11 @@ export async function publishConfig(o) {
  * answers 200, and a request with `headers` (default: the API key) comes back through the route with the
  * upstream's body. Several gateways may run side by side: each needs its own `name` (its data directory,
  * node id and process name) and `httpsPort` (without one the node takes its default, 8443).
+ * `env` adds variables to the gateway's environment; `probe` replaces the readiness request (a path whose
+ * answer must be 200, with `body` when given).
  * @param {{ dir: string, natsUrl: string, cluster: string, proxyPort: number, statusPort: number, httpsPort?: number, name?: string,
- *   key?: string, headers?: Record<string, string>, cpu: string | null, cpuProfDir: string | null }} o
+ *   key?: string, headers?: Record<string, string>, cpu: string | null, cpuProfDir: string | null,
+ *   env?: Record<string, string>, probe?: { path: string, body?: string } }} o
  */
 export async function startGateway(o) {
   const dataDir = join(o.dir, o.name ?? 'gateway');
@@ -206,6 +209,7 @@ export async function startGateway(o) {
       TP_STATUS_PORT: String(o.statusPort),
       ...(o.httpsPort !== undefined ? { TP_HTTPS_PORT: String(o.httpsPort) } : {}),
       TP_DATA_DIR: dataDir,
+      ...(o.env ?? {}),
     },
     onLine: (line) => {
       if (ready || !line.startsWith('{')) return;
@@ -223,7 +227,8 @@ export async function startGateway(o) {
     await new Promise((r) => setTimeout(r, 50));
   }
   await waitForHttp('gateway /readyz', proc, `http://127.0.0.1:${o.statusPort}/readyz`, {});
-  await waitForHttp('gateway route', proc, `http://127.0.0.1:${o.proxyPort}/bench`, headers, { body: UPSTREAM_BODY });
+  const probe = o.probe ?? { path: '/bench', body: UPSTREAM_BODY };
+  await waitForHttp('gateway route', proc, `http://127.0.0.1:${o.proxyPort}${probe.path}`, headers, probe.body !== undefined ? { body: probe.body } : {});
   return proc;
 }
 
