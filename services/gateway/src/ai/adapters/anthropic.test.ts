@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
 import { ProviderStreamError, type AnswerContext, type ProviderTarget, type StreamTranslator } from '../adapter.js';
 import { AiRequestError } from '../request-error.js';
+import { encodeSseData } from '../sse.js';
 import type { ChatCompletionChunk, ChatRequest } from '../wire.js';
 import { anthropicAdapter as a } from './anthropic.js';
 
@@ -50,7 +52,9 @@ test('system and developer messages become the system prompt, in order; paramete
     stream: true,
     seed: 7, // no Anthropic equivalent: dropped
   });
-  assert.deepEqual(b, {
+  // Typed with the SDK's request type, so a misspelt Anthropic field fails to compile. The SDK in use
+  // (1.10) no longer lists the sampling parameters, which the adapter still passes for the models that take them.
+  const expected: Anthropic.MessageCreateParams & { temperature?: number; top_p?: number } = {
     model: 'claude-sonnet-4-5-20250929',
     max_tokens: 4096,
     messages: [{ role: 'user', content: 'Hi' }],
@@ -63,7 +67,8 @@ test('system and developer messages become the system prompt, in order; paramete
     top_p: 0.9,
     metadata: { user_id: 'u-42' },
     stream: true,
-  });
+  };
+  assert.deepEqual(b, expected);
   assert.equal(body({ messages: [{ role: 'system', content: 'One.' }, { role: 'user', content: 'x' }] }).system, 'One.');
   assert.deepEqual(body({ messages: [{ role: 'user', content: 'x' }], stop: ['a', 'b'] }).stop_sequences, ['a', 'b']);
 });
@@ -139,7 +144,7 @@ test('images: data URLs become base64 sources, http(s) URLs url sources', () => 
       },
     ],
   });
-  assert.deepEqual(b.messages, [
+  const expected: Anthropic.MessageParam[] = [
     {
       role: 'user',
       content: [
@@ -148,21 +153,24 @@ test('images: data URLs become base64 sources, http(s) URLs url sources', () => 
         { type: 'image', source: { type: 'url', url: 'https://upload.wikimedia.org/a.jpg' } },
       ],
     },
-  ]);
+  ];
+  assert.deepEqual(b.messages, expected);
   assert.throws(() => body({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'ftp://x/a.png' } }] }] }), AiRequestError);
 });
 
 test('tools and tool_choice map; parallel_tool_calls:false disables parallel tool use', () => {
   const tools: ChatRequest['tools'] = [{ type: 'function', function: { name: 'get_weather', description: 'Get the weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
   const b = body({ messages: [{ role: 'user', content: 'x' }], tools });
-  assert.deepEqual(b.tools, [{ name: 'get_weather', description: 'Get the weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }]);
+  const expectedTools: Anthropic.Tool[] = [{ name: 'get_weather', description: 'Get the weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+  assert.deepEqual(b.tools, expectedTools);
   assert.equal(b.tool_choice, undefined);
   const choice = (tc: ChatRequest['tool_choice'], parallel?: boolean): unknown => body({ messages: [{ role: 'user', content: 'x' }], tools, tool_choice: tc, ...(parallel === undefined ? {} : { parallel_tool_calls: parallel }) }).tool_choice;
   assert.deepEqual(choice('none'), { type: 'none' });
   assert.deepEqual(choice('auto'), { type: 'auto' });
   assert.deepEqual(choice('required'), { type: 'any' });
   assert.deepEqual(choice({ type: 'function', function: { name: 'get_weather' } }), { type: 'tool', name: 'get_weather' });
-  assert.deepEqual(choice('required', false), { type: 'any', disable_parallel_tool_use: true });
+  const noParallel: Anthropic.ToolChoice = { type: 'any', disable_parallel_tool_use: true };
+  assert.deepEqual(choice('required', false), noParallel);
   assert.deepEqual(choice(undefined, false), { type: 'auto', disable_parallel_tool_use: true });
   assert.deepEqual(body({ messages: [], tools: [{ type: 'function', function: { name: 'f' } }] }).tools, [{ name: 'f', input_schema: { type: 'object', properties: {} } }]);
 });
@@ -312,6 +320,8 @@ test('error mapping table: Anthropic error types to OpenAI statuses', () => {
     [429, 'rate_limit_error', 429, true],
     [500, 'api_error', 502, true],
     [529, 'overloaded_error', 503, true],
+    [504, 'timeout_error', 504, true],
+    [402, 'billing_error', 502, true],
   ];
   for (const [http, type, status, retryable] of cases) {
     const e = a.error(http, JSON.stringify({ type: 'error', error: { type, message: `msg ${type}` }, request_id: 'req_011CSHoEeqs5C35K2UUqR7Fy' }), http === 429 ? { 'retry-after': '30' } : {});
@@ -334,4 +344,37 @@ test('no embeddings; native usage from a message and sniffed from a stream', () 
   const bytes = sse(TOOL_STREAM);
   for (let i = 0; i < bytes.length; i += 5) s.push(bytes.subarray(i, i + 5));
   assert.deepEqual(s.usage(), { promptTokens: 572, completionTokens: 89, cachedTokens: 100 });
+});
+
+/** What the official OpenAI SDK's stream helper assembles from the translated chunks, as a gateway client would see it. */
+async function sdkAssembled(chunks: ChatCompletionChunk[]): Promise<OpenAI.ChatCompletion> {
+  const body = chunks.map((c) => encodeSseData(JSON.stringify(c))).join('') + 'data: [DONE]\n\n';
+  const client = new OpenAI({ apiKey: 'k', baseURL: 'http://gateway.invalid/v1', fetch: async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } }) });
+  return client.chat.completions.stream({ model: 'claude-sonnet', messages: [{ role: 'user', content: 'x' }], stream_options: { include_usage: true } }).finalChatCompletion();
+}
+
+test('the OpenAI SDK assembles the translated stream into the completion the non-streamed translation gives', async () => {
+  const streamed = await sdkAssembled(run(a.chatStream(ctx), sse(TOOL_STREAM), 'whole'));
+  const message: Anthropic.Message = {
+    id: 'msg_014p7gG3wDgGV9EUtLvnow3U',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-sonnet-4-5-20250929',
+    content: [
+      { type: 'text', text: "Okay, let's check the weather for San Francisco, CA: ☀️", citations: null },
+      { type: 'tool_use', id: 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', name: 'get_weather', input: { location: 'San Francisco, CA' } },
+    ],
+    stop_reason: 'tool_use',
+    stop_sequence: null,
+    usage: { input_tokens: 472, output_tokens: 89, cache_read_input_tokens: 100, cache_creation_input_tokens: 0 },
+  } as Anthropic.Message;
+  const direct = a.chatResponse(JSON.stringify(message), ctx).completion;
+  assert.equal(streamed.id, direct.id);
+  assert.equal(streamed.choices[0]!.message.content, direct.choices[0]!.message.content);
+  assert.equal(streamed.choices[0]!.finish_reason, direct.choices[0]!.finish_reason);
+  // Arguments compared as JSON: the stream carries Anthropic's text ('{"location": …}'), the message its parsed input.
+  const calls = (tcs: Array<{ id: string; type: string; function?: { name: string; arguments: string } }>): unknown[] =>
+    tcs.map((t) => ({ id: t.id, type: t.type, name: t.function?.name, args: JSON.parse(t.function?.arguments ?? 'null') }));
+  assert.deepEqual(calls(streamed.choices[0]!.message.tool_calls!), calls(direct.choices[0]!.message.tool_calls!));
+  assert.deepEqual(streamed.usage, direct.usage);
 });

@@ -197,6 +197,9 @@ const ERROR_STATUS: Readonly<Record<string, { status: number; retryable: boolean
   permission_error: { status: 403, retryable: false, type: 'permission_error' },
   not_found_error: { status: 404, retryable: false, type: 'invalid_request_error' },
   request_too_large: { status: 413, retryable: false, type: 'invalid_request_error' },
+  // The gateway's Anthropic account cannot pay: not the client's doing, and another provider may answer.
+  billing_error: { status: 502, retryable: true, type: 'server_error' },
+  conflict_error: { status: 502, retryable: true, type: 'server_error' },
   rate_limit_error: { status: 429, retryable: true, type: 'rate_limit_error' },
   api_error: { status: 502, retryable: true, type: 'server_error' },
   overloaded_error: { status: 503, retryable: true, type: 'server_error' },

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FinishReason, type GenerateContentResponse } from '@google/genai';
+import OpenAI from 'openai';
 import { ProviderStreamError, type AnswerContext, type ProviderTarget, type StreamTranslator } from '../adapter.js';
 import { AiRequestError } from '../request-error.js';
+import { encodeSseData } from '../sse.js';
 import type { ChatCompletionChunk, ChatRequest } from '../wire.js';
 import { geminiAdapter as a, guessImageMime } from './gemini.js';
 
@@ -76,7 +78,8 @@ test('tools, tool_choice, tool calls and function responses named from the earli
   });
   assert.deepEqual(b.contents, [
     { role: 'user', parts: [{ text: 'Weather in Paris?' }] },
-    { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } } }, { functionCall: { name: 'get_time', args: {} } }] },
+    // No signature came with this history: the first call gets Google's documented placeholder.
+    { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: 'skip_thought_signature_validator' }, { functionCall: { name: 'get_time', args: {} } }] },
     {
       role: 'user',
       parts: [{ functionResponse: { name: 'get_weather', response: { content: { temp_c: 15 } } } }, { functionResponse: { name: 'get_time', response: { content: { result: '10:00' } } } }],
@@ -275,4 +278,39 @@ test('native passthrough: usage from a response, a JSON-array stream, and sniffe
   const bytes = sse(STREAM);
   for (let i = 0; i < bytes.length; i += 3) s.push(bytes.subarray(i, i + 3));
   assert.deepEqual(s.usage(), { promptTokens: 8, completionTokens: 26, cachedTokens: 0 });
+});
+
+test('thought signatures of function calls travel out in extra_content.google and back into the next request', () => {
+  const resp = {
+    candidates: [{ content: { role: 'model', parts: [{ functionCall: { name: 'check_flight', args: { flight: 'AA100' } }, thoughtSignature: 'CpcBAdHtim9+q4rstmC' }] }, finishReason: 'STOP', index: 0 }],
+    usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 },
+  };
+  const call = a.chatResponse(JSON.stringify(resp), ctx).completion.choices[0]!.message.tool_calls![0]!;
+  assert.deepEqual(call, { id: 'call_0_0', type: 'function', function: { name: 'check_flight', arguments: '{"flight":"AA100"}' }, extra_content: { google: { thought_signature: 'CpcBAdHtim9+q4rstmC' } } });
+  const streamed = run(a.chatStream(ctx), sse([resp]), 'whole');
+  assert.deepEqual(streamed[1]!.choices[0]!.delta.tool_calls![0], { index: 0, ...call });
+  const next = body({ messages: [{ role: 'user', content: 'Status of AA100?' }, { role: 'assistant', content: null, tool_calls: [call] }, { role: 'tool', tool_call_id: 'call_0_0', content: '{"status":"delayed"}' }] });
+  assert.deepEqual((next.contents as Array<{ parts: unknown[] }>)[1]!.parts, [{ functionCall: { name: 'check_flight', args: { flight: 'AA100' } }, thoughtSignature: 'CpcBAdHtim9+q4rstmC' }]);
+});
+
+/** What the official OpenAI SDK's stream helper assembles from the translated chunks, as a gateway client would see it. */
+async function sdkAssembled(chunks: ChatCompletionChunk[]): Promise<OpenAI.ChatCompletion> {
+  const body = chunks.map((c) => encodeSseData(JSON.stringify(c))).join('') + 'data: [DONE]\n\n';
+  const client = new OpenAI({ apiKey: 'k', baseURL: 'http://gateway.invalid/v1', fetch: async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } }) });
+  return client.chat.completions.stream({ model: 'flash', messages: [{ role: 'user', content: 'x' }], stream_options: { include_usage: true } }).finalChatCompletion();
+}
+
+test('the OpenAI SDK assembles the translated stream into the completion the non-streamed translation gives', async () => {
+  const chunks = [
+    ...STREAM.slice(0, 2),
+    { candidates: [{ content: { parts: [{ text: ' fox.' }, { functionCall: { name: 'log', args: { n: 1 } } }], role: 'model' }, finishReason: 'STOP', index: 0 }], usageMetadata: STREAM[2]!.usageMetadata, responseId: 'resp-1' },
+  ];
+  const streamed = await sdkAssembled(run(a.chatStream(ctx), sse(chunks), 'bytes'));
+  const whole = { candidates: [{ content: { parts: [{ text: 'The quick brown 🦊 fox.' }, { functionCall: { name: 'log', args: { n: 1 } } }], role: 'model' }, finishReason: 'STOP', index: 0 }], usageMetadata: STREAM[2]!.usageMetadata, responseId: 'resp-1' };
+  const direct = a.chatResponse(JSON.stringify(whole), ctx).completion;
+  assert.equal(streamed.id, 'resp-1');
+  assert.equal(streamed.choices[0]!.message.content, direct.choices[0]!.message.content);
+  assert.equal(streamed.choices[0]!.finish_reason, 'tool_calls');
+  assert.deepEqual(streamed.choices[0]!.message.tool_calls!.map((t) => ({ id: t.id, type: t.type, function: (t as OpenAI.ChatCompletionMessageFunctionToolCall).function })), direct.choices[0]!.message.tool_calls);
+  assert.deepEqual(streamed.usage, direct.usage);
 });

@@ -73,9 +73,31 @@ function modelParts(m: ChatMessage, i: number): Part[] {
       }
     }
     if (!isObject(args)) throw new AiRequestError('tool call arguments must be a JSON object', param, 'invalid_tool_arguments');
-    parts.push({ functionCall: { name: tc.function.name, args } });
+    const part: Part = { functionCall: { name: tc.function.name, args } };
+    // Gemini 3 refuses a function call in the history without the thought signature it came with. It
+    // travels in the tool call as Google's own OpenAI-compatible API returns it; a history without one
+    // (another model's, or a client that dropped it) gets the placeholder Google documents for that case.
+    const sig = signatureOf(tc);
+    if (sig !== null) part.thoughtSignature = sig;
+    else if (j === 0) part.thoughtSignature = SKIP_SIGNATURE;
+    parts.push(part);
   });
   return parts;
+}
+
+/** https://ai.google.dev/gemini-api/docs/thought-signatures: for function calls whose signature is unknown. */
+const SKIP_SIGNATURE = 'skip_thought_signature_validator';
+
+/** Where a tool call carries Gemini's thought signature (`extra_content.google.thought_signature`, as in Google's OpenAI-compatible API). */
+type SignedToolCall = { extra_content?: { google?: { thought_signature?: string } } };
+
+function signatureOf(tc: ToolCall): string | null {
+  const sig = (tc as ToolCall & SignedToolCall).extra_content?.google?.thought_signature;
+  return typeof sig === 'string' && sig !== '' ? sig : null;
+}
+
+function signed<T extends object>(call: T, signature: string | null): T {
+  return signature === null ? call : { ...call, extra_content: { google: { thought_signature: signature } } };
 }
 
 /** Gemini names the function a result answers, not the call: the name comes from the assistant turn that made the call. */
@@ -191,9 +213,11 @@ export function finishReason(reason: unknown, hasToolCalls: boolean): FinishReas
     case 'PROHIBITED_CONTENT':
     case 'SPII':
     case 'IMAGE_SAFETY':
+    case 'IMAGE_PROHIBITED_CONTENT':
+    case 'IMAGE_RECITATION':
       return 'content_filter';
     default:
-      return hasToolCalls ? 'tool_calls' : 'stop'; // STOP, OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL
+      return hasToolCalls ? 'tool_calls' : 'stop'; // STOP, OTHER, LANGUAGE, MALFORMED_FUNCTION_CALL, TOO_MANY_TOOL_CALLS…
   }
 }
 
@@ -209,7 +233,7 @@ function geminiUsage(m: unknown): NormalizedUsage | null {
 
 interface CandidateParts {
   text: string;
-  calls: Array<{ name: string; args: string }>;
+  calls: Array<{ name: string; args: string; signature: string | null }>;
 }
 
 /** A candidate's visible text and function calls (thought summaries are not part of the answer). */
@@ -219,7 +243,10 @@ function readParts(candidate: Record<string, unknown>): CandidateParts {
   for (const p of Array.isArray(content.parts) ? (content.parts as unknown[]) : []) {
     if (!isObject(p) || p.thought === true) continue;
     if (typeof p.text === 'string') out.text += p.text;
-    else if (isObject(p.functionCall)) out.calls.push({ name: String(p.functionCall.name ?? ''), args: JSON.stringify(p.functionCall.args ?? {}) });
+    else if (isObject(p.functionCall)) {
+      const signature = typeof p.thoughtSignature === 'string' && p.thoughtSignature !== '' ? p.thoughtSignature : null;
+      out.calls.push({ name: String(p.functionCall.name ?? ''), args: JSON.stringify(p.functionCall.args ?? {}), signature });
+    }
   }
   return out;
 }
@@ -349,7 +376,7 @@ class GeminiStream implements StreamTranslator {
           // Gemini sends each function call whole: one delta carries id, name and all the arguments.
           const deltas: ToolCallDelta[] = calls.map((call) => {
             const n = s.calls++;
-            return { index: n, id: `call_${index}_${n}`, type: 'function', function: { name: call.name, arguments: call.args } };
+            return signed<ToolCallDelta>({ index: n, id: `call_${index}_${n}`, type: 'function', function: { name: call.name, arguments: call.args } }, call.signature);
           });
           out.push(chunk(this.ctx, this.id, index, { tool_calls: deltas }));
         }
@@ -399,7 +426,7 @@ export const geminiAdapter: ProviderAdapter = {
     const choices: ChatCompletion['choices'] = candidatesOf(resp).map((c, i) => {
       const index = candidateIndex(c, i);
       const { text, calls } = readParts(c);
-      const toolCalls: ToolCall[] = calls.map((call, n) => ({ id: `call_${index}_${n}`, type: 'function', function: { name: call.name, arguments: call.args } }));
+      const toolCalls: ToolCall[] = calls.map((call, n) => signed<ToolCall>({ id: `call_${index}_${n}`, type: 'function', function: { name: call.name, arguments: call.args } }, call.signature));
       const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, refusal: null };
       if (toolCalls.length > 0) message.tool_calls = toolCalls;
       return { index, message, finish_reason: finishReason(c.finishReason, toolCalls.length > 0) ?? 'stop', logprobs: null };

@@ -65,6 +65,9 @@ test('the body is the client request with the deployment model; streams always a
   assert.equal(req.model, 'alias', 'the client request is not mutated');
   const plain = JSON.parse(a.chatRequest({ model: 'x', messages: [] }, target()).body!);
   assert.equal(plain.stream_options, undefined);
+  const mistral = JSON.parse(a.chatRequest(req, target({ type: 'mistral', baseUrl: 'https://api.mistral.ai/v1', model: 'mistral-large-latest' })).body!);
+  assert.equal('stream_options' in mistral, false, 'Mistral refuses stream_options and sends usage anyway');
+  assert.equal(mistral.stream, true);
 });
 
 test('a completion passes through; usage with cached tokens; model and id filled only when absent', () => {
@@ -175,6 +178,12 @@ test('error mapping: OpenAI bodies pass through, others are wrapped; statuses an
     [429, openAi429, { 'retry-after': '2' }, { status: 429, retryable: true, retryAfterMs: 2000, type: 'requests', code: 'rate_limit_exceeded', message: /Rate limit/ }],
     [404, JSON.stringify({ error: "model 'llama9' not found" }), {}, { status: 404, retryable: false, retryAfterMs: null, type: 'invalid_request_error', code: null, message: /llama9/ }],
     [400, JSON.stringify({ object: 'error', message: 'max_tokens too large', type: 'BadRequestError', param: null, code: 400 }), {}, { status: 400, retryable: false, retryAfterMs: null, type: 'BadRequestError', code: '400', message: /max_tokens/ }],
+    [
+      422,
+      JSON.stringify({ object: 'error', message: { detail: [{ type: 'extra_forbidden', loc: ['body', 'foo'], msg: 'Extra inputs are not permitted', input: 1 }] }, type: 'invalid_request_error', param: null, code: null }),
+      {},
+      { status: 422, retryable: false, retryAfterMs: null, type: 'invalid_request_error', code: null, message: /^\{"detail":\[\{"type":"extra_forbidden"/ },
+    ],
     [500, '<html><body>Internal Server Error</body></html>', {}, { status: 502, retryable: true, retryAfterMs: null, type: 'server_error', code: null, message: /HTTP 500: <html>/ }],
     [503, JSON.stringify({ error: { message: 'The engine is currently overloaded', type: 'server_error', param: null, code: null } }), {}, { status: 503, retryable: true, retryAfterMs: null, type: 'server_error', code: null, message: /overloaded/ }],
     [504, '', {}, { status: 504, retryable: true, retryAfterMs: null, type: 'server_error', code: null, message: /HTTP 504$/ }],

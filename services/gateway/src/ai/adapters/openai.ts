@@ -4,10 +4,11 @@
 import type { AiProviderType } from '@turnpike/common';
 import { ProviderStreamError, type AnswerContext, type ProviderAdapter, type ProviderError, type ProviderTarget, type StreamTranslator, type UpstreamCall, type UsageSniffer } from '../adapter.js';
 import { SseParser } from '../sse.js';
+import { usageChunk } from './chunk-builder.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest, EmbeddingsResponse, NormalizedUsage } from '../wire.js';
 import { classifyStatus, count, errorTypeFor, invalidAnswer, isObject, opaqueError, openAiError, parseObject, retryAfterMs } from './provider-error.js';
 
-const NAME = 'the provider';
+const NAME = 'The provider';
 
 function endpoint(target: ProviderTarget, op: 'chat/completions' | 'embeddings'): string {
   switch (target.type) {
@@ -81,7 +82,10 @@ class OpenAiStream implements StreamTranslator {
       if (this.done) break;
       if (ev.data === '[DONE]') {
         this.done = true;
-        if (this.used && !this.usageSent) out.push(this.usageOnly(this.used));
+        if (this.used && !this.usageSent) {
+          this.usageSent = true;
+          out.push(usageChunk(this.ctx, this.id, this.used));
+        }
         break;
       }
       const obj = parseObject(ev.data);
@@ -109,19 +113,6 @@ class OpenAiStream implements StreamTranslator {
     }
     return out;
   }
-
-  private usageOnly(u: NormalizedUsage): ChatCompletionChunk {
-    this.usageSent = true;
-    const details = { cached_tokens: u.cachedTokens };
-    return {
-      id: this.id,
-      object: 'chat.completion.chunk',
-      created: this.ctx.created,
-      model: this.ctx.model,
-      choices: [],
-      usage: { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.promptTokens + u.completionTokens, prompt_tokens_details: details },
-    };
-  }
 }
 
 function opaque502(text: string): ProviderError {
@@ -136,14 +127,16 @@ function mapErrorJson(obj: Record<string, unknown>, httpStatus: number, headers:
   let e: Record<string, unknown>;
   if (isObject(obj.error)) e = obj.error;
   else if (typeof obj.error === 'string') e = { message: obj.error };
-  else if (typeof obj.message === 'string') e = obj;
+  else if (obj.message !== undefined && obj.message !== null) e = obj;
   else return null;
-  if (typeof e.message !== 'string') return null;
+  // Mistral's validation errors put pydantic's `{detail:[…]}` object in `message`.
+  const message = typeof e.message === 'string' ? e.message : e.message !== undefined && e.message !== null ? JSON.stringify(e.message) : null;
+  if (message === null) return null;
   const c = classifyStatus(httpStatus);
   const type = typeof e.type === 'string' && e.type !== '' ? e.type : errorTypeFor(c.status);
   const param = typeof e.param === 'string' ? e.param : null;
   const code = typeof e.code === 'string' ? e.code : typeof e.code === 'number' ? String(e.code) : null;
-  return { status: c.status, body: openAiError(e.message, type, param, code), retryable: c.retryable, retryAfterMs: retryAfterMs(headers) };
+  return { status: c.status, body: openAiError(message, type, param, code), retryable: c.retryable, retryAfterMs: retryAfterMs(headers) };
 }
 
 class OpenAiSniffer implements UsageSniffer {
@@ -166,7 +159,9 @@ export const openAiAdapter: ProviderAdapter = {
 
   chatRequest(req: ChatRequest, target: ProviderTarget): UpstreamCall {
     const body: ChatRequest = { ...req, model: target.model };
-    if (req.stream) body.stream_options = { ...(req.stream_options ?? {}), include_usage: true };
+    // Mistral refuses stream_options (422 extra_forbidden) and always puts usage on its last chunk.
+    if (target.type === 'mistral') delete body.stream_options;
+    else if (req.stream) body.stream_options = { ...(req.stream_options ?? {}), include_usage: true };
     return call(target, 'chat/completions', body, req.stream ? 'text/event-stream' : 'application/json');
   },
 
