@@ -28,12 +28,15 @@ export {
   ROLLUP_1H,
   LATENCY_QUANTILES,
   rollupStatements,
+  rollupViewStatement,
   rollupBackfillQuery,
+  AI_ROLLUP_COLUMNS,
   rollupQuery,
   rollupPointFromRow,
   type Rollup,
   type RollupFilter,
   type RollupPoint,
 } from './clickhouse/rollups.js';
+export { AI_USAGE_TABLE, aiUsageStatements, aiUsageBackfillQueries } from './clickhouse/ai-usage.js';
 export { dropExpiredPartitions, startRetention, type RetentionPolicy, type RetentionTask, type DroppedPartition } from './clickhouse/retention.js';
 export { MAX_TIMESERIES_POINTS, timeseriesQuery, timeseriesPointFromRow, topQuery, topEntryFromRow } from './clickhouse/aggregates.js';

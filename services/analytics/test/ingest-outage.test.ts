@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { callsSubject, type CallRecord } from '@turnpike/common';
-import { startPrivateNats, testEnv, waitFor, type PrivateNats } from '@turnpike/common/testing';
+import { startPrivateNats, TcpRelay, testEnv, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { ClickHouseStore, startIngester, type Ingester, type IngesterOptions } from '../src/index.js';
 import { BASE, call } from './store-contract.js';
-import { TcpRelay } from './tcp-relay.js';
 
 interface Rig {
   nc: NatsConnection;

@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { callsSubject, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
-import { startPrivateNats, testEnv, waitFor, type PrivateNats } from '@turnpike/common/testing';
+import { startPrivateNats, TcpRelay, testEnv, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { ClickHouseStore, startIngester, type Ingester } from '../src/index.js';
 import { BASE, call, legacyCall } from './store-contract.js';
 import { loadGatewayCallLog, type GatewayCallLog } from './gateway-call-log.js';
-import { TcpRelay } from './tcp-relay.js';
 
 const sortIds = (rs: readonly { request_id: string }[]): string[] => rs.map((r) => r.request_id).sort();
 
@@ -59,6 +58,57 @@ describe('ingester', { timeout: 120_000 }, () => {
     assert.equal(trend.reduce((a, p) => a + p.total, 0), 250);
     assert.equal(trend.reduce((a, p) => a + p.s5xx, 0), 83);
     await waitFor('acks counted', () => ing.stats().messages >= 3, 5_000);
+    await ing.close();
+  });
+
+  test('AI usage sent by the gateway batcher is summed per bucket in timeseries, top and the consumer totals', { timeout: 40_000 }, async () => {
+    const ing = await start();
+    const sink = new gw.JetStreamLogSink(() => nc, 'node-ai');
+    const batcher = new gw.CallLogBatcher(sink, { maxBatch: 50, flushIntervalMs: 20 });
+    // Hour-aligned and before BASE (other tests read open-ended ranges after it): 120 calls over 2 minutes, every 3rd one non-AI;
+    // AI calls alternate between two models of two providers (claude with twice the completion tokens).
+    const T0 = BASE - 20 * 3_600_000;
+    const recs = Array.from({ length: 120 }, (_, i) => {
+      const base = { ts: T0 + i * 1_000, node_id: 'node-ai', service_id: 'svc-ai-e2e', consumer_id: `cons-${i % 2}` };
+      if (i % 3 === 0) return call(base);
+      const [ai_provider, ai_model] = i % 2 === 0 ? ['openai', 'gpt-4o-mini'] : ['anthropic', 'claude-3-haiku'];
+      return call({ ...base, ai_provider, ai_model, ai_prompt_tokens: 10 + i, ai_completion_tokens: i * (1 + (i % 2)), ai_cost_usd: (i + 1) / 1_000 });
+    });
+    for (const r of recs) batcher.record(r);
+    await batcher.close();
+    assert.equal(batcher.stats().sent, 120);
+    const aiRecs = recs.filter((r) => r.ai_model !== '');
+    const sum = (rs: readonly CallRecord[], k: 'ai_prompt_tokens' | 'ai_completion_tokens' | 'ai_cost_usd'): number => rs.reduce((n, r) => n + (r[k] ?? 0), 0);
+    const range = { from: T0, to: T0 + 3_600_000, service_id: 'svc-ai-e2e' };
+    const points = await waitFor('AI calls in the rollups', async () => {
+      const p = await store.timeseries({ ...range, interval: 'minute', group_by: 'none' });
+      return p.reduce((n, x) => n + x.requests, 0) === 120 ? p : null;
+    }, 20_000, 100);
+    // Per minute: exactly the sums of the records whose ts falls in it.
+    for (const p of points) {
+      const inBucket = aiRecs.filter((r) => r.ts >= p.bucket && r.ts < p.bucket + 60_000);
+      assert.equal(p.ai_calls, inBucket.length);
+      assert.equal(p.prompt_tokens, sum(inBucket, 'ai_prompt_tokens'));
+      assert.equal(p.completion_tokens, sum(inBucket, 'ai_completion_tokens'));
+      assert.ok(Math.abs(p.cost_usd - sum(inBucket, 'ai_cost_usd')) < 1e-9, `cost ${p.cost_usd}`);
+    }
+    assert.deepEqual(points.map((p) => p.bucket), [T0, T0 + 60_000]);
+    assert.equal(aiRecs.length, 80);
+
+    const models = await store.top({ ...range, dimension: 'ai_model', order_by: 'tokens', limit: 10 });
+    const expected = (model: string): [string, number, number, number] => {
+      const rs = aiRecs.filter((r) => r.ai_model === model);
+      return [model, rs.length, sum(rs, 'ai_prompt_tokens'), sum(rs, 'ai_completion_tokens')];
+    };
+    assert.deepEqual(models.map((m) => [m.key, m.requests, m.prompt_tokens, m.completion_tokens]), [expected('claude-3-haiku'), expected('gpt-4o-mini')]);
+    const providers = await store.top({ ...range, dimension: 'ai_provider', order_by: 'cost_usd', limit: 10 });
+    assert.deepEqual(providers.map((p) => p.key).sort(), ['anthropic', 'openai']);
+    assert.ok(providers[0]!.cost_usd >= providers[1]!.cost_usd);
+    // A consumer's totals (what /v1/analytics/consumers/{id} sums): consumer 0 made the gpt-4o-mini calls.
+    const c0 = await store.timeseries({ ...range, interval: 'hour', group_by: 'consumer' });
+    const mine = aiRecs.filter((r) => r.consumer_id === 'cons-0');
+    const row = c0.find((p) => p.key === 'cons-0')!;
+    assert.deepEqual([row.requests, row.ai_calls, row.prompt_tokens, row.completion_tokens], [60, mine.length, sum(mine, 'ai_prompt_tokens'), sum(mine, 'ai_completion_tokens')]);
     await ing.close();
   });
 

@@ -229,12 +229,13 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.deepEqual(byRoute.map((p) => [p.key, p.requests]), [['r-a', 3], ['r-b', 1]]);
       const hourly = await s.timeseries({ from: BASE, to: BASE + 60 * m, interval: 'hour', group_by: 'none', route_id: 'r-b' });
       assert.deepEqual(hourly.map((p) => [p.bucket, p.requests]), [[BASE, 2]]);
+      const noAi = { prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 };
       assert.deepEqual(await s.top({ dimension: 'route', from: BASE, to: BASE + 2 * m, limit: 10 }), [
-        { key: 'r-a', requests: 3, errors: 1 },
-        { key: 'r-b', requests: 2, errors: 1 },
+        { key: 'r-a', requests: 3, errors: 1, ...noAi },
+        { key: 'r-b', requests: 2, errors: 1, ...noAi },
       ]);
       assert.deepEqual(await s.top({ dimension: 'error_code', from: BASE, to: BASE + 2 * m, limit: 10 }), [
-        { key: 'TP_ERR_RATE_LIMITED', requests: 1, errors: 1 },
+        { key: 'TP_ERR_RATE_LIMITED', requests: 1, errors: 1, ...noAi },
       ]);
       assert.deepEqual(ids(await s.calls({ request_id: rs[2]!.request_id })), [rs[2]!.request_id]);
       const page2 = await s.calls({ limit: 2, offset: 2 });

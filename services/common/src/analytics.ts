@@ -46,15 +46,26 @@ export interface TimeseriesPoint {
   latency_p50_ms: number;
   latency_p95_ms: number;
   latency_p99_ms: number;
+  /** AI usage summed over the bucket's calls (0 where no call carried AI fields). */
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
+  /** Calls with an AI model recorded (ai_model != ''). */
+  ai_calls: number;
 }
 
-export type TopDimension = 'service' | 'route' | 'consumer' | 'error_code';
+/** ai_model / ai_provider are answered from the hourly ai_usage_1h rollup (AI calls only). */
+export type TopDimension = 'service' | 'route' | 'consumer' | 'error_code' | 'ai_model' | 'ai_provider';
+/** What /top ranks by; `tokens` is prompt_tokens + completion_tokens. */
+export type TopOrder = 'requests' | 'cost_usd' | 'tokens';
 
 export interface TopFilter {
   dimension: TopDimension;
   from: number;
   to: number;
   limit: number;
+  /** Default: requests. */
+  order_by?: TopOrder;
   service_id?: string;
   route_id?: string;
   consumer_id?: string;
@@ -64,6 +75,9 @@ export interface TopEntry {
   key: string;
   requests: number;
   errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
 }
 
 export interface TrendPoint {
@@ -83,7 +97,7 @@ export interface AnalyticsStore {
   trend(filter: CallsFilter): Promise<TrendPoint[]>;
   /** Aggregates per bucket (and group) from the minute/hour rollups. */
   timeseries(filter: TimeseriesFilter): Promise<TimeseriesPoint[]>;
-  /** Top `limit` keys of a dimension by requests (error_code: calls with a non-empty error code). */
+  /** Top `limit` keys of a dimension by `order_by` (error_code: calls with a non-empty error code). */
   top(filter: TopFilter): Promise<TopEntry[]>;
   close(): Promise<void>;
 }

@@ -47,12 +47,26 @@ const CALLS: CallRecord[] = [
   call(T0 + MINUTE + 1000, R1, C1, 200, 15),
 ];
 
+// AI usage on its own service (so the counts above stay as they are), minute T0+5: consumer C3 makes two
+// gpt-4o calls and one non-AI call, C4 one claude call.
+const AI_SERVICE = randomUUID();
+const C3 = randomUUID();
+const C4 = randomUUID();
+const aiCall = (consumer: string, extra: Partial<CallRecord> = {}): CallRecord => ({ ...call(T0 + 5 * MINUTE, R1, consumer, 200, 20, extra), service_id: AI_SERVICE });
+const AI_CALLS: CallRecord[] = [
+  aiCall(C3, { ai_provider: 'openai', ai_model: 'gpt-4o', ai_prompt_tokens: 100, ai_completion_tokens: 50, ai_cost_usd: 0.25 }),
+  aiCall(C3, { ai_provider: 'openai', ai_model: 'gpt-4o', ai_prompt_tokens: 200, ai_completion_tokens: 60, ai_cost_usd: 0.5 }),
+  aiCall(C3),
+  aiCall(C4, { ai_provider: 'anthropic', ai_model: 'claude-3-5-sonnet', ai_prompt_tokens: 1000, ai_completion_tokens: 10, ai_cost_usd: 2 }),
+];
+
 describe('analytics dashboard endpoints with ClickHouse', { timeout: 120_000 }, () => {
   let store: ClickHouseStore;
   let h: Harness;
   before(async () => {
     store = await ClickHouseStore.open(testEnv().clickhouseUrl, uniqueName('tp_cp_dash'));
     await store.insert(CALLS);
+    await store.insert(AI_CALLS);
     h = await startHarness({ analytics: store });
   });
   after(async () => {
@@ -107,7 +121,53 @@ describe('analytics dashboard endpoints with ClickHouse', { timeout: 120_000 }, 
     const one = await h.rest('GET', `/v1/analytics/top?dimension=consumer&service_id=${SERVICE}&${range}&limit=1`);
     assert.deepEqual(one.json.data.map((e: { key: string }) => e.key), [C1]);
     const errs = await h.rest('GET', `/v1/analytics/top?dimension=error_code&service_id=${SERVICE}&${range}`);
-    assert.deepEqual(errs.json.data, [{ key: 'TP_ERR_RATE_LIMITED', requests: 1, errors: 1 }]);
+    assert.deepEqual(errs.json.data, [{ key: 'TP_ERR_RATE_LIMITED', requests: 1, errors: 1, prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 }]);
+  });
+
+  it('AI usage: timeseries sums tokens and cost, top ranks by cost or tokens and groups by model, consumer totals', async () => {
+    const range = `service_id=${AI_SERVICE}&from=${T0}&to=${T0 + HOUR}`;
+    const ts = await h.rest('GET', `/v1/analytics/timeseries?${range}&interval=hour`);
+    assert.equal(ts.status, 200, ts.text);
+    assert.deepEqual(
+      ts.json.points.map((p: Record<string, number>) => [p.requests, p.ai_calls, p.prompt_tokens, p.completion_tokens, p.cost_usd]),
+      [[4, 3, 1300, 120, 2.75]],
+    );
+    const top = async (q: string): Promise<Array<[string, number]>> => {
+      const r = await h.rest('GET', `/v1/analytics/top?${range}&${q}`);
+      assert.equal(r.status, 200, r.text);
+      return r.json.data.map((e: { key: string; requests: number }) => [e.key, e.requests]);
+    };
+    assert.deepEqual(await top('dimension=consumer'), [[C3, 3], [C4, 1]]);
+    assert.deepEqual(await top('dimension=consumer&order_by=cost_usd'), [[C4, 1], [C3, 3]]);
+    assert.deepEqual(await top('dimension=consumer&order_by=tokens'), [[C4, 1], [C3, 3]]);
+    const models = await h.rest('GET', `/v1/analytics/top?${range}&dimension=ai_model&order_by=cost_usd`);
+    assert.equal(models.json.order_by, 'cost_usd');
+    assert.deepEqual(models.json.data, [
+      { key: 'claude-3-5-sonnet', requests: 1, errors: 0, prompt_tokens: 1000, completion_tokens: 10, cost_usd: 2 },
+      { key: 'gpt-4o', requests: 2, errors: 0, prompt_tokens: 300, completion_tokens: 110, cost_usd: 0.75 },
+    ]);
+    assert.deepEqual(await top('dimension=ai_provider'), [['openai', 2], ['anthropic', 1]]);
+
+    const c3 = await h.rest('GET', `/v1/analytics/consumers/${C3}?from=${T0}&to=${T0 + HOUR}`);
+    assert.equal(c3.status, 200, c3.text);
+    assert.deepEqual(
+      [c3.json.requests, c3.json.ai_calls, c3.json.prompt_tokens, c3.json.completion_tokens, c3.json.cost_usd],
+      [3, 2, 300, 110, 0.75],
+    );
+    assert.deepEqual(c3.json.top_models.map((m: { key: string; cost_usd: number }) => [m.key, m.cost_usd]), [['gpt-4o', 0.75]]);
+    const c2 = await h.rest('GET', `/v1/analytics/consumers/${C2}?from=${T0}&to=${T0 + 2 * MINUTE}`);
+    assert.deepEqual([c2.json.ai_calls, c2.json.cost_usd, c2.json.top_models], [0, 0, []]);
+  });
+
+  it('top refuses an unknown order_by or AI dimension with field paths', async () => {
+    const bad = await h.rest('GET', `/v1/analytics/top?service_id=${AI_SERVICE}&dimension=ai_vendor&order_by=price`);
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.json.error.code, 'TP_ERR_VALIDATION');
+    assert.deepEqual(bad.json.error.fields.map((f: { path: string }) => f.path).sort(), ['/dimension', '/order_by']);
+    assert.match(bad.json.error.fields.find((f: { path: string }) => f.path === '/order_by').message, /requests, cost_usd, tokens/);
+    const empty = await h.rest('GET', `/v1/analytics/top?service_id=${AI_SERVICE}&dimension=ai_model&order_by=`);
+    assert.equal(empty.status, 400);
+    assert.equal(empty.json.error.fields[0].path, '/order_by');
   });
 
   it('consumer summary totals one consumer and lists its routes', async () => {
@@ -163,8 +223,9 @@ describe('analytics dashboard endpoints with ClickHouse', { timeout: 120_000 }, 
     const start = Math.floor((Date.now() - 30 * 24 * HOUR) / HOUR) * HOUR;
     const hours = 30 * 24;
     const t0 = performance.now();
-    // Four latencies per (hour, route), aggregated into the rollup's states directly.
-    await store.sqlRunner.exec(`INSERT INTO ${store.database}.calls_1h
+    // Four latencies per (hour, route), aggregated into the rollup's states directly (AI states left empty).
+    await store.sqlRunner.exec(`INSERT INTO ${store.database}.calls_1h (bucket, service_id, route_id, consumer_id, status_class,
+  requests, errors, bytes_in, bytes_out, latency_sum_ms, latency_quantiles_ms)
 SELECT bucket, service_id, route_id, '' AS consumer_id, toUInt8(2) AS status_class,
   countState(), sumState(toUInt64(lat >= 300)), sumState(toUInt64(10)), sumState(toUInt64(100)),
   sumState(toFloat64(lat)), quantilesState(0.5, 0.95, 0.99)(toFloat64(lat))

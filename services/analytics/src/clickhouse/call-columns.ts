@@ -29,20 +29,21 @@ export const FULL_RECORD_COLUMNS: readonly string[] = COLUMNS.map(([name]) => na
 
 /** Adds the missing columns, one ALTER each; a column another process added meanwhile is not an error. */
 export async function addFullRecordColumns(runner: SqlRunner, db: string): Promise<void> {
-  const present = await columnsOf(runner, db);
+  const present = await columnsOf(runner, db, 'calls');
   for (const [name, type] of COLUMNS) {
     if (present.has(name)) continue;
     try {
       await runner.exec(sql`ALTER TABLE ${ident(db)}.calls ADD COLUMN ${ident(name)} ${type}`.text);
     } catch (e) {
       // Lost a race with another migrating process: fine once the column is there.
-      if (!(await columnsOf(runner, db)).has(name)) throw e;
+      if (!(await columnsOf(runner, db, 'calls')).has(name)) throw e;
     }
   }
 }
 
-async function columnsOf(runner: SqlRunner, db: string): Promise<Set<string>> {
-  const out = await runner.exec(sql`SELECT name FROM system.columns WHERE database = ${db} AND table = 'calls' FORMAT JSONEachRow`.text);
+/** The column names of `db.table` (18.16 has no ADD COLUMN IF NOT EXISTS: migrations check first). */
+export async function columnsOf(runner: SqlRunner, db: string, table: string): Promise<Set<string>> {
+  const out = await runner.exec(sql`SELECT name FROM system.columns WHERE database = ${db} AND table = ${table} FORMAT JSONEachRow`.text);
   const names = new Set<string>();
   for (const line of out.split('\n')) if (line.trim() !== '') names.add(String((JSON.parse(line) as { name: unknown }).name));
   return names;

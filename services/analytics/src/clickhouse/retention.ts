@@ -1,5 +1,5 @@
 // Retention without TTL (ClickHouse 18.16 has none): drop whole partitions whose newest row is older
-// than the cutoff. calls is partitioned by month, calls_1m by day, calls_1h by month, so data lives
+// than the cutoff. calls is partitioned by month, calls_1m by day, calls_1h and ai_usage_1h by month, so data lives
 // between N days and N days plus one partition.
 import { ident, sql } from './escape.js';
 import type { SqlRunner } from './schema.js';
@@ -27,6 +27,7 @@ export async function dropExpiredPartitions(runner: SqlRunner, db: string, polic
   if (policy.rollupDays > 0) {
     keep.set('calls_1m', policy.rollupDays);
     keep.set('calls_1h', policy.rollupDays);
+    keep.set('ai_usage_1h', policy.rollupDays);
   }
   if (keep.size === 0) return [];
   const out = await runner.exec(

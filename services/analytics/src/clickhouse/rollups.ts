@@ -3,6 +3,12 @@
 // dashboards read a few rows per bucket instead of scanning raw calls. All columns are AggregateFunction
 // states (18.16 has no SimpleAggregateFunction); reads combine them with the -Merge combinators.
 //
+// Migration 5 (ai-usage.ts) added per-bucket AI usage (token and cost sums, AI call count) to both rollups
+// and re-created their views with rollupViewStatement; rollupStatements stays the shape migrations 2 and 3
+// created, so a fresh database goes through the same steps as an upgraded one.
+// On 18.16 a materialized view must produce every column of its TO table ("Expected column …: while pushing
+// to view"), so a column added to a rollup needs the view re-created with it.
+//
 // The views see inserted blocks, not the de-duplicated table: a record inserted twice is counted twice
 // here even though calls FINAL counts it once. The ingester skips ids it inserted recently (RecentIds), so
 // this only happens for a redelivery older than that memory; exact answers come from calls FINAL.
@@ -40,7 +46,45 @@ export const LATENCY_QUANTILES = [0.5, 0.95, 0.99] as const;
 // Literal text: quantiles' levels are parameters, which must be constants in the type and the call.
 const Q_LEVELS = sql`0.5, 0.95, 0.99`;
 
-/** CREATE TABLE + CREATE MATERIALIZED VIEW … TO for one rollup (idempotent). */
+/** The AI usage states added by migration 5: name, type (static text) and the state over calls. */
+export const AI_ROLLUP_COLUMNS: readonly (readonly [string, Sql, Sql])[] = [
+  ['prompt_tokens', sql`AggregateFunction(sum, UInt64)`, sql`sumState(toUInt64(ai_prompt_tokens))`],
+  ['completion_tokens', sql`AggregateFunction(sum, UInt64)`, sql`sumState(toUInt64(ai_completion_tokens))`],
+  ['cost_usd', sql`AggregateFunction(sum, Float64)`, sql`sumState(ai_cost_usd)`],
+  ['ai_calls', sql`AggregateFunction(sum, UInt64)`, sql`sumState(toUInt64(ai_model != ''))`],
+];
+
+const AI_STATES = join(
+  AI_ROLLUP_COLUMNS.map(([name, , state]) => sql`${state} AS ${ident(name)}`),
+  ', ',
+);
+
+/** sumMerge of each AI usage state, named as the column: for SELECTs over calls_1m / calls_1h. */
+export const AI_MERGES = join(
+  AI_ROLLUP_COLUMNS.map(([name]) => sql`sumMerge(${ident(name)}) AS ${ident(name)}`),
+  ', ',
+);
+
+/** The rollup's view as it is now (migration 5 on): the original states plus the AI usage states. */
+export function rollupViewStatement(db: string, r: Rollup): Sql {
+  return sql`CREATE MATERIALIZED VIEW IF NOT EXISTS ${ident(db)}.${ident(`${r.table}_mv`)} TO ${ident(db)}.${ident(r.table)} AS SELECT
+  ${r.bucket} AS bucket,
+  service_id,
+  route_id,
+  consumer_id,
+  toUInt8(intDiv(status, 100)) AS status_class,
+  countState() AS requests,
+  sumState(toUInt64(status >= 500 OR error_code != '')) AS errors,
+  sumState(bytes_in) AS bytes_in,
+  sumState(bytes_out) AS bytes_out,
+  sumState(total_latency_ms) AS latency_sum_ms,
+  quantilesState(${Q_LEVELS})(total_latency_ms) AS latency_quantiles_ms,
+  ${AI_STATES}
+FROM ${ident(db)}.calls
+GROUP BY bucket, service_id, route_id, consumer_id, status_class`;
+}
+
+/** CREATE TABLE + CREATE MATERIALIZED VIEW … TO for one rollup, as migrations 2 and 3 made them (idempotent). */
 export function rollupStatements(db: string, r: Rollup): Sql[] {
   const t = sql`${ident(db)}.${ident(r.table)}`;
   const mv = sql`${ident(db)}.${ident(`${r.table}_mv`)}`;
@@ -83,10 +127,12 @@ GROUP BY bucket, service_id, route_id, consumer_id, status_class`,
  * with `beforeMs` = the time the migration ran (rows inserted after it already reached the view).
  */
 export function rollupBackfillQuery(db: string, r: Rollup, beforeMs: number): string {
-  return sql`INSERT INTO ${ident(db)}.${ident(r.table)} SELECT
+  // Columns named: the table's column order after migration 5's ALTERs is not the view's order.
+  return sql`INSERT INTO ${ident(db)}.${ident(r.table)} (bucket, service_id, route_id, consumer_id, status_class, requests, errors,
+  bytes_in, bytes_out, latency_sum_ms, latency_quantiles_ms, ${join(AI_ROLLUP_COLUMNS.map(([name]) => ident(name)), ', ')}) SELECT
   ${r.bucket} AS bucket, service_id, route_id, consumer_id, toUInt8(intDiv(status, 100)) AS status_class,
   countState(), sumState(toUInt64(status >= 500 OR error_code != '')), sumState(bytes_in), sumState(bytes_out),
-  sumState(total_latency_ms), quantilesState(${Q_LEVELS})(total_latency_ms)
+  sumState(total_latency_ms), quantilesState(${Q_LEVELS})(total_latency_ms), ${join(AI_ROLLUP_COLUMNS.map(([, , state]) => state), ', ')}
 FROM ${ident(db)}.calls FINAL WHERE ts_ms < ${beforeMs}
 GROUP BY bucket, service_id, route_id, consumer_id, status_class`.text;
 }
@@ -115,6 +161,10 @@ export interface RollupPoint {
   latency_p50_ms: number;
   latency_p95_ms: number;
   latency_p99_ms: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
+  ai_calls: number;
 }
 
 /** One row per (bucket, service, route, consumer, status class) in [from, to), oldest first. */
@@ -138,7 +188,7 @@ export function rollupQuery(db: string, r: Rollup, f: RollupFilter, limit = 10_0
   return sql`SELECT toUInt32(bucket) * 1000 AS bucket_ms, service_id, route_id, consumer_id, status_class,
   countMerge(requests) AS requests, sumMerge(errors) AS errors, sumMerge(bytes_in) AS bytes_in,
   sumMerge(bytes_out) AS bytes_out, sumMerge(latency_sum_ms) AS latency_sum_ms,
-  quantilesMerge(${Q_LEVELS})(latency_quantiles_ms) AS latency_q
+  quantilesMerge(${Q_LEVELS})(latency_quantiles_ms) AS latency_q, ${AI_MERGES}
 FROM ${ident(db)}.${ident(r.table)} WHERE ${where}
 GROUP BY bucket_ms, service_id, route_id, consumer_id, status_class
 ORDER BY bucket_ms, service_id, route_id, consumer_id, status_class
@@ -162,6 +212,17 @@ export function rollupPointFromRow(row: Record<string, unknown>): RollupPoint {
     latency_p50_ms: q[0] ?? 0,
     latency_p95_ms: q[1] ?? 0,
     latency_p99_ms: q[2] ?? 0,
+    ...aiUsageFromRow(row),
+  };
+}
+
+/** The AI usage fields of a row selected with AI_MERGES (64-bit sums arrive quoted from 18.16). */
+export function aiUsageFromRow(row: Record<string, unknown>): { prompt_tokens: number; completion_tokens: number; cost_usd: number; ai_calls: number } {
+  return {
+    prompt_tokens: Number(row.prompt_tokens ?? 0),
+    completion_tokens: Number(row.completion_tokens ?? 0),
+    cost_usd: Number(row.cost_usd ?? 0),
+    ai_calls: Number(row.ai_calls ?? 0),
   };
 }
 

@@ -4,6 +4,7 @@
 import { ident, sql, type Sql } from './escape.js';
 import { ROLLUP_1H, ROLLUP_1M, rollupStatements } from './rollups.js';
 import { addFullRecordColumns } from './call-columns.js';
+import { addAiUsage } from './ai-usage.js';
 
 export interface Migration {
   version: number;
@@ -47,6 +48,8 @@ ORDER BY (toStartOfHour(ts), request_id)`,
   { version: 3, name: 'calls_1h rollup', statements: (db) => rollupStatements(db, ROLLUP_1H) },
   // The full call record (call-columns.ts): credential, plan, client, timings, AI usage, capture.
   { version: 4, name: 'calls full record', statements: () => [], apply: addFullRecordColumns },
+  // AI tokens, cost and AI call count in calls_1m / calls_1h (views re-created), and the ai_usage_1h rollup.
+  { version: 5, name: 'ai usage rollups', statements: () => [], apply: addAiUsage },
 ];
 
 /** What a store needs from its transport: run one statement, get the response text. */
@@ -54,8 +57,11 @@ export interface SqlRunner {
   exec(text: string): Promise<string>;
 }
 
-/** Creates the database and applies the migrations not yet recorded. Returns the versions applied now. */
-export async function migrate(runner: SqlRunner, db: string): Promise<number[]> {
+/**
+ * Creates the database and applies the migrations not yet recorded, up to version `upTo` (default: all;
+ * a lower one builds an older schema, for upgrade tests). Returns the versions applied now.
+ */
+export async function migrate(runner: SqlRunner, db: string, upTo = Infinity): Promise<number[]> {
   const d = ident(db);
   await runner.exec(sql`CREATE DATABASE IF NOT EXISTS ${d}`.text);
   await runner.exec(
@@ -70,7 +76,7 @@ export async function migrate(runner: SqlRunner, db: string): Promise<number[]> 
   );
   const done: number[] = [];
   for (const m of MIGRATIONS) {
-    if (applied.has(m.version)) continue;
+    if (applied.has(m.version) || m.version > upTo) continue;
     for (const s of m.statements(db)) await runner.exec(s.text);
     if (m.apply !== undefined) await m.apply(runner, db);
     await runner.exec(

@@ -193,10 +193,19 @@ export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
         const iter = await consumer.fetch({ max_messages: batchMax, expires: flushMs });
         current = iter;
         const msgs: JsMsg[] = [];
-        for await (const m of iter) msgs.push(m);
+        let fetchError: unknown = null;
+        try {
+          for await (const m of iter) msgs.push(m);
+        } catch (e) {
+          // A fetch that fails part-way ("heartbeats missed" on a busy host, a reconnect) has already
+          // delivered msgs to this consumer: dropping them would leave them pending until ack_wait (60 s).
+          fetchError = e;
+        }
         current = null;
-        // Stopping mid-fetch: what was fetched is still stored and acked, so nothing waits for ack_wait.
+        // Stopping mid-fetch or a failed fetch: what was fetched is still stored and acked (or nak'ed), so
+        // nothing waits for ack_wait.
         if (msgs.length > 0) await processBatch(msgs);
+        if (fetchError !== null) throw fetchError;
         failures = 0;
       } catch (e) {
         current = null;

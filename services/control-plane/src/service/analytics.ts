@@ -11,6 +11,7 @@ import {
   type TimeseriesPoint,
   type TopDimension,
   type TopEntry,
+  type TopOrder,
   type TrendPoint,
 } from '@turnpike/common';
 import { authorize } from './access.js';
@@ -187,7 +188,8 @@ const MAX_MINUTE_RANGE_MS = 2 * 24 * HOUR;
 const MAX_RANGE_MS = 400 * 24 * HOUR;
 const INTERVALS: readonly TimeseriesInterval[] = ['minute', 'hour'];
 const GROUP_BYS: readonly TimeseriesGroupBy[] = ['none', 'service', 'route', 'consumer'];
-const DIMENSIONS: readonly TopDimension[] = ['consumer', 'route', 'service', 'error_code'];
+const DIMENSIONS: readonly TopDimension[] = ['consumer', 'route', 'service', 'error_code', 'ai_model', 'ai_provider'];
+const TOP_ORDERS: readonly TopOrder[] = ['requests', 'cost_usd', 'tokens'];
 const DEFAULT_TOP_LIMIT = 10;
 const MAX_TOP_LIMIT = 100;
 
@@ -236,14 +238,15 @@ export async function queryTop(
   ctx: ServiceContext,
   store: AnalyticsStore | undefined,
   q: QueryParams,
-): Promise<{ dimension: TopDimension; from: number; to: number; data: TopEntry[] }> {
-  const { limit: rawLimit, dimension: _d, ...rest } = q;
+): Promise<{ dimension: TopDimension; order_by: TopOrder; from: number; to: number; data: TopEntry[] }> {
+  const { limit: rawLimit, dimension: _d, order_by: _o, ...rest } = q;
   const f = parseCallsFilter(rest, false);
   const errs: FieldError[] = [];
   if (f.status !== undefined) errs.push({ path: '/status', message: 'is not a known parameter' });
   if (f.status_class !== undefined) errs.push({ path: '/status_class', message: 'is not a known parameter' });
   const dimension = oneOf(q, 'dimension', DIMENSIONS, errs);
   if (q.dimension === undefined) errs.push({ path: '/dimension', message: `is required (${DIMENSIONS.join(', ')})` });
+  const order_by = oneOf(q, 'order_by', TOP_ORDERS, errs) ?? 'requests';
   let limit = DEFAULT_TOP_LIMIT;
   if (rawLimit !== undefined) {
     const n = parseInt(rawLimit, 1, MAX_TOP_LIMIT);
@@ -253,8 +256,8 @@ export async function queryTop(
   const { from, to } = range(f, 24 * HOUR, errs);
   if (errs.length > 0 || dimension === undefined) throw validationError(errs);
   await restrictToTenant(ctx, f);
-  const data = await requireStore(store).top({ dimension, from, to, limit, service_id: f.service_id, route_id: f.route_id, consumer_id: f.consumer_id });
-  return { dimension, from, to, data };
+  const data = await requireStore(store).top({ dimension, order_by, from, to, limit, service_id: f.service_id, route_id: f.route_id, consumer_id: f.consumer_id });
+  return { dimension, order_by, from, to, data };
 }
 
 export interface ConsumerSummary {
@@ -265,10 +268,16 @@ export interface ConsumerSummary {
   errors: number;
   bytes_in: number;
   bytes_out: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
+  ai_calls: number;
   top_routes: TopEntry[];
+  /** The consumer's AI models by cost; hour buckets (ai_usage_1h) whose start lies in [from, to). */
+  top_models: TopEntry[];
 }
 
-/** One consumer's totals over a range (default: the last 24 hours) and its busiest routes. */
+/** One consumer's totals over a range (default: the last 24 hours), its busiest routes and costliest AI models. */
 export async function consumerSummary(ctx: ServiceContext, store: AnalyticsStore | undefined, consumerId: string, q: QueryParams): Promise<ConsumerSummary> {
   if (!isUuid(consumerId)) throw notFound('consumer', consumerId);
   const f = parseCallsFilter(q, false);
@@ -283,10 +292,26 @@ export async function consumerSummary(ctx: ServiceContext, store: AnalyticsStore
   const s = requireStore(store);
   // Hour buckets when hour-aligned or long; the time series sums them into one total.
   const interval: TimeseriesInterval = to - from > MINUTE_INTERVAL_MAX_MS || (from % HOUR === 0 && to % HOUR === 0) ? 'hour' : 'minute';
-  const [points, top_routes] = await Promise.all([
+  const [points, top_routes, top_models] = await Promise.all([
     s.timeseries({ from, to, interval, group_by: 'none', consumer_id }),
     s.top({ dimension: 'route', from, to, limit: DEFAULT_TOP_LIMIT, consumer_id }),
+    s.top({ dimension: 'ai_model', order_by: 'cost_usd', from, to, limit: DEFAULT_TOP_LIMIT, consumer_id }),
   ]);
-  const sum = (k: 'requests' | 'errors' | 'bytes_in' | 'bytes_out'): number => points.reduce((n, p) => n + p[k], 0);
-  return { consumer_id, from, to, requests: sum('requests'), errors: sum('errors'), bytes_in: sum('bytes_in'), bytes_out: sum('bytes_out'), top_routes };
+  const sum = (k: 'requests' | 'errors' | 'bytes_in' | 'bytes_out' | 'prompt_tokens' | 'completion_tokens' | 'cost_usd' | 'ai_calls'): number =>
+    points.reduce((n, p) => n + p[k], 0);
+  return {
+    consumer_id,
+    from,
+    to,
+    requests: sum('requests'),
+    errors: sum('errors'),
+    bytes_in: sum('bytes_in'),
+    bytes_out: sum('bytes_out'),
+    prompt_tokens: sum('prompt_tokens'),
+    completion_tokens: sum('completion_tokens'),
+    cost_usd: sum('cost_usd'),
+    ai_calls: sum('ai_calls'),
+    top_routes,
+    top_models,
+  };
 }

@@ -1,5 +1,5 @@
-// A TCP relay in front of the shared ClickHouse that a test can take down and bring back on the same port:
-// clients see connection refused, as in a real outage, without stopping the server other tests use.
+// A TCP relay in front of a shared server (ClickHouse, …) that a test can take down and bring back on the same
+// port: clients see connection refused, as in a real outage, without stopping the server other tests use.
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 
 /** A TCP relay to `target` that can be taken down (listener closed, connections cut) and brought back on the same port. */
