@@ -4,9 +4,9 @@
 // instead of JetStream (usage snapshots reach the node over a second in-process bus, the quota bucket).
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InProcessCacheInvalidationChannel, InProcessConfigBus, InProcessHeartbeatChannel, generateSecretKey, keyringFromEnv, type Keyring } from '@turnpike/common';
+import { InMemoryBudgetLedgerStore, InProcessCacheInvalidationChannel, InProcessConfigBus, InProcessHeartbeatChannel, generateSecretKey, keyringFromEnv, type Keyring } from '@turnpike/common';
 import { InProcessCallsFeed, startControlPlane } from '@turnpike/control-plane';
-import { startGateway } from '@turnpike/gateway';
+import { BudgetLedger, startGateway } from '@turnpike/gateway';
 import { ChdbStore, StoreLogSink } from '@turnpike/analytics';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { QuotaFeedingLogSink } from './quota-log-sink.js';
@@ -70,6 +70,9 @@ export async function runUp(o: UpOptions): Promise<void> {
     const quotaBus = new InProcessConfigBus();
     closers.push(['quota bus', () => quotaBus.close()]);
 
+    // AI budgets: one ledger in this process, read by the control plane's usage endpoint and written by the node.
+    const budgetStore = new InMemoryBudgetLedgerStore();
+
     const tokenFile = join(dataDir, 'admin-token');
     const keyring = loadOrCreateKeyring(join(dataDir, 'secret-key'));
     const cp = await startControlPlane({
@@ -83,6 +86,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       heartbeat,
       cacheInvalidation,
       quota: { feed: quotaCalls, bus: quotaBus },
+      budgetLedger: budgetStore,
     });
     closers.push(['control plane', () => cp.close()]);
     // The bootstrap token exists only once, at first start; keep it for this user (0600) so that later
@@ -107,6 +111,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       quotaBus,
       // Opens the certificate keys the control plane seals (no HTTPS listener unless a port is given).
       keyring,
+      budgetLedger: new BudgetLedger({ store: budgetStore, nodeId: 'embedded' }),
     });
     closers.push(['gateway', () => gw.close()]);
 

@@ -45,6 +45,7 @@ export interface EntityByKind {
   plugins: ResourceConfig;
   ai_providers: ResourceConfig;
   prompt_templates: ResourceConfig;
+  ai_budgets: ResourceConfig;
   certificates: ResourceConfig;
   openapi_docs: OpenApiDocConfig;
 }
@@ -68,6 +69,7 @@ export const RESOURCE_KINDS: readonly (ResourceKind | DerivedEntityKind)[] = [
   'plugins',
   'ai_providers',
   'prompt_templates',
+  'ai_budgets',
   'certificates',
   'openapi_docs',
 ];

@@ -118,6 +118,7 @@ export const ErrorCodes = {
   TP_ERR_AI_PROVIDER_TIMEOUT: 504,
   TP_ERR_AI_STREAM_INTERRUPTED: 502,
   TP_ERR_AI_BUDGET_EXCEEDED: 429,
+  TP_ERR_AI_BUDGET_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -5,6 +5,8 @@ export * from './call-log.js';
 export * from './calls-stream.js';
 export * from './quota/periods.js';
 export * from './quota/usage.js';
+export * from './ai-budget/ledger-record.js';
+export { InMemoryBudgetLedgerStore, NatsBudgetLedgerStore, type BudgetLedgerStore, type LedgerEntry } from './ai-budget/ledger-store.js';
 export * from './analytics.js';
 export type * from './config-bus/types.js';
 export { InProcessConfigBus } from './config-bus/in-process.js';

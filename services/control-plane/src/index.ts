@@ -1,6 +1,6 @@
 // The control plane as a library: PostgreSQL (migrated at start), the outbox publisher and reconciler
 // feeding the config bus, and the REST and gRPC admin APIs over one service layer.
-import type { AnalyticsStore, CacheInvalidationChannel, ConfigBus, HeartbeatChannel, Keyring } from '@turnpike/common';
+import type { AnalyticsStore, BudgetLedgerStore, CacheInvalidationChannel, ConfigBus, HeartbeatChannel, Keyring } from '@turnpike/common';
 import { NodeRegistry } from './cluster/node-registry.js';
 import { connectPostgres } from './db/connect.js';
 import { migrate } from './db/migrate.js';
@@ -53,6 +53,11 @@ export interface ControlPlaneOptions {
    * counted nor enforced.
    */
   quota?: { nc: NatsConnection; bus: ConfigBus } | { feed: InProcessCallsFeed; bus: ConfigBus } | undefined;
+  /**
+   * The AI budget ledger the gateway nodes keep (NatsBudgetLedgerStore on the cluster's NATS), read by
+   * GET /v1/ai-budgets/{id}/usage. None: that endpoint answers 503.
+   */
+  budgetLedger?: BudgetLedgerStore | undefined;
 }
 
 export interface ControlPlane {
@@ -103,7 +108,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       cleanup.push(async () => sub.stop());
     }
 
-    const rest = buildRestServer({ ctx, analytics: opts.analytics, log, nodes, cacheInvalidation: opts.cacheInvalidation });
+    const rest = buildRestServer({ ctx, analytics: opts.analytics, log, nodes, cacheInvalidation: opts.cacheInvalidation, budgetLedger: opts.budgetLedger });
     cleanup.push(async () => await rest.close());
     await rest.listen({ host, port: opts.restPort });
     const addr = rest.server.address();

@@ -1,7 +1,16 @@
 // Standalone control-plane process: configuration from TP_* environment variables, a JSON ready line on
 // stdout, clean shutdown on SIGINT/SIGTERM.
 import { connect } from '@nats-io/transport-node';
-import { NatsCacheInvalidationChannel, NatsHeartbeatChannel, NatsKvConfigBus, configBucketName, keyringFromEnv, quotaBucketName, type AnalyticsStore } from '@turnpike/common';
+import {
+  NatsBudgetLedgerStore,
+  NatsCacheInvalidationChannel,
+  NatsHeartbeatChannel,
+  NatsKvConfigBus,
+  configBucketName,
+  keyringFromEnv,
+  quotaBucketName,
+  type AnalyticsStore,
+} from '@turnpike/common';
 import { startControlPlane } from './index.js';
 import { natsConditionalWrites } from './publisher/conditional-writes.js';
 import { stdoutLogger } from './log.js';
@@ -55,6 +64,7 @@ async function main(): Promise<void> {
     busWrites: natsConditionalWrites(nc, configBucketName(cluster)),
     keyring,
     quota: { nc, bus: quotaBus },
+    budgetLedger: new NatsBudgetLedgerStore(nc, cluster),
   });
   // The bootstrap token, when one was just created, has already been printed once as its own log line.
   process.stdout.write(JSON.stringify({ event: 'ready', rest_port: cp.restPort, grpc_port: cp.grpcPort, cluster }) + '\n');

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { META_REVISION_KEY, entityKey, parseEntityKey, type ConfigEnvelope } from '@turnpike/common';
 import { waitFor } from '@turnpike/common/testing';
 import { startHarness, type Harness, type RestResponse } from './support.js';
+import { DEFAULT_TENANT_ID } from '../src/service/access.js';
 
 const N = 30;
 
@@ -245,7 +246,9 @@ describe('concurrent conflicting admin writes', { timeout: 60_000 }, () => {
       const revOf = new Map(rows.map((r) => [r.id, Number(r.revision)]));
       assert.equal(page.json.data.length, rows.length);
       for (const e of page.json.data as Array<Record<string, unknown>>) {
-        want.set(entityKey(kind, e.id as string), { kind, revision: revOf.get(e.id as string)!, data: asOnBus(e) } as unknown as ConfigEnvelope);
+        // Services carry their tenant on the bus (nodes match tenant AI budgets by it).
+        const data = kind === 'services' ? { ...asOnBus(e), tenant_id: DEFAULT_TENANT_ID } : asOnBus(e);
+        want.set(entityKey(kind, e.id as string), { kind, revision: revOf.get(e.id as string)!, data } as unknown as ConfigEnvelope);
       }
     }
     for (const [kind, path] of [['plans', 'plans'], ['subscriptions', 'subscriptions']] as const) {

@@ -7,6 +7,7 @@ import { META_REVISION_KEY, entityKey, type ConfigBus, type ConfigEnvelope, type
 import { startPrivateNats, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { startControlPlane, type ControlPlane } from '../src/index.js';
 import { startHarness, type Harness } from './support.js';
+import { DEFAULT_TENANT_ID } from '../src/service/access.js';
 
 async function envelope(bus: ConfigBus, key: string): Promise<ConfigEnvelope | null> {
   const v = await bus.get(key);
@@ -58,7 +59,7 @@ describe('outbox publisher and reconciler', { timeout: 90_000 }, () => {
     const eKey = await envelope(h.bus, entityKey('keys', key.id));
     assert.deepEqual(eUp, { kind: 'upstreams', revision: eUp!.revision, data: up });
     const { openapi: _openapi, ...svcOnBus } = svc as Record<string, unknown>;
-    assert.deepEqual(eSvc!.data, svcOnBus, 'a service as REST returns it, less its OpenAPI document');
+    assert.deepEqual(eSvc!.data, { ...svcOnBus, tenant_id: DEFAULT_TENANT_ID }, 'a service as REST returns it, less its OpenAPI document, plus its tenant (AI budgets)');
     assert.deepEqual(eRoute!.data, route);
     assert.deepEqual(eCons!.data, consumer);
     assert.deepEqual(eKey, {

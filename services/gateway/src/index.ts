@@ -31,6 +31,7 @@ import { NatsRateLimitSync, RateLimitRegistry, RateLimitRelay, renderRateLimitMe
 import { NatsCacheInvalidationChannel, type CacheInvalidationChannel } from '@turnpike/common';
 import { applyInvalidation, DEFAULT_CACHE_MAX_BYTES, nodeCache } from './plugins/proxy-cache/index.js';
 import { log } from './log.js';
+import { BudgetGateServer, NatsBudgetGate, type BudgetGate } from './ai/budget-gate.js';
 import { tracingConfigFromEnv, type TracingConfig } from './tracing/config.js';
 
 export interface GatewayOptions {
@@ -65,6 +66,14 @@ export interface GatewayOptions {
   mtlsPort?: number;
   /** Opens certificate keys sealed by the control plane; default: keyringFromEnv() (TP_SECRET_KEY[S]). */
   keyring?: Keyring | null;
+  /**
+   * The AI budget ledger (ai/budget-ledger.ts). Unset: over the node's NATS connection (with `natsUrl`), none
+   * with a `bus` (`turnpike up` passes one over the store it shares with its control plane); null: none. Calls
+   * that a budget counts are refused (503) on a node without one.
+   */
+  budgetLedger?: BudgetGate | null;
+  /** How long a budget reservation holds when its call never settles (env TP_AI_BUDGET_RESERVATION_EXPIRY_MS; default 5 min). */
+  budgetReservationExpiryMs?: number;
   statusPort?: number;
   maxBodyBytes?: number;
   maxHeaderBytes?: number;
@@ -201,6 +210,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // The proxy thread's rate limiters; its channel's connection is read only once the config source exists.
   let source: NatsConfigSource | null = null;
   const rateLimitChannel = opts.rateLimitSync !== undefined ? opts.rateLimitSync : opts.natsUrl && !opts.bus ? new NatsRateLimitSync(() => source?.connection, cluster) : null;
+  // The AI budget ledger lives in this thread (where the NATS connection is); workers reach it by message.
+  const natsBudgets =
+    opts.budgetLedger === undefined && opts.natsUrl && !opts.bus
+      ? new NatsBudgetGate(() => source?.connection, cluster, { nodeId, ...(opts.budgetReservationExpiryMs !== undefined ? { reservationExpiryMs: opts.budgetReservationExpiryMs } : {}) })
+      : null;
+  const budgets: BudgetGate | null = opts.budgetLedger !== undefined ? opts.budgetLedger : natsBudgets;
+  const budgetServers = new Map<number, BudgetGateServer>();
   // With worker threads each worker has its own limiters, a node of the exchange of its own: the primary
   // relays their counters (to NATS and between them); its own registry only serves its unused compiles.
   const rateLimits = new RateLimitRegistry({ nodeId, channel: threaded ? null : rateLimitChannel });
@@ -248,6 +264,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         manager,
         record,
         onRateLimit: (w, m) => rateLimitRelay?.fromWorker(w, m),
+        onBudget: (w, m, reply) => {
+          let server = budgetServers.get(w);
+          // A restarted worker gets a fresh reply channel; its predecessor's open reservations expire in the ledger.
+          if (server === undefined) budgetServers.set(w, (server = new BudgetGateServer(() => budgets, reply)));
+          server.handle(m, reply);
+        },
         // The primary's own swap comes first; the cluster view should move when every worker has.
         onApplied: () => {
           const rev = Math.min(...pool!.states().map((w) => w.revision));
@@ -339,6 +361,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metrics,
       https: httpsPort !== null ? { port: httpsPort, dataDir } : null,
       mtls: mtlsPort !== null ? { port: mtlsPort, dataDir } : null,
+      budgets,
     });
     proxyPort = local.port;
     https = local.https;
@@ -443,6 +466,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       invalidationSub?.stop();
       rateLimits.stop();
       rateLimitRelay?.stop();
+      await natsBudgets?.close().catch(() => undefined);
       manager.close();
       await busWatch?.stop().catch(() => undefined);
       await quotaWatch?.close();
@@ -477,3 +501,5 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
 /** The id a call-log batch is deduplicated by (the calls stream's msgID; `turnpike up`'s quota feed). */
 export { batchId } from './call-log/jetstream-sink.js';
+export { BudgetLedger } from './ai/budget-ledger.js';
+export type { BudgetGate } from './ai/budget-gate.js';

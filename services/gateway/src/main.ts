@@ -112,6 +112,8 @@ async function main(): Promise<void> {
     cacheMaxBytes: intEnv('TP_CACHE_MAX_BYTES', 64 * 1024 * 1024),
     // TP_AI_CACHE_MAX_BYTES: the AI exact-match response cache's bound per proxy thread (default 32 MiB).
     aiCacheMaxBytes: intEnv('TP_AI_CACHE_MAX_BYTES', 32 * 1024 * 1024),
+    // TP_AI_BUDGET_RESERVATION_EXPIRY_MS: how long an AI budget reservation holds if its call never settles.
+    budgetReservationExpiryMs: intEnv('TP_AI_BUDGET_RESERVATION_EXPIRY_MS', 300_000),
     // TP_CALL_SPOOL_MAX_BYTES: bound of the on-disk call-log spool (default 256 MiB; 0 turns it off).
     callSpoolMaxBytes: intEnv('TP_CALL_SPOOL_MAX_BYTES', 256 * 1024 * 1024),
   });

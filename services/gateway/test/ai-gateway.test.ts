@@ -362,4 +362,55 @@ describe('AI gateway through the proxy port', { timeout: 90_000 }, () => {
     const m = /turnpike_ai_overhead_seconds_count (\d+)/.exec(text);
     assert.ok(m && Number(m[1]) > 5, 'overhead observed');
   });
+
+  test('a service pinned to template version 1 keeps answering with it while an unpinned one follows version 2; a version the node lacks is a 503', async () => {
+    const tmpl = randomUUID();
+    const pinnedSvc = randomUUID();
+    const currentSvc = randomUUID();
+    const content = (version: number, greeting: string) => ({
+      version,
+      provider_id: ids.anthropic,
+      model: 'claude-3-5-haiku-latest',
+      messages: [{ role: 'user', content: `${greeting} {{ name }}` }],
+      variables: [{ name: 'name', required: true }],
+      parameters: { max_tokens: 50 },
+    });
+    // As the control plane publishes a template: the current version's fields and number, and `versions`
+    // holding the current version and every version a service pins.
+    const publish = async (current: ReturnType<typeof content>, versions: Array<ReturnType<typeof content>>) =>
+      await put('prompt_templates', { id: tmpl, name: 'greet', description: '', ...current, versions_count: current.version, versions });
+    const applied = async () => {
+      const want = rev;
+      await waitFor(`revision ${want} applied`, async () => (gw.snapshot().revision >= want ? true : null), 5_000);
+    };
+    const ask = async (path: string) => {
+      const res = await request(base(path), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Ada' }) });
+      return { status: res.statusCode, body: (await res.body.json()) as { output?: string; error?: { code: string } } };
+    };
+    const v1 = content(1, 'Hello');
+    const v2 = content(2, 'Goodbye');
+    await publish(v1, [v1]);
+    await service(pinnedSvc, 'greet-pinned', { provider_ids: [ids.anthropic], prompt_template_id: tmpl, prompt_template_version: 1 });
+    await route(pinnedSvc, '/greet-v1');
+    await service(currentSvc, 'greet-current', { provider_ids: [ids.anthropic], prompt_template_id: tmpl });
+    await route(currentSvc, '/greet');
+    await applied();
+    assert.equal((await ask('/greet-v1')).body.output, 'echo: Hello Ada');
+    assert.equal((await ask('/greet')).body.output, 'echo: Hello Ada');
+
+    await publish(v2, [v1, v2]);
+    await applied();
+    const unpinned = await ask('/greet');
+    assert.equal(unpinned.status, 200);
+    assert.equal(unpinned.body.output, 'echo: Goodbye Ada', 'the unpinned service follows the current version');
+    const pinned = await ask('/greet-v1');
+    assert.equal(pinned.status, 200);
+    assert.equal(pinned.body.output, 'echo: Hello Ada', 'the pinned service keeps version 1');
+
+    await service(pinnedSvc, 'greet-pinned', { provider_ids: [ids.anthropic], prompt_template_id: tmpl, prompt_template_version: 3 });
+    await applied();
+    const missing = await ask('/greet-v1');
+    assert.equal(missing.status, 503);
+    assert.equal(missing.body.error?.code, 'TP_ERR_AI_PROVIDER_UNAVAILABLE');
+  });
 });

@@ -66,6 +66,7 @@ export function fromApi(a: ApiEntities): CurrentState {
     route: new Map(a.routes.map((x) => [x.id, x.name])),
     plan: byId(r.plans),
     ai_provider: byId(r.ai_providers),
+    api_key: new Map(a.consumers.flatMap((c, i) => (a.keys[i] ?? []).filter((k) => k.name !== null && k.name !== undefined).map((k) => [k.id, `${c.username}/${String(k.name)}`] as [string, string]))),
   };
   const groupName = byId(r.consumer_groups);
   const certificateName = byId(r.certificates);

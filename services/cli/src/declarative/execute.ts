@@ -72,8 +72,11 @@ export async function executePlan(
     plan: new Map(current.resources.plans.map((e) => [String(e.name), e.id])),
     ai_provider: new Map(current.resources.ai_providers.map((e) => [String(e.name), e.id])),
   };
-  const refId = (kind: EntityKind | keyof typeof resourceIds, name: string): string => {
-    const id = kind in resourceIds ? resourceIds[kind as keyof typeof resourceIds].get(name) : ids[kind as EntityKind].get(name);
+  // Named API keys by `<consumer>/<key name>` (AI budgets name them): the first of a name, as the planner matches.
+  const keyIds = new Map<string, string>();
+  for (const c of current.consumers) for (const k of c.keys) if (k.name !== null && !keyIds.has(`${c.username}/${k.name}`)) keyIds.set(`${c.username}/${k.name}`, k.id);
+  const refId = (kind: EntityKind | keyof typeof resourceIds | 'key', name: string): string => {
+    const id = kind === 'key' ? keyIds.get(name) : kind in resourceIds ? resourceIds[kind as keyof typeof resourceIds].get(name) : ids[kind as EntityKind].get(name);
     // The planner orders creates before their users, so a missing id is a planner bug, not user error.
     if (id === undefined) throw new Error(`${kind} ${JSON.stringify(name)} has no id yet`);
     return id;
@@ -124,6 +127,7 @@ export async function executePlan(
         if (op.key !== undefined) body.key = op.key;
         if (op.expires_at !== undefined) body.expires_at = op.expires_at;
         const created = await client.create<ApiKeyCreated>(`/v1/consumers/${consumerId}/keys`, body);
+        keyIds.set(`${op.consumer}/${op.name}`, created.id);
         if (op.key === undefined) info.generatedKey = created.key;
       } else if (op.action === 'update') {
         // The changed fields only (null clears an expiry); key material is never re-sent (it cannot change).

@@ -29,6 +29,7 @@ import {
 } from '@turnpike/common';
 import { fieldErrors } from '@turnpike/control-plane/validation';
 import {
+  AiBudgetEntry,
   AiProviderEntry,
   CertificateEntry,
   ConsumerGroupEntry,
@@ -37,6 +38,7 @@ import {
   PluginEntry,
   PromptTemplateEntry,
   SubscriptionEntry,
+  aiBudgetSpec,
   aiProviderSpec,
   certificateSpec,
   credentialSpec,
@@ -124,6 +126,7 @@ export const ConfigFileSchema = Type.Object(
     prompt_templates: Type.Optional(Type.Array(PromptTemplateEntry)),
     subscriptions: Type.Optional(Type.Array(SubscriptionEntry)),
     plugins: Type.Optional(Type.Array(PluginEntry)),
+    ai_budgets: Type.Optional(Type.Array(AiBudgetEntry)),
   },
   { additionalProperties: false },
 );
@@ -370,7 +373,7 @@ function resourceEntryChecks(f: ConfigFile): { pluginConfigs: Array<Record<strin
     }
     return r.config;
   });
-  for (const [list, kind] of [['ai_providers', 'ai_provider'], ['prompt_templates', 'prompt_template']] as const) {
+  for (const [list, kind] of [['ai_providers', 'ai_provider'], ['prompt_templates', 'prompt_template'], ['ai_budgets', 'ai_budget']] as const) {
     (f[list] ?? []).forEach((e, i) => problems.push(...entryProblems(kind, e as Record<string, unknown>).map((x) => ({ path: at(list, i, x.path), message: x.message }))));
   }
   return { pluginConfigs, problems };
@@ -402,6 +405,7 @@ function normalize(f: ConfigFile, pluginConfigs: Array<Record<string, unknown>>)
   for (const c of f.consumers ?? []) for (const e of c.credentials ?? []) add('credential', resources.credentials, credentialSpec(c.username, e as Record<string, unknown>), e as Record<string, unknown>);
   for (const e of f.subscriptions ?? []) add('subscription', resources.subscriptions, subscriptionSpec(e), e);
   (f.plugins ?? []).forEach((e, i) => add('plugin', resources.plugins, pluginSpec(e, pluginConfigs[i] ?? {}), e));
+  for (const e of f.ai_budgets ?? []) add('ai_budget', resources.ai_budgets, aiBudgetSpec(e), e);
   return {
     ...resources,
     secrets,
@@ -532,6 +536,7 @@ function resourceReferences(c: DeclarativeConfig, locations: Map<string, string>
   named('prompt_template', c.prompt_templates, 'prompt_templates');
   named('subscription', c.subscriptions, 'subscriptions');
   named('plugin', c.plugins, 'plugins');
+  named('ai_budget', c.ai_budgets, 'ai_budgets');
   // Credentials sit under their consumer in the file; their identifier is unique across all consumers.
   const credentialAt = new Map<string, string>();
   const perConsumer = new Map<string, number>();
@@ -564,6 +569,13 @@ function resourceReferences(c: DeclarativeConfig, locations: Map<string, string>
     need('service', scope.service, `plugins[${i}].scope.service`, 'service');
     need('route', scope.route, `plugins[${i}].scope.route`, 'route');
     need('consumer', scope.consumer, `plugins[${i}].scope.consumer`, 'consumer');
+  });
+  c.ai_budgets.forEach((b, i) => {
+    const scope = (b.scope ?? {}) as Record<string, string>;
+    need('consumer', scope.consumer, `ai_budgets[${i}].scope.consumer`, 'consumer');
+    if (typeof scope.key === 'string' && typeof scope.consumer === 'string' && locations.has(entityKey('consumer', scope.consumer)) && !locations.has(entityKey('key', scope.key, scope.consumer))) {
+      problems.push({ path: `ai_budgets[${i}].scope.key`, message: `consumer ${JSON.stringify(scope.consumer)} has no key named ${JSON.stringify(scope.key)} in this file` });
+    }
   });
 }
 
@@ -677,14 +689,14 @@ export function toConfigFile(c: DeclarativeConfig): Record<string, unknown> {
       return out;
     }),
     ...Object.fromEntries(
-      (['plans', 'ai_providers', 'prompt_templates', 'subscriptions', 'plugins'] as const)
+      (['plans', 'ai_providers', 'prompt_templates', 'subscriptions', 'plugins', 'ai_budgets'] as const)
         .filter((list) => c[list].length > 0)
         .map((list) => [list, c[list].map((e) => toFileEntry(LIST_KIND[list], e))]),
     ),
   };
 }
 
-const LIST_KIND = { plans: 'plan', ai_providers: 'ai_provider', prompt_templates: 'prompt_template', subscriptions: 'subscription', plugins: 'plugin' } as const;
+const LIST_KIND = { plans: 'plan', ai_providers: 'ai_provider', prompt_templates: 'prompt_template', subscriptions: 'subscription', plugins: 'plugin', ai_budgets: 'ai_budget' } as const;
 
 export function toYaml(c: DeclarativeConfig): string {
   return stringify(toConfigFile(c), { lineWidth: 0 });

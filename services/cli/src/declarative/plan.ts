@@ -68,7 +68,7 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   const routes = diffKind('route', current.routes, desired.routes, (e) => e.name);
   const consumers = diffKind('consumer', current.consumers.map(withoutKeys), desired.consumers.map(withoutKeys), (e) => e.username);
   const r = (kind: ResourceKind): ResourceDiff => diffResources(kind, current, desired, opts);
-  const [certificates, groups, plans, providers, templates, credentials, subscriptions, plugins] = [
+  const [certificates, groups, plans, providers, templates, credentials, subscriptions, plugins, budgets] = [
     r('certificate'),
     r('consumer_group'),
     r('plan'),
@@ -77,11 +77,13 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
     r('credential'),
     r('subscription'),
     r('plugin'),
+    r('ai_budget'),
   ];
 
   // Deletes of what references other entities come first (plugins, subscriptions, templates, credentials:
   // a pruned credential may hold the identifier a new one takes), in the reverse of the creation order.
-  if (opts.prune) ops.push(...plugins.deletes, ...subscriptions.deletes, ...templates.deletes, ...credentials.deletes);
+  // AI budgets too: deleting their consumer or key would take them along, and a second delete would fail.
+  if (opts.prune) ops.push(...budgets.deletes, ...plugins.deletes, ...subscriptions.deletes, ...templates.deletes, ...credentials.deletes);
   // Creates and updates go certificate → upstream → service → route so that references exist before they
   // are used. Routes are deleted first among routes (a pruned route may hold the path an updated or new one
   // takes), and services and upstreams are deleted last, once no route or service points at them any more.
@@ -100,7 +102,7 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   ops.push(...consumers.upserts);
   if (opts.prune) ops.push(...groups.deletes);
   for (const d of [upstreams, services, routes, consumers]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
-  for (const d of [certificates, groups, plans, providers, templates, credentials, subscriptions, plugins]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
+  for (const d of [certificates, groups, plans, providers, templates, credentials, subscriptions, plugins, budgets]) if (!opts.prune) unmanaged.push(...d.deletes.map((o) => ({ kind: o.kind, name: o.name })));
 
   // Keys: matched by name within their consumer. Key material is never compared (the API does not return
   // it), so a named key that exists keeps its value; only its expiry is compared, and updated in place.
@@ -149,6 +151,8 @@ export function plan(current: CurrentState, desired: DeclarativeConfig, opts: Pl
   ops.push(...credentials.upserts, ...plans.upserts, ...providers.upserts, ...templates.upserts);
   if (opts.prune) ops.push(...providers.deletes, ...plans.deletes);
   ops.push(...subscriptions.upserts, ...plugins.upserts);
+  // Budgets last: they name consumers and keys (created above).
+  ops.push(...budgets.upserts);
   return { operations: ops, unmanaged };
 }
 

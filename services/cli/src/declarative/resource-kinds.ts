@@ -1,9 +1,10 @@
 // The generic resource kinds in a declarative file (certificates, consumer groups, plans, AI providers,
-// prompt templates, credentials, subscriptions, plugins): their file entries (references by name), their normalized form
+// prompt templates, credentials, subscriptions, plugins, AI budgets): their file entries (references by name), their normalized form
 // (defaults filled exactly as the control plane fills them, secrets split off), how live entities read
 // back into that form, and the API bodies (references by id). Planning and execution stay kind-agnostic.
 import { Type } from '@sinclair/typebox';
 import {
+  AiBudgetCreate,
   AiProviderCreate,
   CertificateCreate,
   ConsumerGroupCreate,
@@ -25,7 +26,7 @@ import {
 import { parse } from '@turnpike/control-plane/validation';
 
 /** In dependency order: what a later kind references comes earlier. */
-export const RESOURCE_KINDS = ['certificate', 'consumer_group', 'plan', 'ai_provider', 'prompt_template', 'credential', 'subscription', 'plugin'] as const;
+export const RESOURCE_KINDS = ['certificate', 'consumer_group', 'plan', 'ai_provider', 'prompt_template', 'credential', 'subscription', 'plugin', 'ai_budget'] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
 export function isResourceKind(kind: string): kind is ResourceKind {
@@ -41,6 +42,7 @@ export const KIND_LABEL: Record<ResourceKind, string> = {
   credential: 'credential',
   subscription: 'subscription',
   plugin: 'plugin',
+  ai_budget: 'AI budget',
 };
 
 /** Collections of the kinds that are not addressed under a consumer (credentials are). */
@@ -52,6 +54,7 @@ export const RESOURCE_COLLECTION: Record<Exclude<ResourceKind, 'credential'>, st
   prompt_template: '/v1/prompt-templates',
   subscription: '/v1/subscriptions',
   plugin: '/v1/plugins',
+  ai_budget: '/v1/ai-budgets',
 };
 
 // File entries: the API's create schemas with ids replaced by names.
@@ -80,6 +83,17 @@ export const PluginEntry = Type.Object(
   },
   { additionalProperties: false },
 );
+/**
+ * An AI budget's scope by name: `{consumer}` (every key of that consumer), `{consumer, key}` (one named key of
+ * it) or `{tenant: true}` (the tenant the file is applied to).
+ */
+export const AiBudgetEntry = Type.Object(
+  {
+    ...Type.Omit(AiBudgetCreate, ['scope']).properties,
+    scope: Type.Object({ consumer: Type.Optional(Name), key: Type.Optional(Name), tenant: Type.Optional(Type.Literal(true)) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
 export const PromptTemplateEntry = Type.Object(
   { ...Type.Omit(PromptTemplateCreate, ['provider_id']).properties, provider: Type.Optional(Type.Union([Name, Type.Null()])) },
   { additionalProperties: false },
@@ -100,6 +114,7 @@ export interface ResourceConfig {
   credentials: ResourceSpec[];
   subscriptions: ResourceSpec[];
   plugins: ResourceSpec[];
+  ai_budgets: ResourceSpec[];
 }
 
 export const CONFIG_LIST: Record<ResourceKind, keyof ResourceConfig> = {
@@ -111,10 +126,11 @@ export const CONFIG_LIST: Record<ResourceKind, keyof ResourceConfig> = {
   credential: 'credentials',
   subscription: 'subscriptions',
   plugin: 'plugins',
+  ai_budget: 'ai_budgets',
 };
 
 export function emptyResources(): ResourceConfig {
-  return { certificates: [], consumer_groups: [], plans: [], ai_providers: [], prompt_templates: [], credentials: [], subscriptions: [], plugins: [] };
+  return { certificates: [], consumer_groups: [], plans: [], ai_providers: [], prompt_templates: [], credentials: [], subscriptions: [], plugins: [], ai_budgets: [] };
 }
 
 const str = (v: unknown): string => String(v);
@@ -186,6 +202,11 @@ export function promptTemplateSpec(e: Record<string, unknown>): ResourceSpec {
     parameters: e.parameters ?? {},
     tags: e.tags ?? [],
   };
+}
+
+/** `scope` by name, as the file states it (see AiBudgetEntry); the API side maps ids to names before calling this. */
+export function aiBudgetSpec(e: Record<string, unknown>): ResourceSpec {
+  return { name: e.name, description: e.description ?? '', scope: e.scope, period: e.period, limits: e.limits, enabled: e.enabled ?? true, tags: e.tags ?? [] };
 }
 
 export function credentialSpec(consumer: string, e: Record<string, unknown>): ResourceSpec {
@@ -266,6 +287,15 @@ export function pluginConfigOf(e: Record<string, unknown>): { config: Record<str
 export function entryProblems(kind: ResourceKind, e: Record<string, unknown>): EntryProblem[] {
   if (kind === 'ai_provider') return aiProviderProblems(e as Parameters<typeof aiProviderProblems>[0]);
   if (kind === 'prompt_template') return promptTemplateProblems({ messages: e.messages as PromptMessage[], variables: e.variables as PromptVariable[] });
+  if (kind === 'ai_budget') {
+    const out: EntryProblem[] = [];
+    const s = (e.scope ?? {}) as { consumer?: string; key?: string; tenant?: true };
+    if ((s.tenant === true) === (s.consumer !== undefined)) out.push({ path: '/scope', message: 'must name either consumer (with key for one API key) or tenant: true' });
+    else if (s.tenant === true && s.key !== undefined) out.push({ path: '/scope/key', message: 'is only for a consumer scope' });
+    const l = (e.limits ?? {}) as Record<string, unknown>;
+    if (l.tokens === undefined && l.cost_usd === undefined && l.requests === undefined) out.push({ path: '/limits', message: 'must set at least one of tokens, cost_usd, requests' });
+    return out;
+  }
   return [];
 }
 
@@ -278,6 +308,8 @@ export interface NameMaps {
   route: Map<string, string>;
   plan: Map<string, string>;
   ai_provider: Map<string, string>;
+  /** `<consumer username>/<key name>` of each named API key. */
+  api_key: Map<string, string>;
 }
 
 /** A live entity of a kind in the normalized form (a dangling id, which the API prevents, shows as the id). */
@@ -313,11 +345,23 @@ export function specFromApi(kind: ResourceKind, e: Record<string, unknown>, name
       if (s.consumer_id !== undefined) scope.consumer = name(names.consumer, s.consumer_id);
       return pluginSpec({ ...e, scope }, (e.config ?? {}) as Record<string, unknown>);
     }
+    case 'ai_budget': {
+      const s = (e.scope ?? {}) as { type?: string; id?: string };
+      let scope: Record<string, unknown> = { tenant: true };
+      if (s.type === 'consumer') scope = { consumer: name(names.consumer, s.id) };
+      else if (s.type === 'api_key') {
+        const full = names.api_key.get(String(s.id));
+        const slash = full === undefined ? -1 : full.indexOf('/');
+        // A nameless key cannot be stated in a file: it shows by id.
+        scope = full === undefined || slash < 0 ? { key: s.id } : { consumer: full.slice(0, slash), key: full.slice(slash + 1) };
+      }
+      return aiBudgetSpec({ ...e, scope });
+    }
   }
 }
 
 /** Ids of entities by kind and name (filled as creates return them). */
-export type IdOf = (kind: 'consumer' | 'service' | 'route' | 'plan' | 'ai_provider' | 'certificate', name: string) => string;
+export type IdOf = (kind: 'consumer' | 'service' | 'route' | 'plan' | 'ai_provider' | 'certificate' | 'key', name: string) => string;
 
 /** Fields of a spec (all of them, or those a patch changes) as the API takes them: names become ids. */
 export function toApiBody(kind: ResourceKind, fields: ResourceSpec, idOf: IdOf): Record<string, unknown> {
@@ -350,6 +394,15 @@ export function toApiBody(kind: ResourceKind, fields: ResourceSpec, idOf: IdOf):
         if (s.route !== undefined) scope.route_id = idOf('route', s.route);
         if (s.consumer !== undefined) scope.consumer_id = idOf('consumer', s.consumer);
         out.scope = scope;
+      }
+      break;
+    case 'ai_budget':
+      if ('scope' in out) {
+        // Keys by `<consumer>/<key name>`; a tenant scope without an id is the tenant the request addresses.
+        const s = (out.scope ?? {}) as { consumer?: string; key?: string; tenant?: true };
+        if (s.tenant === true) out.scope = { type: 'tenant' };
+        else if (s.key !== undefined) out.scope = { type: 'api_key', id: idOf('key', `${String(s.consumer)}/${s.key}`) };
+        else out.scope = { type: 'consumer', id: idOf('consumer', String(s.consumer)) };
       }
       break;
     default:

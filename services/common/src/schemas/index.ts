@@ -10,5 +10,6 @@ export * from './subscription.js';
 export * from './credential.js';
 export * from './ai-provider.js';
 export * from './prompt-template.js';
+export * from './ai-budget.js';
 export * from './plugin.js';
 export * from './certificate.js';

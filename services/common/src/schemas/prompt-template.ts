@@ -75,5 +75,40 @@ export const PromptTemplateCreate = Type.Object(
 export type PromptTemplateCreate = Static<typeof PromptTemplateCreate>;
 export const PromptTemplateUpdate = Type.Partial(PromptTemplateCreate, { additionalProperties: false });
 export type PromptTemplateUpdate = Static<typeof PromptTemplateUpdate>;
-export const PromptTemplate = Type.Object({ id: Id, ...templateFields, ...Timestamps });
+/** The server keeps these: a write that changes what the model is sent makes a new immutable version. */
+const versionFields = {
+  /** The current version (1 on create). Services that pin none get this one. */
+  version: Type.Integer({ minimum: 1, description: 'the current version (a write that changes messages, variables, parameters, model or provider_id makes a new one)' }),
+  versions_count: Type.Integer({ minimum: 1, description: 'how many versions exist (they are numbered 1 to versions_count)' }),
+};
+export const PromptTemplate = Type.Object({ id: Id, ...templateFields, ...versionFields, ...Timestamps });
 export type PromptTemplate = Static<typeof PromptTemplate>;
+
+/** What one version pins: the fields that decide what the model is sent. */
+export const PromptTemplateContent = Type.Object(
+  {
+    messages: templateFields.messages,
+    variables: templateFields.variables,
+    parameters: templateFields.parameters,
+    model: templateFields.model,
+    provider_id: templateFields.provider_id,
+  },
+  { additionalProperties: false },
+);
+export type PromptTemplateContent = Static<typeof PromptTemplateContent>;
+export const PROMPT_TEMPLATE_CONTENT_FIELDS = ['messages', 'variables', 'parameters', 'model', 'provider_id'] as const;
+
+/** One immutable version of a template (`GET /v1/prompt-templates/{id}/versions/{n}`). */
+export const PromptTemplateVersion = Type.Object({
+  template_id: Id,
+  version: Type.Integer({ minimum: 1 }),
+  ...PromptTemplateContent.properties,
+  created_at: Type.String({ format: 'date-time' }),
+});
+export type PromptTemplateVersion = Static<typeof PromptTemplateVersion>;
+
+/**
+ * The data-plane entry `prompt_templates.<id>`: the entity (current content, `version`) plus `versions`,
+ * the content of the current version and of every version a service pins (not the whole history).
+ */
+export type PromptTemplateConfig = PromptTemplate & { versions: Array<PromptTemplateContent & { version: number }> };

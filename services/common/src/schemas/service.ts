@@ -56,6 +56,8 @@ export const AiIntegration = Type.Object(
     /** Pins the model every call of this service uses (the client's `model` is then ignored); else the client's, else the provider's default. */
     model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     prompt_template_id: Type.Optional(Id),
+    /** Pins a version of that template (only with prompt_template_id); absent: the template's current version. */
+    prompt_template_version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647 })),
     /**
      * How a call picks among the providers that serve its model: `fallback` tries them in the listed order;
      * `weighted` starts at one drawn by `weights`; `least-busy` at the one with the fewest calls in flight on

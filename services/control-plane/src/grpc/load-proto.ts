@@ -30,6 +30,7 @@ export interface AdminProto {
   PluginService: grpc.ServiceClientConstructor;
   AiProviderService: grpc.ServiceClientConstructor;
   PromptTemplateService: grpc.ServiceClientConstructor;
+  AiBudgetService: grpc.ServiceClientConstructor;
   CertificateService: grpc.ServiceClientConstructor;
   CredentialService: grpc.ServiceClientConstructor;
 }

@@ -38,17 +38,22 @@ import type { ServiceContext } from '../service/index.js';
 import { isUuid } from '../service/ids.js';
 import { listOptionsFrom, pageToProto, versioned, type ProtoObject } from './mappers/input-mask.js';
 import { fromProto, patchFromProto, toProto } from './resource-convert.js';
+import { promptTemplateVersionRpcs } from './prompt-template-versions.js';
 
 export interface GrpcResource {
   kind: ResourceKind;
   /** The plural stem of `List<plural>` when title + s (y → ies) is wrong. */
   plural?: string;
+  /** Entity fields under another name on the wire (one whose name proto gives the concurrency `version`). */
+  renames?: Readonly<Record<string, string>>;
+  /** RPCs of the kind's service beyond CRUD and actions (a prompt template's versions); `out` maps an entity. */
+  extraRpcs?(u: Handler, out: (e: ResourceEntity) => ProtoObject): Record<string, grpc.handleUnaryCall<ProtoObject, unknown>>;
 }
 
 /** Every generic kind served over gRPC: one line per kind (see the recipe above). */
-export const GRPC_RESOURCES: readonly GrpcResource[] = [{ kind: 'consumer_groups' }, { kind: 'plans' }, { kind: 'subscriptions' }, { kind: 'plugins' }, { kind: 'ai_providers' }, { kind: 'prompt_templates' }, { kind: 'credentials' }, { kind: 'certificates' }];
+export const GRPC_RESOURCES: readonly GrpcResource[] = [{ kind: 'consumer_groups' }, { kind: 'plans' }, { kind: 'subscriptions' }, { kind: 'plugins' }, { kind: 'ai_providers' }, { kind: 'prompt_templates', renames: { version: 'template_version' }, extraRpcs: promptTemplateVersionRpcs }, { kind: 'ai_budgets' }, { kind: 'credentials' }, { kind: 'certificates' }];
 
-type Handler = (fn: (req: ProtoObject, ctx: ServiceContext) => Promise<unknown>) => grpc.handleUnaryCall<ProtoObject, unknown>;
+export type Handler = (fn: (req: ProtoObject, ctx: ServiceContext) => Promise<unknown>) => grpc.handleUnaryCall<ProtoObject, unknown>;
 
 export function pluralOf(title: string): string {
   return /[^aeiou]y$/.test(title) ? `${title.slice(0, -1)}ies` : `${title}s`;
@@ -72,17 +77,22 @@ function text(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-/** The entity as its proto message (nulls unset, Struct/Value built, `version` added). */
-export function resourceToProto(def: ResourceDef, e: ResourceEntity): ProtoObject {
-  return versioned(e, toProto(def.entity, e) as ProtoObject);
+/** The entity as its proto message (nulls unset, Struct/Value built, fields renamed, `version` added). */
+export function resourceToProto(def: ResourceDef, e: ResourceEntity, renames: Readonly<Record<string, string>> = {}): ProtoObject {
+  const msg = toProto(def.entity, e) as ProtoObject;
+  for (const [from, to] of Object.entries(renames)) {
+    if (from in msg) msg[to] = msg[from];
+    delete msg[from];
+  }
+  return versioned(e, msg);
 }
 
 /** The unary handlers of one kind's service, by RPC name. */
-export function resourceHandlers(def: ResourceDef, u: Handler, plural = pluralOf(def.title)): Record<string, grpc.handleUnaryCall<ProtoObject, unknown>> {
+export function resourceHandlers(def: ResourceDef, u: Handler, plural = pluralOf(def.title), r: Omit<GrpcResource, 'kind' | 'plural'> = {}): Record<string, grpc.handleUnaryCall<ProtoObject, unknown>> {
   const T = def.title;
   const parentField = def.parent?.field;
   const parentOf = (req: ProtoObject): string | undefined => (parentField ? (text(req[parentField]) ?? '') : undefined);
-  const out = (e: ResourceEntity): ProtoObject => resourceToProto(def, e);
+  const out = (e: ResourceEntity): ProtoObject => resourceToProto(def, e, r.renames);
   const filters = Object.keys(def.filters ?? {});
 
   const handlers: Record<string, grpc.handleUnaryCall<ProtoObject, unknown>> = {
@@ -123,6 +133,7 @@ export function resourceHandlers(def: ResourceDef, u: Handler, plural = pluralOf
       return out(await runAction(ctx, def, action.name, String(id ?? ''), fromProto(action.input, rest), expected(req)));
     });
   }
+  Object.assign(handlers, r.extraRpcs?.(u, out) ?? {});
   return handlers;
 }
 
@@ -137,7 +148,7 @@ export function addResourceServices(server: grpc.Server, services: Readonly<Reco
     const name = `${def.title}Service`;
     const ctor = services[name];
     if (!ctor) throw new Error(`admin.proto has no ${name} for ${def.kind}: add its block (recipe in grpc/resource-service.ts)`);
-    const impl = resourceHandlers(def, u, r.plural);
+    const impl = resourceHandlers(def, u, r.plural, r);
     const rpcs = Object.keys(ctor.service);
     const unknown = rpcs.filter((m) => !impl[m]);
     const missing = Object.keys(impl).filter((m) => !rpcs.includes(m));

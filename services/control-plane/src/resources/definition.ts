@@ -105,6 +105,17 @@ export interface ResourceDef {
   actions?: readonly ResourceAction[];
   /** What the data plane receives (default: the entity, plus the secret material under `secret`). */
   dataPlane?(entity: ResourceEntity, material: SecretMaterial | null): Record<string, unknown> & { id: string };
+  /**
+   * Data-plane fields kept in other tables (a prompt template's pinned versions), read in the transaction
+   * that publishes or reconciles the entity and added to its payload.
+   */
+  dataPlaneExtra?(tx: TransactionSql, entity: ResourceEntity): Promise<Record<string, unknown>>;
+  /**
+   * Runs in a create's or update's transaction once the doc passed every check, just before it is stored:
+   * returns the doc to store, with server-kept fields that follow from the change (a prompt template's
+   * version). `prior`: the stored doc (null on create).
+   */
+  beforeStore?(doc: ResourceDoc, ctx: { tx: TransactionSql; tenantId: string; id: string; prior: ResourceDoc | null; now: Date }): Promise<ResourceDoc>;
   /** Runs in the delete's transaction before the row goes (e.g. drop a group from its members). */
   beforeDelete?(w: WriteScope, id: string, tenantId: string): Promise<void>;
   /** Extra list filters (`?status=pending`): query name → doc field (top-level, string-valued). */

@@ -140,8 +140,26 @@ async function requireParent(ctx: ServiceContext, def: ResourceDef, parentId: st
   return pid;
 }
 
-function emitPut(w: WriteScope, def: ResourceDef, row: ResourceRow): void {
-  w.emit({ kind: def.kind, id: row.id, op: 'put', data: dataPlaneOf(def, row) });
+/** The data-plane payload with the fields the kind keeps in other tables (def.dataPlaneExtra). */
+async function dataPlaneIn(tx: TransactionSql, def: ResourceDef, row: ResourceRow): Promise<Record<string, unknown> & { id: string }> {
+  const data = dataPlaneOf(def, row);
+  return def.dataPlaneExtra ? { ...data, ...(await def.dataPlaneExtra(tx, toEntity(row))) } : data;
+}
+
+async function emitPut(w: WriteScope, def: ResourceDef, row: ResourceRow): Promise<void> {
+  w.emit({ kind: def.kind, id: row.id, op: 'put', data: await dataPlaneIn(w.tx, def, row) });
+}
+
+/**
+ * Publishes a resource again (at this write's revision) because data in other tables that its payload
+ * carries changed (a service started or stopped pinning a prompt template version). Its doc and ETag
+ * version stay; a resource that is gone is skipped.
+ */
+export async function republishResource(w: WriteScope, kind: EntityKind, id: string): Promise<void> {
+  const def = defOf(kind);
+  if (!def) return;
+  const [row] = await w.tx<ResourceRow[]>`UPDATE resources SET revision = ${w.revision} WHERE id = ${id} AND kind = ${kind} RETURNING *`;
+  if (row) await emitPut(w, def, row);
 }
 
 export async function createResource(ctx: ServiceContext, def: ResourceDef, input: unknown, parentId?: string): Promise<ResourceEntity> {
@@ -158,6 +176,7 @@ export async function createResource(ctx: ServiceContext, def: ResourceDef, inpu
     doc = (await def.check?.(doc, { tx: w.tx, tenantId: t })) ?? doc;
     const refs = allReferences(def, doc);
     await checkReferences(w.tx, refs, t);
+    if (def.beforeStore) doc = await def.beforeStore(doc, { tx: w.tx, tenantId: t, id, prior: null, now: w.now });
     const [row] = await w.tx<ResourceRow[]>`
       INSERT INTO resources (id, tenant_id, kind, name, parent_id, doc, material, revision, created_at, updated_at)
       VALUES (${id}, ${t}, ${def.kind}, ${def.nameOf(doc)}, ${pid}, ${jsonb(w.tx, doc)}, ${prepared.material ? jsonb(w.tx, prepared.material) : null},
@@ -166,7 +185,7 @@ export async function createResource(ctx: ServiceContext, def: ResourceDef, inpu
     await claimUniqueKeys(w.tx, def, doc, id, t);
     await storeReferences(w.tx, id, refs);
     const entity = toEntity(row!);
-    emitPut(w, def, row!);
+    await emitPut(w, def, row!);
     w.audit({ action: 'create', resource: def.kind, id, after: entity });
     return withVersion(prepared.reveal ? { ...entity, ...prepared.reveal } : entity, row!.version);
   });
@@ -245,13 +264,14 @@ export async function updateResource(
     await checkReferences(w.tx, refs, t);
     await claimUniqueKeys(w.tx, def, doc, cur.id, t);
     await storeReferences(w.tx, cur.id, refs);
+    if (def.beforeStore) doc = await def.beforeStore(doc, { tx: w.tx, tenantId: t, id: cur.id, prior: cur.doc, now: w.now });
     const [row] = await w.tx<ResourceRow[]>`
       UPDATE resources SET name = ${def.nameOf(doc)}, doc = ${jsonb(w.tx, doc)},
         material = ${prepared.material ? jsonb(w.tx, prepared.material) : null},
         revision = ${w.revision}, version = version + 1, updated_at = ${w.now}
       WHERE id = ${cur.id} RETURNING *`;
     const entity = toEntity(row!);
-    emitPut(w, def, row!);
+    await emitPut(w, def, row!);
     w.audit({ action: 'update', resource: def.kind, id: cur.id, before: toEntity(cur), after: entity });
     return withVersion(entity, row!.version);
   });
@@ -281,7 +301,7 @@ export async function runAction(
       UPDATE resources SET doc = ${jsonb(w.tx, doc)}, revision = ${w.revision}, version = version + 1, updated_at = ${w.now}
       WHERE id = ${cur.id} RETURNING *`;
     const entity = toEntity(row!);
-    emitPut(w, def, row!);
+    await emitPut(w, def, row!);
     w.audit({ action: 'update', resource: def.kind, id: cur.id, before: toEntity(cur), after: entity });
     return withVersion(entity, row!.version);
   });
@@ -338,7 +358,7 @@ export async function resourcesForDataPlane(
 ): Promise<void> {
   for (const r of await tx<ResourceRow[]>`SELECT * FROM resources`) {
     const def = defOf(r.kind as EntityKind);
-    if (def) add(def.kind, r.id, r.revision, dataPlaneOf(def, r));
+    if (def) add(def.kind, r.id, r.revision, await dataPlaneIn(tx, def, r));
   }
 }
 

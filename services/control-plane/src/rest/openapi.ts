@@ -1,6 +1,6 @@
 // Builds the OpenAPI 3.1 document of the REST admin API from the same typebox schemas that validate input.
 import { Type, type TSchema } from '@sinclair/typebox';
-import { ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyUpdate } from '@turnpike/common';
+import { AiBudgetUsage, ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyUpdate } from '@turnpike/common';
 import {
   createParameters,
   createdHeaders,
@@ -17,6 +17,7 @@ import { ADMIN_TAGS, adminPaths, adminSchemas, tenantHeader } from './openapi-ad
 import { CacheInvalidationAccepted, CacheInvalidationInput } from '../service/cache.js';
 import { CRUD_RESOURCES } from './resource-table.js';
 import { addResourcePaths, resourceTags } from './openapi-resources.js';
+import { addPromptTemplateVersionPaths } from './prompt-template-versions.js';
 import { pluginTypesPath } from './plugin-types.js';
 
 type Json = Record<string, unknown>;
@@ -122,8 +123,19 @@ const TimeseriesPointSchema = Type.Object({
   latency_p50_ms: Type.Number(),
   latency_p95_ms: Type.Number(),
   latency_p99_ms: Type.Number(),
+  prompt_tokens: Type.Integer({ description: 'AI prompt tokens summed over the bucket' }),
+  completion_tokens: Type.Integer({ description: 'AI completion tokens summed over the bucket' }),
+  cost_usd: Type.Number({ description: 'AI cost in USD summed over the bucket' }),
+  ai_calls: Type.Integer({ description: 'calls with an AI model recorded' }),
 });
-const TopEntrySchema = Type.Object({ key: Type.String(), requests: Type.Integer(), errors: Type.Integer() });
+const TopEntrySchema = Type.Object({
+  key: Type.String(),
+  requests: Type.Integer(),
+  errors: Type.Integer(),
+  prompt_tokens: Type.Integer(),
+  completion_tokens: Type.Integer(),
+  cost_usd: Type.Number(),
+});
 
 const idParam = (name: string, what: string): Json => ({ name, in: 'path', required: true, description: `${what} id`, schema: { type: 'string', format: 'uuid' } });
 const pageOf = (name: string): Json => pageSchema(ref(name));
@@ -167,6 +179,7 @@ export function buildOpenApi(): Json {
     TimeseriesPoint: plain(TimeseriesPointSchema),
     TopEntry: plain(TopEntrySchema),
     ConsumerUsage: plain(ConsumerUsageSchema),
+    AiBudgetUsage: plain(AiBudgetUsage),
   };
   const paths: Json = {};
   const std = { '400': errorRef('BadRequest'), '401': errorRef('Unauthorized'), '403': errorRef('Forbidden') };
@@ -228,6 +241,7 @@ export function buildOpenApi(): Json {
   }
 
   addResourcePaths(paths, schemas);
+  addPromptTemplateVersionPaths(paths, schemas);
   paths['/v1/plugin-types'] = pluginTypesPath();
 
   paths['/v1/consumers/{id}/keys'] = {
@@ -282,6 +296,15 @@ export function buildOpenApi(): Json {
       operationId: 'getConsumerUsage',
       summary: "Quota usage: for each approved subscription whose plan has quotas, each quota's current period (UTC) with used, limit, remaining and resets_at",
       responses: { '200': { description: 'usage per service and period', ...json(ref('ConsumerUsage')) }, ...std, '404': errorRef('NotFound') },
+    },
+  };
+  paths['/v1/ai-budgets/{id}/usage'] = {
+    parameters: [idParam('id', 'AI budget')],
+    get: {
+      tags: ['ai-budgets'],
+      operationId: 'getAiBudgetUsage',
+      summary: "The current period (UTC) of the budget from the gateway nodes' ledger (NATS KV): spent by settled calls, reserved by calls in flight, limit and remaining per dimension",
+      responses: { '200': { description: 'the current period', ...json(ref('AiBudgetUsage')) }, ...std, '404': errorRef('NotFound'), '503': errorRef('Unavailable') },
     },
   };
   paths['/v1/status'] = {
@@ -380,16 +403,26 @@ export function buildOpenApi(): Json {
     get: {
       tags: ['analytics'],
       operationId: 'getTop',
-      summary: 'Top N consumers, routes, services or error codes by requests (default: the last 24 hours)',
+      summary: 'Top N consumers, routes, services, error codes, AI models or AI providers by requests, AI cost or tokens (default: the last 24 hours)',
       parameters: [
         ...filters,
-        { name: 'dimension', in: 'query', required: true, schema: { type: 'string', enum: ['consumer', 'route', 'service', 'error_code'] } },
+        {
+          name: 'dimension',
+          in: 'query',
+          required: true,
+          description: 'ai_model and ai_provider count AI calls only, in hour buckets whose start lies in [from, to)',
+          schema: { type: 'string', enum: ['consumer', 'route', 'service', 'error_code', 'ai_model', 'ai_provider'] },
+        },
+        { name: 'order_by', in: 'query', description: 'tokens = prompt_tokens + completion_tokens', schema: { type: 'string', enum: ['requests', 'cost_usd', 'tokens'], default: 'requests' } },
         { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 10 } },
       ],
       responses: {
         '200': {
-          description: 'entries, most requests first',
-          ...json({ type: 'object', properties: { dimension: { type: 'string' }, from: { type: 'integer' }, to: { type: 'integer' }, data: { type: 'array', items: ref('TopEntry') } } }),
+          description: 'entries, highest order_by first',
+          ...json({
+            type: 'object',
+            properties: { dimension: { type: 'string' }, order_by: { type: 'string' }, from: { type: 'integer' }, to: { type: 'integer' }, data: { type: 'array', items: ref('TopEntry') } },
+          }),
         },
         ...std,
         ...unavailable,
@@ -400,7 +433,7 @@ export function buildOpenApi(): Json {
     get: {
       tags: ['analytics'],
       operationId: 'getConsumerAnalytics',
-      summary: "One consumer's totals and busiest routes (default: the last 24 hours)",
+      summary: "One consumer's totals (AI tokens and cost included), busiest routes and costliest AI models (default: the last 24 hours)",
       parameters: [idParam('id', 'consumer'), timeParam('from', 'inclusive start'), timeParam('to', 'exclusive end')],
       responses: {
         '200': {
@@ -415,7 +448,12 @@ export function buildOpenApi(): Json {
               errors: { type: 'integer' },
               bytes_in: { type: 'integer' },
               bytes_out: { type: 'integer' },
+              prompt_tokens: { type: 'integer' },
+              completion_tokens: { type: 'integer' },
+              cost_usd: { type: 'number' },
+              ai_calls: { type: 'integer' },
               top_routes: { type: 'array', items: ref('TopEntry') },
+              top_models: { type: 'array', items: ref('TopEntry'), description: 'by cost_usd, from ai_usage_1h (hour buckets)' },
             },
           }),
         },

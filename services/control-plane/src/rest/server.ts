@@ -1,7 +1,7 @@
 // The REST admin API (fastify): JSON in and out, bearer auth, every route a thin call into the service layer.
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { TurnpikeError, type AnalyticsStore, type CacheInvalidationChannel } from '@turnpike/common';
+import { TurnpikeError, type AnalyticsStore, type BudgetLedgerStore, type CacheInvalidationChannel } from '@turnpike/common';
 import { NodeRegistry } from '../cluster/node-registry.js';
 import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
@@ -9,8 +9,10 @@ import type { ServiceContext } from '../service/index.js';
 import { installAdminRoutes } from './admin-routes.js';
 import { installAnalyticsRoutes } from './analytics-routes.js';
 import { installResourceRoutes } from './resource-routes.js';
+import { installPromptTemplateVersionRoutes } from './prompt-template-versions.js';
 import { installPluginTypeRoutes } from './plugin-types.js';
 import { installAuth } from './auth.js';
+import { getAiBudgetUsage } from '../service/ai-budget-usage.js';
 import { answerFrameworkError, installErrorHandling } from './error-handler.js';
 import { buildOpenApi } from './openapi.js';
 import { replyEntity, setEtag, writeOptions } from './conditional.js';
@@ -29,6 +31,8 @@ export interface RestServerOptions {
   nodes?: NodeRegistry | undefined;
   /** Where cache invalidations go to the gateway nodes; none: POST /v1/cache/invalidations answers 503. */
   cacheInvalidation?: CacheInvalidationChannel | null | undefined;
+  /** The AI budget ledger the gateway nodes write (NATS KV); none: GET /v1/ai-budgets/{id}/usage answers 503. */
+  budgetLedger?: BudgetLedgerStore | null | undefined;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -124,10 +128,12 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   });
 
   app.get('/v1/consumers/:id/usage', async (req) => await svc.getConsumerUsage(req.svc, param(req, 'id')));
+  app.get('/v1/ai-budgets/:id/usage', async (req) => await getAiBudgetUsage(req.svc, param(req, 'id'), opts.budgetLedger ?? null));
 
   installAnalyticsRoutes(app, analytics);
   installAdminRoutes(app);
   installResourceRoutes(app);
+  installPromptTemplateVersionRoutes(app);
   installPluginTypeRoutes(app);
 
   return app;

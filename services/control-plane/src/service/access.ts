@@ -76,6 +76,8 @@ const NEEDS: Record<Resource, Record<Access, Role>> = {
   plugins: { read: 'viewer', write: 'editor' },
   ai_providers: { read: 'viewer', write: 'editor' },
   prompt_templates: { read: 'viewer', write: 'editor' },
+  // A spending ceiling is not raised by the editors whose keys it constrains: admins set budgets.
+  ai_budgets: { read: 'viewer', write: 'admin' },
   certificates: { read: 'viewer', write: 'editor' },
   analytics: { read: 'viewer', write: 'owner' },
   tenants: { read: 'viewer', write: 'owner' },

@@ -11,6 +11,7 @@ import { notFound, requireId } from './ids.js';
 import { pageQuery, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
 import { writeConfig } from './write.js';
+import { releaseReferences } from '../resources/store.js';
 
 export interface ApiKeyRow {
   id: string;
@@ -135,6 +136,8 @@ export async function deleteApiKey(ctx: ServiceContext, consumerId: string, keyI
     const [cur] = await w.tx<ApiKeyRow[]>`SELECT * FROM api_keys WHERE id = ${kid} AND consumer_id = ${cid} FOR UPDATE`;
     if (!cur) throw notFound('api key', keyId);
     checkVersion(cur.version, opts, 'api key', keyId);
+    // What names the key (an AI budget) goes with it.
+    await releaseReferences(w, 'keys', kid);
     await w.tx`DELETE FROM api_keys WHERE id = ${kid}`;
     w.emit({ kind: 'keys', id: kid, op: 'del' });
     w.audit({ action: 'delete', resource: 'keys', id: kid, before: toApiKey(cur) });

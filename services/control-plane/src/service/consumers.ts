@@ -123,6 +123,8 @@ export async function deleteConsumer(ctx: ServiceContext, id: string, opts?: Wri
     await releaseReferences(w, 'consumers', cid);
     const keys = await w.tx<ApiKeyRow[]>`DELETE FROM api_keys WHERE consumer_id = ${cid} RETURNING *`;
     for (const k of keys) {
+      // What names the key (an AI budget) goes with it.
+      await releaseReferences(w, 'keys', k.id);
       w.emit({ kind: 'keys', id: k.id, op: 'del' });
       w.audit({ action: 'delete', resource: 'keys', id: k.id, before: toApiKey(k) });
     }

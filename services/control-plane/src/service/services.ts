@@ -28,12 +28,14 @@ import { authOf, type ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
 import { selectPage, toPage, type ListOptions, type Page } from './pagination.js';
 import { checkVersion, withVersion, type WriteOptions } from './versions.js';
-import { writeConfig } from './write.js';
-import { releaseReferences } from '../resources/store.js';
+import { writeConfig, type WriteScope } from './write.js';
+import { releaseReferences, republishResource } from '../resources/store.js';
 import { assertServiceDocUsable } from './openapi-usable.js';
+import { missingVersion, pinOf } from './prompt-template-versions.js';
 
 export interface ServiceRow {
   id: string;
+  tenant_id: string;
   seq: string;
   name: string;
   /** The http upstream, or a websocket integration's upstream (copied, for the foreign key); null otherwise. */
@@ -82,9 +84,10 @@ export function toService(r: ServiceRow): Service {
  * The service as the data plane (and the audit log) receives it: without the OpenAPI document, which can be
  * up to a megabyte, is never read by a gateway, and would otherwise travel to every node on every change.
  */
-export function serviceForDataPlane(s: Service): Service {
+export function serviceForDataPlane(s: Service, tenantId?: string): Service {
   const { openapi: _doc, ...rest } = s;
-  return rest;
+  // Nodes match tenant-scoped AI budgets by it (gateway ai/budget-index.ts).
+  return tenantId === undefined ? rest : ({ ...rest, tenant_id: tenantId } as Service);
 }
 
 /**
@@ -132,7 +135,9 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
               ${jsonb(w.tx, splits)}, ${w.revision}, ${w.now}, ${w.now})
       RETURNING *`;
     const s = toService(row!);
-    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s) });
+    // The pinned version reaches the data plane no later than the service that asks for it.
+    await republishPinned(w, null, row!.integration);
+    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s, row!.tenant_id) });
     const doc = openapiDocForDataPlane(row!);
     if (doc) w.emit({ kind: 'openapi_docs', id: s.id, op: 'put', data: doc });
     w.audit({ action: 'create', resource: 'services', id: s.id, after: serviceForDataPlane(s) });
@@ -207,6 +212,13 @@ async function assertTargetReferences(tx: TransactionSql, target: ServiceTarget,
   for (const w of wanted) {
     const rows = await tx`SELECT id FROM resources WHERE id = ${w.id} AND tenant_id = ${tenantId} AND kind = ${w.kind} FOR KEY SHARE`;
     if (rows.length === 0) fields.push({ path: w.path, message: `${w.what} ${w.id} does not exist` });
+    else if (w.kind === 'prompt_templates' && ai.prompt_template_version !== undefined) {
+      const missing = await missingVersion(tx, w.id, ai.prompt_template_version, '/integration/prompt_template_version');
+      if (missing) fields.push(missing);
+    }
+  }
+  if (ai.prompt_template_version !== undefined && !ai.prompt_template_id) {
+    fields.push({ path: '/integration/prompt_template_version', message: 'pins a version of the prompt template: set prompt_template_id too' });
   }
   if (fields.length > 0) throw new TurnpikeError('TP_ERR_UNPROCESSABLE', fields.map((f) => `${f.path.slice(1)}: ${f.message}`).join('; '), fields);
 }
@@ -233,6 +245,18 @@ export async function assertNoSplitUses(tx: TransactionSql, upstreamId: string):
   if (rows.length > 0) {
     throw new TurnpikeError('TP_ERR_IN_USE', `upstream ${JSON.stringify(upstreamId)} is named by the splits of services ${rows.map((r) => `${r.name} (${r.id})`).join(', ')}`);
   }
+}
+
+/**
+ * A prompt template's data-plane entry carries the versions services pin: when a service starts or stops
+ * pinning one (or pins another), the templates concerned are published again, after the service row changed.
+ */
+async function republishPinned(w: WriteScope, before: ServiceRow['integration'], after: ServiceRow['integration']): Promise<void> {
+  const was = pinOf(before);
+  const now = pinOf(after);
+  if (isDeepStrictEqual(was, now)) return;
+  const ids = new Set([was?.templateId, now?.templateId].filter((id): id is string => id !== undefined));
+  for (const id of ids) await republishResource(w, 'prompt_templates', id);
 }
 
 /** 409 TP_ERR_IN_USE when a service's AI integration names this provider or prompt template (run before deleting one). */
@@ -297,7 +321,8 @@ export async function updateService(
         revision = ${w.revision}, updated_at = ${w.now}, version = version + 1
       WHERE id = ${sid} RETURNING *`;
     const s = toService(row!);
-    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s) });
+    await republishPinned(w, cur.integration, row!.integration);
+    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s, row!.tenant_id) });
     if (docChanged) {
       const doc = openapiDocForDataPlane(row!);
       w.emit(doc ? { kind: 'openapi_docs', id: s.id, op: 'put', data: doc } : { kind: 'openapi_docs', id: s.id, op: 'del' });
@@ -318,6 +343,7 @@ export async function deleteService(ctx: ServiceContext, id: string, opts?: Writ
     await releaseReferences(w, 'services', sid);
     await w.tx`DELETE FROM services WHERE id = ${sid}`;
     w.emit({ kind: 'services', id: sid, op: 'del' });
+    await republishPinned(w, cur.integration, null);
     if (cur.openapi !== null) w.emit({ kind: 'openapi_docs', id: sid, op: 'del' });
     w.audit({ action: 'delete', resource: 'services', id: sid, before: serviceForDataPlane(toService(cur)) });
   });

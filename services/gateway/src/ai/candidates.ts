@@ -12,6 +12,8 @@ export interface CompiledAiIntegration {
   /** Pinned model: every call uses it, whatever the client asked. */
   model: string | null;
   promptTemplateId: string | null;
+  /** The template version pinned by the service; null: the template's current version. */
+  promptTemplateVersion: number | null;
   strategy: AiStrategy;
   /** Parallel to providerIds (weighted only). */
   weights: readonly number[] | null;

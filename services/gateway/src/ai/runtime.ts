@@ -11,6 +11,9 @@ import { ProviderClient, readErrorText, readText } from './provider-client.js';
 import { AiResponseCache } from './response-cache.js';
 import { AiRequestError } from './request-error.js';
 import type { AiSink } from './sink.js';
+import type { BudgetGate } from './budget-gate.js';
+import type { Amount, Reservation } from './budget-ledger.js';
+import type { BudgetSubject } from './budget-index.js';
 import { encodeSseData } from './sse.js';
 import type { AiTables, CompiledAiProvider } from './tables.js';
 import type { ChatCompletionChunk, ChatMessage, ChatRequest, EmbeddingsRequest, NormalizedUsage, OpenAiErrorBody } from './wire.js';
@@ -27,6 +30,8 @@ export interface AiCall {
   tables: AiTables;
   /** performance.now() when the request arrived. */
   t0: number;
+  /** Whose budgets the call counts against. */
+  who: BudgetSubject;
 }
 
 export interface AiRuntimeOptions {
@@ -37,6 +42,11 @@ export interface AiRuntimeOptions {
   observeOverhead?: (ms: number) => void;
   /** Longest wait a provider's Retry-After may impose before a retry of the same provider (else: next provider). */
   maxRetryWaitMs?: number;
+  /**
+   * The node's budget ledger (directly in the primary thread, relayed from a worker); null: none, and a
+   * call that a budget counts is refused with 503 (a budget is a spending ceiling: no ledger, no spending).
+   */
+  budgets?: BudgetGate | null;
 }
 
 /** Success bodies are read up to this (a larger answer is a provider fault: 502). */
@@ -44,6 +54,12 @@ const ANSWER_MAX = 64 * 1024 * 1024;
 const JSON_HEADERS = ['content-type', 'application/json'];
 const SSE_HEADERS = ['content-type', 'text/event-stream; charset=utf-8', 'cache-control', 'no-cache'];
 const DONE = Buffer.from('data: [DONE]\n\n');
+/** Completion tokens reserved against budgets when a call sets no max_tokens. */
+const DEFAULT_OUTPUT_ESTIMATE = 4096;
+
+function positiveInt(v: unknown): number | null {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null;
+}
 
 type Operation = 'chat' | 'embeddings' | 'models' | 'template' | 'anthropic-native' | 'gemini-native';
 
@@ -52,8 +68,10 @@ export class AiRuntime {
   readonly cache: AiResponseCache;
   readonly #observeOverhead: (ms: number) => void;
   readonly #maxRetryWaitMs: number;
+  readonly budgets: BudgetGate | null;
 
   constructor(options: AiRuntimeOptions = {}) {
+    this.budgets = options.budgets ?? null;
     this.client = options.client ?? new ProviderClient();
     this.cache = new AiResponseCache(options.cacheMaxBytes ?? 32 * 1024 * 1024);
     this.#observeOverhead = options.observeOverhead ?? (() => undefined);
@@ -117,6 +135,11 @@ class CallRun {
   /** Time spent waiting on providers (all attempts), for the overhead figure. */
   #providerMs = 0;
   #resume: (() => void) | null = null;
+  /** The budget reservation held while the call runs (settled or released when it ends). */
+  #reservation: Reservation | null = null;
+  /** A provider was called (the reservation is then settled with what was metered, else released). */
+  #contacted = false;
+  #spent: Amount = { tokens: 0, costUsd: 0, requests: 1 };
 
   constructor(
     readonly rt: AiRuntime,
@@ -130,6 +153,16 @@ class CallRun {
     this.sink.onConnect((err) => this.#abort.abort(err ?? new Error('client closed the connection')));
     const op = operationOf(this.call.method, this.call.path, this.call.integration);
     if (typeof op !== 'string') return this.gatewayError(op.status, op.code, op.message, null);
+    try {
+      await this.dispatch(op);
+    } finally {
+      const r = this.#reservation;
+      this.#reservation = null;
+      if (r !== null) void (this.#contacted ? r.settle(this.#spent) : r.release()).catch(() => undefined);
+    }
+  }
+
+  async dispatch(op: Operation): Promise<void> {
     try {
       switch (op) {
         case 'models':
@@ -202,6 +235,8 @@ class CallRun {
     const clientWantsUsage = stream && req.stream_options?.include_usage === true;
     const cacheKey = !stream && integration.cacheTtlMs > 0 ? AiResponseCache.key(this.call.serviceId, 'chat', JSON.stringify({ ...req, model: requested })) : null;
     if (cacheKey !== null && this.cachedAnswer(cacheKey)) return;
+    const maxOut = positiveInt(req.max_completion_tokens) ?? positiveInt(req.max_tokens) ?? DEFAULT_OUTPUT_ESTIMATE;
+    if (!(await this.admit(candidates, this.call.body.length, maxOut))) return;
 
     let last: ProviderError | null = null;
     for (const c of candidates) {
@@ -226,6 +261,7 @@ class CallRun {
     if (candidates.length === 0) return this.noProvider(requested, unusable);
     const cacheKey = integration.cacheTtlMs > 0 ? AiResponseCache.key(this.call.serviceId, 'embeddings', JSON.stringify({ ...req, model: requested })) : null;
     if (cacheKey !== null && this.cachedAnswer(cacheKey)) return;
+    if (!(await this.admit(candidates, this.call.body.length, 0))) return;
     let last: ProviderError | null = null;
     let supported = false;
     for (const c of candidates) {
@@ -237,6 +273,10 @@ class CallRun {
         const ctx = this.answerContext(requested ?? c.modelName);
         const outcome = await this.jsonAttempt(c, adapter, upstream, ctx, cacheKey, (text) => {
           const { response, usage } = adapter.embeddingsResponse(text, ctx);
+          // Providers without base64 output (Gemini) answer floats: encoded here as OpenAI does (float32, little-endian).
+          if (req.encoding_format === 'base64') {
+            for (const d of response.data) if (Array.isArray(d.embedding)) d.embedding = Buffer.from(new Float32Array(d.embedding).buffer).toString('base64');
+          }
           return { body: response, usage };
         });
         if (outcome === null) return;
@@ -251,8 +291,13 @@ class CallRun {
 
   async template(): Promise<void> {
     const { integration, tables } = this.call;
-    const t = tables.templates.get(integration.promptTemplateId!);
-    if (t === undefined) return this.gatewayError(503, 'TP_ERR_AI_PROVIDER_UNAVAILABLE', 'the prompt template of this service is not available on this node', null);
+    const versions = tables.templates.get(integration.promptTemplateId!);
+    const pinned = integration.promptTemplateVersion;
+    const t = pinned === null ? versions?.current : versions?.byVersion.get(pinned);
+    if (t === undefined) {
+      const what = pinned === null ? 'the prompt template' : `version ${pinned} of the prompt template`;
+      return this.gatewayError(503, 'TP_ERR_AI_PROVIDER_UNAVAILABLE', `${what} of this service is not available on this node`, null);
+    }
     const body = this.call.body.length === 0 ? {} : this.json();
     const variables = (typeof body.variables === 'object' && body.variables !== null && !Array.isArray(body.variables) ? body.variables : body) as Record<string, unknown>;
     let messages;
@@ -297,6 +342,11 @@ class CallRun {
     }
     const { candidates, unusable } = candidatesFor(integration, this.call.tables, requested, (p) => p.type === type);
     if (candidates.length === 0) return this.noProvider(requested, unusable);
+    const maxOut =
+      type === 'anthropic'
+        ? positiveInt(parsed?.max_tokens)
+        : positiveInt((this.geminiConfig() as { maxOutputTokens?: unknown } | null)?.maxOutputTokens);
+    if (!(await this.admit(candidates, this.call.body.length, maxOut ?? DEFAULT_OUTPUT_ESTIMATE))) return;
     let last: ProviderError | null = null;
     for (const c of candidates) {
       const adapter = c.provider.adapter!;
@@ -320,6 +370,16 @@ class CallRun {
       }
     }
     return this.nativeError(last!);
+  }
+
+  /** A native Gemini request's generationConfig (null when absent or the body is not JSON: the provider judges it). */
+  geminiConfig(): Record<string, unknown> | null {
+    try {
+      const v = JSON.parse(this.call.body.toString('utf8')) as { generationConfig?: unknown };
+      return typeof v?.generationConfig === 'object' && v.generationConfig !== null ? (v.generationConfig as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
   }
 
   // ---- attempts: null = answered (or the client left); a ProviderError = this try failed ----
@@ -357,7 +417,8 @@ class CallRun {
     const t = performance.now();
     acquire(c.provider.id);
     try {
-      const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort.signal);
+      this.#contacted = true;
+    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort.signal);
       if (sent.kind !== 'answer') return this.sendFailure(sent.kind, sent.kind === 'unreachable' ? sent.message : '', c);
       try {
         if (sent.status < 200 || sent.status >= 300) return adapter.error(sent.status, await readErrorText(sent.body), sent.headers);
@@ -396,6 +457,7 @@ class CallRun {
   async streamAttempt(c: Candidate, adapter: ProviderAdapter, upstream: UpstreamCall, ctx: AnswerContext, clientWantsUsage: boolean): Promise<ProviderError | null> {
     const t = performance.now();
     acquire(c.provider.id);
+    this.#contacted = true;
     const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort.signal);
     if (sent.kind !== 'answer') {
       release(c.provider.id);
@@ -496,6 +558,7 @@ class CallRun {
   async nativeAttempt(c: Candidate, adapter: ProviderAdapter, upstream: UpstreamCall, streamed: boolean): Promise<ProviderError | null> {
     const t = performance.now();
     acquire(c.provider.id);
+    this.#contacted = true;
     const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort.signal);
     if (sent.kind !== 'answer') {
       release(c.provider.id);
@@ -589,13 +652,50 @@ class CallRun {
   }
 
   meter(c: Candidate, usage: NormalizedUsage): void {
-    this.sink.recordAiUsage({
-      provider: c.provider.name,
-      model: c.modelName,
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-      costUsd: costOf(c.model, usage.promptTokens, usage.completionTokens),
-    });
+    const costUsd = costOf(c.model, usage.promptTokens, usage.completionTokens);
+    this.#spent = { tokens: usage.promptTokens + usage.completionTokens, costUsd, requests: 1 };
+    this.sink.recordAiUsage({ provider: c.provider.name, model: c.modelName, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, costUsd });
+  }
+
+  /**
+   * Reserves the call's largest possible spending in every budget that counts it (its API key's, consumer's
+   * and tenant's): prompt tokens estimated from the body (about 4 bytes a token, an over-estimate for JSON),
+   * `maxOut` completion tokens, at the dearest candidate's prices. False: refused and answered (429, or 503
+   * when the ledger cannot decide). The reservation is settled with the metered usage when the call ends.
+   */
+  async admit(candidates: readonly Candidate[], promptBytes: number, maxOut: number): Promise<boolean> {
+    const budgets = this.call.tables.budgets.budgetsFor(this.call.who);
+    if (budgets.length === 0) return true;
+    const gate = this.rt.budgets;
+    if (gate === null) {
+      this.gatewayError(503, 'TP_ERR_AI_BUDGET_UNAVAILABLE', 'an AI budget applies to this call but this node has no budget ledger', null);
+      return false;
+    }
+    const prompt = Math.ceil(promptBytes / 4);
+    let costUsd = 0;
+    for (const c of candidates) costUsd = Math.max(costUsd, costOf(c.model, prompt, maxOut));
+    const r = await gate.reserve(budgets, { tokens: prompt + maxOut, costUsd, requests: 1 });
+    if (r.ok) {
+      this.#reservation = r.reservation;
+      return true;
+    }
+    if (r.unavailable) {
+      this.gatewayError(503, 'TP_ERR_AI_BUDGET_UNAVAILABLE', 'the AI budget ledger cannot be reached; the call was not made', null);
+      return false;
+    }
+    const b = r.budget;
+    this.sink.setErrorCode('TP_ERR_AI_BUDGET_EXCEEDED');
+    const body = {
+      error: {
+        message: `the ${b.period} AI budget ${b.id} of this ${b.scope.replace('_', ' ')} does not allow this call (spent or reserved)`,
+        type: 'insufficient_quota',
+        param: null,
+        code: 'TP_ERR_AI_BUDGET_EXCEEDED',
+        request_id: this.call.requestId,
+      },
+    };
+    this.answerJson(429, body, ['retry-after', String(Math.max(1, Math.ceil(r.retryAfterS)))]);
+    return false;
   }
 
   cachedAnswer(key: string): boolean {

@@ -15,6 +15,7 @@ import {
 } from '@turnpike/common';
 import type { ProviderAdapter } from './adapter.js';
 import { adapterFor } from './adapters/index.js';
+import { BudgetIndex, compileBudgets } from './budget-index.js';
 
 export interface CompiledAiProvider {
   id: string;
@@ -38,18 +39,28 @@ export interface CompiledAiProvider {
 export interface CompiledAiTemplate {
   id: string;
   name: string;
+  /** The template version this is (1, 2, …). */
+  version: number;
   providerId: string | null;
   model: string | null;
   parameters: PromptParameters;
   template: CompiledPromptTemplate;
 }
 
-export interface AiTables {
-  providers: ReadonlyMap<string, CompiledAiProvider>;
-  templates: ReadonlyMap<string, CompiledAiTemplate>;
+/** A template's current version, and every version a node may be asked for (the current and the pinned ones). */
+export interface AiTemplateVersions {
+  current: CompiledAiTemplate;
+  byVersion: ReadonlyMap<number, CompiledAiTemplate>;
 }
 
-export const EMPTY_AI_TABLES: AiTables = Object.freeze({ providers: new Map(), templates: new Map() });
+export interface AiTables {
+  providers: ReadonlyMap<string, CompiledAiProvider>;
+  templates: ReadonlyMap<string, AiTemplateVersions>;
+  /** AI budgets by the API key, consumer or tenant they count. */
+  budgets: BudgetIndex;
+}
+
+export const EMPTY_AI_TABLES: AiTables = Object.freeze({ providers: new Map(), templates: new Map(), budgets: new BudgetIndex([]) });
 
 export interface AiCompileProblem {
   key: string;
@@ -63,7 +74,12 @@ interface Entry {
 }
 
 /** Providers and templates from their config entries; an entry that cannot be used is reported, not fatal. */
-export function compileAiTables(providers: Iterable<Entry>, templates: Iterable<Entry>, keyring: Keyring | null): { tables: AiTables; problems: AiCompileProblem[] } {
+export function compileAiTables(
+  providers: Iterable<Entry>,
+  templates: Iterable<Entry>,
+  keyring: Keyring | null,
+  budgets: Iterable<Entry> = [],
+): { tables: AiTables; problems: AiCompileProblem[] } {
   const problems: AiCompileProblem[] = [];
   const pmap = new Map<string, CompiledAiProvider>();
   for (const e of providers) {
@@ -71,25 +87,47 @@ export function compileAiTables(providers: Iterable<Entry>, templates: Iterable<
     if (typeof p === 'string') problems.push({ key: e.key, reason: p });
     else pmap.set(p.id, p);
   }
-  const tmap = new Map<string, CompiledAiTemplate>();
+  const tmap = new Map<string, AiTemplateVersions>();
   for (const e of templates) {
     const d = e.data as Record<string, unknown>;
+    const name = String(d.name ?? '');
+    // An entry from a control plane without versions has no `version`: it is the template's only one.
+    const currentVersion = typeof d.version === 'number' ? d.version : 1;
+    let current: CompiledAiTemplate;
     try {
-      if (!Array.isArray(d.messages)) throw new Error('messages must be a list');
-      const template = compilePromptTemplate({ messages: d.messages as never, variables: (d.variables ?? []) as never });
-      tmap.set(e.id, {
-        id: e.id,
-        name: String(d.name ?? ''),
-        providerId: typeof d.provider_id === 'string' ? d.provider_id.toLowerCase() : null,
-        model: typeof d.model === 'string' ? d.model : null,
-        parameters: (d.parameters ?? {}) as PromptParameters,
-        template,
-      });
+      current = compileTemplateVersion(e.id, name, currentVersion, d);
     } catch (err) {
       problems.push({ key: e.key, reason: `prompt template: ${(err as Error).message}` });
+      continue;
     }
+    const byVersion = new Map<number, CompiledAiTemplate>([[current.version, current]]);
+    // The versions services pin; one that cannot be compiled fails only the services pinning it.
+    for (const v of Array.isArray(d.versions) ? (d.versions as Array<Record<string, unknown>>) : []) {
+      if (typeof v?.version !== 'number' || byVersion.has(v.version)) continue;
+      try {
+        byVersion.set(v.version, compileTemplateVersion(e.id, name, v.version, v));
+      } catch (err) {
+        problems.push({ key: e.key, reason: `prompt template version ${v.version}: ${(err as Error).message}` });
+      }
+    }
+    tmap.set(e.id, { current, byVersion });
   }
-  return { tables: { providers: pmap, templates: tmap }, problems };
+  return { tables: { providers: pmap, templates: tmap, budgets: compileBudgets(Array.from(budgets, (e) => e.data)) }, problems };
+}
+
+/** One version's content (messages, variables, parameters, model, provider_id), parsed for rendering. */
+function compileTemplateVersion(id: string, name: string, version: number, d: Record<string, unknown>): CompiledAiTemplate {
+  if (!Array.isArray(d.messages)) throw new Error('messages must be a list');
+  const template = compilePromptTemplate({ messages: d.messages as never, variables: (d.variables ?? []) as never });
+  return {
+    id,
+    name,
+    version,
+    providerId: typeof d.provider_id === 'string' ? d.provider_id.toLowerCase() : null,
+    model: typeof d.model === 'string' ? d.model : null,
+    parameters: (d.parameters ?? {}) as PromptParameters,
+    template,
+  };
 }
 
 function compileProvider(e: Entry, keyring: Keyring | null): CompiledAiProvider | string {

@@ -100,6 +100,8 @@ export interface CompiledService {
   websocket: CompiledWebSocket | null;
   /** Set for `ai` integrations only (answered by ai/runtime.ts). */
   ai: CompiledAiIntegration | null;
+  /** The tenant the service belongs to, when the control plane publishes it (`tenant_id`); null otherwise. */
+  tenantId: string | null;
   /**
    * Header name/value pairs every proxied response of this service carries (a deprecated service's
    * `Deprecation`/`Sunset`), formatted here so the hot path only writes them; null for none.
@@ -275,6 +277,7 @@ export class CompileCache {
     plugins: new Map(),
     ai_providers: new Map(),
     prompt_templates: new Map(),
+    ai_budgets: new Map(),
     certificates: new Map(),
     openapi_docs: new Map(),
   };
@@ -297,7 +300,7 @@ export class CompileCache {
 
   /** AI providers and prompt templates again (a change to one of them, or another keyring). */
   compileAi(keyring: Keyring | null): void {
-    const { tables, problems } = compileAiTables(this.parsed.ai_providers.values(), this.parsed.prompt_templates.values(), keyring);
+    const { tables, problems } = compileAiTables(this.parsed.ai_providers.values(), this.parsed.prompt_templates.values(), keyring, this.parsed.ai_budgets.values());
     this.ai = { tables, rejected: problems };
     this.aiKeyring = keyring;
   }
@@ -508,7 +511,7 @@ const PLANS_PREFIX = 'plans.';
 const isKeyInput = (key: string): boolean =>
   key.startsWith(CONSUMERS_PREFIX) || key.startsWith('keys.') || key.startsWith(CREDENTIALS_PREFIX) || key.startsWith(SUBSCRIPTIONS_PREFIX) || key === META_REVISION_KEY;
 /** Entries of the AI tables (ai/tables.ts): compiled apart from routing, which only names their ids. */
-const isAiInput = (key: string): boolean => key.startsWith('ai_providers.') || key.startsWith('prompt_templates.');
+const isAiInput = (key: string): boolean => key.startsWith('ai_providers.') || key.startsWith('prompt_templates.') || key.startsWith('ai_budgets.');
 
 /**
  * `changed`: the keys set or deleted since the compile that last used `cache` (a live change); without it

@@ -268,12 +268,12 @@ export class RoutingCompiler {
       // Providers and templates are looked up per call in the snapshot's AI tables (ai/tables.ts): a
       // provider change does not recompile routing.
       const ai = compileAiIntegration(integration);
-      this.#services.set(id, { id, basePath, upstream: null, integration: 'ai', websocket: null, ai, responseHeaders: lifecycleHeaders(data), splits: null });
+      this.#services.set(id, { id, basePath, upstream: null, integration: 'ai', websocket: null, ai, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits: null });
       return;
     }
     if (integration !== null && integration.type !== 'http' && integration.type !== 'websocket') {
       // Valid config this node version does not serve yet: routed, and answered with a 502 that says so.
-      this.#services.set(id, { id, basePath, upstream: null, integration: integration.type, websocket: null, ai: null, responseHeaders: lifecycleHeaders(data), splits: null });
+      this.#services.set(id, { id, basePath, upstream: null, integration: integration.type, websocket: null, ai: null, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits: null });
       return;
     }
     const upstream = this.#upstreams.get(upstreamId);
@@ -285,7 +285,7 @@ export class RoutingCompiler {
       // Upgrades only: the upstream is reached through `websocket`, so the HTTP handler answers plain requests 426.
       const subprotocols = integration.subprotocols && integration.subprotocols.length > 0 ? new Set(integration.subprotocols) : null;
       const websocket = { upstream, idleTimeoutMs: integration.idle_timeout_ms, subprotocols };
-      this.#services.set(id, { id, basePath, upstream: null, integration: 'websocket', websocket, ai: null, responseHeaders: lifecycleHeaders(data), splits: null });
+      this.#services.set(id, { id, basePath, upstream: null, integration: 'websocket', websocket, ai: null, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits: null });
       return;
     }
     let splits: CompiledSplits<CompiledUpstream> | null = null;
@@ -302,7 +302,7 @@ export class RoutingCompiler {
         splitSpecs.map((sp) => ({ upstream: this.#upstreams.get(sp.upstream_id.toLowerCase())!, weight: sp.weight, header: sp.header ?? null })),
       );
     }
-    this.#services.set(id, { id, basePath, upstream, integration: null, websocket: null, ai: null, responseHeaders: lifecycleHeaders(data), splits });
+    this.#services.set(id, { id, basePath, upstream, integration: null, websocket: null, ai: null, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits });
   }
 
   /** The service's OpenAPI document as published (`openapi_docs.<id>`), or null. The same object while unchanged. */
@@ -358,9 +358,16 @@ function compileAiIntegration(i: Extract<NonNullable<Service['integration']>, { 
     providerIds: i.provider_ids.map((p) => p.toLowerCase()),
     model: i.model ?? null,
     promptTemplateId: i.prompt_template_id ? i.prompt_template_id.toLowerCase() : null,
+    promptTemplateVersion: i.prompt_template_id && i.prompt_template_version !== undefined ? i.prompt_template_version : null,
     strategy: i.strategy ?? 'fallback',
     weights: i.weights ?? null,
     retries: i.retries ?? 0,
     cacheTtlMs: (i.cache_ttl_s ?? 0) * 1000,
   };
+}
+
+/** The service's tenant as the control plane publishes it (lower case), or null. */
+function tenantOf(s: Service): string | null {
+  const t = (s as Service & { tenant_id?: unknown }).tenant_id;
+  return typeof t === 'string' && t !== '' ? t.toLowerCase() : null;
 }

@@ -4,6 +4,7 @@ import type { CacheInvalidation, CallRecord, ConfigEvent } from '@turnpike/commo
 import type { MetricsState } from '../status/metrics.js';
 import type { ProxyLimits } from './proxy-app.js';
 import type { RateLimitStats, RateLimitSyncMessage } from '../plugins/rate-limiting/index.js';
+import type { BudgetReply, BudgetRequest } from '../ai/budget-gate.js';
 
 /** workerData of a proxy worker: the serializable part of GatewayOptions it needs. */
 export interface WorkerInit {
@@ -47,6 +48,8 @@ export type ToWorker =
   | { t: 'ratelimit-link'; up: boolean }
   /** The control plane's cache invalidation: drop the matching proxy-cache entries. */
   | { t: 'cache-invalidate'; inv: CacheInvalidation }
+  /** The primary's answer to a budget reservation (ai/budget-gate.ts). */
+  | { t: 'budget'; r: BudgetReply }
   /** Stop accepting, finish in-flight requests until `deadline` (epoch ms), close, flush, exit 0. */
   | { t: 'drain'; deadline: number }
   /** Second signal: close everything now and exit. */
@@ -70,4 +73,6 @@ export type FromWorker =
   /** The worker's rate-limit counters since its last message, for NATS and the node's other workers. */
   | { t: 'ratelimit'; m: RateLimitSyncMessage }
   | ({ t: 'stats'; id: number } & WorkerStats)
+  /** An AI call's budget reservation, settlement or release, for the primary's ledger (one per AI call). */
+  | { t: 'budget'; m: BudgetRequest }
   | { t: 'drained' };

@@ -12,6 +12,7 @@ import { HttpsListener, type InstallRoutes } from '../tls/https-listener.js';
 import { MtlsListener } from '../tls/mtls-listener.js';
 import { RequestTracer } from '../tracing/tracer.js';
 import { AiRuntime } from '../ai/runtime.js';
+import type { BudgetGate } from '../ai/budget-gate.js';
 
 /**
  * The handler's plain-data settings (limits, timeouts): built once by startGateway and handed to every
@@ -34,6 +35,8 @@ export interface ProxyAppOptions {
    * none. Node 20's net cannot share a port between threads: one proxy thread per node gets this.
    */
   mtls?: { port: number; dataDir: string } | null;
+  /** The node's AI budget ledger as this thread reaches it (ai/budget-gate.ts); null or unset: none. */
+  budgets?: BudgetGate | null;
 }
 
 export interface ProxyApp {
@@ -60,7 +63,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
   // Each proxy thread exports its own spans (its own provider and OTLP exporter); null: tracing off.
   const tracer = o.limits.tracing ? new RequestTracer(o.limits.tracing, { nodeId: o.nodeId }) : null;
   // Each proxy thread calls AI providers on its own connections, with its own exact-match cache.
-  const ai = new AiRuntime({ cacheMaxBytes: o.limits.aiCacheMaxBytes, observeOverhead: (ms) => metrics.aiOverhead(ms) });
+  const ai = new AiRuntime({ cacheMaxBytes: o.limits.aiCacheMaxBytes, observeOverhead: (ms) => metrics.aiOverhead(ms), budgets: o.budgets ?? null });
   // One shape for every listener's deps (mtls undefined but for the mTLS app): the handler's reads stay monomorphic.
   const deps = (portOf: () => number, https: boolean, mtls?: MtlsPeers): ProxyDeps => ({
     ...o.limits,

@@ -9,6 +9,7 @@ import { errMessage, log } from '../log.js';
 import { GatewayMetrics, type MetricsState } from '../status/metrics.js';
 import type { FromWorker, ToWorker, WorkerInit, WorkerStats } from './messages.js';
 import type { RateLimitStats, RateLimitSyncMessage } from '../plugins/rate-limiting/index.js';
+import type { BudgetReply, BudgetRequest } from '../ai/budget-gate.js';
 import { threadQuotaUsage } from '../quota/usage-table.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -28,6 +29,8 @@ export interface WorkerPoolOptions {
   onApplied?(): void;
   /** A worker's rate-limit counters (plugins/rate-limiting/relay.ts). */
   onRateLimit?(worker: number, m: RateLimitSyncMessage): void;
+  /** A worker's AI budget request (ai/budget-gate.ts); `reply` answers that worker. */
+  onBudget?(worker: number, m: BudgetRequest, reply: (r: BudgetReply) => void): void;
 }
 
 export interface WorkerState {
@@ -259,6 +262,9 @@ export class WorkerPool {
         return;
       case 'ratelimit':
         this.#o.onRateLimit?.(slot.id, m.m);
+        return;
+      case 'budget':
+        this.#o.onBudget?.(slot.id, m.m, (r) => slot.worker?.postMessage({ t: 'budget', r } satisfies ToWorker));
         return;
       case 'listening':
         slot.listening = true;

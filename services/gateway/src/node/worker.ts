@@ -15,6 +15,7 @@ import { threadQuotaUsage } from '../quota/usage-table.js';
 import { applyInvalidation, nodeCache } from '../plugins/proxy-cache/index.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { RateLimitRegistry, RateLimitRelay, WorkerSyncChannel } from '../plugins/rate-limiting/index.js';
+import { RelayedBudgetGate } from '../ai/budget-gate.js';
 
 /** Records per message to the primary, and the longest a record waits for its batch. */
 const CALL_BATCH = 256;
@@ -35,6 +36,8 @@ metrics.resilience = resilience;
 const rateLimitChannel = new WorkerSyncChannel((m) => post({ t: 'ratelimit', m }));
 const rateLimits = new RateLimitRegistry({ nodeId: RateLimitRelay.workerNodeId(init.nodeId, init.index), channel: rateLimitChannel, threads: init.workers });
 rateLimits.start();
+// AI budgets: reserved and settled by the primary's ledger, asked over this thread's port.
+const budgets = new RelayedBudgetGate((m) => post({ t: 'budget', m }));
 const manager = new ConfigManager({
   rateLimits,
   dataDir: init.dataDir,
@@ -124,6 +127,9 @@ port.on('message', (m: ToWorker) => {
     case 'ratelimit-link':
       rateLimitChannel.link(m.up);
       return;
+    case 'budget':
+      budgets.deliver(m.r);
+      return;
     case 'cache-invalidate':
       log('info', 'cache.invalidated', { worker: init.index, id: m.inv.id, dropped: applyInvalidation(nodeCache, m.inv) });
       return;
@@ -153,6 +159,7 @@ async function listen(listenPort: number, httpsPort: number | null): Promise<voi
       metrics,
       https: init.httpsDataDir !== null && httpsPort !== null ? { port: httpsPort, dataDir: init.httpsDataDir } : null,
       mtls: init.mtlsPort !== null && init.index === 0 ? { port: init.mtlsPort, dataDir: init.dataDir } : null,
+      budgets,
     });
     // A swap while the listeners were starting went nowhere: catch up (a no-op when nothing changed).
     if (manager.snapshot) {

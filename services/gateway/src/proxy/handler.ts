@@ -1645,6 +1645,12 @@ function proceedAi(ex: Exchange): void {
       integration: route.service.ai!,
       tables: ex.snap!.ai,
       t0: ex.t0,
+      who: {
+        // The inline key-auth knows the key by its digest; pipeline auth steps set the credential id.
+        apiKeyId: ex.keyHex !== '' ? (ex.snap!.access.keys.keyIds?.get(ex.keyHex) ?? null) : ex.credentialId !== '' ? ex.credentialId : null,
+        consumerId: ex.consumerId !== '' ? ex.consumerId : null,
+        tenantId: route.service.tenantId,
+      },
     },
     ex,
   );

@@ -1,5 +1,6 @@
 // Prompt templates. Checked on every write: placeholder syntax, every placeholder declared, variable names
 // unique; with a provider, the model must be one it offers and max_tokens must fit the model's context.
+// Versioned: see service/prompt-template-versions.ts.
 import {
   PromptTemplate,
   PromptTemplateCreate,
@@ -13,6 +14,7 @@ import {
   type PromptParameters,
   type PromptVariable,
 } from '@turnpike/common';
+import { publishedVersions, stampVersion } from '../../service/prompt-template-versions.js';
 import { assertNoServiceUses } from '../../service/services.js';
 import type { ResourceDef } from '../definition.js';
 
@@ -29,6 +31,10 @@ export const promptTemplates: ResourceDef = {
   nameOf: (d) => String(d.name),
   unique: (d) => [{ field: '/name', value: String(d.name), scope: 'tenant' }],
   filters: { provider_id: 'provider_id' },
+  // Versions (service/prompt-template-versions.ts): a content change makes a new one; the data plane gets
+  // the current one and every version a service pins.
+  beforeStore: stampVersion,
+  dataPlaneExtra: publishedVersions,
   references(d) {
     return typeof d.provider_id === 'string' ? [{ field: '/provider_id', kind: 'ai_providers', id: d.provider_id, onDelete: 'restrict' }] : [];
   },
