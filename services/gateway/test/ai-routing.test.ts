@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { request } from 'undici';
-import { InProcessConfigBus, entityKey, generateSecretKey, keyringOf, seal, type EntityKind, type LogSink } from '@turnpike/common';
+import { InProcessConfigBus, entityKey, generateSecretKey, keyringOf, seal, type CallRecord, type EntityKind, type LogSink } from '@turnpike/common';
+import { waitFor } from '@turnpike/common/testing';
 import { startGateway, type Gateway } from '../src/index.js';
 import { startFakeAiProvider, type FakeAiProvider } from './fixtures/ai-providers.js';
 
@@ -21,7 +22,8 @@ const KEY = 'sk-routing-provider-0123456789';
 
 describe('AI provider selection through the proxy port', { timeout: 60_000 }, () => {
   const bus = new InProcessConfigBus();
-  const sink: LogSink = { write: async () => undefined, close: async () => undefined };
+  const records: CallRecord[] = [];
+  const sink: LogSink = { write: async (b) => void records.push(...b), close: async () => undefined };
   const dataDir = mkdtempSync(join(tmpdir(), 'tp-gw-ai-routing-'));
   let gw: Gateway;
   let rev = 0;
@@ -145,5 +147,25 @@ describe('AI provider selection through the proxy port', { timeout: 60_000 }, ()
     assert.equal(res.statusCode, 503);
     assert.equal(body.error.code, 'TP_ERR_AI_PROVIDER_UNAVAILABLE');
     assert.match(body.error.message, /cannot be opened/);
+  });
+
+  test('a client that leaves mid-stream: the provider call is aborted, the record says 499 with the tokens seen', async () => {
+    b.reset();
+    b.script({ kind: 'ok', text: 'one two three four five six seven eight', chunkDelayMs: 150 });
+    const res = await request(`http://127.0.0.1:${gw.proxyPort}/weighted/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'leave early' }] }),
+    });
+    const requestId = String(res.headers['x-request-id']);
+    for await (const chunk of res.body) {
+      if (String(chunk).includes('"content"')) break;
+    }
+    res.body.destroy();
+    const rec = await waitFor('call record of the abandoned stream', async () => records.find((r) => r.request_id === requestId) ?? null, 5_000);
+    assert.equal(rec.status, 499);
+    assert.equal(rec.error_code, 'TP_ERR_CLIENT_CLOSED');
+    assert.equal(rec.ai_provider, 'b');
+    // The gateway still serves (the aborted provider call left nothing behind).
+    assert.equal((await ask('/weighted', 'after')).choices[0]!.message.content, 'echo: after');
   });
 });

@@ -7,7 +7,7 @@
 import { errorBody, TemplateRenderError, type ErrorCode, type FieldError } from '@turnpike/common';
 import { ProviderStreamError, type AnswerContext, type ProviderAdapter, type ProviderError, type UpstreamCall } from './adapter.js';
 import { acquire, candidatesFor, costOf, release, type Candidate, type CompiledAiIntegration } from './candidates.js';
-import { ProviderClient, readErrorText, readText } from './provider-client.js';
+import { Cancellation, ProviderClient, readErrorText, readText } from './provider-client.js';
 import { AiResponseCache } from './response-cache.js';
 import { AiRequestError } from './request-error.js';
 import type { AiSink } from './sink.js';
@@ -128,7 +128,7 @@ class BadRequest extends Error {
 
 /** The state of one call: attempts, what was written, usage. */
 class CallRun {
-  readonly #abort = new AbortController();
+  readonly #abort = new Cancellation();
   /** The client saw the response head (no fallback from here on). */
   #headSent = false;
   #ended = false;
@@ -140,6 +140,10 @@ class CallRun {
   /** A provider was called (the reservation is then settled with what was metered, else released). */
   #contacted = false;
   #spent: Amount = { tokens: 0, costUsd: 0, requests: 1 };
+  /** Gateway time up to the response head (X-Turnpike-Overhead-Ms); -1 until the head is written. */
+  #headOverheadMs = -1;
+  /** Gateway time translating and writing a stream's chunks after the head. */
+  #streamMs = 0;
 
   constructor(
     readonly rt: AiRuntime,
@@ -150,12 +154,14 @@ class CallRun {
   ) {}
 
   async start(): Promise<void> {
-    this.sink.onConnect((err) => this.#abort.abort(err ?? new Error('client closed the connection')));
+    this.sink.onConnect(() => this.#abort.abort());
     const op = operationOf(this.call.method, this.call.path, this.call.integration);
-    if (typeof op !== 'string') return this.gatewayError(op.status, op.code, op.message, null);
     try {
-      await this.dispatch(op);
+      if (typeof op !== 'string') this.gatewayError(op.status, op.code, op.message, null);
+      else await this.dispatch(op);
     } finally {
+      // The metric: the head's figure plus what a stream cost after it (the header could not know that).
+      if (this.#headOverheadMs >= 0) this.observeOverhead(this.#headOverheadMs + this.#streamMs);
       const r = this.#reservation;
       this.#reservation = null;
       if (r !== null) void (this.#contacted ? r.settle(this.#spent) : r.release()).catch(() => undefined);
@@ -418,7 +424,7 @@ class CallRun {
     acquire(c.provider.id);
     try {
       this.#contacted = true;
-    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort.signal);
+    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort);
       if (sent.kind !== 'answer') return this.sendFailure(sent.kind, sent.kind === 'unreachable' ? sent.message : '', c);
       try {
         if (sent.status < 200 || sent.status >= 300) return adapter.error(sent.status, await readErrorText(sent.body), sent.headers);
@@ -426,7 +432,7 @@ class CallRun {
         try {
           text = await readText(sent.body, ANSWER_MAX);
         } catch {
-          return this.#abort.signal.aborted ? this.clientGone() : timeoutOrCut(c, 'the provider cut its answer short');
+          return this.#abort.aborted ? this.clientGone() : timeoutOrCut(c, 'the provider cut its answer short');
         }
         if (text === null) return badAnswer(c, 'the provider answer is too large');
         let out: { body: unknown; usage: NormalizedUsage };
@@ -458,7 +464,7 @@ class CallRun {
     const t = performance.now();
     acquire(c.provider.id);
     this.#contacted = true;
-    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort.signal);
+    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort);
     if (sent.kind !== 'answer') {
       release(c.provider.id);
       this.#providerMs += performance.now() - t;
@@ -517,6 +523,7 @@ class CallRun {
       };
       this.#resume = () => body.resume();
       body.on('data', (bytes: Buffer) => {
+        const t1 = performance.now();
         let chunks: ChatCompletionChunk[];
         try {
           chunks = translator.push(bytes);
@@ -524,7 +531,10 @@ class CallRun {
           if (err instanceof ProviderStreamError) return onFailure(err.error, 'TP_ERR_AI_STREAM_INTERRUPTED');
           return onFailure(badAnswer(c, `the provider stream could not be read: ${(err as Error).message}`), 'TP_ERR_AI_STREAM_INTERRUPTED');
         }
+        const sent = this.#headSent;
         if (!emit(chunks)) body.pause();
+        // Translating and writing the chunks after the head is the gateway's time too (the metric counts it).
+        if (sent) this.#streamMs += performance.now() - t1;
       });
       body.on('end', () => {
         if (settled) return;
@@ -544,7 +554,7 @@ class CallRun {
       });
       body.on('error', () => {
         if (settled) return;
-        if (this.#abort.signal.aborted) {
+        if (this.#abort.aborted) {
           this.meter(c, translator.usage() ?? { promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
           finish(this.clientGone());
           return;
@@ -559,7 +569,7 @@ class CallRun {
     const t = performance.now();
     acquire(c.provider.id);
     this.#contacted = true;
-    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort.signal);
+    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort);
     if (sent.kind !== 'answer') {
       release(c.provider.id);
       this.#providerMs += performance.now() - t;
@@ -620,7 +630,7 @@ class CallRun {
       });
       body.on('error', () => {
         if (settled) return;
-        if (this.#abort.signal.aborted) return finish(this.clientGone());
+        if (this.#abort.aborted) return finish(this.clientGone());
         if (!this.#headSent) return finish(timeoutOrCut(c, 'the provider answer broke off'));
         this.meter(c, sniffer.usage() ?? { promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
         this.sink.setErrorCode('TP_ERR_AI_STREAM_INTERRUPTED');
@@ -755,7 +765,7 @@ class CallRun {
     const wait = e.retryAfterMs ?? Math.min(100 * 2 ** attempt, 1_000) * (0.5 + Math.random() / 2);
     if (wait > this.maxRetryWaitMs) return false;
     await new Promise((r) => setTimeout(r, wait));
-    return !this.#abort.signal.aborted;
+    return !this.#abort.aborted;
   }
 
   // ---- writing ----
@@ -763,7 +773,7 @@ class CallRun {
   head(status: number, headers: readonly string[], extra: readonly string[] | null): void {
     this.#headSent = true;
     const overhead = Math.max(0, performance.now() - this.call.t0 - this.#providerMs);
-    this.observeOverhead(overhead);
+    this.#headOverheadMs = overhead;
     const pairs = [...headers, 'x-turnpike-overhead-ms', overhead.toFixed(3)];
     if (extra !== null) pairs.push(...extra);
     this.sink.onHeaders(status, pairs, () => this.#resume?.(), '');
