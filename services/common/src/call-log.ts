@@ -43,11 +43,15 @@ export interface CallRecord {
   upstream_ttfb_ms?: number;
   /** The upstream target as `host:port` (last attempt); '' when none was picked. */
   upstream_addr?: string;
-  /** AI gateway: the provider, model and token counts of the completion, and its cost in US dollars; ''/0 otherwise. */
+  /**
+   * AI gateway: the provider, model and token counts of the completion (ai_cached_tokens: prompt tokens served
+   * from the provider's prompt cache, part of ai_prompt_tokens), and its cost in US dollars; ''/0 otherwise.
+   */
   ai_provider?: string;
   ai_model?: string;
   ai_prompt_tokens?: number;
   ai_completion_tokens?: number;
+  ai_cached_tokens?: number;
   ai_cost_usd?: number;
   /** call-capture plugin: the captured headers/bodies as a JSON string (CapturedExchange); '' when not captured. */
   captured?: string;

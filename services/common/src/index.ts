@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './schemas/index.js';
 export * from './config-model.js';
 export * from './call-log.js';
+export * from './call-batch.js';
 export * from './calls-stream.js';
 export * from './quota/periods.js';
 export * from './quota/usage.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { CALLS_STREAM, NatsKvConfigBus, configBucketName, entityKey, type CallRecord, type EntityKind } from '@turnpike/common';
+import { CALLS_STREAM, NatsKvConfigBus, configBucketName, entityKey, type CallRecord, type EntityKind, decodeCallBatch } from '@turnpike/common';
 import { startPrivateNats, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { startGateway, type Gateway } from '../src/index.js';
 import { CallSpool } from '../src/call-log/spool.js';
@@ -106,7 +106,7 @@ describe('call log: no record lost across a NATS outage', { timeout: OUTAGE_MS +
     for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
       const m = await jsm.streams.getMessage(CALLS_STREAM, { seq });
       if (!m) continue;
-      for (const r of m.json<CallRecord[]>()) {
+      for (const r of decodeCallBatch(m.string()) as CallRecord[]) {
         records++;
         counts.set(r.request_id, (counts.get(r.request_id) ?? 0) + 1);
       }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { InProcessConfigBus, NatsKvConfigBus, callsSubject, configBucketName, entityKey, type CallRecord, type EntityKind, type LogSink } from '@turnpike/common';
+import { InProcessConfigBus, NatsKvConfigBus, callsSubject, configBucketName, entityKey, type CallRecord, type EntityKind, type LogSink, decodeCallBatch } from '@turnpike/common';
 import { freePort, testEnv, waitFor } from '@turnpike/common/testing';
 import { startGateway } from '../src/index.js';
 
@@ -101,7 +101,7 @@ class Harness {
     const sub = this.nc.subscribe(callsSubject(nodeId));
     this.subs.push(sub);
     void (async () => {
-      for await (const m of sub) this.calls.push(...(JSON.parse(m.string()) as CallRecord[]));
+      for await (const m of sub) this.calls.push(...(decodeCallBatch(m.string()) as CallRecord[]));
     })();
   }
 

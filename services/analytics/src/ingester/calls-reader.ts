@@ -6,7 +6,7 @@
 // for redelivery.
 import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CALLS_STREAM, ensureCallsStream, type CallRecord } from '@turnpike/common';
+import { CALLS_STREAM, decodeCallBatch, ensureCallsStream, type CallRecord } from '@turnpike/common';
 import { parseCallRecord } from '../call-record.js';
 import { silentLog, type Logger } from '../log.js';
 import { ensureIngestConsumer } from './calls-stream.js';
@@ -122,13 +122,9 @@ export async function startCallsReader(opts: CallsReaderOptions): Promise<CallsR
 function toBatch(m: JsMsg): CallBatch {
   const id = m.headers?.get('Nats-Msg-Id') || `seq:${m.seq}`;
   const records: CallRecord[] = [];
-  let v: unknown;
-  try {
-    v = JSON.parse(m.string());
-  } catch {
-    return { id, records };
-  }
-  if (Array.isArray(v)) {
+  // Either wire format (common/src/call-batch.ts); a message that is no batch counts nothing.
+  const v = decodeCallBatch(m.string());
+  if (typeof v !== 'string') {
     for (const item of v) {
       const r = parseCallRecord(item);
       if (typeof r !== 'string') records.push(r);

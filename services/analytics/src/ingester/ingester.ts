@@ -5,7 +5,7 @@
 // store (ReplacingMergeTree + FINAL) otherwise.
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CALLS_STREAM, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
+import { CALLS_STREAM, decodeCallBatch, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
 import { parseCallRecord } from '../call-record.js';
 import { silentLog, type Logger } from '../log.js';
 import { ensureCallsStream } from '@turnpike/common';
@@ -235,13 +235,9 @@ function isUnavailable(e: unknown): boolean {
 }
 
 function parseMessage(m: JsMsg): CallRecord[] | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(m.string());
-  } catch {
-    return 'not JSON';
-  }
-  if (!Array.isArray(v)) return 'not a JSON array';
+  // Either wire format (common/src/call-batch.ts): nodes of both versions may publish during an upgrade.
+  const v = decodeCallBatch(m.string());
+  if (typeof v === 'string') return v;
   const out: CallRecord[] = [];
   for (let i = 0; i < v.length; i++) {
     const r = parseCallRecord(v[i]);

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, StorageType, RetentionPolicy } from '@nats-io/jetstream';
-import { CALLS_STREAM, callsSubject, type CallRecord } from '@turnpike/common';
+import { CALLS_STREAM, callsSubject, type CallRecord, decodeCallBatch } from '@turnpike/common';
 import { startPrivateNats, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { CallLogBatcher } from './batcher.js';
 import { CALLS_DUPLICATE_WINDOW_MS, CALLS_MAX_AGE_MS } from '@turnpike/common';
@@ -39,7 +39,7 @@ async function streamMessages(nc: NatsConnection): Promise<{ subject: string; re
   const out: { subject: string; records: CallRecord[] }[] = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
     const m = await jsm.streams.getMessage(CALLS_STREAM, { seq });
-    if (m) out.push({ subject: m.subject, records: m.json<CallRecord[]>() });
+    if (m) out.push({ subject: m.subject, records: decodeCallBatch(m.string()) as CallRecord[] });
   }
   return out;
 }

@@ -1,10 +1,10 @@
-// LogSink that publishes each batch as one JetStream message (a JSON array of CallRecord) and waits for
+// LogSink that publishes each batch as one JetStream message (columnar JSON: common/src/call-batch.ts) and waits for
 // the PubAck. The msgID is derived from the batch's content, so a batch retried after a lost PubAck is
 // dropped by JetStream's duplicate window instead of being stored twice.
 import { hash } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { callsSubject, TurnpikeError, type CallRecord, type LogSink } from '@turnpike/common';
+import { callsSubject, encodeCallBatch, TurnpikeError, type CallRecord, type LogSink } from '@turnpike/common';
 import { ensureCallsStream } from '@turnpike/common';
 
 export interface JetStreamLogSinkOptions {
@@ -52,7 +52,7 @@ export class JetStreamLogSink implements LogSink {
   }
 
   async #publish(js: JetStreamClient, nc: NatsConnection, batch: CallRecord[]): Promise<void> {
-    const payload = JSON.stringify(batch);
+    const payload = encodeCallBatch(batch);
     const max = nc.info?.max_payload ?? 1024 * 1024;
     // A batch larger than the server's max_payload goes out in halves (each with its own msgID). A UTF-8
     // byte is at most 3 per UTF-16 unit: short payloads skip the byte count (a full scan of the string).
