@@ -18,16 +18,24 @@ const OPTIONAL_STRING_FIELDS = [
   'captured',
 ] as const;
 const OPTIONAL_MS_FIELDS = ['gateway_latency_ms', 'upstream_connect_ms', 'upstream_ttfb_ms'] as const;
-const OPTIONAL_COUNT_FIELDS = ['ai_prompt_tokens', 'ai_completion_tokens'] as const;
+const OPTIONAL_COUNT_FIELDS = ['ai_prompt_tokens', 'ai_completion_tokens', 'ai_cached_tokens'] as const;
 
 /** A parsed record: every field present (defaults filled in for older records). */
 export type StoredCallRecord = Required<CallRecord>;
 // The calls table keeps ts as a DateTime (UInt32 seconds).
 const MAX_TS_MS = 0xffffffff * 1000;
 
+/**
+ * Records this function returned: already checked and complete (and not changed after: nothing mutates a
+ * parsed record). The ingester parses each record off the wire, then hands it to the store's insert, which
+ * checks what it is given: a lookup here spares that second pass (~1–1.8 µs a record of the ingest budget).
+ */
+const PARSED = new WeakSet<object>();
+
 /** Returns the record, typed, or a reason it is not one. Unknown extra fields are dropped. */
 export function parseCallRecord(v: unknown): StoredCallRecord | string {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'record is not an object';
+  if (PARSED.has(v)) return v as StoredCallRecord;
   const o = v as Record<string, unknown>;
   for (const f of STRING_FIELDS) {
     if (typeof o[f] !== 'string') return `${f} must be a string`;
@@ -62,7 +70,7 @@ export function parseCallRecord(v: unknown): StoredCallRecord | string {
   const num = (f: (typeof OPTIONAL_MS_FIELDS)[number] | (typeof OPTIONAL_COUNT_FIELDS)[number] | 'ai_cost_usd'): number => (o[f] as number | undefined) ?? 0;
   const upstream = o.upstream_latency_ms as number;
   const total = o.total_latency_ms as number;
-  return {
+  const out: StoredCallRecord = {
     request_id: o.request_id as string,
     ts,
     node_id: o.node_id as string,
@@ -91,7 +99,10 @@ export function parseCallRecord(v: unknown): StoredCallRecord | string {
     ai_model: str('ai_model'),
     ai_prompt_tokens: num('ai_prompt_tokens'),
     ai_completion_tokens: num('ai_completion_tokens'),
+    ai_cached_tokens: num('ai_cached_tokens'),
     ai_cost_usd: num('ai_cost_usd'),
     captured: str('captured'),
   };
+  PARSED.add(out);
+  return out;
 }

@@ -36,6 +36,8 @@ export const CALL_COLUMNS = [
   'ai_completion_tokens',
   'ai_cost_usd',
   'captured',
+  // Migration 6 (clickhouse/cached-tokens.ts).
+  'ai_cached_tokens',
 ] as const;
 
 export const DEFAULT_CALLS_LIMIT = 100;
@@ -81,6 +83,7 @@ export function encodeCallRow(r: CallRecord): string {
     ai_model: wellFormed(r.ai_model ?? ''),
     ai_prompt_tokens: r.ai_prompt_tokens ?? 0,
     ai_completion_tokens: r.ai_completion_tokens ?? 0,
+    ai_cached_tokens: r.ai_cached_tokens ?? 0,
     ai_cost_usd: r.ai_cost_usd ?? 0,
     captured: wellFormed(r.captured ?? ''),
   });
@@ -186,6 +189,7 @@ export function callFromRow(r: Row): CallRecord {
     ai_model: String(r.ai_model),
     ai_prompt_tokens: Number(r.ai_prompt_tokens),
     ai_completion_tokens: Number(r.ai_completion_tokens),
+    ai_cached_tokens: Number(r.ai_cached_tokens),
     ai_cost_usd: Number(r.ai_cost_usd),
     captured: String(r.captured),
   };

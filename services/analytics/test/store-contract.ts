@@ -45,6 +45,7 @@ export function call(over: Partial<CallRecord> = {}): CallRecord {
     ai_model: '',
     ai_prompt_tokens: 0,
     ai_completion_tokens: 0,
+    ai_cached_tokens: 0,
     ai_cost_usd: 0,
     captured: '',
     ...over,
@@ -92,6 +93,7 @@ export function storeContract(name: string, open: OpenStore): void {
         ai_model: 'gpt-4o-mini',
         ai_prompt_tokens: 1234,
         ai_completion_tokens: 56,
+        ai_cached_tokens: 1024,
         ai_cost_usd: 0.000219,
         user_agent: 'ünïcode agent \u{1F600}',
         captured: JSON.stringify({ request_headers: { authorization: '[REDACTED]' }, request_body: '{"a":1}' }),
@@ -115,6 +117,7 @@ export function storeContract(name: string, open: OpenStore): void {
         ai_model: '',
         ai_prompt_tokens: 0,
         ai_completion_tokens: 0,
+        ai_cached_tokens: 0,
         ai_cost_usd: 0,
         captured: '',
       });
@@ -229,7 +232,7 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.deepEqual(byRoute.map((p) => [p.key, p.requests]), [['r-a', 3], ['r-b', 1]]);
       const hourly = await s.timeseries({ from: BASE, to: BASE + 60 * m, interval: 'hour', group_by: 'none', route_id: 'r-b' });
       assert.deepEqual(hourly.map((p) => [p.bucket, p.requests]), [[BASE, 2]]);
-      const noAi = { prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 };
+      const noAi = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_usd: 0 };
       assert.deepEqual(await s.top({ dimension: 'route', from: BASE, to: BASE + 2 * m, limit: 10 }), [
         { key: 'r-a', requests: 3, errors: 1, ...noAi },
         { key: 'r-b', requests: 2, errors: 1, ...noAi },

@@ -49,6 +49,8 @@ export interface TimeseriesPoint {
   /** AI usage summed over the bucket's calls (0 where no call carried AI fields). */
   prompt_tokens: number;
   completion_tokens: number;
+  /** Prompt tokens served from the providers' prompt caches (part of prompt_tokens; 0 before migration 6). */
+  cached_tokens: number;
   cost_usd: number;
   /** Calls with an AI model recorded (ai_model != ''). */
   ai_calls: number;
@@ -77,6 +79,8 @@ export interface TopEntry {
   errors: number;
   prompt_tokens: number;
   completion_tokens: number;
+  /** Part of prompt_tokens: served from the providers' prompt caches. */
+  cached_tokens: number;
   cost_usd: number;
 }
 

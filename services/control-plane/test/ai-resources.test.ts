@@ -19,7 +19,7 @@ const openaiBody = (name: string, extra: Record<string, unknown> = {}) => ({
   type: 'openai',
   api_key: OPENAI_KEY,
   models: [
-    { name: 'gpt-4o', input_cost_per_mtok: 2.5, output_cost_per_mtok: 10, context_window: 128000, aliases: ['gpt-4o-latest'] },
+    { name: 'gpt-4o', input_cost_per_mtok: 2.5, output_cost_per_mtok: 10, cached_input_cost_per_mtok: 1.25, context_window: 128000, aliases: ['gpt-4o-latest'] },
     { name: 'gpt-4o-mini', input_cost_per_mtok: 0.15, output_cost_per_mtok: 0.6 },
   ],
   default_model: 'gpt-4o-mini',
@@ -62,6 +62,8 @@ describe('AI providers and prompt templates', { timeout: 120_000 }, () => {
       assert.equal(res.json.timeout_ms, 120000);
       assert.deepEqual(res.json.headers, {});
       assert.equal(res.json.aws, null);
+      // The cached-token price is kept where given and stays absent (= the input price) where not.
+      assert.deepEqual(res.json.models.map((m: Record<string, unknown>) => m.cached_input_cost_per_mtok), [1.25, undefined]);
       assert.equal('api_key' in res.json, false);
       assert.ok(!res.text.includes(OPENAI_KEY));
       assert.equal(res.headers.get('location'), `/v1/ai-providers/${providerId}`);
@@ -214,6 +216,7 @@ describe('AI providers and prompt templates', { timeout: 120_000 }, () => {
         paths: ['/models/1/name', '/models/2/name'],
       },
       { what: 'negative cost', body: { ...openaiBody('x'), models: [{ name: 'a', input_cost_per_mtok: -1, output_cost_per_mtok: 1 }], default_model: null }, status: 400, paths: ['/models/0/input_cost_per_mtok'] },
+      { what: 'negative cached cost', body: { ...openaiBody('x'), models: [{ name: 'a', input_cost_per_mtok: 1, output_cost_per_mtok: 1, cached_input_cost_per_mtok: -0.5 }], default_model: null }, status: 400, paths: ['/models/0/cached_input_cost_per_mtok'] },
       { what: 'model without prices', body: { ...openaiBody('x'), models: [{ name: 'a' }], default_model: null }, status: 400, paths: ['/models/0/input_cost_per_mtok', '/models/0/output_cost_per_mtok'] },
       { what: 'default_model not among models', body: { ...openaiBody('x'), default_model: 'gpt-5' }, status: 422, paths: ['/default_model'] },
       { what: 'timeout too small', body: { ...openaiBody('x'), timeout_ms: 5 }, status: 400, paths: ['/timeout_ms'] },
@@ -462,7 +465,7 @@ describe('AI providers and prompt templates over gRPC', { timeout: 60_000 }, () 
       type: 'openai',
       api_key: OPENAI_KEY,
       headers: { 'OpenAI-Organization': 'org-123' },
-      models: [{ name: 'gpt-4o', input_cost_per_mtok: 2.5, output_cost_per_mtok: 10, context_window: 128000, aliases: ['latest'] }],
+      models: [{ name: 'gpt-4o', input_cost_per_mtok: 2.5, output_cost_per_mtok: 10, cached_input_cost_per_mtok: 1.25, context_window: 128000, aliases: ['latest'] }],
       default_model: 'latest',
     });
     assert.equal(created.api_key_set, true);
@@ -473,6 +476,7 @@ describe('AI providers and prompt templates over gRPC', { timeout: 60_000 }, () 
     const id = String(created.id);
     const rest = await h.rest('GET', `/v1/ai-providers/${id}`);
     assert.deepEqual(rest.json.models, created.models);
+    assert.equal(rest.json.models[0].cached_input_cost_per_mtok, 1.25);
 
     const kept = await providers('UpdateAiProvider', { id, ai_provider: { timeout_ms: 5000 } });
     assert.equal(kept.api_key_last4, 'WXYZ');

@@ -55,9 +55,9 @@ const C4 = randomUUID();
 const aiCall = (consumer: string, extra: Partial<CallRecord> = {}): CallRecord => ({ ...call(T0 + 5 * MINUTE, R1, consumer, 200, 20, extra), service_id: AI_SERVICE });
 const AI_CALLS: CallRecord[] = [
   aiCall(C3, { ai_provider: 'openai', ai_model: 'gpt-4o', ai_prompt_tokens: 100, ai_completion_tokens: 50, ai_cost_usd: 0.25 }),
-  aiCall(C3, { ai_provider: 'openai', ai_model: 'gpt-4o', ai_prompt_tokens: 200, ai_completion_tokens: 60, ai_cost_usd: 0.5 }),
+  aiCall(C3, { ai_provider: 'openai', ai_model: 'gpt-4o', ai_prompt_tokens: 200, ai_completion_tokens: 60, ai_cached_tokens: 150, ai_cost_usd: 0.5 }),
   aiCall(C3),
-  aiCall(C4, { ai_provider: 'anthropic', ai_model: 'claude-3-5-sonnet', ai_prompt_tokens: 1000, ai_completion_tokens: 10, ai_cost_usd: 2 }),
+  aiCall(C4, { ai_provider: 'anthropic', ai_model: 'claude-3-5-sonnet', ai_prompt_tokens: 1000, ai_completion_tokens: 10, ai_cached_tokens: 600, ai_cost_usd: 2 }),
 ];
 
 describe('analytics dashboard endpoints with ClickHouse', { timeout: 120_000 }, () => {
@@ -121,7 +121,7 @@ describe('analytics dashboard endpoints with ClickHouse', { timeout: 120_000 }, 
     const one = await h.rest('GET', `/v1/analytics/top?dimension=consumer&service_id=${SERVICE}&${range}&limit=1`);
     assert.deepEqual(one.json.data.map((e: { key: string }) => e.key), [C1]);
     const errs = await h.rest('GET', `/v1/analytics/top?dimension=error_code&service_id=${SERVICE}&${range}`);
-    assert.deepEqual(errs.json.data, [{ key: 'TP_ERR_RATE_LIMITED', requests: 1, errors: 1, prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 }]);
+    assert.deepEqual(errs.json.data, [{ key: 'TP_ERR_RATE_LIMITED', requests: 1, errors: 1, prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0, cost_usd: 0 }]);
   });
 
   it('AI usage: timeseries sums tokens and cost, top ranks by cost or tokens and groups by model, consumer totals', async () => {
@@ -129,8 +129,8 @@ describe('analytics dashboard endpoints with ClickHouse', { timeout: 120_000 }, 
     const ts = await h.rest('GET', `/v1/analytics/timeseries?${range}&interval=hour`);
     assert.equal(ts.status, 200, ts.text);
     assert.deepEqual(
-      ts.json.points.map((p: Record<string, number>) => [p.requests, p.ai_calls, p.prompt_tokens, p.completion_tokens, p.cost_usd]),
-      [[4, 3, 1300, 120, 2.75]],
+      ts.json.points.map((p: Record<string, number>) => [p.requests, p.ai_calls, p.prompt_tokens, p.completion_tokens, p.cached_tokens, p.cost_usd]),
+      [[4, 3, 1300, 120, 750, 2.75]],
     );
     const top = async (q: string): Promise<Array<[string, number]>> => {
       const r = await h.rest('GET', `/v1/analytics/top?${range}&${q}`);
@@ -143,16 +143,16 @@ describe('analytics dashboard endpoints with ClickHouse', { timeout: 120_000 }, 
     const models = await h.rest('GET', `/v1/analytics/top?${range}&dimension=ai_model&order_by=cost_usd`);
     assert.equal(models.json.order_by, 'cost_usd');
     assert.deepEqual(models.json.data, [
-      { key: 'claude-3-5-sonnet', requests: 1, errors: 0, prompt_tokens: 1000, completion_tokens: 10, cost_usd: 2 },
-      { key: 'gpt-4o', requests: 2, errors: 0, prompt_tokens: 300, completion_tokens: 110, cost_usd: 0.75 },
+      { key: 'claude-3-5-sonnet', requests: 1, errors: 0, prompt_tokens: 1000, completion_tokens: 10, cached_tokens: 600, cost_usd: 2 },
+      { key: 'gpt-4o', requests: 2, errors: 0, prompt_tokens: 300, completion_tokens: 110, cached_tokens: 150, cost_usd: 0.75 },
     ]);
     assert.deepEqual(await top('dimension=ai_provider'), [['openai', 2], ['anthropic', 1]]);
 
     const c3 = await h.rest('GET', `/v1/analytics/consumers/${C3}?from=${T0}&to=${T0 + HOUR}`);
     assert.equal(c3.status, 200, c3.text);
     assert.deepEqual(
-      [c3.json.requests, c3.json.ai_calls, c3.json.prompt_tokens, c3.json.completion_tokens, c3.json.cost_usd],
-      [3, 2, 300, 110, 0.75],
+      [c3.json.requests, c3.json.ai_calls, c3.json.prompt_tokens, c3.json.completion_tokens, c3.json.cached_tokens, c3.json.cost_usd],
+      [3, 2, 300, 110, 150, 0.75],
     );
     assert.deepEqual(c3.json.top_models.map((m: { key: string; cost_usd: number }) => [m.key, m.cost_usd]), [['gpt-4o', 0.75]]);
     const c2 = await h.rest('GET', `/v1/analytics/consumers/${C2}?from=${T0}&to=${T0 + 2 * MINUTE}`);

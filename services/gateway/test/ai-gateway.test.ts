@@ -413,4 +413,56 @@ describe('AI gateway through the proxy port', { timeout: 90_000 }, () => {
     assert.equal(missing.status, 503);
     assert.equal(missing.body.error?.code, 'TP_ERR_AI_PROVIDER_UNAVAILABLE');
   });
+
+  test('cached prompt tokens: recorded and billed at the cached price, plain over OpenAI and streamed over Anthropic', async () => {
+    const oa = randomUUID();
+    const an = randomUUID();
+    const oaSvc = randomUUID();
+    const anSvc = randomUUID();
+    // gpt-4o's and claude-sonnet-4-5's list prices: cached input at half and a tenth of the input price.
+    await provider(oa, 'openai-priced', 'openai', fakes.openai!.baseUrl, [], {
+      models: [{ name: 'gpt-4o', input_cost_per_mtok: 2.5, output_cost_per_mtok: 10, cached_input_cost_per_mtok: 1.25 }],
+    });
+    await provider(an, 'claude-priced', 'anthropic', fakes.anthropic!.baseUrl, [], {
+      models: [{ name: 'claude-sonnet-4-5', input_cost_per_mtok: 3, output_cost_per_mtok: 15, cached_input_cost_per_mtok: 0.3 }],
+    });
+    await service(oaSvc, 'openai-priced', { provider_ids: [oa] });
+    await route(oaSvc, '/priced-openai');
+    await service(anSvc, 'claude-priced', { provider_ids: [an] });
+    await route(anSvc, '/priced-claude');
+    const want = rev;
+    await waitFor(`revision ${want} applied`, async () => (gw.snapshot().revision >= want ? true : null), 5_000);
+
+    // OpenAI reports cached tokens inside prompt_tokens (prompt_tokens_details.cached_tokens).
+    fakes.openai!.script({ kind: 'ok', promptTokens: 1117, completionTokens: 46, cachedTokens: 1024 });
+    const { data, response } = await openaiAt('/priced-openai/v1')
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'a long shared prefix' }] })
+      .withResponse();
+    assert.equal(data.usage!.prompt_tokens_details?.cached_tokens, 1024);
+    const rec = await recordFor(response.headers.get('x-request-id')!);
+    assert.deepEqual([rec.ai_model, rec.ai_prompt_tokens, rec.ai_completion_tokens, rec.ai_cached_tokens], ['gpt-4o', 1117, 46, 1024]);
+    // (93 × 2.5 + 1024 × 1.25 + 46 × 10) / 1e6; at the full input price it would be 0.0032525.
+    assert.equal(rec.ai_cost_usd, 0.0019725);
+
+    // None cached: the field is there and 0, the cost all at the input price.
+    fakes.openai!.script({ kind: 'ok', promptTokens: 1117, completionTokens: 46 });
+    const plain = await openaiAt('/priced-openai/v1').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+    const plainRec = await recordFor(plain.response.headers.get('x-request-id')!);
+    assert.equal(plainRec.ai_cached_tokens, 0);
+    assert.equal(plainRec.ai_cost_usd, 0.0032525);
+
+    // Anthropic reports them beside input_tokens (cache_read_input_tokens, in message_start); the stream is
+    // translated to OpenAI chunks and the usage chunk carries the cached count.
+    fakes.anthropic!.script({ kind: 'ok', promptTokens: 2000, completionTokens: 5, cachedTokens: 1500 });
+    const { data: stream, response: sres } = await openaiAt('/priced-claude/v1')
+      .chat.completions.create({ model: 'claude-sonnet-4-5', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi again claude' }] })
+      .withResponse();
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const ch of stream) if (ch.usage) usage = ch.usage;
+    assert.deepEqual([usage?.prompt_tokens, usage?.completion_tokens, usage?.prompt_tokens_details?.cached_tokens], [2000, 5, 1500]);
+    const srec = await recordFor(sres.headers.get('x-request-id')!);
+    assert.deepEqual([srec.ai_provider, srec.ai_prompt_tokens, srec.ai_completion_tokens, srec.ai_cached_tokens], ['claude-priced', 2000, 5, 1500]);
+    // (500 × 3 + 1500 × 0.3 + 5 × 15) / 1e6
+    assert.equal(srec.ai_cost_usd, 0.002025);
+  });
 });

@@ -72,13 +72,14 @@ export function topQuery(db: string, f: TopFilter): string {
   if (f.dimension === 'error_code') {
     const where = whereClause({ from: f.from, to: f.to, service_id: f.service_id, route_id: f.route_id, consumer_id: f.consumer_id });
     return sql`SELECT error_code AS key, count() AS requests, count() AS errors, sum(toUInt64(ai_prompt_tokens)) AS prompt_tokens,
-  sum(toUInt64(ai_completion_tokens)) AS completion_tokens, sum(ai_cost_usd) AS cost_usd
+  sum(toUInt64(ai_completion_tokens)) AS completion_tokens, sum(toUInt64(ai_cached_tokens)) AS cached_tokens, sum(ai_cost_usd) AS cost_usd
 FROM ${ident(db)}.calls FINAL WHERE ${where} AND error_code != ''
 GROUP BY key ORDER BY ${order}, key LIMIT ${f.limit} FORMAT JSONEachRow`.text;
   }
   if (f.dimension === 'ai_model' || f.dimension === 'ai_provider') {
     return sql`SELECT ${ident(f.dimension)} AS key, countMerge(requests) AS requests, sumMerge(errors) AS errors,
-  sumMerge(prompt_tokens) AS prompt_tokens, sumMerge(completion_tokens) AS completion_tokens, sumMerge(cost_usd) AS cost_usd
+  sumMerge(prompt_tokens) AS prompt_tokens, sumMerge(completion_tokens) AS completion_tokens, sumMerge(cached_tokens) AS cached_tokens,
+  sumMerge(cost_usd) AS cost_usd
 FROM ${ident(db)}.${ident(AI_USAGE_TABLE)} WHERE ${rollupWhere(f)}
 GROUP BY key ORDER BY ${order}, key LIMIT ${f.limit} FORMAT JSONEachRow`.text;
   }
@@ -88,7 +89,8 @@ GROUP BY key ORDER BY ${order}, key LIMIT ${f.limit} FORMAT JSONEachRow`.text;
   const hourly = f.to - f.from > 6 * ROLLUP_1H.bucketMs || (f.from % ROLLUP_1H.bucketMs === 0 && f.to % ROLLUP_1H.bucketMs === 0);
   const r = hourly ? ROLLUP_1H : ROLLUP_1M;
   return sql`SELECT ${ident(col)} AS key, countMerge(requests) AS requests, sumMerge(errors) AS errors,
-  sumMerge(prompt_tokens) AS prompt_tokens, sumMerge(completion_tokens) AS completion_tokens, sumMerge(cost_usd) AS cost_usd
+  sumMerge(prompt_tokens) AS prompt_tokens, sumMerge(completion_tokens) AS completion_tokens, sumMerge(cached_tokens) AS cached_tokens,
+  sumMerge(cost_usd) AS cost_usd
 FROM ${ident(db)}.${ident(r.table)} WHERE ${rollupWhere(f)}
 GROUP BY key ORDER BY ${order}, key LIMIT ${f.limit} FORMAT JSONEachRow`.text;
 }
@@ -100,6 +102,7 @@ export function topEntryFromRow(row: Record<string, unknown>): TopEntry {
     errors: Number(row.errors),
     prompt_tokens: Number(row.prompt_tokens),
     completion_tokens: Number(row.completion_tokens),
+    cached_tokens: Number(row.cached_tokens),
     cost_usd: Number(row.cost_usd),
   };
 }

@@ -5,8 +5,11 @@
 import { ident, sql, type Sql } from './escape.js';
 import type { SqlRunner } from './schema.js';
 
-/** The added columns in order: name and SQL type with its default (static text, never a value). */
-const COLUMNS: readonly (readonly [string, Sql])[] = [
+/** A column added to calls: name and SQL type with its default (static text, never a value). */
+export type CallColumn = readonly [string, Sql];
+
+/** The columns migration 4 adds, in order. */
+const COLUMNS: readonly CallColumn[] = [
   ['credential_id', sql`String DEFAULT ''`],
   ['plan_id', sql`String DEFAULT ''`],
   ['client_ip', sql`String DEFAULT ''`],
@@ -27,10 +30,18 @@ const COLUMNS: readonly (readonly [string, Sql])[] = [
 /** Names of the columns migration 4 adds. */
 export const FULL_RECORD_COLUMNS: readonly string[] = COLUMNS.map(([name]) => name);
 
-/** Adds the missing columns, one ALTER each; a column another process added meanwhile is not an error. */
+/** Migration 6 (cached-tokens.ts): prompt tokens served from the provider's prompt cache. */
+export const CACHED_TOKENS_COLUMN: CallColumn = ['ai_cached_tokens', sql`UInt32 DEFAULT 0`];
+
+/** Migration 4: adds the full record's missing columns. */
 export async function addFullRecordColumns(runner: SqlRunner, db: string): Promise<void> {
+  await addCallColumns(runner, db, COLUMNS);
+}
+
+/** Adds the missing columns to calls, one ALTER each; a column another process added meanwhile is not an error. */
+export async function addCallColumns(runner: SqlRunner, db: string, columns: readonly CallColumn[]): Promise<void> {
   const present = await columnsOf(runner, db, 'calls');
-  for (const [name, type] of COLUMNS) {
+  for (const [name, type] of columns) {
     if (present.has(name)) continue;
     try {
       await runner.exec(sql`ALTER TABLE ${ident(db)}.calls ADD COLUMN ${ident(name)} ${type}`.text);

@@ -4,8 +4,9 @@
 // states (18.16 has no SimpleAggregateFunction); reads combine them with the -Merge combinators.
 //
 // Migration 5 (ai-usage.ts) added per-bucket AI usage (token and cost sums, AI call count) to both rollups
-// and re-created their views with rollupViewStatement; rollupStatements stays the shape migrations 2 and 3
-// created, so a fresh database goes through the same steps as an upgraded one.
+// and re-created their views with rollupViewStatement; migration 6 (cached-tokens.ts) added the cached prompt
+// token sum the same way. rollupStatements stays the shape migrations 2 and 3 created, and migration 5 builds
+// its own shape (AI_ROLLUP_COLUMNS_V5), so a fresh database goes through the same steps as an upgraded one.
 // On 18.16 a materialized view must produce every column of its TO table ("Expected column …: while pushing
 // to view"), so a column added to a rollup needs the view re-created with it.
 //
@@ -46,18 +47,26 @@ export const LATENCY_QUANTILES = [0.5, 0.95, 0.99] as const;
 // Literal text: quantiles' levels are parameters, which must be constants in the type and the call.
 const Q_LEVELS = sql`0.5, 0.95, 0.99`;
 
-/** The AI usage states added by migration 5: name, type (static text) and the state over calls. */
-export const AI_ROLLUP_COLUMNS: readonly (readonly [string, Sql, Sql])[] = [
+/** An AI usage state of a rollup: column name, type (static text) and the state over calls. */
+export type AiRollupColumn = readonly [string, Sql, Sql];
+
+/** The AI usage states added by migration 5 (kept as they were: migration 5 builds this shape). */
+export const AI_ROLLUP_COLUMNS_V5: readonly AiRollupColumn[] = [
   ['prompt_tokens', sql`AggregateFunction(sum, UInt64)`, sql`sumState(toUInt64(ai_prompt_tokens))`],
   ['completion_tokens', sql`AggregateFunction(sum, UInt64)`, sql`sumState(toUInt64(ai_completion_tokens))`],
   ['cost_usd', sql`AggregateFunction(sum, Float64)`, sql`sumState(ai_cost_usd)`],
   ['ai_calls', sql`AggregateFunction(sum, UInt64)`, sql`sumState(toUInt64(ai_model != ''))`],
 ];
 
-const AI_STATES = join(
-  AI_ROLLUP_COLUMNS.map(([name, , state]) => sql`${state} AS ${ident(name)}`),
-  ', ',
-);
+/** Migration 6: prompt tokens served from the provider's prompt cache (calls.ai_cached_tokens). */
+export const CACHED_TOKENS_ROLLUP_COLUMN: AiRollupColumn = [
+  'cached_tokens',
+  sql`AggregateFunction(sum, UInt64)`,
+  sql`sumState(toUInt64(ai_cached_tokens))`,
+];
+
+/** The AI usage states the rollups hold now (migration 6 on). */
+export const AI_ROLLUP_COLUMNS: readonly AiRollupColumn[] = [...AI_ROLLUP_COLUMNS_V5, CACHED_TOKENS_ROLLUP_COLUMN];
 
 /** sumMerge of each AI usage state, named as the column: for SELECTs over calls_1m / calls_1h. */
 export const AI_MERGES = join(
@@ -65,8 +74,15 @@ export const AI_MERGES = join(
   ', ',
 );
 
-/** The rollup's view as it is now (migration 5 on): the original states plus the AI usage states. */
-export function rollupViewStatement(db: string, r: Rollup): Sql {
+/**
+ * The rollup's view with the original states plus the AI usage states `ai` (default: as it is now;
+ * migration 5 passes its own AI_ROLLUP_COLUMNS_V5).
+ */
+export function rollupViewStatement(db: string, r: Rollup, ai: readonly AiRollupColumn[] = AI_ROLLUP_COLUMNS): Sql {
+  const aiStates = join(
+    ai.map(([name, , state]) => sql`${state} AS ${ident(name)}`),
+    ', ',
+  );
   return sql`CREATE MATERIALIZED VIEW IF NOT EXISTS ${ident(db)}.${ident(`${r.table}_mv`)} TO ${ident(db)}.${ident(r.table)} AS SELECT
   ${r.bucket} AS bucket,
   service_id,
@@ -79,7 +95,7 @@ export function rollupViewStatement(db: string, r: Rollup): Sql {
   sumState(bytes_out) AS bytes_out,
   sumState(total_latency_ms) AS latency_sum_ms,
   quantilesState(${Q_LEVELS})(total_latency_ms) AS latency_quantiles_ms,
-  ${AI_STATES}
+  ${aiStates}
 FROM ${ident(db)}.calls
 GROUP BY bucket, service_id, route_id, consumer_id, status_class`;
 }
@@ -163,6 +179,7 @@ export interface RollupPoint {
   latency_p99_ms: number;
   prompt_tokens: number;
   completion_tokens: number;
+  cached_tokens: number;
   cost_usd: number;
   ai_calls: number;
 }
@@ -217,10 +234,17 @@ export function rollupPointFromRow(row: Record<string, unknown>): RollupPoint {
 }
 
 /** The AI usage fields of a row selected with AI_MERGES (64-bit sums arrive quoted from 18.16). */
-export function aiUsageFromRow(row: Record<string, unknown>): { prompt_tokens: number; completion_tokens: number; cost_usd: number; ai_calls: number } {
+export function aiUsageFromRow(row: Record<string, unknown>): {
+  prompt_tokens: number;
+  completion_tokens: number;
+  cached_tokens: number;
+  cost_usd: number;
+  ai_calls: number;
+} {
   return {
     prompt_tokens: Number(row.prompt_tokens ?? 0),
     completion_tokens: Number(row.completion_tokens ?? 0),
+    cached_tokens: Number(row.cached_tokens ?? 0),
     cost_usd: Number(row.cost_usd ?? 0),
     ai_calls: Number(row.ai_calls ?? 0),
   };

@@ -5,6 +5,7 @@ import { ident, sql, type Sql } from './escape.js';
 import { ROLLUP_1H, ROLLUP_1M, rollupStatements } from './rollups.js';
 import { addFullRecordColumns } from './call-columns.js';
 import { addAiUsage } from './ai-usage.js';
+import { addCachedTokens } from './cached-tokens.js';
 
 export interface Migration {
   version: number;
@@ -50,6 +51,8 @@ ORDER BY (toStartOfHour(ts), request_id)`,
   { version: 4, name: 'calls full record', statements: () => [], apply: addFullRecordColumns },
   // AI tokens, cost and AI call count in calls_1m / calls_1h (views re-created), and the ai_usage_1h rollup.
   { version: 5, name: 'ai usage rollups', statements: () => [], apply: addAiUsage },
+  // Cached prompt tokens: calls.ai_cached_tokens and its sum in calls_1m / calls_1h / ai_usage_1h (views re-created).
+  { version: 6, name: 'ai cached tokens', statements: () => [], apply: addCachedTokens },
 ];
 
 /** What a store needs from its transport: run one statement, get the response text. */

@@ -48,6 +48,12 @@ export const AiModel = Type.Object(
     input_cost_per_mtok: Type.Number({ minimum: 0, maximum: 1_000_000 }),
     /** Price of output (completion) tokens, US dollars per million tokens. */
     output_cost_per_mtok: Type.Number({ minimum: 0, maximum: 1_000_000 }),
+    /**
+     * Price of prompt tokens served from the provider's prompt cache (OpenAI `cached_tokens`, Anthropic
+     * `cache_read_input_tokens`, Gemini `cachedContentTokenCount`), US dollars per million tokens. Absent:
+     * cached tokens cost `input_cost_per_mtok`.
+     */
+    cached_input_cost_per_mtok: Type.Optional(Type.Number({ minimum: 0, maximum: 1_000_000 })),
     /** Tokens of prompt plus completion the model accepts. */
     context_window: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000 })),
     /** Other names requests may use for this model (`gpt-4o-latest`, `fast`). */

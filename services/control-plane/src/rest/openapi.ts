@@ -100,6 +100,7 @@ const CallRecordSchema = Type.Object({
   ai_model: Type.String(),
   ai_prompt_tokens: Type.Integer(),
   ai_completion_tokens: Type.Integer(),
+  ai_cached_tokens: Type.Integer({ description: 'prompt tokens served from the provider prompt cache (part of ai_prompt_tokens)' }),
   ai_cost_usd: Type.Number(),
   captured: Type.String({ description: 'call-capture: JSON of the captured, redacted headers and bodies; empty when none' }),
 });
@@ -125,6 +126,7 @@ const TimeseriesPointSchema = Type.Object({
   latency_p99_ms: Type.Number(),
   prompt_tokens: Type.Integer({ description: 'AI prompt tokens summed over the bucket' }),
   completion_tokens: Type.Integer({ description: 'AI completion tokens summed over the bucket' }),
+  cached_tokens: Type.Integer({ description: 'AI prompt tokens served from provider prompt caches (part of prompt_tokens), summed over the bucket' }),
   cost_usd: Type.Number({ description: 'AI cost in USD summed over the bucket' }),
   ai_calls: Type.Integer({ description: 'calls with an AI model recorded' }),
 });
@@ -134,6 +136,7 @@ const TopEntrySchema = Type.Object({
   errors: Type.Integer(),
   prompt_tokens: Type.Integer(),
   completion_tokens: Type.Integer(),
+  cached_tokens: Type.Integer({ description: 'part of prompt_tokens: served from provider prompt caches' }),
   cost_usd: Type.Number(),
 });
 
@@ -450,6 +453,7 @@ export function buildOpenApi(): Json {
               bytes_out: { type: 'integer' },
               prompt_tokens: { type: 'integer' },
               completion_tokens: { type: 'integer' },
+              cached_tokens: { type: 'integer' },
               cost_usd: { type: 'number' },
               ai_calls: { type: 'integer' },
               top_routes: { type: 'array', items: ref('TopEntry') },

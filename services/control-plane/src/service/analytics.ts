@@ -152,7 +152,7 @@ export const CALL_CSV_COLUMNS: readonly string[] = [
   'request_id', 'ts', 'node_id', 'service_id', 'route_id', 'consumer_id', 'credential_id', 'plan_id', 'method', 'host', 'path',
   'status', 'error_code', 'total_latency_ms', 'upstream_latency_ms', 'gateway_latency_ms', 'upstream_connect_ms', 'upstream_ttfb_ms',
   'upstream_addr', 'bytes_in', 'bytes_out', 'client_ip', 'user_agent', 'ai_provider', 'ai_model', 'ai_prompt_tokens',
-  'ai_completion_tokens', 'ai_cost_usd',
+  'ai_completion_tokens', 'ai_cached_tokens', 'ai_cost_usd',
 ];
 
 export interface CallsPage {
@@ -270,6 +270,7 @@ export interface ConsumerSummary {
   bytes_out: number;
   prompt_tokens: number;
   completion_tokens: number;
+  cached_tokens: number;
   cost_usd: number;
   ai_calls: number;
   top_routes: TopEntry[];
@@ -297,7 +298,7 @@ export async function consumerSummary(ctx: ServiceContext, store: AnalyticsStore
     s.top({ dimension: 'route', from, to, limit: DEFAULT_TOP_LIMIT, consumer_id }),
     s.top({ dimension: 'ai_model', order_by: 'cost_usd', from, to, limit: DEFAULT_TOP_LIMIT, consumer_id }),
   ]);
-  const sum = (k: 'requests' | 'errors' | 'bytes_in' | 'bytes_out' | 'prompt_tokens' | 'completion_tokens' | 'cost_usd' | 'ai_calls'): number =>
+  const sum = (k: 'requests' | 'errors' | 'bytes_in' | 'bytes_out' | 'prompt_tokens' | 'completion_tokens' | 'cached_tokens' | 'cost_usd' | 'ai_calls'): number =>
     points.reduce((n, p) => n + p[k], 0);
   return {
     consumer_id,
@@ -309,6 +310,7 @@ export async function consumerSummary(ctx: ServiceContext, store: AnalyticsStore
     bytes_out: sum('bytes_out'),
     prompt_tokens: sum('prompt_tokens'),
     completion_tokens: sum('completion_tokens'),
+    cached_tokens: sum('cached_tokens'),
     cost_usd: sum('cost_usd'),
     ai_calls: sum('ai_calls'),
     top_routes,

@@ -95,9 +95,15 @@ export function candidatesFor(
   return { candidates, unusable };
 }
 
-/** US dollars for the tokens at the model's prices (0 when prices are unknown). */
-export function costOf(model: AiModel | null, promptTokens: number, completionTokens: number): number {
+/**
+ * US dollars for the tokens at the model's prices (0 when prices are unknown). `cachedTokens` are part of
+ * `promptTokens` (served from the provider's prompt cache) and cost the cached price where the model has
+ * one, else the input price.
+ */
+export function costOf(model: AiModel | null, promptTokens: number, completionTokens: number, cachedTokens = 0): number {
   if (model === null) return 0;
-  const usd = (promptTokens * model.input_cost_per_mtok + completionTokens * model.output_cost_per_mtok) / 1_000_000;
+  const cached = Math.min(cachedTokens, promptTokens);
+  const cachedPrice = model.cached_input_cost_per_mtok ?? model.input_cost_per_mtok;
+  const usd = ((promptTokens - cached) * model.input_cost_per_mtok + cached * cachedPrice + completionTokens * model.output_cost_per_mtok) / 1_000_000;
   return Math.round(usd * 1e9) / 1e9;
 }

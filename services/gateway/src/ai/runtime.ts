@@ -662,9 +662,9 @@ class CallRun {
   }
 
   meter(c: Candidate, usage: NormalizedUsage): void {
-    const costUsd = costOf(c.model, usage.promptTokens, usage.completionTokens);
+    const costUsd = costOf(c.model, usage.promptTokens, usage.completionTokens, usage.cachedTokens);
     this.#spent = { tokens: usage.promptTokens + usage.completionTokens, costUsd, requests: 1 };
-    this.sink.recordAiUsage({ provider: c.provider.name, model: c.modelName, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, costUsd });
+    this.sink.recordAiUsage({ provider: c.provider.name, model: c.modelName, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens, costUsd });
   }
 
   /**
@@ -711,7 +711,7 @@ class CallRun {
   cachedAnswer(key: string): boolean {
     const hit = this.rt.cache.get(key);
     if (hit === undefined) return false;
-    this.sink.recordAiUsage({ provider: hit.provider, model: hit.model, promptTokens: 0, completionTokens: 0, costUsd: 0 });
+    this.sink.recordAiUsage({ provider: hit.provider, model: hit.model, promptTokens: 0, completionTokens: 0, cachedTokens: 0, costUsd: 0 });
     this.answerBytes(200, JSON_HEADERS, hit.body, ['x-turnpike-cache', 'HIT']);
     return true;
   }

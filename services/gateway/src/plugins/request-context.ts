@@ -146,6 +146,8 @@ export interface AiUsage {
   model: string;
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens served from the provider's prompt cache (part of promptTokens). */
+  cachedTokens: number;
   /** US dollars. */
   costUsd: number;
 }
