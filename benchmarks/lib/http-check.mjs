@@ -6,7 +6,7 @@
  * @param {import('./processes.mjs').Managed} proc
  * @param {string} url
  * @param {Record<string, string>} headers
- * @param {{ timeoutMs?: number, body?: string }} [opts]  `body`: the exact body the answer must carry
+ * @param {{ timeoutMs?: number, body?: string, status?: number }} [opts]  `body`: the exact body the answer must carry; `status`: the status it must have (200)
  */
 export async function waitForHttp(what, proc, url, headers, opts = {}) {
   const timeoutMs = opts.timeoutMs ?? 15_000;
@@ -21,7 +21,7 @@ export async function waitForHttp(what, proc, url, headers, opts = {}) {
     try {
       const res = await fetch(url, { headers, signal: AbortSignal.timeout(2_000) });
       const text = await res.text();
-      if (res.status === 200 && (opts.body === undefined || text === opts.body)) return;
+      if (res.status === (opts.status ?? 200) && (opts.body === undefined || text === opts.body)) return;
       last = `${res.status} ${text.slice(0, 200)}`;
     } catch (e) {
       last = String(e instanceof Error && e.cause ? e.cause : e);

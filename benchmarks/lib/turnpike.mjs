@@ -183,10 +183,10 @@ export async function publishConfig(o) {
  * upstream's body. Several gateways may run side by side: each needs its own `name` (its data directory,
  * node id and process name) and `httpsPort` (without one the node takes its default, 8443).
  * `env` adds variables to the gateway's environment; `probe` replaces the readiness request (a path whose
- * answer must be 200, with `body` when given).
+ * answer must have `status` (200), with `body` when given).
  * @param {{ dir: string, natsUrl: string, cluster: string, proxyPort: number, statusPort: number, httpsPort?: number, name?: string,
  *   key?: string, headers?: Record<string, string>, cpu: string | null, cpuProfDir: string | null,
- *   env?: Record<string, string>, probe?: { path: string, body?: string } }} o
+ *   env?: Record<string, string>, probe?: { path: string, body?: string, status?: number } }} o
  */
 export async function startGateway(o) {
   const dataDir = join(o.dir, o.name ?? 'gateway');
@@ -228,7 +228,10 @@ export async function startGateway(o) {
   }
   await waitForHttp('gateway /readyz', proc, `http://127.0.0.1:${o.statusPort}/readyz`, {});
   const probe = o.probe ?? { path: '/bench', body: UPSTREAM_BODY };
-  await waitForHttp('gateway route', proc, `http://127.0.0.1:${o.proxyPort}${probe.path}`, headers, probe.body !== undefined ? { body: probe.body } : {});
+  await waitForHttp('gateway route', proc, `http://127.0.0.1:${o.proxyPort}${probe.path}`, headers, {
+    ...(probe.body !== undefined ? { body: probe.body } : {}),
+    ...('status' in probe && probe.status !== undefined ? { status: probe.status } : {}),
+  });
   return proc;
 }
 

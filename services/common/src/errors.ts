@@ -47,6 +47,10 @@ export const ErrorCodes = {
   TP_ERR_WS_IDLE_TIMEOUT: 408,
   TP_ERR_WS_MESSAGE_TOO_BIG: 413,
   TP_ERR_WS_BACKPRESSURE: 503,
+  // WebSocket APIs (issue 10, gateway websocket-api/): the connection management API names a connection that
+  // is not open (unknown id, closed, or its node gone); a connection's $connect backend refused or failed.
+  TP_ERR_WS_CONNECTION_GONE: 410,
+  TP_ERR_WS_CONNECT_REFUSED: 403,
   // JWT authentication (issue 6, gateway plugins/jwt-auth): no token; not a compact JWS; exp/nbf/iat outside the
   // clock skew; no accepted `aud`; `iss` names no credential; `alg` outside the issuer's allowlist or unusable
   // with its key (a bad signature or a missing required claim is TP_ERR_AUTH_TOKEN_INVALID, above). 401s carry
@@ -119,6 +123,17 @@ export const ErrorCodes = {
   TP_ERR_AI_STREAM_INTERRUPTED: 502,
   TP_ERR_AI_BUDGET_EXCEEDED: 429,
   TP_ERR_AI_BUDGET_UNAVAILABLE: 503,
+  // Lambda function integration (gateway integrations/lambda): the function ran and failed (X-Amz-Function-Error);
+  // its answer is not a valid proxy response; Lambda throttled the invocation (429, with Retry-After); the
+  // Invoke API refused the call (unknown function, access denied, bad signature); no answer within timeout_ms;
+  // no AWS credentials on this node.
+  TP_ERR_LAMBDA_FUNCTION_ERROR: 502,
+  TP_ERR_LAMBDA_BAD_RESPONSE: 502,
+  TP_ERR_LAMBDA_THROTTLED: 429,
+  TP_ERR_LAMBDA_INVOKE_FAILED: 502,
+  TP_ERR_LAMBDA_TIMEOUT: 504,
+  TP_ERR_LAMBDA_UNREACHABLE: 502,
+  TP_ERR_LAMBDA_CREDENTIALS_MISSING: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

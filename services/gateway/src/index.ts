@@ -33,6 +33,8 @@ import { applyInvalidation, DEFAULT_CACHE_MAX_BYTES, nodeCache } from './plugins
 import { log } from './log.js';
 import { BudgetGateServer, NatsBudgetGate, type BudgetGate } from './ai/budget-gate.js';
 import { tracingConfigFromEnv, type TracingConfig } from './tracing/config.js';
+import { NatsWsApiChannel, type WsApiChannel, type WsApiOp, type WsApiReply } from './websocket-api/cluster.js';
+import { ownerOf, type ConnectionOwner } from './websocket-api/connection-id.js';
 
 export interface GatewayOptions {
   nodeId?: string;
@@ -137,7 +139,15 @@ export interface GatewayOptions {
    * NATS; none in embedded mode unless given (limits are then this node's alone).
    */
   rateLimitSync?: RateLimitSyncChannel | null;
+  /**
+   * Where WebSocket API management calls reach the node holding a connection (websocket-api/cluster.ts): by
+   * default NATS request/reply with NATS; none in embedded mode unless given (then only this node's connections).
+   */
+  wsApiChannel?: WsApiChannel | null;
 }
+
+/** How long a management call waits for the node holding the connection. */
+const WS_API_REMOTE_TIMEOUT_MS = 5_000;
 
 export interface Gateway {
   nodeId: string;
@@ -217,6 +227,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       : null;
   const budgets: BudgetGate | null = opts.budgetLedger !== undefined ? opts.budgetLedger : natsBudgets;
   const budgetServers = new Map<number, BudgetGateServer>();
+  const wsApiChannel = opts.wsApiChannel !== undefined ? opts.wsApiChannel : opts.natsUrl && !opts.bus ? new NatsWsApiChannel(() => source?.connection, cluster) : null;
+  let wsApiServing: { stop(): void } | null = null;
   // With worker threads each worker has its own limiters, a node of the exchange of its own: the primary
   // relays their counters (to NATS and between them); its own registry only serves its unused compiles.
   const rateLimits = new RateLimitRegistry({ nodeId, channel: threaded ? null : rateLimitChannel });
@@ -264,6 +276,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         manager,
         record,
         onRateLimit: (w, m) => rateLimitRelay?.fromWorker(w, m),
+        onWsApi: (owner, op, reply) => void wsApiRun(owner, op).then(reply, () => reply({ status: 503 })),
         onBudget: (w, m, reply) => {
           let server = budgetServers.get(w);
           // A restarted worker gets a fresh reply channel; its predecessor's open reservations expire in the ledger.
@@ -294,6 +307,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       })
     : null;
   relayTo = pool;
+  // With worker threads a connection lives in the worker its id names: run there, or on the owning node.
+  const wsApiRun = (owner: ConnectionOwner, op: WsApiOp): Promise<WsApiReply> =>
+    owner.nodeId === nodeId ? pool!.wsApiOp(owner.worker, op) : wsApiChannel ? wsApiChannel.request(owner.nodeId, op, WS_API_REMOTE_TIMEOUT_MS) : Promise.resolve({ status: 410 });
+  if (pool && wsApiChannel) {
+    wsApiServing = wsApiChannel.serve(nodeId, async (op) => {
+      const owner = ownerOf(op.id);
+      return owner !== null && owner.nodeId === nodeId ? await pool.wsApiOp(owner.worker, op) : { status: 410 };
+    });
+  }
   const session = (): ConfigWatchHandlers => (pool ? pool.watchSession(manager.newWatchSession()) : manager.newWatchSession());
 
   let busWatch: ConfigWatch | null = null;
@@ -362,8 +384,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       https: httpsPort !== null ? { port: httpsPort, dataDir } : null,
       mtls: mtlsPort !== null ? { port: mtlsPort, dataDir } : null,
       budgets,
+      wsApiRemote: wsApiChannel ? (owner, op) => wsApiChannel.request(owner.nodeId, op, WS_API_REMOTE_TIMEOUT_MS) : null,
     });
     proxyPort = local.port;
+    const app = local;
+    wsApiServing = wsApiChannel?.serve(nodeId, async (op) => app.wsApi.execute(op)) ?? null;
     https = local.https;
     mtls = local.mtls;
     mtlsPort = mtls?.port ?? null;
@@ -463,6 +488,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       if (pool) await pool.drain(deadline);
       else await local!.drain(deadline);
       if (statsTimer) clearInterval(statsTimer);
+      wsApiServing?.stop();
       invalidationSub?.stop();
       rateLimits.stop();
       rateLimitRelay?.stop();

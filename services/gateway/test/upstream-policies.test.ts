@@ -125,11 +125,12 @@ describe('upstream policies through the proxy', { timeout: 60_000 }, () => {
     assert.equal((await get('/budget')).status, 200, 'a fast exchange within the budget is served');
   });
 
-  test('a lambda service answers 502 TP_ERR_INTEGRATION_UNAVAILABLE naming the integration; an ai one is the AI gateway’s; a websocket one 426 to plain HTTP', async () => {
+  test('a lambda service on a node without AWS credentials answers 502 TP_ERR_LAMBDA_CREDENTIALS_MISSING; an ai one is the AI gateway’s; a websocket one 426 to plain HTTP', async () => {
+    // The function integration itself: test/lambda-integration.test.ts. The test environment has no AWS credentials.
     const r = await get('/lambda');
     assert.equal(r.status, 502);
     const body = JSON.parse(r.text) as { error: { code: string; message: string; request_id: string } };
-    assert.equal(body.error.code, 'TP_ERR_INTEGRATION_UNAVAILABLE');
+    assert.equal(body.error.code, 'TP_ERR_LAMBDA_CREDENTIALS_MISSING');
     assert.match(body.error.message, /lambda/);
     assert.ok(body.error.request_id);
     // The AI runtime answers (test/ai-gateway.test.ts): a GET of the service root is no AI endpoint.

@@ -33,6 +33,14 @@ export const LambdaIntegration = Type.Object(
     invocation_type: Type.Optional(Type.Union([Type.Literal('RequestResponse'), Type.Literal('Event')])),
     endpoint_url: Type.Optional(Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s]*)?$', maxLength: 2048 })),
     timeout_ms: Type.Integer({ minimum: 1, maximum: 900_000 }),
+    /**
+     * Payload format 1.0: request content types sent base64-encoded (`isBase64Encoded: true`), as a REST API's
+     * binaryMediaTypes: `type/subtype` or `type/*` (type `*` matches any). Format
+     * 2.0 ignores it (every non-text body is base64).
+     */
+    binary_media_types: Type.Optional(
+      Type.Array(Type.String({ pattern: "^(\\*|[A-Za-z0-9!#$&^_.+-]+)/(\\*|[A-Za-z0-9!#$&^_.+-]+)$", maxLength: 255 }), { maxItems: 64, uniqueItems: true }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -47,6 +55,79 @@ export const WebSocketIntegration = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A WebSocket API route's backend: POST the AWS-style event to an upstream (at `path`, default `/`). */
+export const WebSocketApiHttpRoute = Type.Object(
+  {
+    type: Type.Literal('http'),
+    upstream_id: Id,
+    path: Type.Optional(Type.String({ pattern: '^/[^?#\\s]*$', maxLength: 1024 })),
+    /** Budget for the backend's answer; default: the upstream's read timeout. */
+    timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 900_000 })),
+  },
+  { additionalProperties: false },
+);
+
+/** A WebSocket API route's backend: invoke a Lambda function (RequestResponse) with the AWS-style event. */
+export const WebSocketApiLambdaRoute = Type.Object(
+  {
+    type: Type.Literal('lambda'),
+    function_name: LambdaIntegration.properties.function_name,
+    region: LambdaIntegration.properties.region,
+    qualifier: LambdaIntegration.properties.qualifier,
+    endpoint_url: LambdaIntegration.properties.endpoint_url,
+    timeout_ms: LambdaIntegration.properties.timeout_ms,
+  },
+  { additionalProperties: false },
+);
+
+export const WebSocketApiRoute = Type.Union([WebSocketApiHttpRoute, WebSocketApiLambdaRoute]);
+export type WebSocketApiRoute = Static<typeof WebSocketApiRoute>;
+
+/**
+ * A WebSocket API as AWS API Gateway has them: the gateway terminates the connection and routes each message
+ * by `route_selection_expression` (`$request.body.<field>[.<field>…]` on a JSON message, or `$default`) to the
+ * integration of `routes[<key>]`; `$connect` and `$disconnect` run at the upgrade and at the close.
+ */
+export const WebSocketApiIntegration = Type.Object(
+  {
+    type: Type.Literal('websocket-api'),
+    route_selection_expression: Type.String({ minLength: 1, maxLength: 256 }),
+    /** Route key → backend. Keys: `$connect`, `$disconnect`, `$default` or a custom key (no whitespace, `/` or `~`). */
+    routes: Type.Record(Type.String(), WebSocketApiRoute),
+    idle_timeout_ms: Type.Optional(Type.Integer({ minimum: 1_000, maximum: 86_400_000, default: 600_000 })),
+    /** Largest client message (default 128 KiB, AWS's limit); never above the node's TP_WS_MAX_MESSAGE_BYTES. */
+    max_message_bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 * 1024 * 1024 })),
+    /** Messages per second per connection (token bucket, burst of the same size); absent: unlimited. */
+    message_rate_limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  },
+  { additionalProperties: false },
+);
+export type WebSocketApiIntegration = Static<typeof WebSocketApiIntegration>;
+
+/** `$request.body.a.b` → ['a', 'b']; `$default` → []; null for anything else. */
+export function parseRouteSelectionExpression(expr: string): string[] | null {
+  if (expr === '$default') return [];
+  const m = /^\$request\.body\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$/.exec(expr);
+  return m ? m[1]!.split('.') : null;
+}
+
+const ROUTE_KEY = /^[^\s/~]{1,128}$/;
+const RESERVED_ROUTE_KEYS = new Set(['$connect', '$disconnect', '$default']);
+
+/** Rules on a websocket-api integration a schema cannot state, as field errors under /integration. */
+export function websocketApiProblems(i: WebSocketApiIntegration): FieldError[] {
+  const out: FieldError[] = [];
+  if (parseRouteSelectionExpression(i.route_selection_expression) === null) {
+    out.push({ path: '/integration/route_selection_expression', message: 'must be $request.body.<field>[.<field>…] or $default' });
+  }
+  for (const key of Object.keys(i.routes)) {
+    if (!ROUTE_KEY.test(key)) out.push({ path: `/integration/routes/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, message: 'route keys are 1 to 128 characters without whitespace, / or ~' });
+    else if (key.startsWith('$') && !RESERVED_ROUTE_KEYS.has(key)) out.push({ path: `/integration/routes/${key}`, message: 'the only route keys starting with $ are $connect, $disconnect and $default' });
+  }
+  if (Object.keys(i.routes).length === 0) out.push({ path: '/integration/routes', message: 'needs at least one route' });
+  return out;
+}
 
 /** Send to AI providers (tried in order as fallbacks); providers and prompt templates are resources of their own. */
 export const AiIntegration = Type.Object(
@@ -75,7 +156,7 @@ export const AiIntegration = Type.Object(
 );
 
 /** What a service fronts, told apart by `type`. */
-export const Integration = Type.Union([HttpIntegration, LambdaIntegration, WebSocketIntegration, AiIntegration]);
+export const Integration = Type.Union([HttpIntegration, LambdaIntegration, WebSocketIntegration, WebSocketApiIntegration, AiIntegration]);
 export type Integration = Static<typeof Integration>;
 export type IntegrationType = Integration['type'];
 
@@ -98,6 +179,12 @@ export function normalizeIntegration(
       };
     case 'websocket':
       return { upstream_id: integration.upstream_id.toLowerCase(), integration: { ...integration, upstream_id: integration.upstream_id.toLowerCase() } };
+    case 'websocket-api': {
+      // Several upstreams may be named (one per route): none is the service's own, each is checked by reference.
+      const routes: Record<string, WebSocketApiRoute> = {};
+      for (const [key, r] of Object.entries(integration.routes)) routes[key] = r.type === 'http' ? { ...r, upstream_id: r.upstream_id.toLowerCase() } : r;
+      return { upstream_id: null, integration: { ...integration, idle_timeout_ms: integration.idle_timeout_ms ?? 600_000, routes } };
+    }
     case 'ai':
       return {
         upstream_id: null,
@@ -117,6 +204,7 @@ export function serviceTargetProblems(s: { upstream_id?: string | null | undefin
   if (hasUpstream && hasIntegration) return [{ path: '/integration', message: 'must not be set together with upstream_id (set exactly one)' }];
   if (!hasUpstream && !hasIntegration) return [{ path: '/upstream_id', message: 'is required unless integration is set (set exactly one)' }];
   const i = s.integration;
+  if (i && i.type === 'websocket-api') return websocketApiProblems(i);
   if (i && i.type === 'ai') {
     const weighted = i.strategy === 'weighted';
     if (weighted && (i.weights === undefined || i.weights.length !== i.provider_ids.length)) {

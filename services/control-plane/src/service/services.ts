@@ -1,5 +1,5 @@
 // Services: an API fronted by the gateway, bound to one upstream (http) or another integration
-// (lambda | websocket | ai).
+// (lambda | websocket | websocket-api | ai).
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { TransactionSql } from 'postgres';
@@ -9,6 +9,7 @@ import {
   LambdaIntegration,
   ServiceCreate,
   WebSocketIntegration,
+  WebSocketApiIntegration,
   ServiceUpdate,
   TurnpikeError,
   normalizeIntegration,
@@ -145,7 +146,7 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
   });
 }
 
-const INTEGRATIONS = { http: HttpIntegration, lambda: LambdaIntegration, websocket: WebSocketIntegration, ai: AiIntegration } as const;
+const INTEGRATIONS = { http: HttpIntegration, lambda: LambdaIntegration, websocket: WebSocketIntegration, 'websocket-api': WebSocketApiIntegration, ai: AiIntegration } as const;
 
 /**
  * `parse`, with errors inside `integration` reported against the branch its `type` names: a union's
@@ -199,6 +200,13 @@ function serviceTarget(s: { upstream_id?: string | null | undefined; integration
  */
 async function assertTargetReferences(tx: TransactionSql, target: ServiceTarget, tenantId: string): Promise<void> {
   if (target.upstream_id !== null) await assertReference(tx, 'upstreams', target.upstream_id, target.refField, 'upstream', tenantId);
+  if (target.integration?.type === 'websocket-api') {
+    // Each http route names an upstream; each must exist (locked against a concurrent delete, which checks use).
+    for (const [key, r] of Object.entries(target.integration.routes)) {
+      if (r.type === 'http') await assertReference(tx, 'upstreams', r.upstream_id, `/integration/routes/${key}/upstream_id`, 'upstream', tenantId);
+    }
+    return;
+  }
   const ai = target.integration?.type === 'ai' ? target.integration : null;
   if (!ai) return;
   const wanted: Array<{ kind: 'ai_providers' | 'prompt_templates'; id: string; path: string; what: string }> = ai.provider_ids.map((id, i) => ({
@@ -244,6 +252,18 @@ export async function assertNoSplitUses(tx: TransactionSql, upstreamId: string):
     SELECT id, name FROM services WHERE splits @> ${jsonb(tx, [{ upstream_id: upstreamId }])} ORDER BY seq LIMIT 5`;
   if (rows.length > 0) {
     throw new TurnpikeError('TP_ERR_IN_USE', `upstream ${JSON.stringify(upstreamId)} is named by the splits of services ${rows.map((r) => `${r.name} (${r.id})`).join(', ')}`);
+  }
+}
+
+/** 409 TP_ERR_IN_USE when a websocket-api service's routes name this upstream (run before deleting one). */
+export async function assertNoWebSocketApiUses(tx: TransactionSql, upstreamId: string): Promise<void> {
+  const rows = await tx<{ id: string; name: string }[]>`
+    SELECT id, name FROM services
+    WHERE integration->>'type' = 'websocket-api'
+      AND EXISTS (SELECT 1 FROM jsonb_each(integration->'routes') AS r(key, value) WHERE r.value->>'upstream_id' = ${upstreamId})
+    ORDER BY seq LIMIT 5`;
+  if (rows.length > 0) {
+    throw new TurnpikeError('TP_ERR_IN_USE', `upstream ${JSON.stringify(upstreamId)} is named by the WebSocket API routes of services ${rows.map((r) => `${r.name} (${r.id})`).join(', ')}`);
   }
 }
 
@@ -304,7 +324,7 @@ export async function updateService(
     const splits = serviceSplits(next);
     assertLifecycleTransition(cur.lifecycle, next.lifecycle ?? 'published');
     if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service', t);
-    if (target.upstream_id !== cur.upstream_id || target.integration?.type === 'ai') await assertTargetReferences(w.tx, target, t);
+    if (target.upstream_id !== cur.upstream_id || target.integration?.type === 'ai' || target.integration?.type === 'websocket-api') await assertTargetReferences(w.tx, target, t);
     if (JSON.stringify(splits) !== JSON.stringify(cur.splits ?? [])) await assertSplitReferences(w.tx, splits, t);
     // Key order aside (jsonb keeps its own), an unchanged document keeps its revision and is not republished.
     const openapi = next.openapi ?? null;

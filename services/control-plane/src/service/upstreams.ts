@@ -5,7 +5,7 @@ import type { TransactionSql } from 'postgres';
 import { TurnpikeError, UpstreamCreate, UpstreamUpdate, upstreamPolicies, upstreamRuleProblems, type Upstream, type UpstreamPolicies } from '@turnpike/common';
 import { parse } from '../validation/validator.js';
 import { assertUnique, assertUnused, iso, jsonb } from './checks.js';
-import { assertNoSplitUses } from './services.js';
+import { assertNoSplitUses, assertNoWebSocketApiUses } from './services.js';
 import { authorize } from './access.js';
 import { authOf, type ServiceContext } from './context.js';
 import { notFound, requireId } from './ids.js';
@@ -129,6 +129,7 @@ export async function deleteUpstream(ctx: ServiceContext, id: string, opts?: Wri
     checkVersion(cur.version, opts, 'upstream', id);
     await assertUnused(w.tx, 'services', 'upstream_id', uid, 'upstream', 'services');
     await assertNoSplitUses(w.tx, uid);
+    await assertNoWebSocketApiUses(w.tx, uid);
     await releaseReferences(w, 'upstreams', uid);
     await w.tx`DELETE FROM upstreams WHERE id = ${uid}`;
     w.emit({ kind: 'upstreams', id: uid, op: 'del' });

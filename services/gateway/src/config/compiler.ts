@@ -1,6 +1,7 @@
 // Compiles the raw KV entries (`<kind>.<id>` → envelope JSON) into an immutable snapshot the hot path
 // reads with table lookups only. Invalid entities, and entities whose references are missing or
 // rejected, are left out and reported; everything else still compiles.
+import type { CompiledWsApi } from '../websocket-api/compiled.js';
 import { FormatRegistry, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
@@ -30,6 +31,7 @@ import { DEFAULT_PLUGIN_CONTEXT, type Pipeline, type PluginContext } from '../pl
 import type { AccessTables } from '../plugins/request-context.js';
 import type { RouteSeries } from '../status/metrics.js';
 import type { CompiledAiIntegration } from '../ai/candidates.js';
+import type { CompiledLambda } from '../integrations/lambda/integration.js';
 import { compileAiTables, type AiTables } from '../ai/tables.js';
 import { SubscriptionTable } from '../plugins/acl/subscriptions.js';
 import { QuotaPlanTable } from '../quota/plans.js';
@@ -93,13 +95,17 @@ export interface CompiledService {
   upstream: CompiledUpstream | null;
   /**
    * Null for http. `websocket` services take upgrades only (plain HTTP gets 426); `ai` services are answered
-   * by the AI runtime; `lambda` with TP_ERR_INTEGRATION_UNAVAILABLE by this node version.
+   * by the AI runtime; `lambda` ones by the function integration (`lambda`).
    */
   integration: string | null;
   /** Set for `websocket` integrations only. */
   websocket: CompiledWebSocket | null;
   /** Set for `ai` integrations only (answered by ai/runtime.ts). */
   ai: CompiledAiIntegration | null;
+  /** Set for `lambda` integrations only (answered by integrations/lambda/integration.ts); absent or null otherwise. */
+  lambda?: CompiledLambda | null;
+  /** Set for `websocket-api` integrations only (websocket-api/): the gateway terminates their WebSockets. */
+  wsApi?: CompiledWsApi | null;
   /** The tenant the service belongs to, when the control plane publishes it (`tenant_id`); null otherwise. */
   tenantId: string | null;
   /**

@@ -5,6 +5,7 @@
 // immutable: the previous router and maps are never changed, so a request still holding them is unaffected.
 // The result is the one a full compile of the same entries gives (ranks keep the full compile's tie-break
 // order: docs/architecture.md, "Incremental compile").
+import { compileWsApi, wsApiUpstreamIds } from '../websocket-api/compiled.js';
 import { serviceSplitProblems, upstreamPolicies, type Route, type Service, type Upstream } from '@turnpike/common';
 import { Router, type RouteSpec } from '../router/index.js';
 import { createBalancer } from '../upstream/balancer.js';
@@ -15,6 +16,8 @@ import { ALWAYS_AVAILABLE } from '../upstream/target-health.js';
 import { TurnpikeError } from '@turnpike/common';
 import { compilePluginIndex, DEFAULT_PLUGIN_CONTEXT, routePolicies, type PluginContext, type PluginIndex, type RouteServiceInfo } from '../plugins/chain.js';
 import type { CompiledAiIntegration } from '../ai/candidates.js';
+import { CompiledLambda, nodeCredentials, targetOf } from '../integrations/lambda/integration.js';
+import { LambdaClient } from '../integrations/lambda/invocation.js';
 import { lifecycleHeaders, type CompiledRoute, type CompiledService, type CompiledUpstream, type PoolFactory, type Rejection, type UpstreamTarget } from './compiler.js';
 
 interface Parsed<T> {
@@ -43,6 +46,8 @@ export interface RoutingResult {
 }
 
 const UPSTREAMS = 'upstreams.';
+/** Connect timeout towards a lambda integration's Invoke API endpoint (its timeout_ms bounds the whole call). */
+const LAMBDA_CONNECT_TIMEOUT_MS = 5_000;
 const SERVICES = 'services.';
 const ROUTES = 'routes.';
 
@@ -79,6 +84,8 @@ export class RoutingCompiler {
   #router = new Router<CompiledRoute>();
   readonly #upstreams = new Map<string, CompiledUpstream>();
   readonly #upstreamPools = new Map<string, string[]>();
+  /** lambda service id → the pool key of its Invoke API endpoint. */
+  readonly #lambdaPools = new Map<string, string>();
   /** upstream id → its ResilienceRegistry keys. */
   readonly #upstreamResilience = new Map<string, string[]>();
   #resilience: ResilienceRegistry | null = null;
@@ -120,13 +127,14 @@ export class RoutingCompiler {
     this.#pluginContext = pluginContext;
     this.#openapiDocs = inputs.openapi_docs;
     this.#serviceInfo.clear();
+    this.#lambdaPools.clear();
     for (const m of [this.#upstreams, this.#upstreamPools, this.#upstreamResilience, this.#splitUpstreamsOfService, this.#services, this.#serviceRejections, this.#routeRejections]) m.clear();
     for (const m of [this.#servicesByUpstream, this.#upstreamOfService, this.#routesByService, this.#serviceOfRoute, this.#rank]) m.clear();
     this.#unrouted.clear();
     this.#nextRank = 0;
     this.#stages = stages;
     for (const p of inputs.upstreams.values()) this.#compileUpstream(p.id, p as Parsed<Upstream>, poolFor);
-    for (const p of inputs.services.values()) this.#compileService(p.id, p as Parsed<Service>);
+    for (const p of inputs.services.values()) this.#compileService(p.id, p as Parsed<Service>, poolFor);
     this.#plugins = compilePluginIndex(inputs.plugins.values(), pluginContext);
     const specs: RouteSpec<CompiledRoute>[] = [];
     for (const [key, p] of inputs.routes) {
@@ -166,7 +174,7 @@ export class RoutingCompiler {
       for (const s of this.#servicesByUpstream.get(id) ?? []) serviceIds.add(s);
     }
     for (const id of serviceIds) {
-      this.#compileService(id, inputs.services.get(SERVICES + id) as Parsed<Service> | undefined);
+      this.#compileService(id, inputs.services.get(SERVICES + id) as Parsed<Service> | undefined, poolFor);
       for (const r of this.#routesByService.get(id) ?? []) routeKeys.add(r);
     }
     const upserts: RouteSpec<CompiledRoute>[] = [];
@@ -186,6 +194,7 @@ export class RoutingCompiler {
   #result(): RoutingResult {
     const poolKeys = new Set<string>();
     for (const keys of this.#upstreamPools.values()) for (const k of keys) poolKeys.add(k);
+    for (const k of this.#lambdaPools.values()) poolKeys.add(k);
     const resilienceKeys = new Set<string>();
     for (const keys of this.#upstreamResilience.values()) for (const k of keys) resilienceKeys.add(k);
     return {
@@ -236,8 +245,9 @@ export class RoutingCompiler {
   }
 
   /** (Re)compiles one service against the current upstreams; `p` undefined: it is gone. */
-  #compileService(id: string, p: Parsed<Service> | undefined): void {
+  #compileService(id: string, p: Parsed<Service> | undefined, poolFor: PoolFactory): void {
     this.#services.delete(id);
+    this.#lambdaPools.delete(id);
     this.#unrouted.delete(id);
     this.#serviceRejections.delete(SERVICES + id);
     removeFrom(this.#servicesByUpstream, this.#upstreamOfService.get(id), id);
@@ -271,9 +281,38 @@ export class RoutingCompiler {
       this.#services.set(id, { id, basePath, upstream: null, integration: 'ai', websocket: null, ai, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits: null });
       return;
     }
+    if (integration !== null && integration.type === 'websocket-api') {
+      // Its routes' upstreams: a change to one recompiles this service (kept with the split upstreams).
+      const ids = wsApiUpstreamIds(integration);
+      this.#splitUpstreamsOfService.set(id, ids);
+      for (const u of ids) addTo(this.#servicesByUpstream, u, id);
+      const wsApi = compileWsApi(integration, (u) => this.#upstreams.get(u));
+      if (typeof wsApi === 'string') {
+        this.#serviceRejections.set(key, { key, reason: wsApi });
+        return;
+      }
+      this.#services.set(id, { id, basePath, upstream: null, integration: 'websocket-api', websocket: null, ai: null, wsApi, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits: null });
+      return;
+    }
+    if (integration !== null && integration.type === 'lambda') {
+      // The Invoke API endpoint's connections come from the node's pools (kept warm across recompiles).
+      let lambda: CompiledLambda;
+      try {
+        const pool = poolFor(LambdaClient.originOf(targetOf(integration)), LAMBDA_CONNECT_TIMEOUT_MS);
+        this.#lambdaPools.set(id, pool.key);
+        lambda = new CompiledLambda(integration, pool.dispatcher, nodeCredentials());
+      } catch (e) {
+        // An endpoint the schema let through but no client can use: this service is refused, the rest compiles.
+        this.#serviceRejections.set(key, { key, reason: `lambda integration: ${e instanceof Error ? e.message : String(e)}` });
+        return;
+      }
+      this.#services.set(id, { id, basePath, upstream: null, integration: 'lambda', websocket: null, ai: null, lambda, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits: null });
+      return;
+    }
     if (integration !== null && integration.type !== 'http' && integration.type !== 'websocket') {
       // Valid config this node version does not serve yet: routed, and answered with a 502 that says so.
-      this.#services.set(id, { id, basePath, upstream: null, integration: integration.type, websocket: null, ai: null, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits: null });
+      // (Every type of this version is served above: this keeps a newer control plane's types answered, not rejected.)
+      this.#services.set(id, { id, basePath, upstream: null, integration: (integration as { type: string }).type, websocket: null, ai: null, responseHeaders: lifecycleHeaders(data), tenantId: tenantOf(data), splits: null });
       return;
     }
     const upstream = this.#upstreams.get(upstreamId);

@@ -5,6 +5,8 @@ import type { MetricsState } from '../status/metrics.js';
 import type { ProxyLimits } from './proxy-app.js';
 import type { RateLimitStats, RateLimitSyncMessage } from '../plugins/rate-limiting/index.js';
 import type { BudgetReply, BudgetRequest } from '../ai/budget-gate.js';
+import type { ConnectionOwner } from '../websocket-api/connection-id.js';
+import type { WsApiOp, WsApiReply } from '../websocket-api/cluster.js';
 
 /** workerData of a proxy worker: the serializable part of GatewayOptions it needs. */
 export interface WorkerInit {
@@ -50,6 +52,10 @@ export type ToWorker =
   | { t: 'cache-invalidate'; inv: CacheInvalidation }
   /** The primary's answer to a budget reservation (ai/budget-gate.ts). */
   | { t: 'budget'; r: BudgetReply }
+  /** Run a WebSocket API management operation on a connection this worker holds (websocket-api/). */
+  | { t: 'wsapi-op'; id: number; op: WsApiOp }
+  /** The primary's answer to this worker's `wsapi-remote`. */
+  | { t: 'wsapi-reply'; id: number; r: WsApiReply }
   /** Stop accepting, finish in-flight requests until `deadline` (epoch ms), close, flush, exit 0. */
   | { t: 'drain'; deadline: number }
   /** Second signal: close everything now and exit. */
@@ -75,4 +81,8 @@ export type FromWorker =
   | ({ t: 'stats'; id: number } & WorkerStats)
   /** An AI call's budget reservation, settlement or release, for the primary's ledger (one per AI call). */
   | { t: 'budget'; m: BudgetRequest }
+  /** A management operation on a connection another worker or node holds: the primary runs it there. */
+  | { t: 'wsapi-remote'; id: number; owner: ConnectionOwner; op: WsApiOp }
+  /** The answer to a `wsapi-op`. */
+  | { t: 'wsapi-op-reply'; id: number; r: WsApiReply }
   | { t: 'drained' };

@@ -13,12 +13,13 @@ import { MtlsListener } from '../tls/mtls-listener.js';
 import { RequestTracer } from '../tracing/tracer.js';
 import { AiRuntime } from '../ai/runtime.js';
 import type { BudgetGate } from '../ai/budget-gate.js';
+import { WsApiRuntime, type RemoteWsApi } from '../websocket-api/runtime.js';
 
 /**
  * The handler's plain-data settings (limits, timeouts): built once by startGateway and handed to every
  * proxy thread as is (structured clone), so a new ProxyDeps field needs no change here.
  */
-export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'transferred' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls' | 'tracer' | 'ai'>;
+export type ProxyLimits = Omit<ProxyDeps, 'snapshot' | 'record' | 'observe' | 'transferred' | 'upstreamError' | 'nodeId' | 'port' | 'https' | 'mtls' | 'tracer' | 'ai' | 'wsApi'>;
 
 export interface ProxyAppOptions {
   host: string;
@@ -37,6 +38,10 @@ export interface ProxyAppOptions {
   mtls?: { port: number; dataDir: string } | null;
   /** The node's AI budget ledger as this thread reaches it (ai/budget-gate.ts); null or unset: none. */
   budgets?: BudgetGate | null;
+  /** This thread's worker index (0 without worker threads): WebSocket API connection ids name it. */
+  worker?: number;
+  /** Reaches WebSocket API connections other threads hold (another node's, another worker's); null or unset: none. */
+  wsApiRemote?: RemoteWsApi | null;
 }
 
 export interface ProxyApp {
@@ -46,6 +51,8 @@ export interface ProxyApp {
   readonly https: HttpsListener | null;
   /** Null without `mtls`; apply() each new snapshot's `tls` to it as well. */
   readonly mtls: MtlsListener | null;
+  /** This thread's WebSocket API connections: the node's management channel runs operations on them. */
+  readonly wsApi: WsApiRuntime;
   /**
    * Graceful drain: closes the listen socket (new connections are refused once every thread did), marks
    * responses `Connection: close`, waits for in-flight requests until `deadline` (epoch ms), then closes
@@ -64,6 +71,8 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
   const tracer = o.limits.tracing ? new RequestTracer(o.limits.tracing, { nodeId: o.nodeId }) : null;
   // Each proxy thread calls AI providers on its own connections, with its own exact-match cache.
   const ai = new AiRuntime({ cacheMaxBytes: o.limits.aiCacheMaxBytes, observeOverhead: (ms) => metrics.aiOverhead(ms), budgets: o.budgets ?? null });
+  // The WebSocket API connections this thread holds, shared by all its listeners.
+  const wsApi = new WsApiRuntime({ nodeId: o.nodeId, worker: o.worker ?? 0, remote: o.wsApiRemote ?? null });
   // One shape for every listener's deps (mtls undefined but for the mTLS app): the handler's reads stay monomorphic.
   const deps = (portOf: () => number, https: boolean, mtls?: MtlsPeers): ProxyDeps => ({
     ...o.limits,
@@ -78,6 +87,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     mtls,
     tracer,
     ai,
+    wsApi,
   });
   const httpDeps = deps(() => port, false);
   // Before app.any: uWS gives upgrade requests to the ws route, every other request to the HTTP handler.
@@ -146,6 +156,7 @@ export async function startProxyApp(uws: Uws, o: ProxyAppOptions): Promise<Proxy
     port,
     https,
     mtls,
+    wsApi,
     async drain(deadline: number): Promise<void> {
       startDraining();
       stopAccepting();

@@ -10,6 +10,9 @@ import { GatewayMetrics, type MetricsState } from '../status/metrics.js';
 import type { FromWorker, ToWorker, WorkerInit, WorkerStats } from './messages.js';
 import type { RateLimitStats, RateLimitSyncMessage } from '../plugins/rate-limiting/index.js';
 import type { BudgetReply, BudgetRequest } from '../ai/budget-gate.js';
+import type { ConnectionOwner } from '../websocket-api/connection-id.js';
+import type { WsApiOp, WsApiReply } from '../websocket-api/cluster.js';
+import { RelayRequests } from '../websocket-api/worker-relay.js';
 import { threadQuotaUsage } from '../quota/usage-table.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -31,6 +34,8 @@ export interface WorkerPoolOptions {
   onRateLimit?(worker: number, m: RateLimitSyncMessage): void;
   /** A worker's AI budget request (ai/budget-gate.ts); `reply` answers that worker. */
   onBudget?(worker: number, m: BudgetRequest, reply: (r: BudgetReply) => void): void;
+  /** A worker's WebSocket API management call for a connection it does not hold; `reply` answers that worker. */
+  onWsApi?(owner: ConnectionOwner, op: WsApiOp, reply: (r: WsApiReply) => void): void;
 }
 
 export interface WorkerState {
@@ -58,6 +63,8 @@ interface Slot {
   crashes: number;
   last: WorkerStats | null;
   listenWaiter: ((r: { port?: number; httpsPort?: number | null; error?: string }) => void) | null;
+  /** The primary's WebSocket API operations waiting for this worker's answer. */
+  wsApi: RelayRequests<WsApiOp>;
 }
 
 export class WorkerPool {
@@ -78,7 +85,13 @@ export class WorkerPool {
   constructor(o: WorkerPoolOptions) {
     this.#o = o;
     for (let i = 0; i < o.count; i++) {
-      const slot: Slot = { id: i, worker: null, fed: true, listening: false, revision: 0, loaded: false, source: null, restarts: 0, crashes: 0, last: null, listenWaiter: null };
+      const slot: Slot = { id: i, worker: null, fed: true, listening: false, revision: 0, loaded: false, source: null, restarts: 0, crashes: 0, last: null, listenWaiter: null, wsApi: null! };
+      // Without a live worker the post fails: its connections ended with it (410).
+      slot.wsApi = new RelayRequests<WsApiOp>((id, op) => {
+        if (slot.worker === null) return false;
+        slot.worker.postMessage({ t: 'wsapi-op', id, op } satisfies ToWorker);
+        return true;
+      });
       this.#slots.push(slot);
       this.#spawn(slot);
     }
@@ -207,6 +220,12 @@ export class WorkerPool {
     for (const s of this.#slots) s.worker?.postMessage({ t: 'ratelimit-link', up } satisfies ToWorker);
   }
 
+  /** Runs a WebSocket API management operation on worker `worker`'s connection; 410 when there is no such worker. */
+  wsApiOp(worker: number, op: WsApiOp): Promise<WsApiReply> {
+    const slot = this.#slots[worker];
+    return slot === undefined ? Promise.resolve({ status: 410 }) : slot.wsApi.request(op);
+  }
+
   /** The rate limiters' counters of each worker, as of the last stats refresh. */
   rateLimitStats(): RateLimitStats[] {
     return this.#slots.flatMap((s) => (s.last?.rateLimit ? [s.last.rateLimit] : []));
@@ -266,6 +285,12 @@ export class WorkerPool {
       case 'budget':
         this.#o.onBudget?.(slot.id, m.m, (r) => slot.worker?.postMessage({ t: 'budget', r } satisfies ToWorker));
         return;
+      case 'wsapi-remote':
+        this.#o.onWsApi?.(m.owner, m.op, (r) => slot.worker?.postMessage({ t: 'wsapi-reply', id: m.id, r } satisfies ToWorker));
+        return;
+      case 'wsapi-op-reply':
+        slot.wsApi.deliver(m.id, m.r);
+        return;
       case 'listening':
         slot.listening = true;
         slot.crashes = 0;
@@ -310,6 +335,8 @@ export class WorkerPool {
     slot.last = null;
     slot.listenWaiter?.({ error: `exited with code ${code} before listening` });
     slot.listenWaiter = null;
+    // Its WebSocket API connections ended with it.
+    slot.wsApi.failAll(410);
     if (this.#stopping) return;
     // The others keep serving; this one comes back with the primary's current config.
     slot.restarts++;

@@ -16,6 +16,7 @@ import { applyInvalidation, nodeCache } from '../plugins/proxy-cache/index.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { RateLimitRegistry, RateLimitRelay, WorkerSyncChannel } from '../plugins/rate-limiting/index.js';
 import { RelayedBudgetGate } from '../ai/budget-gate.js';
+import { RelayRequests, type WorkerWsApiRemote } from '../websocket-api/worker-relay.js';
 
 /** Records per message to the primary, and the longest a record waits for its batch. */
 const CALL_BATCH = 256;
@@ -38,6 +39,8 @@ const rateLimits = new RateLimitRegistry({ nodeId: RateLimitRelay.workerNodeId(i
 rateLimits.start();
 // AI budgets: reserved and settled by the primary's ledger, asked over this thread's port.
 const budgets = new RelayedBudgetGate((m) => post({ t: 'budget', m }));
+// WebSocket API management calls for connections this thread does not hold: the primary runs them there.
+const wsApiRemote: WorkerWsApiRemote = new RelayRequests((id, m) => post({ t: 'wsapi-remote', id, owner: m.owner, op: m.op }));
 const manager = new ConfigManager({
   rateLimits,
   dataDir: init.dataDir,
@@ -130,6 +133,12 @@ port.on('message', (m: ToWorker) => {
     case 'budget':
       budgets.deliver(m.r);
       return;
+    case 'wsapi-op':
+      post({ t: 'wsapi-op-reply', id: m.id, r: app ? app.wsApi.execute(m.op) : { status: 410 } });
+      return;
+    case 'wsapi-reply':
+      wsApiRemote.deliver(m.id, m.r);
+      return;
     case 'cache-invalidate':
       log('info', 'cache.invalidated', { worker: init.index, id: m.inv.id, dropped: applyInvalidation(nodeCache, m.inv) });
       return;
@@ -160,6 +169,8 @@ async function listen(listenPort: number, httpsPort: number | null): Promise<voi
       https: init.httpsDataDir !== null && httpsPort !== null ? { port: httpsPort, dataDir: init.httpsDataDir } : null,
       mtls: init.mtlsPort !== null && init.index === 0 ? { port: init.mtlsPort, dataDir: init.dataDir } : null,
       budgets,
+      worker: init.index,
+      wsApiRemote: (owner, op) => wsApiRemote.request({ owner, op }),
     });
     // A swap while the listeners were starting went nowhere: catch up (a no-op when nothing changed).
     if (manager.snapshot) {

@@ -28,6 +28,8 @@ export interface Identified {
   readonly credentialId: string;
   /** Flat [name, value, …] for the upstream; null for none. */
   readonly upstreamHeaders: readonly string[] | null;
+  /** A verified JWT's claims (jwt-auth): a lambda integration's event carries them as its authorizer context. */
+  readonly claims?: Readonly<Record<string, unknown>> | null;
 }
 
 /**

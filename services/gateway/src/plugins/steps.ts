@@ -106,7 +106,7 @@ function jwtOutcome(policy: JwtPolicy, ctx: RequestContext, r: JwtResult): Outco
   }
   // Claim headers the client sent itself are never forwarded: a token without the claim must not let them through.
   if (r.headerNames.length > 0) ctx.hideHeaders(r.headerNames);
-  return identified(r.consumerId, r.credentialId, r.headers.length > 0 ? r.headers : null);
+  return { kind: 'identity', consumerId: r.consumerId, credentialId: r.credentialId, upstreamHeaders: r.headers.length > 0 ? r.headers : null, claims: r.claims };
 }
 
 export function jwtAuthStep(policy: JwtPolicy): Step<RequestContext> {

@@ -1,6 +1,7 @@
 // The uWS request handler: route, authenticate, and stream the exchange through undici's dispatch API
 // with backpressure both ways. One Exchange object per request is both the uWS-side state and the
 // undici DispatchHandler, so the hot path allocates little beyond it.
+import { WsApiRuntime } from '../websocket-api/runtime.js';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
@@ -37,6 +38,7 @@ import { upstreamAddrOf } from './upstream-addr.js';
 import type { TracingConfig } from '../tracing/config.js';
 import type { RequestTrace, TracedRequest } from '../tracing/request-trace.js';
 import type { AiRuntime } from '../ai/runtime.js';
+import type { LambdaAuthorizer } from '../integrations/lambda/event.js';
 import type { RequestTracer } from '../tracing/tracer.js';
 import { RETRY_5XX, RETRY_CONNECT_FAILURE, countsAsFailure, failureCondition, isIdempotent, unavailableCode, type CompiledResilience } from '../upstream/resilience.js';
 import { appendPairs, clientAddress, collectedHeader, noted } from './request-reading.js';
@@ -77,6 +79,8 @@ export interface ProxyDeps {
   ai?: AiRuntime | null;
   /** TP_AI_CACHE_MAX_BYTES: the AI exact-match response cache per proxy thread. */
   aiCacheMaxBytes?: number;
+  /** This thread's WebSocket API connections and management API (websocket-api/runtime.ts); null or unset: none. */
+  wsApi?: WsApiRuntime | null;
 }
 
 /** Who a request on the mTLS listener's app came from (MtlsListener.peerOf): null for no registered connection. */
@@ -262,6 +266,10 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   declaredLength = 0;
   chunked = false;
   prefixLength = 0;
+  /** The route's path parameters as matched (a lambda integration's event reads them). */
+  pathParams: Record<string, string> = NO_PARAMS;
+  /** A verified JWT's claims (jwt-auth), for a lambda integration's authorizer context; null for none. */
+  claims: Readonly<Record<string, unknown>> | null = null;
   priorXff = '';
   priorForwarded = '';
   priorVia = '';
@@ -1105,6 +1113,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       rec.ai_model = ai.model;
       rec.ai_prompt_tokens = ai.promptTokens;
       rec.ai_completion_tokens = ai.completionTokens;
+      rec.ai_cached_tokens = ai.cachedTokens;
       rec.ai_cost_usd = ai.costUsd;
     }
     if (this.captured !== '') rec.captured = this.captured;
@@ -1357,6 +1366,7 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   ex.declaredLength = chunked ? -1 : declared;
   ex.chunked = chunked;
   ex.prefixLength = match.prefixLength;
+  ex.pathParams = match.params;
   ex.priorXff = hForwardedFor;
   ex.priorForwarded = hForwarded;
   ex.priorVia = hVia;
@@ -1422,6 +1432,7 @@ const PIPELINE_SINK: PipelineSink<Exchange> = {
   identify(ex: Exchange, who: Identified): void {
     ex.consumerId = who.consumerId;
     ex.credentialId = who.credentialId;
+    if (who.claims != null) ex.claims = who.claims;
     const up = who.upstreamHeaders;
     let added = ex.added;
     if (up !== null) {
@@ -1502,8 +1513,11 @@ function proceed(ex: Exchange): void {
   if (route.service.ai !== null && deps.ai) return proceedAi(ex);
   let upstream = route.service.upstream;
   if (upstream === null) {
+    if (route.service.lambda) return proceedLambda(ex);
+    // A WebSocket API answers its connection management calls (`…/@connections/{id}`) over plain HTTP.
+    if (route.service.wsApi && deps.wsApi && WsApiRuntime.isManagement(ex.url)) return proceedWsApi(ex);
     // A websocket service takes upgrades only (proxy/websocket.ts); uWS hands them to app.ws, never here.
-    if (route.service.websocket !== null) ex.fail('TP_ERR_UPGRADE_REQUIRED', 'this service accepts WebSocket upgrades only');
+    if (route.service.websocket !== null || route.service.wsApi) ex.fail('TP_ERR_UPGRADE_REQUIRED', 'this service accepts WebSocket upgrades only');
     else ex.fail('TP_ERR_INTEGRATION_UNAVAILABLE', `the ${route.service.integration ?? 'configured'} integration is not served by this gateway version`);
     return ex.finish();
   }
@@ -1656,6 +1670,107 @@ function proceedAi(ex: Exchange): void {
   );
 }
 const EMPTY_BODY = Buffer.alloc(0);
+
+/** A WebSocket API's connection management call (websocket-api/runtime.ts), answered like an AI call. */
+function proceedWsApi(ex: Exchange): void {
+  let body: Buffer;
+  if (ex.bodyOverride !== null) body = ex.bodyOverride;
+  else if (ex.bodyMode === BODY_HOLD) {
+    if (!ex.bodyComplete) return ex.awaitBody(() => proceedWsApi(ex));
+    const held = ex.held!;
+    body = held.length === 1 ? held[0]! : Buffer.concat(held);
+  } else if (ex.chunked || ex.declaredLength > 0) {
+    ex.bodyMode = BODY_HOLD;
+    ex.held = [];
+    ex.res.onData((chunk, isLast) => ex.onHeldData(chunk, isLast));
+    return ex.awaitBody(() => proceedWsApi(ex));
+  } else body = EMPTY_BODY;
+  ex.held = null;
+  ex.bodyMode = BODY_NONE;
+  if (ex.aborted || ex.responded) return ex.finish();
+  ex.dispatched = true;
+  ex.upstreamStart = performance.now();
+  ex.deps.wsApi!.manage({ method: ex.methodOverride === '' ? ex.method : ex.methodOverride, path: ex.url, body, requestId: ex.requestId }, ex);
+}
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * A `lambda` service: the function's event carries the whole body, read with the held-body machinery and
+ * bounded by the body limit; the integration then answers through the exchange like an upstream would.
+ */
+function proceedLambda(ex: Exchange): void {
+  let body: Buffer;
+  if (ex.bodyOverride !== null) body = ex.bodyOverride;
+  else if (ex.bodyMode === BODY_HOLD) {
+    if (!ex.bodyComplete) return ex.awaitBody(() => proceedLambda(ex));
+    const held = ex.held!;
+    body = held.length === 0 ? EMPTY_BODY : held.length === 1 ? held[0]! : Buffer.concat(held);
+  } else if (ex.chunked || ex.declaredLength > 0) {
+    ex.bodyMode = BODY_HOLD;
+    ex.held = [];
+    ex.res.onData((chunk, isLast) => ex.onHeldData(chunk, isLast));
+    return ex.awaitBody(() => proceedLambda(ex));
+  } else body = EMPTY_BODY;
+  ex.held = null;
+  ex.bodyMode = BODY_NONE;
+  if (ex.aborted || ex.responded) return ex.finish();
+  const route = ex.route!;
+  const deps = ex.deps;
+  if (ex.peerIp === '') ex.peerIp = Buffer.from(ex.res.getRemoteAddressAsText()).toString();
+  const clientIp = ex.clientIp();
+  // The headers the function sees: what an upstream would get (client's, less hidden, plus the pipeline's),
+  // with Host and X-Forwarded-* as API Gateway sends them.
+  let headers = ex.headers;
+  if (ex.hidden !== null) headers = ex.headers = withoutHeaders(headers, ex.hidden);
+  const added = ex.added;
+  if (added !== null) for (let i = 0; i < added.length; i++) headers.push(added[i]!);
+  headers.push('host', ex.host, 'x-forwarded-for', joinList(ex.priorXff, ex.peerIp), 'x-forwarded-proto', deps.https === true ? 'https' : 'http', 'x-forwarded-port', portString(deps.port()));
+  let path: string;
+  if (ex.pathOverride !== null) path = ex.pathOverride;
+  else {
+    path = route.service.basePath + (route.stripPath ? ex.url.slice(ex.prefixLength) : ex.url);
+    if (path === '') path = '/';
+    else if (path.charCodeAt(0) !== 47) path = '/' + path;
+  }
+  ex.dispatched = true;
+  ex.upstreamStart = performance.now();
+  route.service.lambda!.handle(
+    {
+      method: ex.methodOverride === '' ? ex.method : ex.methodOverride,
+      path,
+      query: ex.query,
+      headers,
+      body,
+      sourceIp: clientIp,
+      userAgent: ex.userAgent,
+      domainName: hostWithoutPort(ex.host),
+      requestId: ex.requestId,
+      timeEpochMs: ex.ts,
+      pathParameters: ex.pathParams,
+      routeId: route.id,
+      serviceId: route.service.id,
+      authorizer: lambdaAuthorizer(ex),
+    },
+    ex,
+  );
+}
+
+/** Who authentication found, for the event's requestContext.authorizer; null when nothing authenticated the request. */
+function lambdaAuthorizer(ex: Exchange): LambdaAuthorizer | null {
+  const added = ex.added;
+  if (ex.consumerId === '' && ex.credentialId === '' && ex.keyHex === '' && added === null && ex.claims === null) return null;
+  const context: Record<string, string> = {};
+  if (added !== null) {
+    for (let i = 0; i < added.length; i += 2) {
+      const name = added[i]!;
+      if (name !== 'x-consumer-id' && name !== 'x-consumer-username') context[name] = added[i + 1]!;
+    }
+  }
+  const owner = ex.consumerId === '' ? undefined : ex.snap!.access.ownerOf(ex.consumerId);
+  // The inline key-auth knows the key by its digest; pipeline auth steps set the credential id.
+  const credentialId = ex.keyHex !== '' ? (ex.snap!.access.keys.keyIds?.get(ex.keyHex) ?? '') : ex.credentialId;
+  return { principalId: owner !== undefined && owner.username !== '' ? owner.username : ex.consumerId, consumerId: ex.consumerId, credentialId, context, claims: ex.claims };
+}
 
 /** The pipeline held the body's first chunks (or all of it): hand them on, then go on as without a pipeline. */
 function proceedHeld(ex: Exchange): void {

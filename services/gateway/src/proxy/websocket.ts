@@ -44,6 +44,7 @@ import {
   type CloseFrame,
 } from './websocket-protocol.js';
 import { appendPairs, clientAddress, collectedHeader, noted } from './request-reading.js';
+import { ApiSession } from '../websocket-api/session.js';
 
 export interface WebSocketProxyOptions {
   /** Largest message either way, in bytes (default 16 MiB); a bigger one closes the connection with 1009. */
@@ -120,6 +121,8 @@ class WsConnection implements RequestContext {
   res: HttpResponse | null;
   ws: UwsSocket<UserData> | null = null;
   up: UpstreamSocket | null = null;
+  /** A WebSocket API's connection (websocket-api/session.ts): the gateway is the far end, there is no upstream. */
+  api: ApiSession | null = null;
   route: CompiledRoute | null = null;
   consumerId = '';
   target: UpstreamTarget | null = null;
@@ -342,6 +345,30 @@ class WsConnection implements RequestContext {
       res.upgrade<UserData>({ conn: this }, this.secKey, up.protocol, this.secExtensions, this.context!);
     });
     // Message bytes are added at the connection's end (finish).
+    this.proxy.deps.observe(this.route, 101, this.upstreamLatency, this.upstreamLatency, 0, 0);
+    this.lastActivity = Date.now();
+    this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
+  }
+
+  /** Whether the upgrade still waits for its answer (a WebSocket API's $connect backend). */
+  handshaking(): boolean {
+    return this.phase === Phase.Handshake && this.res !== null && !this.finished;
+  }
+
+  /** A WebSocket API admitted the connection: complete the client's upgrade (no upstream). */
+  accept(subprotocol: string): void {
+    const res = this.res;
+    if (this.phase !== Phase.Handshake || res === null) return;
+    this.upstreamLatency = performance.now() - this.t0;
+    this.status = 101;
+    this.phase = Phase.Open;
+    this.res = null;
+    res.cork(() => {
+      res.writeStatus('101 Switching Protocols').writeHeader('x-request-id', this.requestId);
+      const extra = this.responseExtra;
+      if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+      res.upgrade<UserData>({ conn: this }, this.secKey, subprotocol, this.secExtensions, this.context!);
+    });
     this.proxy.deps.observe(this.route, 101, this.upstreamLatency, this.upstreamLatency, 0, 0);
     this.lastActivity = Date.now();
     this.idleTimer = setTimeout(onIdleTimer, this.idleMs, this);
@@ -797,6 +824,20 @@ function proceedUpgrade(conn: WsConnection): void {
   const peerIp = conn.peerIp;
   const src = conn.req ?? conn;
 
+  // A WebSocket API terminates the connection here: its $connect route decides the upgrade.
+  const wsApi = service.wsApi;
+  if (wsApi) {
+    conn.idleMs = wsApi.idleTimeoutMs;
+    if (!deps.wsApi) return conn.fail('TP_ERR_INTEGRATION_UNAVAILABLE', 'WebSocket APIs are not served by this listener');
+    const session = (conn.api = new ApiSession(conn, wsApi, deps.wsApi, limits.counters, limits.maxMessageBytes));
+    conn.headers = RELEASED_HEADERS;
+    conn.received = NO_RECEIVED;
+    // Nothing upstream to wait for at the close.
+    conn.upstreamDone = true;
+    session.connect();
+    return;
+  }
+
   // A websocket integration brings its own upstream and settings; an http service's upstream takes upgrades too.
   const ws = service.websocket;
   let upstream: CompiledUpstream | null;
@@ -890,10 +931,12 @@ function onOpen(ws: UwsSocket<UserData>): void {
   const counters = conn.proxy.limits.counters;
   counters.open++;
   counters.opened++;
+  conn.api?.opened(ws);
 }
 
 function onMessage(ws: UwsSocket<UserData>, message: ArrayBuffer, isBinary: boolean): void {
   const conn = ws.getUserData().conn;
+  if (conn.api !== null) return conn.api.message(message, isBinary);
   const up = conn.up!;
   if (up.readyState !== WebSocket.OPEN) return; // the upstream is closing; its close reaches the client next
   const limits = conn.proxy.limits;
@@ -929,6 +972,14 @@ function onClose(ws: UwsSocket<UserData>, code: number, message: ArrayBuffer): v
   conn.ws = null;
   conn.clientDone = true;
   conn.proxy.limits.counters.open--;
+  if (conn.api !== null) {
+    if (code === CLOSE_ABNORMAL && conn.errorCode === '') {
+      const reason = message.byteLength === 0 ? '' : Buffer.from(message).toString();
+      conn.errorCode = reason === 'Received too big message' ? 'TP_ERR_WS_MESSAGE_TOO_BIG' : CLIENT_CLOSED_CODE;
+    }
+    conn.api.ended(code, message.byteLength === 0 ? '' : Buffer.from(message).toString());
+    return conn.maybeFinish();
+  }
   const up = conn.up!;
   if (conn.paused) {
     conn.paused = false;

@@ -2,7 +2,7 @@
 // us-east-1, service "service"): canonical requests, strings to sign and Authorization headers as published.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalQuery, canonicalRequest, canonicalUri, credentialScope, parseAuthorization, sign, stringToSign, EMPTY_SHA256, SigningKeyCache } from './sigv4.js';
+import { canonicalQuery, canonicalRequest, canonicalUri, credentialScope, FixedRequestSigner, parseAuthorization, sign, stringToSign, EMPTY_SHA256, SigningKeyCache } from './sigv4.js';
 
 const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const at = new Date(Date.UTC(2015, 7, 30, 12, 36, 0));
@@ -66,4 +66,31 @@ test('the signing key cache gives the same signature as a fresh key, and a new o
   assert.equal(sign(req, { ...opts, keys }).authorization, sign(req, opts).authorization);
   const nextDay = new Date(at.getTime() + 86_400_000);
   assert.equal(sign(req, { ...opts, at: nextDay, keys }).authorization, sign(req, { ...opts, at: nextDay }).authorization);
+});
+
+test('get-vanilla through FixedRequestSigner: the suite\'s Authorization, the same for repeated calls', () => {
+  const signer = new FixedRequestSigner({ method: 'GET', path: '/', query: '', headers: HOST }, { region: 'us-east-1', service: 'service', credentials });
+  for (let i = 0; i < 2; i++) {
+    const h = signer.sign(Buffer.alloc(0), at.getTime() + 999);
+    assert.deepEqual(h.slice(0, 4), ['host', 'example.amazonaws.com', 'x-amz-date', '20150830T123600Z']);
+    assert.equal(
+      h[5],
+      'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
+    );
+  }
+});
+
+test('FixedRequestSigner signs exactly as sign() does: path and query encoding, session token, bodies, a new second and day', () => {
+  const req = { method: 'POST', path: '/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Afn/invocations', query: 'Qualifier=live', headers: { host: 'lambda.us-east-1.amazonaws.com', 'content-type': 'application/json', 'x-amz-invocation-type': 'Event' } };
+  const session = { ...credentials, sessionToken: 'FQoGZXIvYXdzEXAMPLETOKEN' };
+  for (const creds of [credentials, session]) {
+    const signer = new FixedRequestSigner(req, { region: 'us-east-1', service: 'lambda', credentials: creds });
+    for (const [ms, body] of [[at.getTime(), '{}'], [at.getTime() + 1500, '{"a":"é"}'], [at.getTime() + 86_400_000, '']] as const) {
+      const fast = signer.sign(Buffer.from(body), ms);
+      const slow = sign({ ...req, body: Buffer.from(body) }, { region: 'us-east-1', service: 'lambda', credentials: creds, at: new Date(Math.floor(ms / 1000) * 1000) });
+      const asObject: Record<string, string> = {};
+      for (let i = 0; i < fast.length; i += 2) asObject[fast[i]!] = fast[i + 1]!;
+      assert.deepEqual(asObject, slow);
+    }
+  }
 });
