@@ -59,6 +59,8 @@ export class H1Error extends Error {
   }
 }
 
+/** Buffered request bodies up to this size go out in one write with the head. */
+const ONE_WRITE_BODY_MAX = 64 * 1024;
 const CRLF2 = Buffer.from('\r\n\r\n');
 /** Every connection's reads, one at a time (the callbacks run synchronously on this thread). */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
@@ -222,10 +224,20 @@ class Conn {
     const body = req.body;
     if (body === null) s.write(req.head, 'latin1');
     else if (Buffer.isBuffer(body)) {
-      s.cork();
-      s.write(req.head, 'latin1');
-      s.write(body);
-      s.uncork();
+      if (body.length <= ONE_WRITE_BODY_MAX) {
+        // Head and a small body in one buffer, one plain write: a corked pair goes through the stream's
+        // writev path (a request object, an array of chunks) that cost a Lambda invoke ~6 µs in a profile.
+        const headLength = Buffer.byteLength(req.head, 'latin1');
+        const out = Buffer.allocUnsafe(headLength + body.length);
+        out.write(req.head, 0, headLength, 'latin1');
+        body.copy(out, headLength);
+        s.write(out);
+      } else {
+        s.cork();
+        s.write(req.head, 'latin1');
+        s.write(body);
+        s.uncork();
+      }
     } else {
       s.write(req.head, 'latin1');
       this.bodyLeft = req.chunkedBody ? -1 : Number(headerValue(req.opts.headers, 'content-length'));
