@@ -9,15 +9,13 @@ import { Agent, request } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { freePorts } from './lib/ports.mjs';
 import { installCleanup, startProcess, stopAll } from './lib/processes.mjs';
-import { checkBuilt, startGateway, startNats } from './lib/turnpike.mjs';
+import { checkBuilt, commonModule, publishEntries, startGateway, startNats } from './lib/turnpike.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FAKE = fileURLToPath(new URL('./lib/fake-ai-provider.mjs', import.meta.url));
 const GOAL = { p50: 1, p99: 3 };
 const PROVIDER_KEY = 'sk-bench-provider-key-0123456789';
@@ -200,10 +198,7 @@ async function main() {
  */
 async function publishAiConfig(o) {
   /** @type {typeof import('../services/common/dist/src/index.js')} */
-  const common = await import(pathToFileURL(join(ROOT, 'services/common/dist/src/index.js')).href);
-  const requireFromCommon = createRequire(join(ROOT, 'services/common/package.json'));
-  /** @type {typeof import('../services/common/node_modules/@nats-io/transport-node/lib/mod.js')} */
-  const nats = requireFromCommon('@nats-io/transport-node');
+  const common = await commonModule();
   const key = common.generateSecretKey();
   const ring = common.keyringOf(key);
   const now = new Date().toISOString();
@@ -233,15 +228,7 @@ async function publishAiConfig(o) {
     ['services', { id: ids.service, name: 'bench-ai', base_path: '', integration: { type: 'ai', provider_ids: [ids.provider] }, ...ts }],
     ['routes', { id: ids.route, name: 'bench-ai', service_id: ids.service, hosts: [], paths: ['/ai'], methods: [], strip_path: false, priority: 0, plugins: {}, headers: [], query: [], stage: null, ...ts }],
   ];
-  const nc = await nats.connect({ servers: o.natsUrl });
-  try {
-    const bus = await common.NatsKvConfigBus.open(nc, common.configBucketName(o.cluster));
-    for (const [kind, data] of entries) await bus.put(common.entityKey(kind, /** @type {string} */ (data.id)), JSON.stringify({ kind, revision: 1, data }));
-    await bus.put(common.META_REVISION_KEY, JSON.stringify({ revision: 1 }));
-    await bus.close();
-  } finally {
-    await nc.close();
-  }
+  await publishEntries({ natsUrl: o.natsUrl, cluster: o.cluster, entries });
   return key.toString('hex');
 }
 

@@ -12,16 +12,14 @@ import { Agent, request } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { freePorts } from './lib/ports.mjs';
 import { cpuSnapshot, cpuSpent } from './lib/cpu.mjs';
 import { installCleanup, startProcess, stopAll } from './lib/processes.mjs';
-import { checkBuilt, startGateway, startNats } from './lib/turnpike.mjs';
+import { checkBuilt, publishEntries, startGateway, startNats } from './lib/turnpike.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FAKE = fileURLToPath(new URL('./lib/fake-lambda.mjs', import.meta.url));
 const GOAL_RATIO = 1.3;
 const REGION = 'us-east-1';
@@ -212,11 +210,6 @@ async function main() {
  * @param {{ natsUrl: string, cluster: string, lambdaUrl: string, upstreamUrl: string }} o
  */
 async function publishConfig(o) {
-  /** @type {typeof import('../services/common/dist/src/index.js')} */
-  const common = await import(pathToFileURL(join(ROOT, 'services/common/dist/src/index.js')).href);
-  const requireFromCommon = createRequire(join(ROOT, 'services/common/package.json'));
-  /** @type {typeof import('../services/common/node_modules/@nats-io/transport-node/lib/mod.js')} */
-  const nats = requireFromCommon('@nats-io/transport-node');
   const now = new Date().toISOString();
   const ts = { created_at: now, updated_at: now, tags: [] };
   const ids = { upstream: randomUUID(), http: randomUUID(), fn: randomUUID(), httpRoute: randomUUID(), fnRoute: randomUUID() };
@@ -239,15 +232,7 @@ async function publishConfig(o) {
     ['routes', { id: ids.httpRoute, name: 'bench-http', service_id: ids.http, paths: ['/http'], ...route }],
     ['routes', { id: ids.fnRoute, name: 'bench-fn', service_id: ids.fn, paths: ['/fn'], ...route }],
   ];
-  const nc = await nats.connect({ servers: o.natsUrl });
-  try {
-    const bus = await common.NatsKvConfigBus.open(nc, common.configBucketName(o.cluster));
-    for (const [kind, data] of entries) await bus.put(common.entityKey(kind, /** @type {string} */ (data.id)), JSON.stringify({ kind, revision: 1, data }));
-    await bus.put(common.META_REVISION_KEY, JSON.stringify({ revision: 1 }));
-    await bus.close();
-  } finally {
-    await nc.close();
-  }
+  await publishEntries({ natsUrl: o.natsUrl, cluster: o.cluster, entries });
 }
 
 main().catch((e) => {

@@ -12,15 +12,13 @@ import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { freePorts } from './lib/ports.mjs';
 import { installCleanup, startProcess, stopAll } from './lib/processes.mjs';
-import { checkBuilt, startGateway, startNats } from './lib/turnpike.mjs';
+import { checkBuilt, publishEntries, startGateway, startNats } from './lib/turnpike.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./lib/ws-idle-client.mjs', import.meta.url));
 /** Connections per client process (each holds one descriptor per connection, below its own limit). */
 const PER_CLIENT = 15_000;
@@ -156,11 +154,6 @@ async function main() {
  * @param {{ natsUrl: string, cluster: string, backendPort: number }} o
  */
 async function publishWsApi(o) {
-  /** @type {typeof import('../services/common/dist/src/index.js')} */
-  const common = await import(pathToFileURL(join(ROOT, 'services/common/dist/src/index.js')).href);
-  const requireFromCommon = createRequire(join(ROOT, 'services/common/package.json'));
-  /** @type {typeof import('../services/common/node_modules/@nats-io/transport-node/lib/mod.js')} */
-  const nats = requireFromCommon('@nats-io/transport-node');
   const now = new Date().toISOString();
   const ts = { created_at: now, updated_at: now, tags: [] };
   const ids = { upstream: randomUUID(), service: randomUUID(), route: randomUUID() };
@@ -180,15 +173,7 @@ async function publishWsApi(o) {
     ],
     ['routes', { id: ids.route, name: 'ws-api', service_id: ids.service, hosts: [], paths: ['/ws'], methods: [], strip_path: false, priority: 0, plugins: {}, headers: [], query: [], stage: null, ...ts }],
   ];
-  const nc = await nats.connect({ servers: o.natsUrl });
-  try {
-    const bus = await common.NatsKvConfigBus.open(nc, common.configBucketName(o.cluster));
-    for (const [kind, data] of entries) await bus.put(common.entityKey(kind, /** @type {string} */ (data.id)), JSON.stringify({ kind, revision: 1, data }));
-    await bus.put(common.META_REVISION_KEY, JSON.stringify({ revision: 1 }));
-    await bus.close();
-  } finally {
-    await nc.close();
-  }
+  await publishEntries({ natsUrl: o.natsUrl, cluster: o.cluster, entries });
 }
 
 main().catch((e) => {

@@ -178,6 +178,30 @@ export async function publishConfig(o) {
 }
 
 /**
+ * Publishes config entries into the cluster's KV bucket as the control plane's publisher does (revision 1,
+ * then meta.revision), for benchmarks that need entities of their own. Returns @turnpike/common, for callers
+ * that seal secrets with it.
+ * @param {{ natsUrl: string, cluster: string, entries: Array<[import('../../services/common/dist/src/index.js').EntityKind, Record<string, unknown>]> }} o
+ */
+export async function publishEntries(o) {
+  const { common, nats } = await loadDeps();
+  const nc = await nats.connect({ servers: o.natsUrl });
+  try {
+    const bus = await common.NatsKvConfigBus.open(nc, common.configBucketName(o.cluster));
+    for (const [kind, data] of o.entries) await bus.put(common.entityKey(kind, /** @type {string} */ (data.id)), JSON.stringify({ kind, revision: 1, data }));
+    await bus.put(common.META_REVISION_KEY, JSON.stringify({ revision: 1 }));
+    await bus.close();
+  } finally {
+    await nc.close();
+  }
+}
+
+/** @turnpike/common as built (benchmarks seal secrets and build keys with it). */
+export async function commonModule() {
+  return (await loadDeps()).common;
+}
+
+/**
  * Starts `node services/gateway/dist/src/main.js` and resolves once it printed its ready line, `/readyz`
  * answers 200, and a request with `headers` (default: the API key) comes back through the route with the
  * upstream's body. Several gateways may run side by side: each needs its own `name` (its data directory,

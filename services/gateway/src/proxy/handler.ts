@@ -1627,25 +1627,43 @@ function proceed(ex: Exchange): void {
 }
 
 /**
- * An `ai` service: the runtime needs the request body whole (JSON), read with the held-body machinery and
- * bounded by the body limit; the runtime then answers through the exchange like an upstream would.
+ * The request body whole, for integrations that need it at once (AI, Lambda, WebSocket API management):
+ * read with the held-body machinery, bounded by the body limit. null: not complete yet (`then` runs again
+ * once it is), or the client is gone / was answered (the exchange is finished).
  */
-function proceedAi(ex: Exchange): void {
+function wholeBody(ex: Exchange, then: (ex: Exchange) => void): Buffer | null {
   let body: Buffer;
   if (ex.bodyOverride !== null) body = ex.bodyOverride;
   else if (ex.bodyMode === BODY_HOLD) {
-    if (!ex.bodyComplete) return ex.awaitBody(() => proceedAi(ex));
+    if (!ex.bodyComplete) {
+      ex.awaitBody(() => then(ex));
+      return null;
+    }
     const held = ex.held!;
-    body = held.length === 1 ? held[0]! : Buffer.concat(held);
+    body = held.length === 0 ? EMPTY_BODY : held.length === 1 ? held[0]! : Buffer.concat(held);
   } else if (ex.chunked || ex.declaredLength > 0) {
     ex.bodyMode = BODY_HOLD;
     ex.held = [];
     ex.res.onData((chunk, isLast) => ex.onHeldData(chunk, isLast));
-    return ex.awaitBody(() => proceedAi(ex));
+    ex.awaitBody(() => then(ex));
+    return null;
   } else body = EMPTY_BODY;
   ex.held = null;
   ex.bodyMode = BODY_NONE;
-  if (ex.aborted || ex.responded) return ex.finish();
+  if (ex.aborted || ex.responded) {
+    ex.finish();
+    return null;
+  }
+  return body;
+}
+
+/**
+ * An `ai` service: the runtime needs the request body whole (JSON), read with the held-body machinery and
+ * bounded by the body limit; the runtime then answers through the exchange like an upstream would.
+ */
+function proceedAi(ex: Exchange): void {
+  const body = wholeBody(ex, proceedAi);
+  if (body === null) return;
   const route = ex.route!;
   ex.dispatched = true;
   ex.upstreamStart = performance.now();
@@ -1673,21 +1691,8 @@ const EMPTY_BODY = Buffer.alloc(0);
 
 /** A WebSocket API's connection management call (websocket-api/runtime.ts), answered like an AI call. */
 function proceedWsApi(ex: Exchange): void {
-  let body: Buffer;
-  if (ex.bodyOverride !== null) body = ex.bodyOverride;
-  else if (ex.bodyMode === BODY_HOLD) {
-    if (!ex.bodyComplete) return ex.awaitBody(() => proceedWsApi(ex));
-    const held = ex.held!;
-    body = held.length === 1 ? held[0]! : Buffer.concat(held);
-  } else if (ex.chunked || ex.declaredLength > 0) {
-    ex.bodyMode = BODY_HOLD;
-    ex.held = [];
-    ex.res.onData((chunk, isLast) => ex.onHeldData(chunk, isLast));
-    return ex.awaitBody(() => proceedWsApi(ex));
-  } else body = EMPTY_BODY;
-  ex.held = null;
-  ex.bodyMode = BODY_NONE;
-  if (ex.aborted || ex.responded) return ex.finish();
+  const body = wholeBody(ex, proceedWsApi);
+  if (body === null) return;
   ex.dispatched = true;
   ex.upstreamStart = performance.now();
   ex.deps.wsApi!.manage({ method: ex.methodOverride === '' ? ex.method : ex.methodOverride, path: ex.url, body, requestId: ex.requestId }, ex);
@@ -1699,21 +1704,8 @@ const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, st
  * bounded by the body limit; the integration then answers through the exchange like an upstream would.
  */
 function proceedLambda(ex: Exchange): void {
-  let body: Buffer;
-  if (ex.bodyOverride !== null) body = ex.bodyOverride;
-  else if (ex.bodyMode === BODY_HOLD) {
-    if (!ex.bodyComplete) return ex.awaitBody(() => proceedLambda(ex));
-    const held = ex.held!;
-    body = held.length === 0 ? EMPTY_BODY : held.length === 1 ? held[0]! : Buffer.concat(held);
-  } else if (ex.chunked || ex.declaredLength > 0) {
-    ex.bodyMode = BODY_HOLD;
-    ex.held = [];
-    ex.res.onData((chunk, isLast) => ex.onHeldData(chunk, isLast));
-    return ex.awaitBody(() => proceedLambda(ex));
-  } else body = EMPTY_BODY;
-  ex.held = null;
-  ex.bodyMode = BODY_NONE;
-  if (ex.aborted || ex.responded) return ex.finish();
+  const body = wholeBody(ex, proceedLambda);
+  if (body === null) return;
   const route = ex.route!;
   const deps = ex.deps;
   if (ex.peerIp === '') ex.peerIp = Buffer.from(ex.res.getRemoteAddressAsText()).toString();
