@@ -83,7 +83,7 @@ describe('service lifecycle (REST)', { timeout: 60_000 }, () => {
     assert.equal(g.json.catalog_visibility, 'public');
     assert.deepEqual(g.json.openapi, doc);
     const [row] = await h.sql<{ payload: { data: Record<string, unknown> } }[]>`
-      SELECT payload FROM outbox WHERE entity_id = ${s.id} AND op = 'put' ORDER BY revision DESC LIMIT 1`;
+      SELECT payload FROM outbox WHERE entity_id = ${s.id} AND kind = 'services' AND op = 'put' ORDER BY revision DESC, id DESC LIMIT 1`;
     assert.ok(row);
     assert.equal(row.payload.data.lifecycle, 'deprecated');
     assert.equal(row.payload.data.sunset_at, '2027-01-01T00:00:00.000Z');
