@@ -116,6 +116,12 @@ function errorType(status: number): string {
   return 'invalid_request_error';
 }
 
+/** A provider's error on a native endpoint: the mapped decision (retry or not) plus the body the native client expects. */
+interface NativeProviderError extends ProviderError {
+  nativeBody: string;
+  nativeType: string;
+}
+
 class BadRequest extends Error {
   constructor(
     message: string,
@@ -144,6 +150,8 @@ class CallRun {
   #headOverheadMs = -1;
   /** Gateway time translating and writing a stream's chunks after the head. */
   #streamMs = 0;
+  /** A prompt-template call answers `{ output, model, usage }` instead of a chat.completion. */
+  templateOutput = false;
 
   constructor(
     readonly rt: AiRuntime,
@@ -325,8 +333,6 @@ class CallRun {
     this.templateOutput = true;
     return this.chat(req, { providerId: t.providerId, model: t.model });
   }
-  /** A template call answers `{ output, model, usage }` instead of a chat.completion. */
-  templateOutput = false;
 
   /** Native passthrough: the provider's own API, body and answer untouched, usage read on the way. */
   async native(type: 'anthropic' | 'gemini'): Promise<void> {
@@ -565,7 +571,7 @@ class CallRun {
   }
 
   /** Native passthrough: status, content type and body as the provider sent them. */
-  async nativeAttempt(c: Candidate, adapter: ProviderAdapter, upstream: UpstreamCall, streamed: boolean): Promise<ProviderError | null> {
+  async nativeAttempt(c: Candidate, adapter: ProviderAdapter, upstream: UpstreamCall, streamed: boolean): Promise<NativeProviderError | ProviderError | null> {
     const t = performance.now();
     acquire(c.provider.id);
     this.#contacted = true;
@@ -583,7 +589,7 @@ class CallRun {
       this.#providerMs += performance.now() - t;
       const mapped = adapter.error(sent.status, text, sent.headers);
       // The native client expects the provider's own error body: keep it, with the mapped decision.
-      return { ...mapped, status: sent.status, nativeBody: text, nativeType: contentType } as ProviderError;
+      return { ...mapped, status: sent.status, nativeBody: text, nativeType: contentType } satisfies NativeProviderError;
     }
     const sniffer = adapter.nativeUsageSniffer();
     const body = sent.body;
@@ -724,12 +730,12 @@ class CallRun {
     this.answerJson(e.status, { error: { ...e.body.error, request_id: this.call.requestId } }, extra);
   }
 
-  nativeError(e: ProviderError): void {
-    const n = e as ProviderError & { nativeBody?: string; nativeType?: string };
-    if (n.nativeBody === undefined) return this.providerError(e);
+  /** A native endpoint's failure: the provider's own error body when it sent one, else OpenAI's shape. */
+  nativeError(e: NativeProviderError | ProviderError): void {
+    if (!('nativeBody' in e)) return this.providerError(e);
     this.sink.setErrorCode(e.status >= 500 ? 'TP_ERR_AI_PROVIDER_ERROR' : 'TP_ERR_AI_PROVIDER_REJECTED');
     const extra = e.retryAfterMs !== null ? ['retry-after', String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)))] : null;
-    this.answerBytes(e.status, ['content-type', n.nativeType ?? 'application/json'], Buffer.from(n.nativeBody), extra);
+    this.answerBytes(e.status, ['content-type', e.nativeType], Buffer.from(e.nativeBody), extra);
   }
 
   noProvider(requested: string | null, unusable: string[]): void {
