@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { SignJWT } from 'jose';
-import { InProcessConfigBus, entityKey, type CallRecord, type EntityKind, type LogSink } from '@turnpike/common';
+import { InProcessConfigBus, entityKey, generateSecretKey, keyringOf, seal, type CallRecord, type EntityKind, type LogSink } from '@turnpike/common';
 import { waitFor } from '@turnpike/common/testing';
 import { startGateway, type Gateway } from '../src/index.js';
 import { startFakeLambda, type FakeLambda } from './fixtures/fake-lambda.js';
@@ -22,6 +22,10 @@ const REGION = 'eu-west-1';
 const ACCESS_KEY = 'AKIALAMBDAINTEGRATION';
 const SECRET = 'lambda-integration-secret';
 const API_KEY = 'lambda-alice-key-0123456789';
+/** A service's stored (sealed) credentials: temporary ones, with a session token. */
+const STORED_KEY = 'ASIASTOREDLAMBDAKEY1';
+const STORED_SECRET = 'stored-lambda-secret';
+const STORED_TOKEN = 'stored-lambda-session-token';
 
 type Json = Record<string, any>;
 
@@ -43,6 +47,7 @@ describe('lambda integration through the gateway proxy', { timeout: 60_000 }, ()
   let rev = 0;
   const ids = { alice: randomUUID(), key: randomUUID(), keyAuth: randomUUID(), jwtCred: randomUUID(), jwtAuth: randomUUID() };
   const jwtKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyring = keyringOf(generateSecretKey());
   const services = new Map<string, { service: string; route: string }>();
   const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY, token: process.env.AWS_SESSION_TOKEN };
 
@@ -69,7 +74,7 @@ describe('lambda integration through the gateway proxy', { timeout: 60_000 }, ()
     process.env.AWS_ACCESS_KEY_ID = ACCESS_KEY;
     process.env.AWS_SECRET_ACCESS_KEY = SECRET;
     delete process.env.AWS_SESSION_TOKEN;
-    fake = await startFakeLambda({ region: REGION, keys: { [ACCESS_KEY]: SECRET } });
+    fake = await startFakeLambda({ region: REGION, keys: { [ACCESS_KEY]: SECRET, [STORED_KEY]: STORED_SECRET }, tokens: { [STORED_KEY]: STORED_TOKEN } });
     // Echo: the event back as the body, with headers in the format's own shapes.
     fake.functions.set('echo-v1', {
       handler: (event) => ({ statusCode: 201, headers: { 'content-type': 'application/json', 'x-single': 's', 'x-both': 'single' }, multiValueHeaders: { 'x-multi-out': ['a', 'b'], 'x-both': ['m1', 'm2'] }, body: JSON.stringify(event) }),
@@ -130,7 +135,7 @@ describe('lambda integration through the gateway proxy', { timeout: 60_000 }, ()
     for (const name of ['jwt1', 'jwt2']) {
       await put('plugins', { id: randomUUID(), type: 'jwt-auth', enabled: true, scope: { service_id: services.get(name)!.service }, config: {} });
     }
-    gw = await startGateway({ nodeId: 'lambda-1', bus, logSink: sink, dataDir, host: '127.0.0.1', proxyPort: 0, statusPort: 0, maxBodyBytes: 1024 * 1024 });
+    gw = await startGateway({ nodeId: 'lambda-1', bus, logSink: sink, dataDir, host: '127.0.0.1', proxyPort: 0, statusPort: 0, maxBodyBytes: 1024 * 1024, keyring });
     await waitFor('lambda routes served', async () => ((await call('/object')).status === 200) || null, 5_000);
   });
 
@@ -372,6 +377,43 @@ describe('lambda integration through the gateway proxy', { timeout: 60_000 }, ()
 
   test("every invocation carried a SigV4 signature AWS's own signer verifies", () => {
     assert.ok(fake.goodSignatures >= 10, String(fake.goodSignatures));
+    assert.equal(fake.badSignatures, 0);
+  });
+
+  test('stored credentials, opened with the node keyring, sign instead of the environment; unopenable ones answer 502', async () => {
+    // Only the stored key may invoke this function: a call signed with the environment's key is refused.
+    fake.functions.set('stored-only', { handler: () => ({ statusCode: 200, body: 'signed with the stored key' }), accessKeyIds: [STORED_KEY] });
+    const storedService = async (name: string, ring = keyring) => {
+      const service = randomUUID();
+      const sealed = { secret_access_key: seal(ring, STORED_SECRET, service), session_token: seal(ring, STORED_TOKEN, service) };
+      const credentials = { access_key_id: STORED_KEY, secret_set: true, session_token_set: true, sealed };
+      await put('services', { id: service, name, integration: { type: 'lambda', function_name: 'stored-only', region: REGION, endpoint_url: fake.url, timeout_ms: 5_000, credentials } });
+      await put('routes', { id: randomUUID(), name, service_id: service, paths: [`/${name}`] });
+    };
+    await storedService('stored');
+    await storedService('stored-foreign', keyringOf(generateSecretKey()));
+    await lambdaService('stored-env', '/stored-env', { function_name: 'stored-only' });
+    const good = fake.goodSignatures;
+    const r = await waitFor('stored-credentials route served', async () => {
+      const x = await call('/stored');
+      return x.status === 404 ? null : x;
+    }, 5_000);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, 'signed with the stored key');
+    assert.equal(fake.goodSignatures, good + 1, 'the stored key signed, with its session token');
+
+    const env = await waitFor('env route served', async () => {
+      const x = await call('/stored-env');
+      return x.status === 404 ? null : x;
+    }, 5_000);
+    assert.equal(env.status, 502);
+    assert.equal(errorOf(env).code, 'TP_ERR_LAMBDA_INVOKE_FAILED');
+    assert.match(errorOf(env).message, /AccessDeniedException/);
+
+    const foreign = await call('/stored-foreign');
+    assert.equal(foreign.status, 502);
+    assert.equal(errorOf(foreign).code, 'TP_ERR_LAMBDA_CREDENTIALS_MISSING');
+    assert.match(errorOf(foreign).message, /cannot open the integration's stored AWS credentials/);
     assert.equal(fake.badSignatures, 0);
   });
 });

@@ -16,6 +16,36 @@ export type ServiceLifecycle = Static<typeof ServiceLifecycle>;
 /** Proxy HTTP to an upstream. A service's bare `upstream_id` means exactly this (and is how the API returns it). */
 export const HttpIntegration = Type.Object({ type: Type.Literal('http'), upstream_id: Id }, { additionalProperties: false });
 
+/** A value sealed with the keyring (secrets/keyring.ts SealedSecret), as the data plane receives it. */
+const SealedValue = Type.Object(
+  { v: Type.Literal(1), kid: Type.String({ maxLength: 64 }), iv: Type.String({ maxLength: 64 }), tag: Type.String({ maxLength: 64 }), ct: Type.String({ maxLength: 8192 }) },
+  { additionalProperties: false },
+);
+const AwsSecretText = Type.String({ minLength: 1, maxLength: 4096, pattern: '^[\\x21-\\x7e]+$', writeOnly: true });
+
+/**
+ * Stored AWS credentials a lambda integration signs its Invoke calls with (else the node's environment's).
+ * One shape for every direction: written with `access_key_id`, `secret_access_key` (required the first time;
+ * absent: the stored one stays, unless `access_key_id` changes) and optionally `session_token`; returned with
+ * `access_key_id`, `secret_set` and `session_token_set` only. The control plane seals both secrets with the
+ * keyring (context: the service id); `sealed` is what the data plane receives, and is refused on input.
+ */
+export const LambdaCredentials = Type.Object(
+  {
+    access_key_id: Type.String({ pattern: '^[A-Z0-9]{16,128}$' }),
+    secret_access_key: Type.Optional(AwsSecretText),
+    /** STS temporary credentials' token. A write with a new secret_access_key and no token drops the stored token. */
+    session_token: Type.Optional(AwsSecretText),
+    secret_set: Type.Optional(Type.Boolean({ readOnly: true })),
+    session_token_set: Type.Optional(Type.Boolean({ readOnly: true })),
+    sealed: Type.Optional(
+      Type.Object({ secret_access_key: SealedValue, session_token: Type.Union([SealedValue, Type.Null()]) }, { additionalProperties: false, readOnly: true }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type LambdaCredentials = Static<typeof LambdaCredentials>;
+
 /** Invoke an AWS Lambda function (or a local emulator at `endpoint_url`). */
 export const LambdaIntegration = Type.Object(
   {
@@ -41,6 +71,8 @@ export const LambdaIntegration = Type.Object(
     binary_media_types: Type.Optional(
       Type.Array(Type.String({ pattern: "^(\\*|[A-Za-z0-9!#$&^_.+-]+)/(\\*|[A-Za-z0-9!#$&^_.+-]+)$", maxLength: 255 }), { maxItems: 64, uniqueItems: true }),
     ),
+    /** Stored credentials for this function; absent: the gateway node's environment (AWS_ACCESS_KEY_ID …). */
+    credentials: Type.Optional(LambdaCredentials),
   },
   { additionalProperties: false },
 );
@@ -77,6 +109,7 @@ export const WebSocketApiLambdaRoute = Type.Object(
     qualifier: LambdaIntegration.properties.qualifier,
     endpoint_url: LambdaIntegration.properties.endpoint_url,
     timeout_ms: LambdaIntegration.properties.timeout_ms,
+    credentials: LambdaIntegration.properties.credentials,
   },
   { additionalProperties: false },
 );

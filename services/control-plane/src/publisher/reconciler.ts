@@ -44,7 +44,7 @@ async function desiredState(tx: TransactionSql, upTo: number): Promise<Map<strin
   };
   for (const r of await tx<UpstreamRow[]>`SELECT * FROM upstreams`) add('upstreams', r.id, r.revision, toUpstream(r));
   for (const r of await tx<ServiceRow[]>`SELECT * FROM services`) {
-    add('services', r.id, r.revision, serviceForDataPlane(toService(r), r.tenant_id));
+    add('services', r.id, r.revision, serviceForDataPlane(toService(r, true), r.tenant_id));
     const doc = openapiDocForDataPlane(r);
     if (doc && r.openapi_revision !== null) add('openapi_docs', r.id, r.openapi_revision, doc);
   }
@@ -176,7 +176,7 @@ async function reconcileUnderLock(sql: Sql, bus: ConfigBus): Promise<ReconcileRe
  */
 const CORE: ReadonlyArray<{ kind: EntityKind; table: string; revision: string; data: (row: never) => ConfigEnvelope['data'] }> = [
   { kind: 'upstreams', table: 'upstreams', revision: 'revision', data: (r: UpstreamRow) => toUpstream(r) },
-  { kind: 'services', table: 'services', revision: 'revision', data: (r: ServiceRow) => serviceForDataPlane(toService(r), r.tenant_id) },
+  { kind: 'services', table: 'services', revision: 'revision', data: (r: ServiceRow) => serviceForDataPlane(toService(r, true), r.tenant_id) },
   { kind: 'openapi_docs', table: 'services', revision: 'openapi_revision', data: (r: ServiceRow) => openapiDocForDataPlane(r)! },
   { kind: 'routes', table: 'routes', revision: 'revision', data: (r: RouteRow) => toRoute(r) },
   { kind: 'consumers', table: 'consumers', revision: 'revision', data: (r: ConsumerRow) => toConsumer(r) },

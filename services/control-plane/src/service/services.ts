@@ -33,6 +33,7 @@ import { writeConfig, type WriteScope } from './write.js';
 import { releaseReferences, republishResource } from '../resources/store.js';
 import { assertServiceDocUsable } from './openapi-usable.js';
 import { missingVersion, pinOf } from './prompt-template-versions.js';
+import { publicIntegration, sealIntegrationCredentials } from './lambda-credentials.js';
 
 export interface ServiceRow {
   id: string;
@@ -60,13 +61,14 @@ export interface ServiceRow {
   updated_at: Date;
 }
 
-export function toService(r: ServiceRow): Service {
+/** `sealed`: keep lambda credentials' sealed secrets (for the data plane); else the API's form without them. */
+export function toService(r: ServiceRow, sealed = false): Service {
   return {
     id: r.id,
     name: r.name,
     // http services read as before: `upstream_id` set, `integration` null. Others: the reverse.
     upstream_id: r.integration === null ? r.upstream_id : null,
-    integration: r.integration,
+    integration: sealed ? r.integration : publicIntegration(r.integration),
     base_path: r.base_path,
     tags: r.tags,
     lifecycle: r.lifecycle,
@@ -121,6 +123,9 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
   const b = parseService(ServiceCreate, input, true);
   const target = serviceTarget(b);
   const splits = serviceSplits(b);
+  // Stored credentials are sealed bound to the service id, so the id is chosen first.
+  const id = randomUUID();
+  target.integration = sealIntegrationCredentials(target.integration, null, id, ctx.keyring);
   return await writeConfig(ctx, async (w) => {
     await assertUnique(w.tx, 'services', 'name', b.name, null, 'service', t);
     await assertTargetReferences(w.tx, target, t);
@@ -129,7 +134,7 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
     const [row] = await w.tx<ServiceRow[]>`
       INSERT INTO services (id, tenant_id, name, upstream_id, integration, base_path, tags, lifecycle, api_version, sunset_at,
                             catalog_visibility, subscription_required, openapi, openapi_revision, splits, revision, created_at, updated_at)
-      VALUES (${randomUUID()}, ${t}, ${b.name}, ${target.upstream_id}, ${target.integration ? jsonb(w.tx, target.integration) : null},
+      VALUES (${id}, ${t}, ${b.name}, ${target.upstream_id}, ${target.integration ? jsonb(w.tx, target.integration) : null},
               ${b.base_path ?? ''}, ${jsonb(w.tx, b.tags ?? [])},
               ${b.lifecycle ?? 'published'}, ${b.version ?? ''}, ${b.sunset_at ?? null}, ${b.catalog_visibility ?? 'private'},
               ${b.subscription_required ?? false}, ${b.openapi ? jsonb(w.tx, b.openapi) : null}, ${b.openapi ? w.revision : null},
@@ -138,7 +143,7 @@ export async function createService(ctx: ServiceContext, input: unknown): Promis
     const s = toService(row!);
     // The pinned version reaches the data plane no later than the service that asks for it.
     await republishPinned(w, null, row!.integration);
-    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s, row!.tenant_id) });
+    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(toService(row!, true), row!.tenant_id) });
     const doc = openapiDocForDataPlane(row!);
     if (doc) w.emit({ kind: 'openapi_docs', id: s.id, op: 'put', data: doc });
     w.audit({ action: 'create', resource: 'services', id: s.id, after: serviceForDataPlane(s) });
@@ -321,6 +326,7 @@ export async function updateService(
     if (mode === 'patch' && b.integration != null && b.upstream_id === undefined) next.upstream_id = null;
     if (mode === 'patch' && b.upstream_id != null && b.integration === undefined) next.integration = null;
     const target = serviceTarget(next);
+    target.integration = sealIntegrationCredentials(target.integration, cur.integration, sid, ctx.keyring);
     const splits = serviceSplits(next);
     assertLifecycleTransition(cur.lifecycle, next.lifecycle ?? 'published');
     if (next.name !== cur.name) await assertUnique(w.tx, 'services', 'name', next.name, sid, 'service', t);
@@ -342,7 +348,7 @@ export async function updateService(
       WHERE id = ${sid} RETURNING *`;
     const s = toService(row!);
     await republishPinned(w, cur.integration, row!.integration);
-    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(s, row!.tenant_id) });
+    w.emit({ kind: 'services', id: s.id, op: 'put', data: serviceForDataPlane(toService(row!, true), row!.tenant_id) });
     if (docChanged) {
       const doc = openapiDocForDataPlane(row!);
       w.emit(doc ? { kind: 'openapi_docs', id: s.id, op: 'put', data: doc } : { kind: 'openapi_docs', id: s.id, op: 'del' });

@@ -16,7 +16,8 @@ import { ALWAYS_AVAILABLE } from '../upstream/target-health.js';
 import { TurnpikeError } from '@turnpike/common';
 import { compilePluginIndex, DEFAULT_PLUGIN_CONTEXT, routePolicies, type PluginContext, type PluginIndex, type RouteServiceInfo } from '../plugins/chain.js';
 import type { CompiledAiIntegration } from '../ai/candidates.js';
-import { CompiledLambda, nodeCredentials, targetOf } from '../integrations/lambda/integration.js';
+import { CompiledLambda, targetOf } from '../integrations/lambda/integration.js';
+import { lambdaCredentials } from '../integrations/lambda/credentials.js';
 import { LambdaClient } from '../integrations/lambda/invocation.js';
 import { lifecycleHeaders, type CompiledRoute, type CompiledService, type CompiledUpstream, type PoolFactory, type Rejection, type UpstreamTarget } from './compiler.js';
 
@@ -286,7 +287,7 @@ export class RoutingCompiler {
       const ids = wsApiUpstreamIds(integration);
       this.#splitUpstreamsOfService.set(id, ids);
       for (const u of ids) addTo(this.#servicesByUpstream, u, id);
-      const wsApi = compileWsApi(integration, (u) => this.#upstreams.get(u));
+      const wsApi = compileWsApi(integration, (u) => this.#upstreams.get(u), { serviceId: id, keyring: this.#pluginContext.keyring ?? null });
       if (typeof wsApi === 'string') {
         this.#serviceRejections.set(key, { key, reason: wsApi });
         return;
@@ -300,7 +301,9 @@ export class RoutingCompiler {
       try {
         const pool = poolFor(LambdaClient.originOf(targetOf(integration)), LAMBDA_CONNECT_TIMEOUT_MS);
         this.#lambdaPools.set(id, pool.key);
-        lambda = new CompiledLambda(integration, pool.dispatcher, nodeCredentials());
+        // Stored credentials (opened with the node's keyring, the one plugin secrets use) before the environment's.
+        const creds = lambdaCredentials(integration.credentials, id, this.#pluginContext.keyring ?? null);
+        lambda = new CompiledLambda(integration, pool.dispatcher, creds.credentials, creds.missing ?? undefined);
       } catch (e) {
         // An endpoint the schema let through but no client can use: this service is refused, the rest compiles.
         this.#serviceRejections.set(key, { key, reason: `lambda integration: ${e instanceof Error ? e.message : String(e)}` });

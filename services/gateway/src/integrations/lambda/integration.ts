@@ -8,6 +8,7 @@ import { credentialsFromEnv, type InvokeResult, type LambdaInvokeError, type Lam
 import { LambdaClient, type InvokeDispatcher } from './invocation.js';
 import { MalformedResponse, responseV1, responseV2 } from './response.js';
 import type { AwsCredentials } from './sigv4.js';
+import { NO_ENV_CREDENTIALS } from './credentials.js';
 
 /** The integration as stored (services/common LambdaIntegration, defaults filled in by the control plane). */
 export interface LambdaIntegrationConfig {
@@ -35,7 +36,11 @@ export class CompiledLambda {
   /** null: this node has no AWS credentials (every call answers 502 TP_ERR_LAMBDA_CREDENTIALS_MISSING). */
   readonly client: LambdaClient | null;
 
-  constructor(cfg: LambdaIntegrationConfig, dispatcher: InvokeDispatcher, credentials: AwsCredentials | null) {
+  /** Why `client` is null: the calls' 502 message. */
+  readonly missing: string;
+
+  constructor(cfg: LambdaIntegrationConfig, dispatcher: InvokeDispatcher, credentials: AwsCredentials | null, missing: string = NO_ENV_CREDENTIALS) {
+    this.missing = missing;
     this.format = cfg.payload_format ?? '2.0';
     this.asynchronous = cfg.invocation_type === 'Event';
     this.binaryTypes = compileBinaryMediaTypes(cfg.binary_media_types);
@@ -48,7 +53,7 @@ export class CompiledLambda {
   handle(req: LambdaRequest, sink: IntegrationSink): void {
     const client = this.client;
     if (client === null) {
-      return answerError(sink, req.requestId, 'TP_ERR_LAMBDA_CREDENTIALS_MISSING', 'this gateway node has no AWS credentials for lambda integrations (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)', null);
+      return answerError(sink, req.requestId, 'TP_ERR_LAMBDA_CREDENTIALS_MISSING', this.missing, null);
     }
     const payload = Buffer.from(JSON.stringify(this.format === '1.0' ? eventV1(req, this.binaryTypes) : eventV2(req)), 'utf8');
     if (payload.length > MAX_EVENT_BYTES) {
@@ -66,7 +71,7 @@ export function targetOf(cfg: LambdaIntegrationConfig): LambdaTarget {
   return { functionName: cfg.function_name, region: cfg.region, qualifier: cfg.qualifier ?? null, endpoint: cfg.endpoint_url ?? null };
 }
 
-/** The node's credentials for lambda integrations: the environment's (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN). */
+/** The node's own credentials for lambda integrations (those without stored ones, see credentials.ts): the environment's (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN). */
 export function nodeCredentials(env: NodeJS.ProcessEnv = process.env): AwsCredentials | null {
   return credentialsFromEnv(env);
 }
