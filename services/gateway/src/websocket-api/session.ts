@@ -11,6 +11,7 @@ import { callBackend } from './backend.js';
 import type { CompiledWsApi, CompiledWsApiRoute } from './compiled.js';
 import { wsEvent, type ConnectionFacts } from './events.js';
 import type { WsApiRuntime } from './runtime.js';
+import { queryParams } from '../proxy/query-params.js';
 
 /** What the session needs of proxy/websocket.ts's connection (its WsConnection implements it). */
 export interface ApiHost {
@@ -47,13 +48,14 @@ function hostWithoutPort(h: string): string {
   return i === -1 ? h : h.slice(0, i);
 }
 
-function queryParams(q: string): { single: Record<string, string>; multi: Record<string, string[]> } | null {
+/** The $connect event's query parameters: the last value of each name, and all of them. */
+function connectQuery(q: string): { single: Record<string, string>; multi: Record<string, string[]> } | null {
   if (q === '') return null;
   const single: Record<string, string> = {};
   const multi: Record<string, string[]> = {};
-  for (const [k, v] of new URLSearchParams(q)) {
-    single[k] = v;
-    (multi[k] ??= []).push(v);
+  for (const [k, values] of queryParams(q)) {
+    single[k] = values[values.length - 1]!;
+    multi[k] = values;
   }
   return { single, multi };
 }
@@ -90,7 +92,7 @@ export class ApiSession {
       headers[k] = list.join(',');
       multiValueHeaders[k] = [...list];
     }
-    const q = queryParams(host.query);
+    const q = connectQuery(host.query);
     const route = host.route!;
     this.facts = {
       connectionId: this.id,

@@ -3,6 +3,7 @@
 // API id is the service id, the stage `$default` and the resource id the route id. Pure: built from a
 // LambdaRequest (what the proxy read of the request), so unit tests pin it against AWS's examples.
 import { isUtf8 } from 'node:buffer';
+import { queryParams } from '../../proxy/query-params.js';
 
 export const ACCOUNT_ID = '000000000000';
 export const STAGE = '$default';
@@ -89,32 +90,6 @@ export function isBinaryV2(contentType: string, body: Buffer): boolean {
   return !(t === 'application/javascript' || t === 'application/x-www-form-urlencoded' || t === 'application/graphql' || t === 'application/x-ndjson');
 }
 
-function decodeLoose(s: string): string {
-  const plus = s.includes('+') ? s.replace(/\+/g, ' ') : s;
-  if (!plus.includes('%')) return plus;
-  try {
-    return decodeURIComponent(plus);
-  } catch {
-    return plus;
-  }
-}
-
-/** Query parameters decoded, every value of each name in order. */
-export function queryValues(query: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  if (query === '') return out;
-  for (const part of query.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const name = decodeLoose(eq < 0 ? part : part.slice(0, eq));
-    const value = eq < 0 ? '' : decodeLoose(part.slice(eq + 1));
-    const list = out.get(name);
-    if (list) list.push(value);
-    else out.set(name, [value]);
-  }
-  return out;
-}
-
 function headerOf(flat: readonly string[], name: string): string {
   for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1]!;
   return '';
@@ -162,7 +137,7 @@ export function eventV1(r: LambdaRequest, binaryTypes: BinaryMediaTypes | null):
   }
   let qs: Record<string, string> | null = null;
   let mqs: Record<string, string[]> | null = null;
-  const query = queryValues(r.query);
+  const query = queryParams(r.query);
   if (query.size > 0) {
     qs = {};
     mqs = {};
@@ -240,7 +215,7 @@ export function eventV2(r: LambdaRequest): object {
     }
     headers[name] = name in headers ? `${headers[name]},${value}` : value;
   }
-  const query = queryValues(r.query);
+  const query = queryParams(r.query);
   let qs: Record<string, string> | undefined;
   if (query.size > 0) {
     qs = {};

@@ -14,32 +14,6 @@ export function methodArnOf(ctx: RequestContext): string {
   return `arn:aws:execute-api:${ARN_REGION}:${ARN_ACCOUNT}:${ctx.serviceId}/${ARN_STAGE}/${ctx.method}${ctx.path.startsWith('/') ? ctx.path : `/${ctx.path}`}`;
 }
 
-function decodeLoose(s: string): string {
-  const plus = s.includes('+') ? s.replace(/\+/g, ' ') : s;
-  if (!plus.includes('%')) return plus;
-  try {
-    return decodeURIComponent(plus);
-  } catch {
-    return plus;
-  }
-}
-
-/** Query parameters decoded, every value of each name in order. */
-export function queryParams(query: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  if (query === '') return out;
-  for (const part of query.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const name = decodeLoose(eq < 0 ? part : part.slice(0, eq));
-    const value = eq < 0 ? '' : decodeLoose(part.slice(eq + 1));
-    const list = out.get(name);
-    if (list) list.push(value);
-    else out.set(name, [value]);
-  }
-  return out;
-}
-
 /** One identity source's value for this request; '' when absent (or empty: API Gateway treats both alike). */
 export function identityValue(src: IdentitySource, ctx: RequestContext, query: () => Map<string, string[]>): string {
   switch (src.in) {

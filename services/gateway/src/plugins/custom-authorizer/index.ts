@@ -11,7 +11,8 @@ import { credentialsFromEnv, LambdaInvoker } from '../../integrations/lambda/inv
 import type { AwsCredentials } from '../../integrations/lambda/sigv4.js';
 import { deny, type Identified, type Outcome, type Step } from '../pipeline.js';
 import type { RequestContext } from '../request-context.js';
-import { identityValue, methodArnOf, queryParams, requestEventV1, requestEventV2, tokenEvent } from './event.js';
+import { identityValue, methodArnOf, requestEventV1, requestEventV2, tokenEvent } from './event.js';
+import { queryParams } from '../../proxy/query-params.js';
 import { allows, parseDecision, type Decision } from './response.js';
 import { ResultCache } from './result-cache.js';
 import { httpTransport, lambdaTransport, MAX_RESPONSE_BYTES, type AuthorizerTransport, type TransportAnswer } from './transport.js';
