@@ -1,0 +1,135 @@
+// Three gateway nodes (the real `turnpike gateway` processes, config from NATS KV) behind haproxy
+// (infra/lb/haproxy.cfg.tmpl: health checks on /readyz, L7 retries) under steady load: one node is killed
+// with SIGKILL in the middle and not one request fails — haproxy retries what the dead node did not answer
+// and its health check takes the node out; a node started afterwards bootstraps from NATS alone (no control
+// plane runs in this test) and takes traffic.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'undici';
+import { connect } from '@nats-io/transport-node';
+import { META_REVISION_KEY, NatsKvConfigBus, configBucketName, entityKey, type EntityKind } from '@turnpike/common';
+import { freePort, startPrivateNats, uniqueName, waitFor, type PrivateNats } from '@turnpike/common/testing';
+import { startProcess, type Running } from './support/process.js';
+import { startEchoUpstream, type EchoUpstream } from './support/upstream.js';
+import { startHaproxy, type GatewayBackend, type Haproxy } from './support/haproxy.js';
+
+interface Node extends GatewayBackend {
+  run: Running;
+  dataDir: string;
+}
+
+describe('three gateway nodes behind haproxy: SIGKILL of one under load', { timeout: 120_000 }, () => {
+  const cluster = uniqueName('lb');
+  const dir = mkdtempSync(join(tmpdir(), 'tp-lb-'));
+  let nats: PrivateNats;
+  let upstream: EchoUpstream;
+  let lb: Haproxy;
+  const nodes: Node[] = [];
+
+  const startNode = async (name: string, ports?: { proxyPort: number; statusPort: number }): Promise<Node> => {
+    const { proxyPort, statusPort } = ports ?? { proxyPort: await freePort(), statusPort: await freePort() };
+    const dataDir = join(dir, name);
+    const run = await startProcess(['gateway'], {
+      TP_NATS_URL: nats.url,
+      TP_CLUSTER: cluster,
+      TP_NODE_ID: name,
+      TP_PROXY_HOST: '127.0.0.1',
+      TP_PROXY_PORT: String(proxyPort),
+      TP_STATUS_PORT: String(statusPort),
+      TP_HTTPS_PORT: '-1',
+      TP_DATA_DIR: dataDir,
+      TP_WORKERS: '1',
+    });
+    return { name, proxyPort, statusPort, run, dataDir };
+  };
+
+  before(async () => {
+    [nats, upstream] = await Promise.all([startPrivateNats(), startEchoUpstream('lb-echo')]);
+    // The config as the control plane publishes it; the control plane itself is not needed by the nodes.
+    const now = new Date().toISOString();
+    const ts = { created_at: now, updated_at: now, tags: [] };
+    const ids = { up: randomUUID(), svc: randomUUID(), route: randomUUID() };
+    const entries: Array<[EntityKind, Record<string, unknown>]> = [
+      ['upstreams', { id: ids.up, name: 'echo', targets: [{ host: '127.0.0.1', port: upstream.port, weight: 100 }], ...ts }],
+      ['services', { id: ids.svc, name: 'echo', upstream_id: ids.up, base_path: '', ...ts }],
+      ['routes', { id: ids.route, name: 'echo', service_id: ids.svc, paths: ['/echo'], ...ts }],
+    ];
+    const nc = await connect({ servers: nats.url });
+    const bus = await NatsKvConfigBus.open(nc, configBucketName(cluster));
+    for (const [kind, data] of entries) await bus.put(entityKey(kind, data.id as string), JSON.stringify({ kind, revision: 1, data }));
+    await bus.put(META_REVISION_KEY, JSON.stringify({ revision: 1 }));
+    await bus.close();
+    await nc.close();
+    nodes.push(...(await Promise.all(['lb-a', 'lb-b', 'lb-c'].map((name) => startNode(name)))));
+    for (const n of nodes) await waitFor(`${n.name} ready`, async () => ((await fetch(`http://127.0.0.1:${n.statusPort}/readyz`)).status === 200 ? true : null), 15_000);
+    lb = await startHaproxy(dir, await freePort(), nodes);
+    await waitFor('haproxy routes to a node', async () => ((await fetch(`http://127.0.0.1:${lb.port}/echo`)).status === 200 ? true : null), 10_000);
+  });
+
+  after(async () => {
+    await lb?.stop();
+    await Promise.all(nodes.map((n) => n.run.stop('SIGTERM', 5_000).catch(() => undefined)));
+    await upstream?.close();
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('SIGKILL of one node under 8 s of steady load: 0 failed requests; a new node bootstraps from NATS and serves', async () => {
+    const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
+    const url = `http://127.0.0.1:${lb.port}/echo`;
+    let ok = 0;
+    const failures: string[] = [];
+    let slowest = 0;
+    const t0 = Date.now();
+    const until = t0 + 8_000;
+    const worker = async (): Promise<void> => {
+      while (Date.now() < until) {
+        const s = performance.now();
+        try {
+          const r = await request(url, { dispatcher: agent });
+          const text = await r.body.text();
+          if (r.statusCode === 200 && text.includes('"upstream":"lb-echo"')) ok++;
+          else failures.push(`${r.statusCode} ${text.slice(0, 120)}`);
+        } catch (e) {
+          failures.push(String(e));
+        }
+        slowest = Math.max(slowest, performance.now() - s);
+      }
+    };
+    const load = Promise.all(Array.from({ length: 16 }, worker));
+    await new Promise((r) => setTimeout(r, 3_000));
+    const victim = nodes[1]!;
+    const killedAt = Date.now() - t0;
+    victim.run.proc.kill('SIGKILL');
+    await load;
+    await agent.close();
+    const seconds = (Date.now() - t0) / 1000;
+    console.log(
+      `lb failover: ${ok} requests in ${seconds.toFixed(1)} s (${(ok / seconds).toFixed(0)}/s) through haproxy, ${victim.name} SIGKILLed at ${killedAt} ms, ` +
+        `${failures.length} failed, slowest ${slowest.toFixed(0)} ms`,
+    );
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} requests failed`);
+    assert.ok(ok > 500, `steady load: ${ok} requests`);
+
+    // A replacement on the dead node's ports: config from NATS alone (no control plane runs here); once its
+    // /readyz answers, haproxy's health check brings it back and it takes its share of the traffic.
+    const replacement = await startNode('lb-b2', { proxyPort: victim.proxyPort, statusPort: victim.statusPort });
+    nodes[1] = replacement;
+    const served = async (): Promise<number> => {
+      const m = /turnpike_gateway_requests_total\{status_class="2xx"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${replacement.statusPort}/metrics`)).text());
+      return m ? Number(m[1]) : 0;
+    };
+    await waitFor(
+      'haproxy sends the replacement traffic',
+      async () => {
+        for (let i = 0; i < 12; i++) await (await request(url)).body.dump();
+        return (await served()) > 0 ? true : null;
+      },
+      15_000,
+    );
+  });
+});
