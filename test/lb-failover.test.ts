@@ -1,8 +1,9 @@
 // Three gateway nodes (the real `turnpike gateway` processes, config from NATS KV) behind haproxy
-// (infra/lb/haproxy.cfg.tmpl: health checks on /readyz, L7 retries) under steady load: one node is killed
-// with SIGKILL in the middle and not one request fails — haproxy retries what the dead node did not answer
-// and its health check takes the node out; a node started afterwards bootstraps from NATS alone (no control
-// plane runs in this test) and takes traffic.
+// (infra/lb/haproxy.cfg.tmpl: health checks on /readyz, L7 retries) under steady load, one fault at a time,
+// not one request failing: a node SIGKILLed (haproxy retries what it did not answer; a replacement
+// bootstraps from NATS alone — no control plane runs here — and takes traffic again), a node SIGTERMed (it
+// drains and exits 0), NATS stopped (nodes serve from their compiled config; after it is back a config
+// change reaches every node).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,13 +23,24 @@ interface Node extends GatewayBackend {
   dataDir: string;
 }
 
-describe('three gateway nodes behind haproxy: SIGKILL of one under load', { timeout: 120_000 }, () => {
+describe('three gateway nodes behind haproxy: faults under load', { timeout: 150_000 }, () => {
   const cluster = uniqueName('lb');
   const dir = mkdtempSync(join(tmpdir(), 'tp-lb-'));
   let nats: PrivateNats;
   let upstream: EchoUpstream;
   let lb: Haproxy;
   const nodes: Node[] = [];
+
+  let serviceId = '';
+  /** Config entries put into the cluster's bucket as the control plane's publisher does. */
+  const publish = async (entries: Array<[EntityKind, Record<string, unknown>]>, revision: number): Promise<void> => {
+    const nc = await connect({ servers: nats.url });
+    const bus = await NatsKvConfigBus.open(nc, configBucketName(cluster));
+    for (const [kind, data] of entries) await bus.put(entityKey(kind, data.id as string), JSON.stringify({ kind, revision, data }));
+    await bus.put(META_REVISION_KEY, JSON.stringify({ revision }));
+    await bus.close();
+    await nc.close();
+  };
 
   const startNode = async (name: string, ports?: { proxyPort: number; statusPort: number }): Promise<Node> => {
     const { proxyPort, statusPort } = ports ?? { proxyPort: await freePort(), statusPort: await freePort() };
@@ -58,12 +70,8 @@ describe('three gateway nodes behind haproxy: SIGKILL of one under load', { time
       ['services', { id: ids.svc, name: 'echo', upstream_id: ids.up, base_path: '', ...ts }],
       ['routes', { id: ids.route, name: 'echo', service_id: ids.svc, paths: ['/echo'], ...ts }],
     ];
-    const nc = await connect({ servers: nats.url });
-    const bus = await NatsKvConfigBus.open(nc, configBucketName(cluster));
-    for (const [kind, data] of entries) await bus.put(entityKey(kind, data.id as string), JSON.stringify({ kind, revision: 1, data }));
-    await bus.put(META_REVISION_KEY, JSON.stringify({ revision: 1 }));
-    await bus.close();
-    await nc.close();
+    await publish(entries, 1);
+    serviceId = ids.svc;
     nodes.push(...(await Promise.all(['lb-a', 'lb-b', 'lb-c'].map((name) => startNode(name)))));
     for (const n of nodes) await waitFor(`${n.name} ready`, async () => ((await fetch(`http://127.0.0.1:${n.statusPort}/readyz`)).status === 200 ? true : null), 15_000);
     lb = await startHaproxy(dir, await freePort(), nodes);
@@ -78,14 +86,15 @@ describe('three gateway nodes behind haproxy: SIGKILL of one under load', { time
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('SIGKILL of one node under 8 s of steady load: 0 failed requests; a new node bootstraps from NATS and serves', async () => {
+  /** 16 closed-loop clients through haproxy for `ms`; `during` runs at `atMs` (a fault), its name goes in the log line. */
+  const steadyLoad = async (ms: number, atMs: number, what: string, during: () => void): Promise<{ ok: number; failures: string[] }> => {
     const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
     const url = `http://127.0.0.1:${lb.port}/echo`;
     let ok = 0;
     const failures: string[] = [];
     let slowest = 0;
     const t0 = Date.now();
-    const until = t0 + 8_000;
+    const until = t0 + ms;
     const worker = async (): Promise<void> => {
       while (Date.now() < until) {
         const s = performance.now();
@@ -101,17 +110,19 @@ describe('three gateway nodes behind haproxy: SIGKILL of one under load', { time
       }
     };
     const load = Promise.all(Array.from({ length: 16 }, worker));
-    await new Promise((r) => setTimeout(r, 3_000));
-    const victim = nodes[1]!;
-    const killedAt = Date.now() - t0;
-    victim.run.proc.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, atMs));
+    during();
     await load;
     await agent.close();
     const seconds = (Date.now() - t0) / 1000;
-    console.log(
-      `lb failover: ${ok} requests in ${seconds.toFixed(1)} s (${(ok / seconds).toFixed(0)}/s) through haproxy, ${victim.name} SIGKILLed at ${killedAt} ms, ` +
-        `${failures.length} failed, slowest ${slowest.toFixed(0)} ms`,
-    );
+    console.log(`lb ${what}: ${ok} requests in ${seconds.toFixed(1)} s (${(ok / seconds).toFixed(0)}/s) through haproxy, fault at ${atMs} ms, ${failures.length} failed, slowest ${slowest.toFixed(0)} ms`);
+    return { ok, failures };
+  };
+  const url = (): string => `http://127.0.0.1:${lb.port}/echo`;
+
+  test('SIGKILL of one node under 8 s of steady load: 0 failed requests; a new node bootstraps from NATS and serves', async () => {
+    const victim = nodes[1]!;
+    const { ok, failures } = await steadyLoad(8_000, 3_000, `failover (SIGKILL ${victim.name})`, () => victim.run.proc.kill('SIGKILL'));
     assert.deepEqual(failures.slice(0, 5), [], `${failures.length} requests failed`);
     assert.ok(ok > 500, `steady load: ${ok} requests`);
 
@@ -126,10 +137,41 @@ describe('three gateway nodes behind haproxy: SIGKILL of one under load', { time
     await waitFor(
       'haproxy sends the replacement traffic',
       async () => {
-        for (let i = 0; i < 12; i++) await (await request(url)).body.dump();
+        for (let i = 0; i < 12; i++) await (await request(url())).body.dump();
         return (await served()) > 0 ? true : null;
       },
       15_000,
     );
+  });
+
+  test('SIGTERM of one node under load: it drains (/readyz 503, in-flight requests finish) and exits 0; 0 failed requests', async () => {
+    const victim = nodes[2]!;
+    let exit: Promise<number | null> = Promise.resolve(null);
+    const { ok, failures } = await steadyLoad(6_000, 2_000, `drain (SIGTERM ${victim.name})`, () => {
+      exit = victim.run.stop('SIGTERM', 20_000);
+    });
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} requests failed`);
+    assert.ok(ok > 300, `steady load: ${ok} requests`);
+    assert.equal(await exit, 0, 'the drained node exits 0');
+  });
+
+  test('NATS stopped under load: the nodes keep serving; once it is back, a config change reaches every node', async () => {
+    let down: Promise<void> = Promise.resolve();
+    const { ok, failures } = await steadyLoad(6_000, 1_500, 'NATS down', () => {
+      down = nats.stop();
+    });
+    await down;
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} requests failed`);
+    assert.ok(ok > 300, `steady load: ${ok} requests`);
+    await nats.start();
+    const now = new Date().toISOString();
+    await publish([['routes', { id: randomUUID(), name: 'echo2', service_id: serviceId, paths: ['/echo2'], created_at: now, updated_at: now, tags: [] }]], 2);
+    for (const n of nodes.filter((x) => x.run.proc.exitCode === null)) {
+      await waitFor(`${n.name} serves the route added after the outage`, async () => {
+        const r = await request(`http://127.0.0.1:${n.proxyPort}/echo2`);
+        await r.body.dump();
+        return r.statusCode === 200 ? true : null;
+      }, 20_000);
+    }
   });
 });
