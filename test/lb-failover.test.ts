@@ -17,13 +17,14 @@ import { freePort, startPrivateNats, uniqueName, waitFor, type PrivateNats } fro
 import { startProcess, type Running } from './support/process.js';
 import { startEchoUpstream, type EchoUpstream } from './support/upstream.js';
 import { startHaproxy, type GatewayBackend, type Haproxy } from './support/haproxy.js';
+import { startNginxLb } from './support/nginx-lb.js';
 
 interface Node extends GatewayBackend {
   run: Running;
   dataDir: string;
 }
 
-describe('three gateway nodes behind haproxy: faults under load', { timeout: 150_000 }, () => {
+describe('three gateway nodes behind a load balancer (haproxy, then nginx): faults under load', { timeout: 150_000 }, () => {
   const cluster = uniqueName('lb');
   const dir = mkdtempSync(join(tmpdir(), 'tp-lb-'));
   let nats: PrivateNats;
@@ -87,9 +88,9 @@ describe('three gateway nodes behind haproxy: faults under load', { timeout: 150
   });
 
   /** 16 closed-loop clients through haproxy for `ms`; `during` runs at `atMs` (a fault), its name goes in the log line. */
-  const steadyLoad = async (ms: number, atMs: number, what: string, during: () => void): Promise<{ ok: number; failures: string[] }> => {
+  const steadyLoad = async (ms: number, atMs: number, what: string, during: () => void, port = lb.port): Promise<{ ok: number; failures: string[] }> => {
     const agent = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
-    const url = `http://127.0.0.1:${lb.port}/echo`;
+    const url = `http://127.0.0.1:${port}/echo`;
     let ok = 0;
     const failures: string[] = [];
     let slowest = 0;
@@ -115,7 +116,7 @@ describe('three gateway nodes behind haproxy: faults under load', { timeout: 150
     await load;
     await agent.close();
     const seconds = (Date.now() - t0) / 1000;
-    console.log(`lb ${what}: ${ok} requests in ${seconds.toFixed(1)} s (${(ok / seconds).toFixed(0)}/s) through haproxy, fault at ${atMs} ms, ${failures.length} failed, slowest ${slowest.toFixed(0)} ms`);
+    console.log(`lb ${what}: ${ok} requests in ${seconds.toFixed(1)} s (${(ok / seconds).toFixed(0)}/s) through ${port === lb.port ? 'haproxy' : 'nginx'}, fault at ${atMs} ms, ${failures.length} failed, slowest ${slowest.toFixed(0)} ms`);
     return { ok, failures };
   };
   const url = (): string => `http://127.0.0.1:${lb.port}/echo`;
@@ -204,6 +205,20 @@ describe('three gateway nodes behind haproxy: faults under load', { timeout: 150
         }
         return true;
       }, 20_000);
+    }
+  });
+
+  test('nginx as the load balancer (infra/lb/nginx.conf.tmpl): SIGKILL of a node under load, 0 failed requests', async () => {
+    const live = nodes.filter((n) => n.run.proc.exitCode === null);
+    assert.ok(live.length >= 2, 'two nodes left to balance over');
+    const nginx = await startNginxLb(dir, await freePort(), live);
+    try {
+      const victim = live[0]!;
+      const { ok, failures } = await steadyLoad(6_000, 2_000, `failover (SIGKILL ${victim.name})`, () => victim.run.proc.kill('SIGKILL'), nginx.port);
+      assert.deepEqual(failures.slice(0, 5), [], `${failures.length} requests failed`);
+      assert.ok(ok > 300, `steady load: ${ok} requests`);
+    } finally {
+      await nginx.stop();
     }
   });
 });
