@@ -180,11 +180,18 @@ describe('proxy streaming and misbehaving upstreams (gateway child process)', { 
       const h = createHash('sha256');
       let n = 0;
       let reads = 0;
-      for await (const c of r.body) {
-        h.update(c as Buffer);
-        n += (c as Buffer).length;
-        // A slow start: the upstream is faster than this reader, so backpressure has to hold.
-        if (reads++ < 20) await new Promise((res) => setTimeout(res, 20));
+      try {
+        for await (const c of r.body) {
+          h.update(c as Buffer);
+          n += (c as Buffer).length;
+          // A slow start: the upstream is faster than this reader, so backpressure has to hold.
+          if (reads++ < 20) await new Promise((res) => setTimeout(res, 20));
+        }
+      } catch (e) {
+        // An intermittent stall under heavy parallel load (see the session notes): say how far each side got.
+        const c = await gw.call(id).catch(() => null);
+        const state = c ? `gateway record: status ${c.status}, bytes_out ${c.bytes_out}, error ${c.error_code || '-'}` : 'no gateway record';
+        throw new Error(`download broke off after ${n} of ${200 * MiB} bytes, ${(performance.now() - t0).toFixed(0)} ms (${state}): ${String(e)}`);
       }
       const ms = performance.now() - t0;
       const { base, peak } = await gw.rssPeak();
