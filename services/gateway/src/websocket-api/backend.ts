@@ -22,7 +22,8 @@ function failed(status: number, errorCode: string): BackendAnswer {
 }
 
 export async function callBackend(route: CompiledWsApiRoute, event: Record<string, unknown>, requestId: string): Promise<BackendAnswer> {
-  if (route.unavailable !== null) return failed(502, 'TP_ERR_INTEGRATION_UNAVAILABLE');
+  // Only a lambda route can be unusable (credentials this node lacks or cannot open): the same code as an HTTP lambda integration's.
+  if (route.unavailable !== null) return failed(502, route.kind === 'lambda' ? 'TP_ERR_LAMBDA_CREDENTIALS_MISSING' : 'TP_ERR_INTEGRATION_UNAVAILABLE');
   const payload = JSON.stringify(event);
   return route.kind === 'http' ? await callHttp(route, payload, requestId) : await callLambda(route, payload);
 }
