@@ -427,10 +427,11 @@ class CallRun {
     translate: (text: string) => { body: unknown; usage: NormalizedUsage },
   ): Promise<ProviderError | null> {
     const t = performance.now();
+    /** This attempt's provider time is in #providerMs (added before the answer is written, for its overhead figure). */
+    let counted = false;
     acquire(c.provider.id);
     try {
-      this.#contacted = true;
-    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort);
+      const sent = await this.send(upstream, c);
       if (sent.kind !== 'answer') return this.sendFailure(sent.kind, sent.kind === 'unreachable' ? sent.message : '', c);
       try {
         if (sent.status < 200 || sent.status >= 300) return adapter.error(sent.status, await readErrorText(sent.body), sent.headers);
@@ -449,10 +450,9 @@ class CallRun {
           return badAnswer(c, `the provider answer could not be read: ${(err as Error).message}`);
         }
         this.#providerMs += performance.now() - t;
+        counted = true;
         this.meter(c, out.usage);
         const body = Buffer.from(JSON.stringify(out.body));
-        // Counted once: the finally below must not add this attempt again.
-        this.#headSent = true;
         if (cacheKey !== null) this.rt.cache.set(cacheKey, body, this.call.integration.cacheTtlMs, c.modelName, c.provider.name);
         this.answerBytes(200, JSON_HEADERS, body, cacheKey !== null ? ['x-turnpike-cache', 'MISS'] : null);
         return null;
@@ -461,16 +461,21 @@ class CallRun {
       }
     } finally {
       release(c.provider.id);
-      if (!this.#headSent) this.#providerMs += performance.now() - t;
+      if (!counted) this.#providerMs += performance.now() - t;
     }
+  }
+
+  /** Sends one attempt to a provider; from here on the call's budget reservation is settled, not released. */
+  send(upstream: UpstreamCall, c: Candidate): ReturnType<ProviderClient['send']> {
+    this.#contacted = true;
+    return this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort);
   }
 
   /** A streamed chat completion: provider events translated to OpenAI chunks as they come. */
   async streamAttempt(c: Candidate, adapter: ProviderAdapter, upstream: UpstreamCall, ctx: AnswerContext, clientWantsUsage: boolean): Promise<ProviderError | null> {
     const t = performance.now();
     acquire(c.provider.id);
-    this.#contacted = true;
-    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort);
+    const sent = await this.send(upstream, c);
     if (sent.kind !== 'answer') {
       release(c.provider.id);
       this.#providerMs += performance.now() - t;
@@ -574,8 +579,7 @@ class CallRun {
   async nativeAttempt(c: Candidate, adapter: ProviderAdapter, upstream: UpstreamCall, streamed: boolean): Promise<NativeProviderError | ProviderError | null> {
     const t = performance.now();
     acquire(c.provider.id);
-    this.#contacted = true;
-    const sent = await this.rt.client.send(upstream, c.provider.timeoutMs, this.#abort);
+    const sent = await this.send(upstream, c);
     if (sent.kind !== 'answer') {
       release(c.provider.id);
       this.#providerMs += performance.now() - t;
