@@ -1,10 +1,10 @@
 // nginx (Debian's /usr/sbin/nginx) as the load balancer in front of gateway nodes on loopback, from
 // infra/lb/nginx.conf.tmpl (passive failure detection, proxy_next_upstream retries).
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './process.js';
-import type { GatewayBackend, Haproxy } from './haproxy.js';
+import type { GatewayBackend } from './haproxy.js';
+import { startForeground, type Foreground } from './foreground.js';
 
 export const NGINX_BIN = process.env.TP_NGINX_BIN ?? '/usr/sbin/nginx';
 
@@ -17,35 +17,10 @@ export function nginxLbConfig(prefix: string, port: number, backends: readonly G
 }
 
 /** nginx in the foreground on `port`; resolves once it accepts connections. Same handle shape as startHaproxy. */
-export async function startNginxLb(dir: string, port: number, backends: readonly GatewayBackend[]): Promise<Haproxy> {
+export async function startNginxLb(dir: string, port: number, backends: readonly GatewayBackend[]): Promise<Foreground> {
   const prefix = join(dir, 'nginx-lb');
   mkdirSync(prefix, { recursive: true });
   const conf = join(prefix, 'nginx.conf');
   writeFileSync(conf, nginxLbConfig(prefix, port, backends));
-  const proc = spawn(NGINX_BIN, ['-p', prefix, '-e', join(prefix, 'error.log'), '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}:\n${out}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/lb-probe`, { signal: AbortSignal.timeout(1_000) });
-      await res.arrayBuffer();
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`nginx not listening on ${port} after 10 s:\n${out}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return {
-    port,
-    proc,
-    output: () => out,
-    stop: async () => {
-      if (proc.exitCode === null) proc.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return startForeground('nginx', NGINX_BIN, ['-p', prefix, '-e', join(prefix, 'error.log'), '-c', conf, '-g', 'daemon off;'], port);
 }
