@@ -596,6 +596,14 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     this.aiUsage = usage;
   }
 
+  /**
+   * The credential that authenticated the request ('' for none): the inline key-auth knows its key by the
+   * digest only (looked up here, off the hot path: at finish or for an integration), pipeline steps set the id.
+   */
+  credential(): string {
+    return this.keyHex === '' ? this.credentialId : (this.snap!.access.keys.keyIds?.get(this.keyHex) ?? '');
+  }
+
   /** AiSink: the code of an answer the AI runtime wrote itself. */
   setErrorCode(code: string): void {
     this.errorCode = code;
@@ -1094,7 +1102,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       bytes_in: this.bytesIn,
       bytes_out: this.bytesOut,
       error_code: this.errorCode,
-      credential_id: this.keyHex === '' ? this.credentialId : (this.snap!.access.keys.keyIds?.get(this.keyHex) ?? ''),
+      credential_id: this.credential(),
       plan_id: route !== null && this.consumerId !== '' ? this.snap!.access.subscriptions.planOf(this.consumerId, route.service.id) : '',
       // clientIp() needs the snapshot's trusted proxies; before routing the TCP peer is all there is.
       client_ip: this.snap !== null && this.peerIp !== '' ? this.clientIp() : this.peerIp,
@@ -1678,8 +1686,7 @@ function proceedAi(ex: Exchange): void {
       tables: ex.snap!.ai,
       t0: ex.t0,
       who: {
-        // The inline key-auth knows the key by its digest; pipeline auth steps set the credential id.
-        apiKeyId: ex.keyHex !== '' ? (ex.snap!.access.keys.keyIds?.get(ex.keyHex) ?? null) : ex.credentialId !== '' ? ex.credentialId : null,
+        apiKeyId: ex.credential() || null,
         consumerId: ex.consumerId !== '' ? ex.consumerId : null,
         tenantId: route.service.tenantId,
       },
@@ -1759,8 +1766,7 @@ function lambdaAuthorizer(ex: Exchange): LambdaAuthorizer | null {
     }
   }
   const owner = ex.consumerId === '' ? undefined : ex.snap!.access.ownerOf(ex.consumerId);
-  // The inline key-auth knows the key by its digest; pipeline auth steps set the credential id.
-  const credentialId = ex.keyHex !== '' ? (ex.snap!.access.keys.keyIds?.get(ex.keyHex) ?? '') : ex.credentialId;
+  const credentialId = ex.credential();
   return { principalId: owner !== undefined && owner.username !== '' ? owner.username : ex.consumerId, consumerId: ex.consumerId, credentialId, context, claims: ex.claims };
 }
 
