@@ -3,6 +3,7 @@
 // per AI call to reserve and one to settle or release. AI calls are few and slow next to proxied requests,
 // so this is the one per-call message between threads (call records and rate-limit counters are batched).
 import type { NatsConnection } from '@nats-io/transport-node';
+import { RelayRequests } from '../node/relay-requests.js';
 import { BudgetLedger, type Amount, type CompiledBudget, type Reservation, type ReserveResult } from './budget-ledger.js';
 
 /** What the AI runtime needs of a ledger: BudgetLedger itself in the primary, RelayedBudgetGate in workers. */
@@ -28,37 +29,29 @@ export interface BudgetReply {
 /** A reply that does not come in this long counts as an unavailable ledger (the call is answered 503). */
 const REPLY_TIMEOUT_MS = 5_000;
 
+/** An unavailable ledger's answer: no reply in time, or no primary to ask. */
+const UNAVAILABLE = (): BudgetReply => ({ id: 0, ok: false, rid: 0, budgetId: null, retryAfterS: 1, unavailable: true });
+
 /** Worker side: reservations made by the primary's ledger. */
 export class RelayedBudgetGate implements BudgetGate {
-  #seq = 0;
-  readonly #pending = new Map<number, { resolve: (r: BudgetReply) => void; timer: ReturnType<typeof setTimeout> }>();
+  readonly #relay: RelayRequests<{ budgets: CompiledBudget[]; estimate: Amount }, BudgetReply>;
 
-  constructor(private readonly send: (m: BudgetRequest) => void) {}
+  constructor(private readonly send: (m: BudgetRequest) => void) {
+    this.#relay = new RelayRequests((id, m) => send({ op: 'reserve', id, ...m }), { timeoutMs: REPLY_TIMEOUT_MS, timedOut: UNAVAILABLE, gone: UNAVAILABLE });
+  }
 
   reserve(budgets: readonly CompiledBudget[], estimate: Amount): Promise<ReserveResult> {
     if (budgets.length === 0) return Promise.resolve({ ok: true, reservation: NOOP });
-    const id = ++this.#seq;
-    return new Promise<BudgetReply>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        resolve({ id, ok: false, rid: 0, budgetId: null, retryAfterS: 1, unavailable: true });
-      }, REPLY_TIMEOUT_MS);
-      this.#pending.set(id, { resolve, timer });
-      this.send({ op: 'reserve', id, budgets: [...budgets], estimate });
-    }).then((r): ReserveResult => {
+    return this.#relay.request({ budgets: [...budgets], estimate }).then((r): ReserveResult => {
       if (r.ok) return { ok: true, reservation: this.#reservation(r.rid) };
       const budget = budgets.find((b) => b.id === r.budgetId) ?? budgets[0]!;
       return r.unavailable ? { ok: false, budget, retryAfterS: r.retryAfterS, unavailable: true } : { ok: false, budget, retryAfterS: r.retryAfterS };
     });
   }
 
-  /** The primary's answer to a `reserve`. */
+  /** The primary's answer to a `reserve` (one that timed out already is dropped: what the primary reserved expires in the ledger). */
   deliver(r: BudgetReply): void {
-    const p = this.#pending.get(r.id);
-    if (p === undefined) return; // timed out already: a reservation the primary made expires in the ledger
-    this.#pending.delete(r.id);
-    clearTimeout(p.timer);
-    p.resolve(r);
+    this.#relay.deliver(r.id, r);
   }
 
   #reservation(rid: number): Reservation {

@@ -12,7 +12,8 @@ import type { RateLimitStats, RateLimitSyncMessage } from '../plugins/rate-limit
 import type { BudgetReply, BudgetRequest } from '../ai/budget-gate.js';
 import type { ConnectionOwner } from '../websocket-api/connection-id.js';
 import type { WsApiOp, WsApiReply } from '../websocket-api/cluster.js';
-import { RelayRequests } from '../websocket-api/worker-relay.js';
+import { wsApiRelay } from '../websocket-api/worker-relay.js';
+import type { RelayRequests } from './relay-requests.js';
 import { threadQuotaUsage } from '../quota/usage-table.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -64,7 +65,7 @@ interface Slot {
   last: WorkerStats | null;
   listenWaiter: ((r: { port?: number; httpsPort?: number | null; error?: string }) => void) | null;
   /** The primary's WebSocket API operations waiting for this worker's answer. */
-  wsApi: RelayRequests<WsApiOp>;
+  wsApi: RelayRequests<WsApiOp, WsApiReply>;
 }
 
 export class WorkerPool {
@@ -87,7 +88,7 @@ export class WorkerPool {
     for (let i = 0; i < o.count; i++) {
       const slot: Slot = { id: i, worker: null, fed: true, listening: false, revision: 0, loaded: false, source: null, restarts: 0, crashes: 0, last: null, listenWaiter: null, wsApi: null! };
       // Without a live worker the post fails: its connections ended with it (410).
-      slot.wsApi = new RelayRequests<WsApiOp>((id, op) => {
+      slot.wsApi = wsApiRelay<WsApiOp>((id, op) => {
         if (slot.worker === null) return false;
         slot.worker.postMessage({ t: 'wsapi-op', id, op } satisfies ToWorker);
         return true;
@@ -336,7 +337,7 @@ export class WorkerPool {
     slot.listenWaiter?.({ error: `exited with code ${code} before listening` });
     slot.listenWaiter = null;
     // Its WebSocket API connections ended with it.
-    slot.wsApi.failAll(410);
+    slot.wsApi.failAll({ status: 410 });
     if (this.#stopping) return;
     // The others keep serving; this one comes back with the primary's current config.
     slot.restarts++;

@@ -16,7 +16,7 @@ import { applyInvalidation, nodeCache } from '../plugins/proxy-cache/index.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { RateLimitRegistry, RateLimitRelay, WorkerSyncChannel } from '../plugins/rate-limiting/index.js';
 import { RelayedBudgetGate } from '../ai/budget-gate.js';
-import { RelayRequests, type WorkerWsApiRemote } from '../websocket-api/worker-relay.js';
+import { wsApiRelay, type WorkerWsApiRemote } from '../websocket-api/worker-relay.js';
 
 /** Records per message to the primary, and the longest a record waits for its batch. */
 const CALL_BATCH = 256;
@@ -40,7 +40,7 @@ rateLimits.start();
 // AI budgets: reserved and settled by the primary's ledger, asked over this thread's port.
 const budgets = new RelayedBudgetGate((m) => post({ t: 'budget', m }));
 // WebSocket API management calls for connections this thread does not hold: the primary runs them there.
-const wsApiRemote: WorkerWsApiRemote = new RelayRequests((id, m) => post({ t: 'wsapi-remote', id, owner: m.owner, op: m.op }));
+const wsApiRemote: WorkerWsApiRemote = wsApiRelay((id, m) => post({ t: 'wsapi-remote', id, owner: m.owner, op: m.op }));
 const manager = new ConfigManager({
   rateLimits,
   dataDir: init.dataDir,
