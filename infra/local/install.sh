@@ -8,6 +8,8 @@ command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-c
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v wrk >/dev/null || need+=(wrk)
+# the console and portal end-to-end tests drive a real browser (playwright-core with executablePath)
+command -v chromium >/dev/null || need+=(chromium fonts-liberation)
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 log "installing: ${need[*]}"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

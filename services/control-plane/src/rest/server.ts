@@ -12,6 +12,7 @@ import { installResourceRoutes } from './resource-routes.js';
 import { installPromptTemplateVersionRoutes } from './prompt-template-versions.js';
 import { installPluginTypeRoutes } from './plugin-types.js';
 import { installAuth } from './auth.js';
+import { installConsoleAssets } from './console-assets.js';
 import { getAiBudgetUsage } from '../service/ai-budget-usage.js';
 import { answerFrameworkError, installErrorHandling } from './error-handler.js';
 import { buildOpenApi } from './openapi.js';
@@ -135,6 +136,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   installResourceRoutes(app);
   installPromptTemplateVersionRoutes(app);
   installPluginTypeRoutes(app);
+  installConsoleAssets(app);
 
   return app;
 }

@@ -1,0 +1,9 @@
+import { render } from 'preact';
+import '../shared/styles.css';
+
+function App() {
+  return <main><h1>Turnpike portal</h1></main>;
+}
+
+const root = document.getElementById('app');
+if (root) render(<App />, root);
