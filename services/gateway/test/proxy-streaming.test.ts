@@ -56,6 +56,25 @@ describe('proxy streaming and misbehaving upstreams (gateway child process)', { 
         pump();
         return;
       }
+      if (u.pathname === '/s/trickle') {
+        // A burst (the client is not reading yet: backpressure) in pieces small enough for uWS's cork buffer,
+        // then a steady trickle for longer than uWS's 10 s idle timeout, with no backpressure.
+        const burst = 4 * MiB;
+        const piece = 2048;
+        const ticks = Number(u.searchParams.get('ticks'));
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(burst + ticks * piece) });
+        for (let off = 0; off < burst; off += piece) res.write(BLOCK.subarray(off % MiB, (off % MiB) + piece));
+        let n = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed) return clearInterval(timer);
+          res.write(BLOCK.subarray(0, piece));
+          if (++n === ticks) {
+            clearInterval(timer);
+            res.end();
+          }
+        }, 100);
+        return;
+      }
       if (u.pathname === '/s/5xx') {
         req.resume();
         const body = JSON.stringify({ upstream: 'overloaded' });
@@ -204,6 +223,20 @@ describe('proxy streaming and misbehaving upstreams (gateway child process)', { 
       assert.equal(c.error_code, '');
     });
   }
+
+  test('a download flowing for 11 s after early backpressure is not cut by the 10 s idle timer', { timeout: 30_000 }, async () => {
+    const ticks = 110;
+    const r = await request(gw.url(`/s/trickle?ticks=${ticks}`), { headers: { 'x-request-id': 'trickle' } });
+    assert.equal(r.statusCode, 200);
+    await new Promise((res) => setTimeout(res, 300));
+    const t0 = performance.now();
+    let n = 0;
+    for await (const c of r.body) n += (c as Buffer).length;
+    assert.equal(n, 4 * MiB + ticks * 2048);
+    assert.ok(performance.now() - t0 > 10_500, 'the trickle outlasted the idle timeout');
+    const c = await gw.call('trickle');
+    assert.equal(c.error_code, '');
+  });
 
   test('upstream 5xx passes through: status, headers and body; not counted as a gateway error', async () => {
     const r = await request(gw.url('/s/5xx'), { headers: { 'x-request-id': 'five' } });

@@ -241,6 +241,9 @@ function writeChunkCorked(): void {
   corkOk = corkEx!.writeChunk(corkChunk!);
 }
 
+/** An empty cork: its uncork flushes what uWS buffered for the socket. */
+function noop(): void {}
+
 class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   route: CompiledRoute | null = null;
   consumerId = '';
@@ -861,11 +864,17 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   writeChunk(chunk: Buffer): boolean {
     const res = this.res;
     if (!this.responded) this.writeHead();
-    if (this.contentLength < 0) return res.write(chunk);
+    if (this.contentLength < 0) {
+      this.hookWritable();
+      return res.write(chunk);
+    }
     const [sent, done] = res.tryEnd(chunk, this.contentLength);
     if (done) this.ended = true;
-    else if (sent) this.written += chunk.length;
-    else {
+    else if (sent) {
+      this.written += chunk.length;
+      // More body to come: own the writable events from now on (see hookWritable).
+      this.hookWritable();
+    } else {
       // uWS took part of the chunk; the rest is retried from onWritable at the offset it reports.
       this.pending = chunk;
       this.pendingOffset = this.written;
@@ -878,6 +887,14 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     return this.isHead || this.status === 204 || this.status === 304;
   }
 
+  /**
+   * Registers onWritable for a response whose body takes more than one write. Not only after a refused
+   * write: a small chunk fits uWS's cork buffer and reports success, and the send that follows the cork can
+   * still leave bytes in uWS's own buffer. Without a handler of ours uWS then drains that buffer itself and
+   * arms its 10 s idle timer ("expect another writable event"), which later successful writes never clear:
+   * a download that keeps flowing without backpressure was cut 10 s later. With a handler registered, uWS
+   * disarms the timer on every writable event and leaves the draining to us (onWritable).
+   */
   hookWritable(): void {
     if (this.writableHooked) return;
     this.writableHooked = true;
@@ -898,6 +915,10 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       if (!sent) return false;
       this.written = this.pendingOffset + pending.length;
       this.pending = null;
+    } else {
+      // Bytes uWS buffered after a cork (not ours to retry) go out now, not with the next chunk: an empty
+      // cork's uncork writes uWS's buffer (and re-arms the writable event if the socket is still full).
+      this.res.cork(noop);
     }
     this.resumeUpstream?.();
     return true;
