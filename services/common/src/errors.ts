@@ -134,6 +134,13 @@ export const ErrorCodes = {
   TP_ERR_LAMBDA_TIMEOUT: 504,
   TP_ERR_LAMBDA_UNREACHABLE: 502,
   TP_ERR_LAMBDA_CREDENTIALS_MISSING: 502,
+  // Developer portal (issue 11, control-plane portal/): the tenant does not allow self sign-up; wrong email or
+  // password; too many failed sign-ins in a row (locked for a while, Retry-After); the session token is
+  // missing, unknown, expired or signed out.
+  TP_ERR_PORTAL_SIGNUP_CLOSED: 403,
+  TP_ERR_PORTAL_SIGNIN_FAILED: 401,
+  TP_ERR_PORTAL_ACCOUNT_LOCKED: 429,
+  TP_ERR_PORTAL_SESSION_INVALID: 401,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -13,6 +13,7 @@ import { installPromptTemplateVersionRoutes } from './prompt-template-versions.j
 import { installPluginTypeRoutes } from './plugin-types.js';
 import { installAuth } from './auth.js';
 import { installConsoleAssets } from './console-assets.js';
+import { installPortalApi } from '../portal/routes.js';
 import { getAiBudgetUsage } from '../service/ai-budget-usage.js';
 import { answerFrameworkError, installErrorHandling } from './error-handler.js';
 import { buildOpenApi } from './openapi.js';
@@ -136,6 +137,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   installResourceRoutes(app);
   installPromptTemplateVersionRoutes(app);
   installPluginTypeRoutes(app);
+  installPortalApi(app, { analytics });
   installConsoleAssets(app);
 
   return app;
