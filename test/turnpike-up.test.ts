@@ -24,6 +24,8 @@ test('turnpike up: one command runs everything; data survives a restart; Ctrl-C 
     assert.match(tp.output(), new RegExp(`admin token\\s+${token}`), 'the first start prints the admin token');
     assert.match(tp.output(), new RegExp(`http://127.0.0.1:${proxyPort}`), 'prints the proxy URL');
     const admin = new AdminClient(`http://127.0.0.1:${adminPort}`, token);
+    // The portal's try-it goes to this process's own node unless the tenant names another gateway.
+    assert.equal((await admin.call('GET', '/v1/portal/settings')).body.effective_gateway_url, `http://127.0.0.1:${proxyPort}`);
 
     const up = await admin.create('/v1/upstreams', { name: 'echo', targets: [{ host: '127.0.0.1', port: upstream.port }] });
     const svc = await admin.create('/v1/services', { name: 'echo', upstream_id: up.id });

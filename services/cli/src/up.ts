@@ -75,7 +75,10 @@ export async function runUp(o: UpOptions): Promise<void> {
 
     const tokenFile = join(dataDir, 'admin-token');
     const keyring = loadOrCreateKeyring(join(dataDir, 'secret-key'));
+    // The portal's "try it" goes to this process's own node (its port is known once the node listens).
+    let proxyUrl: string | null = null;
     const cp = await startControlPlane({
+      portalGatewayUrl: () => process.env.TP_PORTAL_GATEWAY_URL || proxyUrl,
       keyring,
       pgUrl: pg.url,
       bus,
@@ -114,6 +117,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       budgetLedger: new BudgetLedger({ store: budgetStore, nodeId: 'embedded' }),
     });
     closers.push(['gateway', () => gw.close()]);
+    proxyUrl = `http://${displayHost(o.host)}:${gw.proxyPort}`;
 
     const token = cp.bootstrapToken ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
     const lines = [

@@ -30,6 +30,8 @@ export interface ControlPlaneOptions {
   /** Outbox poll interval (default 1 s) and reconciliation interval (default 60 s). */
   pollIntervalMs?: number | undefined;
   reconcileIntervalMs?: number | undefined;
+  /** The developer portal's "try it" gateway when a tenant sets none (default: env TP_PORTAL_GATEWAY_URL). */
+  portalGatewayUrl?: string | null | (() => string | null) | undefined;
   /** Cap of the publisher's retry backoff after bus errors (default 10 s). */
   maxBackoffMs?: number | undefined;
   /** Where gateway nodes' heartbeats arrive (cluster view, /v1/cluster/nodes); none: the view is empty. */
@@ -74,7 +76,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const log = opts.log ?? stdoutLogger;
   const host = opts.host ?? '127.0.0.1';
   const sql = connectPostgres(opts.pgUrl);
-  const cleanup: Array<() => Promise<void>> = [async () => await sql.end({ timeout: 5 })];
+  // The outbox publisher and the quota aggregation get a small pool of their own: while PostgreSQL is away
+  // or they catch up after it, their retries never hold the connections the admin APIs answer with.
+  const background = connectPostgres(opts.pgUrl, 3);
+  const cleanup: Array<() => Promise<void>> = [async () => await sql.end({ timeout: 5 }), async () => await background.end({ timeout: 5 })];
   const closeAll = async (): Promise<void> => {
     for (const fn of cleanup.splice(0).reverse()) await fn().catch((err: unknown) => log('close_failed', { error: String(err) }));
   };
@@ -83,7 +88,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const applied = await migrate(sql);
     if (applied.length > 0) log('migrations_applied', { versions: applied });
 
-    const publisher = new OutboxPublisher(sql, opts.bus, log, {
+    const publisher = new OutboxPublisher(background, opts.bus, log, {
       pollIntervalMs: opts.pollIntervalMs,
       reconcileIntervalMs: opts.reconcileIntervalMs,
       maxBackoffMs: opts.maxBackoffMs,
@@ -98,7 +103,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     if (opts.quota) {
       const calls = 'nc' in opts.quota ? { nc: opts.quota.nc } : { feed: opts.quota.feed };
-      const aggregator = await startQuotaAggregator({ sql, calls, bus: opts.quota.bus, log });
+      const aggregator = await startQuotaAggregator({ sql: background, calls, bus: opts.quota.bus, log });
       cleanup.push(async () => await aggregator.close());
     }
 
@@ -108,7 +113,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       cleanup.push(async () => sub.stop());
     }
 
-    const rest = buildRestServer({ ctx, analytics: opts.analytics, log, nodes, cacheInvalidation: opts.cacheInvalidation, budgetLedger: opts.budgetLedger });
+    const rest = buildRestServer({ ctx, analytics: opts.analytics, log, nodes, cacheInvalidation: opts.cacheInvalidation, budgetLedger: opts.budgetLedger, portalGatewayUrl: opts.portalGatewayUrl });
     cleanup.push(async () => await rest.close());
     await rest.listen({ host, port: opts.restPort });
     const addr = rest.server.address();

@@ -117,6 +117,12 @@ describe('developer portal API', { timeout: 90_000 }, () => {
     // The other tenant stays closed.
     assert.equal((await portal('POST', '/accounts?tenant=other', { email: 'x@example.com', password: 'long enough pw', display_name: 'X' })).status, 403);
     assert.equal((await portal('GET', '/config?tenant=nope')).status, 404);
+    // The change is in the audit log under its own resource type, and the operator endpoints are documented.
+    const audit = await h.rest('GET', '/v1/audit?resource_type=portal_settings');
+    assert.equal(audit.status, 200, audit.text);
+    assert.ok(audit.json.data.some((e: { action: string; after: { signup?: string } }) => e.action === 'create' && e.after.signup === 'open'));
+    const doc = (await h.rest('GET', '/v1/openapi.json')).json;
+    assert.ok(doc.paths['/v1/portal/settings']?.patch && doc.paths['/v1/portal/developers']?.get);
   });
 
   it('sign-up creates the consumer and the account; bad input answers field paths; a taken email is 409', async () => {

@@ -32,8 +32,11 @@ export const PORTAL_API = '/portal/api/v1';
 
 export interface PortalApiOptions {
   analytics?: AnalyticsStore | undefined;
-  /** The gateway "try it" uses when the tenant sets none (default: env TP_PORTAL_GATEWAY_URL). */
-  gatewayUrl?: string | null | undefined;
+  /**
+   * The gateway "try it" uses when the tenant sets none (default: env TP_PORTAL_GATEWAY_URL); a function when
+   * it is known only later (`turnpike up` starts its node after the control plane).
+   */
+  gatewayUrl?: string | null | (() => string | null) | undefined;
   policy?: Partial<PortalPolicy> | undefined;
 }
 
@@ -50,7 +53,8 @@ function param(req: FastifyRequest, name: string): string {
 
 export function installPortalApi(app: FastifyInstance, opts: PortalApiOptions = {}): void {
   const policy: PortalPolicy = { ...DEFAULT_POLICY, ...opts.policy };
-  const defaultGateway = opts.gatewayUrl !== undefined ? opts.gatewayUrl : (process.env.TP_PORTAL_GATEWAY_URL ?? null) || null;
+  const configured = opts.gatewayUrl !== undefined ? opts.gatewayUrl : (process.env.TP_PORTAL_GATEWAY_URL ?? null) || null;
+  const defaultGateway = (): string | null => (typeof configured === 'function' ? configured() : configured);
 
   const session = async (req: FastifyRequest): Promise<{ s: DeveloperSession; ctx: ServiceContext }> => {
     const s = await authenticateSession(req.svc, req.headers.authorization);
@@ -70,7 +74,7 @@ export function installPortalApi(app: FastifyInstance, opts: PortalApiOptions = 
 
       api.get('/config', async (req) => {
         const tenant = await resolvePortalTenant(req.svc, tenantName(req));
-        const s = await readPortalSettings(req.svc.sql, tenant.id, defaultGateway);
+        const s = await readPortalSettings(req.svc.sql, tenant.id, defaultGateway());
         return { tenant: tenant.name, signup: s.signup, gateway_url: s.effective_gateway_url };
       });
 
@@ -151,7 +155,7 @@ export function installPortalApi(app: FastifyInstance, opts: PortalApiOptions = 
         } catch {
           throw new TurnpikeError('TP_ERR_UNPROCESSABLE', `service ${b.service_id} is not in the catalog`, [{ path: '/service_id', message: 'is not a catalog service' }]);
         }
-        const settings = await readPortalSettings(req.svc.sql, s.tenant.id, defaultGateway);
+        const settings = await readPortalSettings(req.svc.sql, s.tenant.id, defaultGateway());
         return await tryRequest(settings.effective_gateway_url, entry, b);
       });
 
@@ -170,8 +174,8 @@ export function installPortalApi(app: FastifyInstance, opts: PortalApiOptions = 
   });
 
   // Operators (admin token, the /v1 auth hook): the tenant's portal settings and its developer accounts.
-  app.get('/v1/portal/settings', async (req) => await getPortalSettings(req.svc, defaultGateway));
-  app.patch('/v1/portal/settings', async (req) => await updatePortalSettings(req.svc, req.body, defaultGateway));
+  app.get('/v1/portal/settings', async (req) => await getPortalSettings(req.svc, defaultGateway()));
+  app.patch('/v1/portal/settings', async (req) => await updatePortalSettings(req.svc, req.body, defaultGateway()));
   app.get('/v1/portal/developers', async (req) => {
     const auth = authOf(req.svc);
     authorize(auth, 'consumers', 'read');

@@ -1,6 +1,8 @@
 // Drains unpublished outbox rows, in revision order, into the ConfigBus: entity puts/deletes, then
 // `meta.revision`; rows are marked published in the same transaction. Runs right after each committed
 // write (notify), on a poll, and at start; bus errors are retried with backoff and never crash the process.
+// The backoff paces the poll and the retry timer only: a committed write always tries at once, so the first
+// change after PostgreSQL or NATS come back is published right away, not when the backoff runs out.
 import type { Sql, TransactionSql } from 'postgres';
 import { META_REVISION_KEY, entityKey, type ConfigBus, type EntityKind } from '@turnpike/common';
 import type { Logger } from '../log.js';
@@ -101,21 +103,26 @@ export class OutboxPublisher {
   async start(): Promise<void> {
     await this.drain();
     await this.reconcile().catch(() => undefined);
-    this.#pollTimer = setInterval(() => this.notify(), this.#pollMs);
+    this.#pollTimer = setInterval(() => this.#poll(), this.#pollMs);
     this.#pollTimer.unref();
     this.#reconcileTimer = setInterval(() => void this.reconcile().catch(() => undefined), this.#reconcileMs);
     this.#reconcileTimer.unref();
   }
 
-  /** Asks for a drain soon (called after every committed write); cheap and never throws. */
+  /** Asks for a drain now (called after every committed write), backoff or not; cheap and never throws. */
   notify(): void {
     if (this.#stopped) return;
     if (this.#draining) {
       this.#again = true;
       return;
     }
-    if (Date.now() < this.#retryAt) return;
     void this.drain();
+  }
+
+  /** The poll's and the retry timer's drain: waits out the backoff after failures. */
+  #poll(): void {
+    if (Date.now() < this.#retryAt) return;
+    this.notify();
   }
 
   /** Last revision this process published to meta.revision (null before the first). */
@@ -150,7 +157,9 @@ export class OutboxPublisher {
         this.#retryAt = Date.now() + delay;
         this.#log('config_publish_failed', { error: String(err), failures: this.#failures, retry_in_ms: delay });
         clearTimeout(this.#retryTimer);
-        this.#retryTimer = setTimeout(() => this.notify(), delay);
+        // A write committed during the failed attempt gets one try of its own at once.
+        const woken = this.#again;
+        this.#retryTimer = setTimeout(() => (woken ? this.notify() : this.#poll()), woken ? 0 : delay);
         this.#retryTimer.unref();
       } finally {
         this.#draining = false;

@@ -2,6 +2,7 @@
 // `X-Turnpike-Tenant` header every authenticated operation accepts.
 import type { TSchema } from '@sinclair/typebox';
 import { AuditEntry, MemberPut, Member, Tenant, TenantCreate, TenantUpdate, Token, TokenCreate, TokenCreated, User, UserCreate } from '../service/admin-schemas.js';
+import { PortalSettingsUpdate } from '../portal/schemas.js';
 import { createParameters, createdHeaders, etagHeaders, listParameters, notModified, pageSchema, preconditionFailed, readParameters, writeParameters } from './openapi-http.js';
 
 type Json = Record<string, unknown>;
@@ -32,10 +33,34 @@ export function adminSchemas(): Json {
     TokenCreate: plain(TokenCreate),
     TokenCreated: plain(TokenCreated),
     AuditEntry: plain(AuditEntry),
+    PortalSettingsUpdate: plain(PortalSettingsUpdate),
+    PortalSettings: {
+      type: 'object',
+      required: ['signup', 'gateway_url', 'effective_gateway_url', 'updated_at'],
+      properties: {
+        signup: { type: 'string', enum: ['open', 'closed'], description: 'whether developers may sign up themselves (default closed)' },
+        gateway_url: { type: ['string', 'null'], description: "the tenant's gateway base URL for the portal's try-it; null: the control plane's default" },
+        effective_gateway_url: { type: ['string', 'null'], description: 'what try-it uses (gateway_url, else TP_PORTAL_GATEWAY_URL); null: try-it is unavailable' },
+        updated_at: { type: ['string', 'null'], format: 'date-time' },
+      },
+    },
+    Developer: {
+      type: 'object',
+      required: ['id', 'email', 'display_name', 'tenant', 'username', 'created_at', 'locked_until'],
+      properties: {
+        id: { type: 'string', format: 'uuid', description: "the developer's consumer id" },
+        email: { type: 'string' },
+        display_name: { type: 'string' },
+        tenant: { type: 'string' },
+        username: { type: 'string', description: "the consumer's username" },
+        created_at: { type: 'string', format: 'date-time' },
+        locked_until: { type: ['string', 'null'], format: 'date-time', description: 'set while failed sign-ins keep the account locked' },
+      },
+    },
   };
 }
 
-export const ADMIN_TAGS = ['tenants', 'users', 'tokens', 'audit'];
+export const ADMIN_TAGS = ['tenants', 'users', 'tokens', 'audit', 'portal'];
 
 export function adminPaths(): Json {
   const std = { '400': err('BadRequest'), '401': err('Unauthorized'), '403': err('Forbidden') };
@@ -43,6 +68,20 @@ export function adminPaths(): Json {
   const write = { ...std, '409': err('Conflict'), '422': err('Unprocessable') };
   const page = (name: string): Json => json(pageSchema(ref(name)));
   return {
+    // The developer portal's operator side (the portal's own API is /portal/api/v1, docs/portal.md).
+    '/v1/portal/settings': {
+      get: { tags: ['portal'], operationId: 'getPortalSettings', summary: "The tenant's developer portal settings", responses: { '200': { description: 'settings', ...json(ref('PortalSettings')) }, ...std } },
+      patch: {
+        tags: ['portal'],
+        operationId: 'updatePortalSettings',
+        summary: 'Open or close self sign-up, set the try-it gateway (admin)',
+        requestBody: { required: true, ...json(ref('PortalSettingsUpdate')) },
+        responses: { '200': { description: 'settings', ...json(ref('PortalSettings')) }, ...write },
+      },
+    },
+    '/v1/portal/developers': {
+      get: { tags: ['portal'], operationId: 'listPortalDevelopers', summary: "The tenant's developer accounts (first 1,000)", responses: { '200': { description: 'developers', ...json({ type: 'object', required: ['data'], properties: { data: { type: 'array', items: ref('Developer') } } }) }, ...std } },
+    },
     '/v1/tenants': {
       get: { tags: ['tenants'], operationId: 'listTenants', summary: 'Tenants the token has a role in (a superuser: all)', parameters: listParameters(['name']), responses: { '200': { description: 'a page', ...page('Tenant') }, ...std } },
       post: {

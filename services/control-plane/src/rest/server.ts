@@ -35,6 +35,8 @@ export interface RestServerOptions {
   cacheInvalidation?: CacheInvalidationChannel | null | undefined;
   /** The AI budget ledger the gateway nodes write (NATS KV); none: GET /v1/ai-budgets/{id}/usage answers 503. */
   budgetLedger?: BudgetLedgerStore | null | undefined;
+  /** The portal's "try it" gateway when a tenant sets none (see PortalApiOptions.gatewayUrl). */
+  portalGatewayUrl?: string | null | (() => string | null) | undefined;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -137,7 +139,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   installResourceRoutes(app);
   installPromptTemplateVersionRoutes(app);
   installPluginTypeRoutes(app);
-  installPortalApi(app, { analytics });
+  installPortalApi(app, { analytics, ...(opts.portalGatewayUrl !== undefined ? { gatewayUrl: opts.portalGatewayUrl } : {}) });
   installConsoleAssets(app);
 
   return app;

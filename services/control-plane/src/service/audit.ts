@@ -27,7 +27,7 @@ interface AuditRow extends Omit<AuditEntry, 'at'> {
 
 export const AUDIT_PARAMS = ['from', 'to', 'actor', 'resource_type', 'resource_id', 'action', 'limit', 'cursor'] as const;
 const ACTIONS = new Set(['create', 'update', 'delete']);
-const RESOURCE_TYPES = new Set(['upstreams', 'services', 'routes', 'consumers', 'keys', ...RESOURCE_KINDS, 'tenants', 'users', 'members', 'tokens']);
+const RESOURCE_TYPES = new Set(['upstreams', 'services', 'routes', 'consumers', 'keys', ...RESOURCE_KINDS, 'tenants', 'users', 'members', 'tokens', 'portal_settings']);
 
 function parseTime(v: string): Date | null {
   if (/^\d{1,16}$/.test(v)) return new Date(Number(v));
