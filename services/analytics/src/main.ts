@@ -1,7 +1,8 @@
-// Standalone ingester process: TP_NATS_URL, TP_CLICKHOUSE_URL, TP_CLICKHOUSE_DATABASE (default turnpike),
+// Standalone ingester process: TP_NATS_URL (one server or a comma-separated list), TP_NATS_REPLICAS, TP_CLICKHOUSE_URL, TP_CLICKHOUSE_DATABASE (default turnpike),
 // TP_INGEST_BATCH_MAX / TP_INGEST_INSERT_MAX / TP_INGEST_RETRY_MAX_MS, and retention
 // (TP_ANALYTICS_RETENTION_DAYS, TP_ANALYTICS_ROLLUP_RETENTION_DAYS, TP_ANALYTICS_RETENTION_INTERVAL_MS).
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { natsReplicas, natsServers } from '@turnpike/common';
 import { startIngester, type Ingester } from './ingester/ingester.js';
 import { jsonLog } from './log.js';
 import { ClickHouseStore } from './stores/clickhouse-store.js';
@@ -32,7 +33,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  const natsUrl = process.env.TP_NATS_URL ?? 'nats://127.0.0.1:4222';
+  const servers = natsServers(process.env, 'nats://127.0.0.1:4222');
+  const replicas = natsReplicas(process.env);
   const chUrl = process.env.TP_CLICKHOUSE_URL;
   if (!chUrl) throw new Error('TP_CLICKHOUSE_URL is required (e.g. http://127.0.0.1:8123)');
   const database = process.env.TP_CLICKHOUSE_DATABASE ?? 'turnpike';
@@ -44,13 +46,13 @@ async function main(): Promise<void> {
   const retentionEveryMs = intEnv('TP_ANALYTICS_RETENTION_INTERVAL_MS', 3_600_000, 60_000);
 
   store = await ClickHouseStore.open(chUrl, database);
-  nc = await connect({ servers: natsUrl, name: 'turnpike-ingester', maxReconnectAttempts: -1 });
-  ingester = await startIngester({ nc, store, batchMax, insertMax, nakMaxDelayMs, log: jsonLog });
+  nc = await connect({ servers, name: 'turnpike-ingester', maxReconnectAttempts: -1 });
+  ingester = await startIngester({ nc, store, batchMax, insertMax, nakMaxDelayMs, replicas, log: jsonLog });
   // Several ingesters may run the same drops: DROP PARTITION of a dropped partition fails and is logged.
   if (policy.rawDays > 0 || policy.rollupDays > 0) retention = startRetention(store.sqlRunner, database, policy, retentionEveryMs, jsonLog);
   if (stopping) return;
   // The one line other processes wait for.
-  process.stdout.write(JSON.stringify({ event: 'ready', service: 'ingester', nats: natsUrl, database }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'ready', service: 'ingester', nats: nc.getServer(), database }) + '\n');
 }
 
 /** A whole-number setting from the environment, at least `min`; anything else stops the process. */

@@ -51,6 +51,11 @@ export function insertCallsQuery(db: string, records: readonly CallRecord[]): st
   return body;
 }
 
+/** The statement of a RowBinary INSERT of call records (clickhouse/row-binary.ts writes the data). */
+export function insertCallsRowBinaryStatement(db: string): string {
+  return sql`INSERT INTO ${ident(db)}.calls (${join(CALL_COLUMNS.map((c) => ident(c)), ', ')}) FORMAT RowBinary`.text;
+}
+
 /** One JSONEachRow line. ts goes in as Unix seconds, which every version parses time-zone free. */
 export function encodeCallRow(r: CallRecord): string {
   return JSON.stringify({

@@ -268,6 +268,21 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(got[0]?.path, 'a\uFFFDb');
     }));
 
+  test(`${name}: values at the edges of their column types come back intact`, opts, () =>
+    withStore(async (s) => {
+      // String lengths around the one-, two- and three-byte length prefixes of RowBinary (127/128, 16383/16384
+      // bytes), multi-byte characters across them, 64-bit counts past 2^32, a status of 65535, tiny and huge
+      // floats, the last representable second.
+      const rs = [
+        call({ ts: BASE + 1, path: 'p'.repeat(127), user_agent: 'u'.repeat(128), captured: 'c'.repeat(16_383), bytes_out: 2 ** 32 + 5 }),
+        call({ ts: BASE + 2, path: 'é'.repeat(64), user_agent: '😀'.repeat(40), captured: 'x'.repeat(16_384), bytes_in: Number.MAX_SAFE_INTEGER, status: 65535 }),
+        call({ ts: BASE + 3, upstream_latency_ms: 1e-9, total_latency_ms: 1e12, ai_cost_usd: 0.000001, ai_prompt_tokens: 4_000_000_000, ai_model: 'm'.repeat(300) }),
+      ];
+      await s.insert(rs);
+      const got = await s.calls({ from: BASE, to: BASE + 10 });
+      assert.deepEqual(got, [rs[2], rs[1], rs[0]].map((r) => ({ ...r })));
+    }));
+
   test(`${name}: invalid filters and records are refused with TP_ERR_VALIDATION`, opts, () =>
     withStore(async (s) => {
       const isValidation = (e: unknown): boolean => e instanceof TurnpikeError && e.code === 'TP_ERR_VALIDATION';

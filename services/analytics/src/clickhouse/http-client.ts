@@ -33,13 +33,22 @@ export class ClickHouseHttpClient implements SqlRunner {
   }
 
   async exec(text: string): Promise<string> {
+    return await this.#post(this.#path, text);
+  }
+
+  /** The statement in the URL, the data as the body: binary data cannot follow a statement in the body. */
+  async insert(statement: string, data: Buffer): Promise<void> {
+    await this.#post(`${this.#path}&query=${encodeURIComponent(statement)}`, data);
+  }
+
+  async #post(path: string, data: string | Buffer): Promise<string> {
     let res;
     try {
       res = await this.#pool.request({
         method: 'POST',
-        path: this.#path,
+        path,
         headers: this.#headers,
-        body: text,
+        body: data,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
         signal: AbortSignal.timeout(this.#timeoutMs),

@@ -58,6 +58,8 @@ ORDER BY (toStartOfHour(ts), request_id)`,
 /** What a store needs from its transport: run one statement, get the response text. */
 export interface SqlRunner {
   exec(text: string): Promise<string>;
+  /** An INSERT whose data is binary (`… FORMAT RowBinary`): the statement apart from the bytes. Optional. */
+  insert?(statement: string, data: Buffer): Promise<void>;
 }
 
 /**

@@ -29,6 +29,8 @@ export interface CallsReaderOptions {
   windowMax?: number;
   nakDelayMs?: number;
   log?: Logger;
+  /** Copies of the calls stream if this reader creates it (TP_NATS_REPLICAS; default 1). */
+  replicas?: number;
 }
 
 export interface CallsReader {
@@ -51,7 +53,7 @@ export async function startCallsReader(opts: CallsReaderOptions): Promise<CallsR
   let busy: Promise<void> = Promise.resolve();
 
   const open = async (): Promise<ConsumerMessages> => {
-    await ensureCallsStream(nc);
+    await ensureCallsStream(nc, { replicas: opts.replicas ?? 1 });
     await ensureIngestConsumer(nc, opts.durableName, 60_000);
     const consumer = await jetstream(nc).consumers.get(CALLS_STREAM, opts.durableName);
     return await consumer.consume({ max_messages: windowMax * 2 });

@@ -30,6 +30,8 @@ export interface IngesterOptions {
   /** How many recently inserted request ids to remember for skipping redelivered records. */
   recentIds?: number;
   log?: Logger;
+  /** Copies of the calls stream if this ingester creates it (TP_NATS_REPLICAS; default 1). */
+  replicas?: number;
 }
 
 export interface IngesterStats {
@@ -67,7 +69,7 @@ export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
   const ackWaitMs = 60_000;
 
   const connect = async (): Promise<Consumer> => {
-    await ensureCallsStream(nc);
+    await ensureCallsStream(nc, { replicas: opts.replicas ?? 1 });
     await ensureIngestConsumer(nc, durable, ackWaitMs);
     return await jetstream(nc).consumers.get(CALLS_STREAM, durable);
   };

@@ -2,13 +2,14 @@
 // provide the transport, so both answer every question with the same SQL.
 import type { AnalyticsStore, CallRecord, CallsFilter, TimeseriesFilter, TimeseriesPoint, TopEntry, TopFilter, TrendPoint } from '@turnpike/common';
 import { TurnpikeError } from '@turnpike/common';
-import { parseCallRecord } from '../call-record.js';
+import { parseCallRecord, type StoredCallRecord } from '../call-record.js';
 import { isIdentifier } from '../clickhouse/escape.js';
 import { timeseriesPointFromRow, timeseriesQuery, topEntryFromRow, topQuery } from '../clickhouse/aggregates.js';
 import { migrate, type SqlRunner } from '../clickhouse/schema.js';
 import { rollupPointFromRow, rollupQuery, ROLLUP_1H, ROLLUP_1M, type RollupFilter, type RollupPoint } from '../clickhouse/rollups.js';
 import { dropExpiredPartitions, type DroppedPartition, type RetentionPolicy } from '../clickhouse/retention.js';
-import { callFromRow, callsQuery, insertCallsQuery, parseRows, trendPointFromRow, trendQuery } from '../queries.js';
+import { encodeCallsRowBinary } from '../clickhouse/row-binary.js';
+import { callFromRow, callsQuery, insertCallsQuery, insertCallsRowBinaryStatement, parseRows, trendPointFromRow, trendQuery } from '../queries.js';
 
 // One INSERT per this many rows keeps each request body to a few MB.
 const INSERT_CHUNK = 10_000;
@@ -28,14 +29,17 @@ export abstract class SqlAnalyticsStore implements AnalyticsStore {
   }
 
   async insert(records: CallRecord[]): Promise<void> {
-    const valid: CallRecord[] = [];
+    const valid: StoredCallRecord[] = [];
     for (const r of records) {
       const p = parseCallRecord(r);
       if (typeof p === 'string') throw new TurnpikeError('TP_ERR_VALIDATION', `invalid call record ${JSON.stringify(r?.request_id)}: ${p}`);
       valid.push(p);
     }
     for (let i = 0; i < valid.length; i += INSERT_CHUNK) {
-      await this.runner.exec(insertCallsQuery(this.database, valid.slice(i, i + INSERT_CHUNK)));
+      const chunk = valid.slice(i, i + INSERT_CHUNK);
+      // RowBinary where the transport takes binary data (the ClickHouse server); JSONEachRow otherwise (chdb).
+      if (this.runner.insert) await this.runner.insert(insertCallsRowBinaryStatement(this.database), encodeCallsRowBinary(chunk));
+      else await this.runner.exec(insertCallsQuery(this.database, chunk));
     }
   }
 
