@@ -163,7 +163,7 @@ describe('lambda integration through the gateway proxy', { timeout: 60_000 }, ()
     const e = JSON.parse(r.text) as Json;
     const svc = services.get('v1')!;
     assert.equal(e.version, '1.0');
-    assert.equal(e.resource, '/v1/items/42');
+    assert.equal(e.resource, '/v1/items/{id}', 'the resource is the route template');
     assert.equal(e.path, '/v1/items/42');
     assert.equal(e.httpMethod, 'POST');
     assert.equal(e.headers['x-multi'], 'm2', 'single-value headers hold the last value');
@@ -189,7 +189,7 @@ describe('lambda integration through the gateway proxy', { timeout: 60_000 }, ()
     assert.equal(c.requestId, r.requestId);
     assert.equal(c.extendedRequestId, r.requestId);
     assert.equal(c.path, '/v1/items/42');
-    assert.equal(c.resourcePath, '/v1/items/42');
+    assert.equal(c.resourcePath, '/v1/items/{id}');
     assert.equal(c.httpMethod, 'POST');
     assert.equal(c.protocol, 'HTTP/1.1');
     assert.equal(c.domainName, 'fn.example.test');
@@ -216,7 +216,7 @@ describe('lambda integration through the gateway proxy', { timeout: 60_000 }, ()
     const e = JSON.parse(r.text) as Json;
     const svc = services.get('v2')!;
     assert.equal(e.version, '2.0');
-    assert.equal(e.routeKey, '$default');
+    assert.equal(e.routeKey, 'ANY /v2/items/{id}', 'the route takes any method');
     assert.equal(e.rawPath, '/v2/items/7');
     assert.equal(e.rawQueryString, 'a=1&a=2&q=%C3%A9');
     assert.deepEqual(e.cookies, ['c1=v1', 'c2=v2']);
@@ -237,7 +237,7 @@ describe('lambda integration through the gateway proxy', { timeout: 60_000 }, ()
     assert.equal(c.domainPrefix, 'api');
     assert.deepEqual(c.http, { method: 'GET', path: '/v2/items/7', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'lambda-test/2' });
     assert.equal(c.requestId, r.requestId);
-    assert.equal(c.routeKey, '$default');
+    assert.equal(c.routeKey, 'ANY /v2/items/{id}');
     assert.equal(c.stage, '$default');
     assert.ok(c.timeEpoch >= before - 1000 && c.timeEpoch <= Date.now() + 1000);
     assert.match(c.time, /^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);

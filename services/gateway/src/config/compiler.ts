@@ -121,6 +121,8 @@ export interface CompiledRoute {
   id: string;
   service: CompiledService;
   stripPath: boolean;
+  /** The route takes any method (no `methods` list): a Lambda event's routeKey says ANY. */
+  anyMethod: boolean;
   keyAuth: KeyAuthPolicy | null;
   /** request-size-limiting (plugins/chain.ts); null: the node's limit only. */
   sizeLimit: SizeLimitPolicy | null;

@@ -389,7 +389,7 @@ export class RoutingCompiler {
       headers: data.headers,
       query: data.query,
       rank: this.#rank.get(key)!,
-      value: { id, service, stripPath: data.strip_path, series: null, ...policies },
+      value: { id, service, stripPath: data.strip_path, anyMethod: data.methods.length === 0, series: null, ...policies },
     };
   }
 }

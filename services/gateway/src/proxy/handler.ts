@@ -38,7 +38,7 @@ import { upstreamAddrOf } from './upstream-addr.js';
 import type { TracingConfig } from '../tracing/config.js';
 import type { RequestTrace, TracedRequest } from '../tracing/request-trace.js';
 import type { AiRuntime } from '../ai/runtime.js';
-import type { LambdaAuthorizer } from '../integrations/lambda/event.js';
+import { awsRouteTemplate, type LambdaAuthorizer } from '../integrations/lambda/event.js';
 import type { RequestTracer } from '../tracing/tracer.js';
 import { RETRY_5XX, RETRY_CONNECT_FAILURE, countsAsFailure, failureCondition, isIdempotent, unavailableCode, type CompiledResilience } from '../upstream/resilience.js';
 import { appendPairs, clientAddress, collectedHeader, noted } from './request-reading.js';
@@ -271,6 +271,8 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   prefixLength = 0;
   /** The route's path parameters as matched (a lambda integration's event reads them). */
   pathParams: Record<string, string> = NO_PARAMS;
+  /** The route path that matched, as configured (RouteMatch.path). */
+  routePath = '';
   /** A verified JWT's claims (jwt-auth), for a lambda integration's authorizer context; null for none. */
   claims: Readonly<Record<string, unknown>> | null = null;
   priorXff = '';
@@ -1396,6 +1398,7 @@ function handleRequest(deps: ProxyDeps, res: HttpResponse, req: HttpRequest): vo
   ex.chunked = chunked;
   ex.prefixLength = match.prefixLength;
   ex.pathParams = match.params;
+  ex.routePath = match.path;
   ex.priorXff = hForwardedFor;
   ex.priorForwarded = hForwarded;
   ex.priorVia = hVia;
@@ -1767,6 +1770,8 @@ function proceedLambda(ex: Exchange): void {
       requestId: ex.requestId,
       timeEpochMs: ex.ts,
       pathParameters: ex.pathParams,
+      routeTemplate: awsRouteTemplate(ex.routePath),
+      anyMethod: route.anyMethod,
       routeId: route.id,
       serviceId: route.service.id,
       authorizer: lambdaAuthorizer(ex),

@@ -47,6 +47,8 @@ export interface RouteMatch<T> {
   params: Record<string, string>;
   /** Length of the request path prefix the route path covered (for strip_path). */
   prefixLength: number;
+  /** The route path that matched, as configured (`/users/{id}`, `~regex`): Lambda events name it. */
+  path: string;
 }
 
 const KIND: Record<MatchKind, number> = { exact: 0, prefix: 1, regex: 2, present: 3, absent: 4 };
@@ -106,6 +108,8 @@ function matchersHold(ms: readonly CompiledMatcher[], req: RequestView | undefin
 
 interface Terminal<T> {
   routeId: string;
+  /** The route path this terminal stands for, as configured. */
+  path: string;
   value: T;
   priority: number;
   paramNames: readonly string[];
@@ -485,6 +489,7 @@ export class Router<T> {
       const paramNames = segments.filter((s) => s.param !== null).map((s) => s.param as string);
       const t: Terminal<T> = {
         routeId: spec.id,
+        path,
         value: spec.value,
         priority: spec.priority,
         paramNames,
@@ -625,7 +630,7 @@ function matchRegex<T>(ix: RegexIndex<T>, method: string, path: string, req: Req
     if (t.matchers !== null && !matchersHold(t.matchers, req)) continue;
     const params: Record<string, string> = {};
     if (m.groups) for (const key in m.groups) if (m.groups[key] !== undefined) params[key] = m.groups[key];
-    return { value: t.value, routeId: t.routeId, params, prefixLength: m[0].length };
+    return { value: t.value, routeId: t.routeId, params, prefixLength: m[0].length, path: t.path };
   }
   return null;
 }
@@ -708,7 +713,7 @@ class Search<T> {
     const best = this.best!;
     const params: Record<string, string> = {};
     for (let i = 0; i < best.paramNames.length; i++) params[best.paramNames[i] as string] = this.bestParams[i] as string;
-    return { value: best.value, routeId: best.routeId, params, prefixLength: this.bestEnd };
+    return { value: best.value, routeId: best.routeId, params, prefixLength: this.bestEnd, path: best.path };
   }
 
   /** `pos`: start of the next segment; `end`: end of the path matched so far. */

@@ -2,7 +2,7 @@
 // HTTP APIs": the payload format 1.0 and 2.0 structures), built from the request those examples describe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clfTime, compileBinaryMediaTypes, eventV1, eventV2, isBinaryV1, isBinaryV2, type LambdaRequest } from './event.js';
+import { awsRouteTemplate, clfTime, compileBinaryMediaTypes, eventV1, eventV2, isBinaryV1, isBinaryV2, type LambdaRequest } from './event.js';
 
 // 1583348638390 is the 2.0 example's timeEpoch; `12/Mar/2020:19:03:58 +0000` in the example is another moment,
 // so time strings are checked against clfTime (pinned below) rather than copied.
@@ -22,12 +22,40 @@ function exampleRequest(over: Partial<LambdaRequest> = {}): LambdaRequest {
     requestId: 'id',
     timeEpochMs: EPOCH,
     pathParameters: { parameter1: 'value1' },
+    // AWS's 2.0 example comes through its $default route (no template).
+    routeTemplate: null,
+    anyMethod: false,
     routeId: 'route-id',
     serviceId: 'api-id',
     authorizer: null,
     ...over,
   };
 }
+
+test("route templates in API Gateway's syntax: {name} stays, a catch-all becomes greedy, a regex route has none", () => {
+  assert.equal(awsRouteTemplate('/pets/{id}'), '/pets/{id}');
+  assert.equal(awsRouteTemplate('/files/{rest*}'), '/files/{rest+}');
+  assert.equal(awsRouteTemplate('/a/{x}/b/{tail*}'), '/a/{x}/b/{tail+}');
+  assert.equal(awsRouteTemplate('~/re/(?<n>[0-9]+)$'), null);
+  assert.equal(awsRouteTemplate('/'), '/');
+});
+
+test('routeKey and resource name the matched route: METHOD or ANY and its template; the path stays what was asked', () => {
+  const pets = { method: 'GET', path: '/pets/7', pathParameters: { id: '7' }, routeTemplate: '/pets/{id}' };
+  const v2 = eventV2(exampleRequest(pets)) as { routeKey: string; rawPath: string; requestContext: { routeKey: string } };
+  assert.equal(v2.routeKey, 'GET /pets/{id}');
+  assert.equal(v2.requestContext.routeKey, 'GET /pets/{id}');
+  assert.equal(v2.rawPath, '/pets/7');
+  const any = eventV2(exampleRequest({ ...pets, method: 'DELETE', anyMethod: true, routeTemplate: '/files/{rest+}' })) as { routeKey: string };
+  assert.equal(any.routeKey, 'ANY /files/{rest+}');
+  const v1 = eventV1(exampleRequest(pets), null) as { resource: string; path: string; requestContext: { resourcePath: string; path: string } };
+  assert.equal(v1.resource, '/pets/{id}');
+  assert.equal(v1.requestContext.resourcePath, '/pets/{id}');
+  assert.equal(v1.path, '/pets/7');
+  // A regex route: no template, so the $default route key and the path as the resource.
+  assert.equal((eventV2(exampleRequest({ routeTemplate: null })) as { routeKey: string }).routeKey, '$default');
+  assert.equal((eventV1(exampleRequest({ routeTemplate: null, path: '/re/5' }), null) as { resource: string }).resource, '/re/5');
+});
 
 test('clfTime formats API Gateway request times', () => {
   assert.equal(clfTime(Date.UTC(2020, 2, 12, 19, 3, 58)), '12/Mar/2020:19:03:58 +0000');
@@ -73,7 +101,7 @@ test('format 2.0 leaves out cookies, query, body and pathParameters when there a
 });
 
 test("format 1.0 matches AWS's example: last value in the single-value maps, every value in the multi-value ones", () => {
-  const e = eventV1(exampleRequest({ method: 'GET', headers: ['header1', 'value1', 'header2', 'value1', 'header2', 'value2'], body: Buffer.from('Hello from Lambda!'), pathParameters: {} }), null);
+  const e = eventV1(exampleRequest({ method: 'GET', headers: ['header1', 'value1', 'header2', 'value1', 'header2', 'value2'], body: Buffer.from('Hello from Lambda!'), pathParameters: {}, routeTemplate: '/my/path' }), null);
   assert.deepEqual(e, {
     version: '1.0',
     resource: '/my/path',

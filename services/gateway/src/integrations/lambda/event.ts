@@ -38,9 +38,27 @@ export interface LambdaRequest {
   readonly timeEpochMs: number;
   /** The route's path parameters (`{name}` segments); empty when it has none. */
   readonly pathParameters: Readonly<Record<string, string>>;
+  /** The matched route path in API Gateway's syntax (awsRouteTemplate); null for a regex route. */
+  readonly routeTemplate: string | null;
+  /** The route takes any method: routeKey `ANY /path` rather than `GET /path`. */
+  readonly anyMethod: boolean;
   readonly routeId: string;
   readonly serviceId: string;
   readonly authorizer: LambdaAuthorizer | null;
+}
+
+/**
+ * A Turnpike route path in API Gateway's resource syntax: `{name}` stays, a catch-all `{name*}` becomes the
+ * greedy `{name+}`; a regex path (`~…`) has no such form (null: the event says `$default`).
+ */
+export function awsRouteTemplate(path: string): string | null {
+  if (path === '' || path.charCodeAt(0) === 126 /* ~ */) return null;
+  return path.includes('*}') ? path.replace(/\{([^{}/]+)\*\}/g, '{$1+}') : path;
+}
+
+/** API Gateway's routeKey of the request: `GET /pets/{id}`, `ANY /pets/{id}`, or `$default` without a template. */
+function routeKey(r: LambdaRequest): string {
+  return r.routeTemplate === null ? '$default' : `${r.anyMethod ? 'ANY' : r.method} ${r.routeTemplate}`;
 }
 
 /** A binary_media_types list compiled: exact types and `type/*` prefixes (lower case). */
@@ -150,7 +168,8 @@ export function eventV1(r: LambdaRequest, binaryTypes: BinaryMediaTypes | null):
   const a = r.authorizer;
   return {
     version: '1.0',
-    resource: r.path,
+    // The resource is the route's template (`/pets/{id}`), the path what was requested (`/pets/7`).
+    resource: r.routeTemplate ?? r.path,
     path: r.path,
     httpMethod: r.method,
     headers,
@@ -185,7 +204,7 @@ export function eventV1(r: LambdaRequest, binaryTypes: BinaryMediaTypes | null):
       requestTime: clfTime(r.timeEpochMs),
       requestTimeEpoch: r.timeEpochMs,
       resourceId: r.routeId,
-      resourcePath: r.path,
+      resourcePath: r.routeTemplate ?? r.path,
       stage: STAGE,
     },
     pathParameters: hasParams(r.pathParameters) ? r.pathParameters : null,
@@ -225,7 +244,7 @@ export function eventV2(r: LambdaRequest): object {
   const a = r.authorizer;
   const event: Record<string, unknown> = {
     version: '2.0',
-    routeKey: '$default',
+    routeKey: routeKey(r),
     rawPath: r.path,
     rawQueryString: r.query,
   };
@@ -241,7 +260,7 @@ export function eventV2(r: LambdaRequest): object {
   context.domainPrefix = domainPrefix(r.domainName);
   context.http = { method: r.method, path: r.path, protocol: 'HTTP/1.1', sourceIp: r.sourceIp, userAgent: r.userAgent };
   context.requestId = r.requestId;
-  context.routeKey = '$default';
+  context.routeKey = event.routeKey;
   context.stage = STAGE;
   context.time = clfTime(r.timeEpochMs);
   context.timeEpoch = r.timeEpochMs;
