@@ -242,9 +242,10 @@ describe('three gateway nodes behind haproxy: PostgreSQL, ClickHouse and the con
     const down = await postRoute('while-pg-down', 3_000);
     assert.ok(!down.startsWith('2'), `a write while PostgreSQL is down fails: ${down}`);
     await pg.start();
-    // The control plane's pool also serves the quota aggregator, which catches up on the call batches of the
-    // outage first: the first write can wait several seconds for a connection (reported, not hidden).
-    const config = await configChangeReachesEveryNode('pg', 40_000);
+    // The publisher and the quota aggregator (catching up on the outage's call batches) have a pool of their
+    // own and pool connections retry within 0.5 s, so the first write answers within about a second
+    // (test/control-plane-pg-outage.test.ts holds that bound; this allows for the loaded machine).
+    const config = await configChangeReachesEveryNode('pg', 5_000);
     const logMs = await callLogConverges('pg', sent);
     // What the control plane logged as failing meanwhile (its pool's users: admin API, publisher, quota aggregator).
     const failed = new Map<string, number>();

@@ -12,9 +12,11 @@ export const CALLS_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 /** JetStream drops a re-published batch with the same msgID within this window. */
 export const CALLS_DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
 
-export function callsStreamConfig(): Partial<StreamConfig> & { name: string } {
+/** The stream as it is created, on `replicas` servers of the NATS cluster (TP_NATS_REPLICAS). */
+export function callsStreamConfig(replicas = 1): Partial<StreamConfig> & { name: string } {
   return {
     name: CALLS_STREAM,
+    num_replicas: replicas,
     subjects: [`${CALLS_SUBJECT_PREFIX}.>`],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
@@ -23,8 +25,8 @@ export function callsStreamConfig(): Partial<StreamConfig> & { name: string } {
   };
 }
 
-/** Creates the calls stream if it does not exist; an existing stream is left as it is. */
-export async function ensureCallsStream(nc: NatsConnection, opts: { timeoutMs?: number } = {}): Promise<void> {
+/** Creates the calls stream if it does not exist; an existing stream is left as it is (its replicas too). */
+export async function ensureCallsStream(nc: NatsConnection, opts: { timeoutMs?: number; replicas?: number } = {}): Promise<void> {
   const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5_000 });
   try {
     await jsm.streams.info(CALLS_STREAM);
@@ -33,7 +35,7 @@ export async function ensureCallsStream(nc: NatsConnection, opts: { timeoutMs?: 
     if (!(e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound)) throw e;
   }
   try {
-    await jsm.streams.add(callsStreamConfig());
+    await jsm.streams.add(callsStreamConfig(opts.replicas));
   } catch (e) {
     // Another node (or the ingester) created it between our info and add with other settings.
     if (!(e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE)) throw e;

@@ -11,8 +11,9 @@ export { InMemoryBudgetLedgerStore, NatsBudgetLedgerStore, type BudgetLedgerStor
 export * from './analytics.js';
 export type * from './config-bus/types.js';
 export { InProcessConfigBus } from './config-bus/in-process.js';
-export { NatsKvConfigBus } from './config-bus/nats-kv.js';
+export { NatsKvConfigBus, kvBucketOptions } from './config-bus/nats-kv.js';
 export { subscribeJson, type JsonSubscription } from './nats-subscription.js';
+export { MAX_NATS_REPLICAS, natsReplicas, natsServers } from './nats-settings.js';
 export * from './node-status.js';
 export * from './cache-invalidation.js';
 export * from './secrets/index.js';

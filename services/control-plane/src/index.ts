@@ -54,7 +54,7 @@ export interface ControlPlaneOptions {
    * call-log sink (`feed`) and an in-process bucket the embedded node watches. None: quotas are neither
    * counted nor enforced.
    */
-  quota?: { nc: NatsConnection; bus: ConfigBus } | { feed: InProcessCallsFeed; bus: ConfigBus } | undefined;
+  quota?: { nc: NatsConnection; bus: ConfigBus; replicas?: number } | { feed: InProcessCallsFeed; bus: ConfigBus } | undefined;
   /**
    * The AI budget ledger the gateway nodes keep (NatsBudgetLedgerStore on the cluster's NATS), read by
    * GET /v1/ai-budgets/{id}/usage. None: that endpoint answers 503.
@@ -102,7 +102,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await publisher.start();
 
     if (opts.quota) {
-      const calls = 'nc' in opts.quota ? { nc: opts.quota.nc } : { feed: opts.quota.feed };
+      const calls = 'nc' in opts.quota ? { nc: opts.quota.nc, replicas: opts.quota.replicas } : { feed: opts.quota.feed };
       const aggregator = await startQuotaAggregator({ sql: background, calls, bus: opts.quota.bus, log });
       cleanup.push(async () => await aggregator.close());
     }

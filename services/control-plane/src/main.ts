@@ -8,6 +8,8 @@ import {
   NatsKvConfigBus,
   configBucketName,
   keyringFromEnv,
+  natsReplicas,
+  natsServers,
   quotaBucketName,
   type AnalyticsStore,
 } from '@turnpike/common';
@@ -37,14 +39,14 @@ async function openAnalytics(url: string): Promise<AnalyticsStore> {
 async function main(): Promise<void> {
   const log = stdoutLogger;
   const pgUrl = env('TP_PG_URL');
-  const natsUrl = env('TP_NATS_URL');
   if (!pgUrl) throw new Error('TP_PG_URL is required');
-  if (!natsUrl) throw new Error('TP_NATS_URL is required');
+  const servers = natsServers(process.env);
+  const replicas = natsReplicas(process.env);
   const cluster = env('TP_CLUSTER') ?? 'default';
 
-  const nc = await connect({ servers: natsUrl.split(','), name: 'turnpike-cp', maxReconnectAttempts: -1 });
-  const bus = await NatsKvConfigBus.open(nc, configBucketName(cluster));
-  const quotaBus = await NatsKvConfigBus.open(nc, quotaBucketName(cluster));
+  const nc = await connect({ servers, name: 'turnpike-cp', maxReconnectAttempts: -1 });
+  const bus = await NatsKvConfigBus.open(nc, configBucketName(cluster), { replicas });
+  const quotaBus = await NatsKvConfigBus.open(nc, quotaBucketName(cluster), { replicas });
   const clickhouseUrl = env('TP_CLICKHOUSE_URL');
   const analytics = clickhouseUrl ? await openAnalytics(clickhouseUrl) : undefined;
 
@@ -63,8 +65,8 @@ async function main(): Promise<void> {
     cacheInvalidation: new NatsCacheInvalidationChannel(() => nc, cluster),
     busWrites: natsConditionalWrites(nc, configBucketName(cluster)),
     keyring,
-    quota: { nc, bus: quotaBus },
-    budgetLedger: new NatsBudgetLedgerStore(nc, cluster),
+    quota: { nc, bus: quotaBus, replicas },
+    budgetLedger: new NatsBudgetLedgerStore(nc, cluster, { replicas }),
   });
   // The bootstrap token, when one was just created, has already been printed once as its own log line.
   process.stdout.write(JSON.stringify({ event: 'ready', rest_port: cp.restPort, grpc_port: cp.grpcPort, cluster }) + '\n');

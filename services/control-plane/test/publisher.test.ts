@@ -4,9 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { META_REVISION_KEY, entityKey, type ConfigBus, type ConfigEnvelope, type ConfigEvent, type Upstream } from '@turnpike/common';
-import { startPrivateNats, waitFor, type PrivateNats } from '@turnpike/common/testing';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { NatsKvConfigBus } from '@turnpike/common';
+import { startPrivateNats, testEnv, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { startControlPlane, type ControlPlane } from '../src/index.js';
-import { startHarness, type Harness } from './support.js';
+import { destroyBucket, startHarness, type Harness } from './support.js';
 import { DEFAULT_TENANT_ID } from '../src/service/access.js';
 
 async function envelope(bus: ConfigBus, key: string): Promise<ConfigEnvelope | null> {
@@ -208,5 +210,47 @@ describe('two control planes on one database', { timeout: 60_000 }, () => {
     await waitFor('both publishers caught up', async () => (await metaRevision(a.bus)) === rev);
     const report = await a.cp.reconcile();
     assert.equal(report.put + report.deleted, 0, `no drift: ${JSON.stringify(report)}`);
+  });
+});
+
+describe('publisher backoff after bus failures', { timeout: 60_000 }, () => {
+  let h: Harness;
+  let nc: NatsConnection;
+  before(async () => {
+    // A long backoff cap, so that a change waiting for the backoff cannot pass for one published at once.
+    h = await startHarness({ pollIntervalMs: 100, maxBackoffMs: 20_000 });
+    nc = await connect({ servers: testEnv().natsUrl });
+  });
+  after(async () => {
+    await h?.close();
+    await nc?.close();
+  });
+
+  it('a write committed after the bus is back is published at once, not when the backoff runs out', async () => {
+    const first = (await h.rest('POST', '/v1/upstreams', { name: 'bo-0', targets: [{ host: 'h', port: 1 }] })).json;
+    await waitFor('first publish', async () => (await h.bus.get(entityKey('upstreams', first.id))) !== null);
+
+    // The bucket gone: every publish fails at once (no stream answers), as fast as the test can make failures.
+    await destroyBucket(nc, h.bucket);
+    let retryAt = 0;
+    for (let i = 1; retryAt === 0; i++) {
+      assert.equal((await h.rest('POST', '/v1/upstreams', { name: `bo-${i}`, targets: [{ host: 'h', port: i }] })).status, 201);
+      const failed = h.logs.filter((l) => l.event === 'config_publish_failed' && Number(l.retry_in_ms) >= 6_400);
+      if (failed.length > 0) retryAt = Date.now() + Number(failed[failed.length - 1]!.retry_in_ms);
+      else await new Promise((r) => setTimeout(r, 200));
+      assert.ok(i < 200, 'the backoff grows while publishing fails');
+    }
+
+    // The bus is back; the next committed write must not wait for the seconds of backoff left.
+    await NatsKvConfigBus.open(nc, h.bucket);
+    const t0 = Date.now();
+    const late = await h.rest('POST', '/v1/upstreams', { name: 'bo-late', targets: [{ host: 'h', port: 9 }] });
+    assert.equal(late.status, 201);
+    assert.ok(retryAt - Date.now() > 3_000, 'the backoff still has seconds to run (else this test proves nothing)');
+    const rev = await configRevision(h);
+    await waitFor('the late write reaches the bus', async () => (await metaRevision(h.bus)) >= rev, 10_000, 25);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 1_000, `published ${ms} ms after the write (backoff had ${retryAt - t0} ms left)`);
+    assert.ok(await h.bus.get(entityKey('upstreams', late.json.id)));
   });
 });

@@ -39,8 +39,10 @@ import { ownerOf, type ConnectionOwner } from './websocket-api/connection-id.js'
 export interface GatewayOptions {
   nodeId?: string;
   cluster?: string;
-  /** NATS mode: the config bucket of `cluster` and the call-log stream. */
-  natsUrl?: string;
+  /** NATS mode: the config bucket of `cluster` and the call-log stream; several servers: one cluster's (TP_NATS_URL). */
+  natsUrl?: string | readonly string[];
+  /** Copies of each bucket and stream this node creates when absent (TP_NATS_REPLICAS; default 1). */
+  natsReplicas?: number;
   /** Embedded mode: a ready config bus (e.g. InProcessConfigBus). */
   bus?: ConfigBus;
   /** Where call logs go; required in embedded mode, JetStream by default with NATS. */
@@ -185,6 +187,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const host = opts.host ?? '0.0.0.0';
   if (!opts.bus && !opts.natsUrl) throw new Error('startGateway needs natsUrl or bus');
   if (!opts.logSink && !opts.natsUrl) throw new Error('startGateway needs logSink when there is no NATS');
+  const replicas = opts.natsReplicas ?? 1;
   const startedAt = Date.now();
   // Set once the node is up; config swaps before that are reported by its first beat.
   let heartbeat: HeartbeatReporter | null = null;
@@ -223,7 +226,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // The AI budget ledger lives in this thread (where the NATS connection is); workers reach it by message.
   const natsBudgets =
     opts.budgetLedger === undefined && opts.natsUrl && !opts.bus
-      ? new NatsBudgetGate(() => source?.connection, cluster, { nodeId, ...(opts.budgetReservationExpiryMs !== undefined ? { reservationExpiryMs: opts.budgetReservationExpiryMs } : {}) })
+      ? new NatsBudgetGate(() => source?.connection, cluster, { nodeId, replicas, ...(opts.budgetReservationExpiryMs !== undefined ? { reservationExpiryMs: opts.budgetReservationExpiryMs } : {}) })
       : null;
   const budgets: BudgetGate | null = opts.budgetLedger !== undefined ? opts.budgetLedger : natsBudgets;
   const budgetServers = new Map<number, BudgetGateServer>();
@@ -321,7 +324,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let busWatch: ConfigWatch | null = null;
   if (opts.bus) busWatch = await opts.bus.watch(session());
   else {
-    source = new NatsConfigSource(opts.natsUrl!, cluster, nodeId, { newWatchSession: session });
+    source = new NatsConfigSource(opts.natsUrl!, cluster, nodeId, { newWatchSession: session }, replicas);
     source.start();
   }
   const natsConnected = (): boolean => (source ? source.connected : true);
@@ -330,7 +333,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     for (const ev of events) threadQuotaUsage.apply(ev);
     pool?.postQuota(events);
   };
-  const quotaWatch = opts.quotaBus ? new BusQuotaWatch(opts.quotaBus, deliverQuota) : source ? new QuotaWatch(() => source?.connection, cluster, deliverQuota) : null;
+  const quotaWatch = opts.quotaBus ? new BusQuotaWatch(opts.quotaBus, deliverQuota) : source ? new QuotaWatch(() => source?.connection, cluster, deliverQuota, replicas) : null;
   // proxy-cache: this thread's store (used when it proxies), and invalidations for every proxy thread's.
   if (!threaded) nodeCache.resize(opts.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES);
   const invalidations = opts.cacheInvalidation !== undefined ? opts.cacheInvalidation : source ? new NatsCacheInvalidationChannel(() => source?.connection, cluster) : null;
@@ -343,7 +346,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   rateLimitRelay?.start();
 
   const { publishTimeoutMs, ...batcherOpts } = opts.callLog ?? {};
-  const sink = opts.logSink ?? new JetStreamLogSink(() => source?.connection, nodeId, publishTimeoutMs !== undefined ? { publishTimeoutMs } : {});
+  const sink = opts.logSink ?? new JetStreamLogSink(() => source?.connection, nodeId, { replicas, ...(publishTimeoutMs !== undefined ? { publishTimeoutMs } : {}) });
   // The spool takes over what a previous run left in it; the batcher replays that before new records.
   const spoolMax = opts.callSpoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES;
   const spool = spoolMax > 0 ? new CallSpool(join(dataDir, 'call-spool'), { maxBytes: spoolMax }) : undefined;

@@ -1,5 +1,6 @@
 // Standalone gateway node: configuration from the environment, one JSON `ready` line, clean shutdown.
 import { availableParallelism, hostname } from 'node:os';
+import { natsReplicas, natsServers } from '@turnpike/common';
 import { startGateway, type Gateway } from './index.js';
 import { UwsFallbackError } from './uws/loader.js';
 import { compileTrustedProxies } from './plugins/ip-restriction/index.js';
@@ -47,8 +48,9 @@ function workersEnv(): number {
 
 async function main(): Promise<void> {
   const nodeId = env.TP_NODE_ID || `${hostname()}-${process.pid}`;
-  const natsUrl = env.TP_NATS_URL;
-  if (!natsUrl) throw new Error('TP_NATS_URL is required');
+  // TP_NATS_URL: one server or a comma-separated list of a cluster's; a bad entry stops the node here.
+  const servers = natsServers(env);
+  const replicas = natsReplicas(env);
 
   // Handlers go in before anything is announced: a signal that arrives with no handler kills at once.
   let gw: Gateway | null = null;
@@ -87,7 +89,8 @@ async function main(): Promise<void> {
   gw = await startGateway({
     nodeId,
     cluster: env.TP_CLUSTER || 'default',
-    natsUrl,
+    natsUrl: servers,
+    natsReplicas: replicas,
     dataDir: env.TP_DATA_DIR || `.turnpike/gateway-${nodeId}`,
     host: env.TP_PROXY_HOST || '0.0.0.0',
     proxyPort: intEnv('TP_PROXY_PORT', 8000),

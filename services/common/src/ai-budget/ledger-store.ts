@@ -32,12 +32,15 @@ export class NatsBudgetLedgerStore implements BudgetLedgerStore {
   readonly #nc: NatsConnection;
   readonly #cluster: string;
   readonly #timeoutMs: number;
+  /** Copies of a bucket this store creates (TP_NATS_REPLICAS); existing buckets keep theirs. */
+  readonly #replicas: number;
   readonly #buckets = new Map<AiBudgetPeriod, Promise<KV>>();
 
-  constructor(nc: NatsConnection, cluster: string, opts: { timeoutMs?: number } = {}) {
+  constructor(nc: NatsConnection, cluster: string, opts: { timeoutMs?: number; replicas?: number } = {}) {
     this.#nc = nc;
     this.#cluster = cluster;
     this.#timeoutMs = opts.timeoutMs ?? 1_000;
+    this.#replicas = opts.replicas ?? 1;
   }
 
   #bucket(period: AiBudgetPeriod): Promise<KV> {
@@ -55,7 +58,7 @@ export class NatsBudgetLedgerStore implements BudgetLedgerStore {
     const kvm = new Kvm(jetstream(this.#nc, { timeout: this.#timeoutMs }));
     const name = budgetBucketName(this.#cluster, period);
     try {
-      return await kvm.create(name, { history: 1, ttl: BUDGET_BUCKET_MAX_AGE_MS[period] });
+      return await kvm.create(name, { history: 1, ttl: BUDGET_BUCKET_MAX_AGE_MS[period], replicas: this.#replicas });
     } catch (err) {
       // Created elsewhere with other settings (an operator changed max age): use it as it is.
       if (/different configuration|already in use/i.test(String(err))) return await kvm.open(name);

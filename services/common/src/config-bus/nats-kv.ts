@@ -3,6 +3,11 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConfigBus, ConfigWatch, ConfigWatchHandlers } from './types.js';
 
+/** How the config and quota buckets are created: the last value per key, on `replicas` servers. */
+export function kvBucketOptions(replicas = 1): { history: number; replicas: number } {
+  return { history: 1, replicas };
+}
+
 export class NatsKvConfigBus implements ConfigBus {
   readonly #kv: KV;
 
@@ -10,9 +15,12 @@ export class NatsKvConfigBus implements ConfigBus {
     this.#kv = kv;
   }
 
-  /** Opens the bucket, creating it when absent. */
-  static async open(nc: NatsConnection, bucket: string): Promise<NatsKvConfigBus> {
-    const kv = await new Kvm(nc).create(bucket, { history: 1 });
+  /**
+   * Opens the bucket, creating it when absent with `replicas` copies (TP_NATS_REPLICAS; default 1). An
+   * existing bucket is opened as it is, whatever its replicas.
+   */
+  static async open(nc: NatsConnection, bucket: string, opts: { replicas?: number } = {}): Promise<NatsKvConfigBus> {
+    const kv = await new Kvm(nc).create(bucket, kvBucketOptions(opts.replicas));
     return new NatsKvConfigBus(kv);
   }
 

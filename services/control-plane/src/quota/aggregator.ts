@@ -19,8 +19,11 @@ const BATCH_ID_RETENTION_MS = 8 * 86_400_000;
 
 export interface QuotaAggregatorOptions {
   sql: Sql;
-  /** Where the call batches come from: the calls stream over NATS, or the embedded node's sink. */
-  calls: { nc: NatsConnection } | { feed: InProcessCallsFeed };
+  /**
+   * Where the call batches come from: the calls stream over NATS (created with `replicas` copies if absent),
+   * or the embedded node's sink.
+   */
+  calls: { nc: NatsConnection; replicas?: number | undefined } | { feed: InProcessCallsFeed };
   /** The quota bucket (NatsKvConfigBus over quotaBucketName(cluster); in-process in `turnpike up`). */
   bus: ConfigBus;
   log: Logger;
@@ -61,6 +64,7 @@ export async function startQuotaAggregator(o: QuotaAggregatorOptions): Promise<Q
     'nc' in o.calls
       ? await startCallsReader({
           nc: o.calls.nc,
+          ...(o.calls.replicas !== undefined ? { replicas: o.calls.replicas } : {}),
           durableName: QUOTA_DURABLE,
           handle,
           log: (level, event, fields) => o.log(event, { level, ...fields }),

@@ -115,7 +115,7 @@ export class NatsBudgetGate implements BudgetGate {
   constructor(
     private readonly connection: () => NatsConnection | undefined,
     private readonly cluster: string,
-    private readonly opts: { nodeId: string; reservationExpiryMs?: number },
+    private readonly opts: { nodeId: string; reservationExpiryMs?: number; replicas?: number },
   ) {}
 
   reserve(budgets: readonly CompiledBudget[], estimate: Amount): Promise<ReserveResult> {

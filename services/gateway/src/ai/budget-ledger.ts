@@ -115,8 +115,8 @@ export class BudgetLedger {
   }
 
   /** The ledger of a cluster in NATS KV (buckets `turnpike_budget_<cluster>_<period>`, created on first use). */
-  static overNats(nc: NatsConnection, cluster: string, opts: Omit<BudgetLedgerOptions, 'store'> & { timeoutMs?: number }): BudgetLedger {
-    return new BudgetLedger({ ...opts, store: new NatsBudgetLedgerStore(nc, cluster, { timeoutMs: opts.timeoutMs }) });
+  static overNats(nc: NatsConnection, cluster: string, opts: Omit<BudgetLedgerOptions, 'store'> & { timeoutMs?: number; replicas?: number }): BudgetLedger {
+    return new BudgetLedger({ ...opts, store: new NatsBudgetLedgerStore(nc, cluster, { timeoutMs: opts.timeoutMs, replicas: opts.replicas }) });
   }
 
   /**

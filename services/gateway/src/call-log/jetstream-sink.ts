@@ -10,6 +10,8 @@ import { ensureCallsStream } from '@turnpike/common';
 export interface JetStreamLogSinkOptions {
   /** How long to wait for a PubAck before rejecting (the batcher then retries). */
   publishTimeoutMs?: number;
+  /** Copies of the calls stream if this node creates it (TP_NATS_REPLICAS; default 1). */
+  replicas?: number;
 }
 
 export class JetStreamLogSink implements LogSink {
@@ -17,6 +19,7 @@ export class JetStreamLogSink implements LogSink {
   readonly #nodeId: string;
   readonly #subject: string;
   readonly #timeoutMs: number;
+  readonly #replicas: number;
   // The connection the stream was last ensured on and its JetStream client; redone after a failure,
   // because a restarted NATS without its store has lost the stream.
   #ready: { nc: NatsConnection; js: JetStreamClient } | null = null;
@@ -26,6 +29,7 @@ export class JetStreamLogSink implements LogSink {
     this.#nodeId = nodeId;
     this.#subject = callsSubject(nodeId);
     this.#timeoutMs = opts.publishTimeoutMs ?? 5_000;
+    this.#replicas = opts.replicas ?? 1;
   }
 
   async write(batch: CallRecord[]): Promise<void> {
@@ -35,7 +39,7 @@ export class JetStreamLogSink implements LogSink {
     try {
       let ready = this.#ready;
       if (ready?.nc !== nc) {
-        await ensureCallsStream(nc, { timeoutMs: this.#timeoutMs });
+        await ensureCallsStream(nc, { timeoutMs: this.#timeoutMs, replicas: this.#replicas });
         ready = { nc, js: jetstream(nc, { timeout: this.#timeoutMs }) };
         this.#ready = ready;
       }

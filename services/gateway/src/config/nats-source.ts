@@ -18,10 +18,13 @@ export class NatsConfigSource {
   #watchGen = 0;
 
   constructor(
-    readonly url: string,
+    /** One server, or several of one NATS cluster (the client takes any that answers and fails over). */
+    readonly url: string | readonly string[],
     readonly cluster: string,
     readonly nodeId: string,
     readonly manager: WatchTarget,
+    /** Copies of the config bucket if this node creates it (TP_NATS_REPLICAS). */
+    readonly replicas = 1,
   ) {}
 
   get connection(): NatsConnection | undefined {
@@ -43,7 +46,7 @@ export class NatsConfigSource {
     for (let attempt = 0; !this.#closed && !nc; attempt++) {
       try {
         nc = await connect({
-          servers: this.url,
+          servers: typeof this.url === 'string' ? this.url : [...this.url],
           name: `turnpike-gateway-${this.nodeId}`,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
@@ -87,7 +90,7 @@ export class NatsConfigSource {
       const nc = this.#nc;
       if (!nc || !this.#connected) return;
       try {
-        const bus = await NatsKvConfigBus.open(nc, configBucketName(this.cluster));
+        const bus = await NatsKvConfigBus.open(nc, configBucketName(this.cluster), { replicas: this.replicas });
         const w = await bus.watch(this.manager.newWatchSession());
         if (gen !== this.#watchGen || this.#closed) {
           await w.stop().catch(() => undefined);

@@ -20,6 +20,8 @@ export class QuotaWatch {
     readonly connection: () => NatsConnection | undefined,
     readonly cluster: string,
     readonly deliver: (events: ConfigEvent[]) => void,
+    /** Copies of the quota bucket if this node creates it (TP_NATS_REPLICAS). */
+    readonly replicas = 1,
   ) {
     // Polls the connection state (the config source owns the connection and its status stream).
     this.#timer = setInterval(() => this.#check(), 100);
@@ -40,7 +42,7 @@ export class QuotaWatch {
     try {
       await this.#watch?.stop().catch(() => undefined);
       this.#watch = null;
-      const bus = await NatsKvConfigBus.open(nc, quotaBucketName(this.cluster));
+      const bus = await NatsKvConfigBus.open(nc, quotaBucketName(this.cluster), { replicas: this.replicas });
       const w = await bus.watch(batchedHandlers(this.deliver, () => this.#initialDone()));
       if (this.#closed) await w.stop().catch(() => undefined);
       else {
