@@ -497,6 +497,23 @@ describe('tenancy and RBAC', { timeout: 120_000 }, () => {
     assert.equal((await as(admin, 'team-a')('DELETE', `/v1/tokens/${ownerTok}`)).status, 403);
   });
 
+  it('GET /v1/me: the token, its home tenant, and its role in the tenant addressed', async () => {
+    const scoped = VARIANTS.find((v) => v.label.startsWith('user admin scoped'))!.token!;
+    const me = ok(await h.rest('GET', '/v1/me', undefined, { authorization: `Bearer ${scoped}` }), 200).json;
+    assert.equal(me.superuser, false);
+    assert.equal(me.home_tenant.name, 'team-a');
+    assert.deepEqual(me.tenant, { id: me.home_tenant.id, name: 'team-a', role: 'admin' });
+    assert.equal(me.scopes.length, 3);
+    assert.equal(typeof me.user_id, 'string');
+    // Another tenant it has no role in: 404 as for any other endpoint, not a view of that tenant.
+    assert.equal((await as(scoped, 'team-b')('GET', '/v1/me')).status, 404);
+    const su = ok(await h.rest('GET', '/v1/me', undefined, { 'x-turnpike-tenant': 'team-b' }), 200).json;
+    assert.equal(su.superuser, true);
+    assert.equal(su.home_tenant.name, 'default');
+    assert.deepEqual([su.tenant.name, su.tenant.role, su.scopes, su.user_id], ['team-b', 'owner', null, null]);
+    assert.equal((await h.rest('GET', '/v1/me', undefined, { authorization: 'Bearer tpa_nope' })).status, 401);
+  });
+
   it('audit: a row per write with who, what, before/after, request id — and no secrets', async () => {
     const editorVariant = VARIANTS.find((v) => v.label === 'service editor')!;
     const ed = as(editorVariant.token!, 'team-a');

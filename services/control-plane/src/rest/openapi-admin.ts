@@ -68,6 +68,36 @@ export function adminPaths(): Json {
   const write = { ...std, '409': err('Conflict'), '422': err('Unprocessable') };
   const page = (name: string): Json => json(pageSchema(ref(name)));
   return {
+    '/v1/me': {
+      get: {
+        tags: ['tokens'],
+        operationId: 'whoAmI',
+        summary: "The caller's token: user, superuser, scopes, home tenant, and its role in the tenant addressed",
+        responses: {
+          '200': {
+            description: 'the caller',
+            ...json({
+              type: 'object',
+              required: ['token_id', 'user_id', 'superuser', 'expires_at', 'scopes', 'home_tenant', 'tenant'],
+              properties: {
+                token_id: { type: 'string', format: 'uuid' },
+                user_id: { type: ['string', 'null'], format: 'uuid' },
+                superuser: { type: 'boolean' },
+                expires_at: { type: ['string', 'null'], format: 'date-time' },
+                scopes: { type: ['array', 'null'], items: { type: 'object', required: ['resource', 'access'], properties: { resource: { type: 'string' }, access: { type: 'string', enum: ['read', 'write'] } } } },
+                home_tenant: { type: 'object', required: ['id', 'name'], properties: { id: { type: 'string', format: 'uuid' }, name: { type: 'string' } } },
+                tenant: {
+                  type: 'object',
+                  required: ['id', 'name', 'role'],
+                  properties: { id: { type: 'string', format: 'uuid' }, name: { type: 'string' }, role: { type: ['string', 'null'], enum: ['viewer', 'editor', 'admin', 'owner', null] } },
+                },
+              },
+            }),
+          },
+          ...std,
+        },
+      },
+    },
     // The developer portal's operator side (the portal's own API is /portal/api/v1, docs/portal.md).
     '/v1/portal/settings': {
       get: { tags: ['portal'], operationId: 'getPortalSettings', summary: "The tenant's developer portal settings", responses: { '200': { description: 'settings', ...json(ref('PortalSettings')) }, ...std } },

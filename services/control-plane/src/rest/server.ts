@@ -15,6 +15,7 @@ import { installAuth } from './auth.js';
 import { installConsoleAssets } from './console-assets.js';
 import { installPortalApi } from '../portal/routes.js';
 import { getAiBudgetUsage } from '../service/ai-budget-usage.js';
+import { whoAmI } from '../service/whoami.js';
 import { answerFrameworkError, installErrorHandling } from './error-handler.js';
 import { buildOpenApi } from './openapi.js';
 import { replyEntity, setEtag, writeOptions } from './conditional.js';
@@ -81,6 +82,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/v1/openapi.json', async (_req, reply) => reply.type('application/json').send(openapi));
   app.get('/v1/status', async (req) => await svc.configStatus(req.svc));
+  app.get('/v1/me', async (req) => await whoAmI(req.svc));
   const nodes = opts.nodes ?? new NodeRegistry();
   app.get('/v1/cluster/nodes', async (req) => await svc.listClusterNodes(req.svc, nodes));
   app.get('/v1/config/revision', async (req) => await svc.configRevision(req.svc));
