@@ -2,54 +2,28 @@
 // ingester → ClickHouse → analytics API. Every process is the real `turnpike` binary on real ports.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
-import { createTestDatabase, freePort, startPrivateNats, testEnv, uniqueName, waitFor, type PrivateNats } from '@turnpike/common/testing';
-import { startProcess, type Running } from './support/process.js';
-import { AdminClient } from './support/admin-client.js';
-import { startEchoUpstream, type EchoUpstream } from './support/upstream.js';
+import { freePort, waitFor, type PrivateNats } from '@turnpike/common/testing';
+import type { AdminClient } from './support/admin-client.js';
+import type { EchoUpstream } from './support/upstream.js';
+import { startStack, type Stack } from './support/stack.js';
 
 describe('cluster: control plane, gateway node, ingester on PostgreSQL, NATS and ClickHouse', { timeout: 300_000 }, () => {
-  const env = testEnv();
-  const cluster = uniqueName('e2e');
-  const chDatabase = uniqueName('tp_e2e');
-  const token = `tpa_${randomBytes(24).toString('base64url')}`;
+  let stack: Stack;
   let nats: PrivateNats;
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let cp: Running;
-  let ingester: Running;
-  let gateway: Running;
-  let gatewayEnv: Record<string, string>;
   let upstream: EchoUpstream;
   let admin: AdminClient;
   let proxy: string;
-  let dataDir: string;
   let apiKey: string;
   let serviceId: string;
 
   before(async () => {
-    [nats, db, upstream] = await Promise.all([startPrivateNats(), createTestDatabase('tp_e2e'), startEchoUpstream('cluster-echo')]);
-    dataDir = mkdtempSync(join(tmpdir(), 'tp-e2e-gw-'));
-    const [adminPort, grpcPort, proxyPort, statusPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const common = { TP_NATS_URL: nats.url, TP_CLUSTER: cluster, TP_CLICKHOUSE_URL: env.clickhouseUrl, TP_CLICKHOUSE_DATABASE: chDatabase };
-    [cp, ingester] = await Promise.all([
-      startProcess(['control-plane'], { ...common, TP_PG_URL: db.url, TP_ADMIN_PORT: `${adminPort}`, TP_GRPC_PORT: `${grpcPort}`, TP_BOOTSTRAP_TOKEN: token }),
-      startProcess(['ingester'], common),
-    ]);
-    gatewayEnv = { ...common, TP_NODE_ID: 'node-a', TP_PROXY_HOST: '127.0.0.1', TP_PROXY_PORT: `${proxyPort}`, TP_STATUS_PORT: `${statusPort}`, TP_DATA_DIR: dataDir };
-    gateway = await startProcess(['gateway'], gatewayEnv);
-    admin = new AdminClient(`http://127.0.0.1:${adminPort}`, token);
-    proxy = `http://127.0.0.1:${proxyPort}`;
+    stack = await startStack('e2e');
+    ({ nats, upstream, admin, proxy } = stack);
   });
 
   after(async () => {
-    await Promise.all([gateway?.stop(), ingester?.stop(), cp?.stop()]);
-    await Promise.all([nats?.destroy(), db?.drop(), upstream?.close()]);
-    await request(`${env.clickhouseUrl}/?query=${encodeURIComponent(`DROP DATABASE IF EXISTS ${chDatabase}`)}`, { method: 'POST' }).then((r) => r.body.text()).catch(() => undefined);
-    rmSync(dataDir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   test('a new key-auth route reaches the node: 401 JSON without a key, 200 with it (propagation measured)', async () => {
@@ -168,8 +142,7 @@ describe('cluster: control plane, gateway node, ingester on PostgreSQL, NATS and
     await during.body.text();
     assert.equal(during.statusCode, 200, 'serves while NATS is down');
 
-    assert.equal(await gateway.stop('SIGTERM'), 0);
-    gateway = await startProcess(['gateway'], gatewayEnv);
+    assert.equal(await stack.restartGateway(), 0);
     const lkg = await request(`${proxy}/orders/2`, { headers: { apikey: apiKey } });
     await lkg.body.text();
     assert.equal(lkg.statusCode, 200, 'a restarted node serves from last-known-good config');

@@ -6,65 +6,34 @@
 // TP_SCREENSHOTS=<dir> saves full-page PNGs of the main pages (console-<page>.png).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import type { Page } from 'playwright-core';
-import { createTestDatabase, freePort, startPrivateNats, testEnv, uniqueName, waitFor, type PrivateNats } from '@turnpike/common/testing';
+import { hourlyRollupsSql, waitFor } from '@turnpike/common/testing';
 import { spawnSync } from 'node:child_process';
-import { REPO_ROOT, startProcess, type Running } from './support/process.js';
-import { AdminClient } from './support/admin-client.js';
-import { startEchoUpstream, type EchoUpstream } from './support/upstream.js';
-import { launchBrowser, type BrowserSession } from './support/browser.js';
+import { REPO_ROOT } from './support/process.js';
+import { launchBrowser, saveScreenshot, type BrowserSession } from './support/browser.js';
+import { startStack, type Stack } from './support/stack.js';
 
 const HOUR = 3_600_000;
 
 describe('console: the operators\' console in Chromium', { timeout: 150_000 }, () => {
-  const env = testEnv();
-  const cluster = uniqueName('console');
-  const chDatabase = uniqueName('tp_console');
-  const token = `tpa_${randomBytes(24).toString('base64url')}`;
-  const shots = process.env.TP_SCREENSHOTS;
-  let nats: PrivateNats;
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let cp: Running;
-  let ingester: Running;
-  let gateway: Running;
-  let upstream: EchoUpstream;
-  let admin: AdminClient;
-  let base: string;
-  let proxy: string;
-  let dataDir: string;
+  let stack: Stack;
   let browser: BrowserSession;
   let page: Page;
   let serviceId: string;
   let requestId: string;
   let sent = 0;
 
-  const screenshot = async (name: string) => {
-    if (shots) await page.screenshot({ path: join(shots, `console-${name}.png`), fullPage: true });
-  };
+  const screenshot = (name: string) => saveScreenshot(page, `console-${name}`);
   const go = async (path: string) => {
     // In-app navigation through the side menu, as a user would (a full reload would also work).
     await page.locator('nav.side').getByRole('link', { name: path, exact: true }).click();
   };
 
   before(async () => {
-    if (shots) mkdirSync(shots, { recursive: true });
-    [nats, db, upstream, browser] = await Promise.all([startPrivateNats(), createTestDatabase('tp_console'), startEchoUpstream('console-echo'), launchBrowser()]);
-    dataDir = mkdtempSync(join(tmpdir(), 'tp-console-gw-'));
-    const [adminPort, grpcPort, proxyPort, statusPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const common = { TP_NATS_URL: nats.url, TP_CLUSTER: cluster, TP_CLICKHOUSE_URL: env.clickhouseUrl, TP_CLICKHOUSE_DATABASE: chDatabase };
-    [cp, ingester] = await Promise.all([
-      startProcess(['control-plane'], { ...common, TP_PG_URL: db.url, TP_ADMIN_PORT: `${adminPort}`, TP_GRPC_PORT: `${grpcPort}`, TP_BOOTSTRAP_TOKEN: token }),
-      startProcess(['ingester'], common),
-    ]);
-    gateway = await startProcess(['gateway'], { ...common, TP_NODE_ID: 'node-a', TP_PROXY_HOST: '127.0.0.1', TP_PROXY_PORT: `${proxyPort}`, TP_STATUS_PORT: `${statusPort}`, TP_DATA_DIR: dataDir });
-    base = `http://127.0.0.1:${adminPort}`;
-    admin = new AdminClient(base, token);
-    proxy = `http://127.0.0.1:${proxyPort}`;
+    [stack, browser] = await Promise.all([startStack('console'), launchBrowser()]);
     page = await browser.newPage();
     // Every wait in the page is bounded well below the suite's timeout.
     page.setDefaultTimeout(10_000);
@@ -72,10 +41,7 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
 
   after(async () => {
     await browser?.close();
-    await Promise.all([gateway?.stop(), ingester?.stop(), cp?.stop()]);
-    await Promise.all([nats?.destroy(), db?.drop(), upstream?.close()]);
-    await request(`${env.clickhouseUrl}/?query=${encodeURIComponent(`DROP DATABASE IF EXISTS ${chDatabase}`)}`, { method: 'POST' }).then((r) => r.body.text()).catch(() => undefined);
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   test('sign in with the admin token; the first load stays under the JS budget', async () => {
@@ -83,16 +49,16 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     page.on('response', (r) => {
       if (r.url().endsWith('.js')) void r.body().then((b) => js.push(Number(r.headers()['content-length'] ?? b.length)), () => undefined);
     });
-    const res = await page.goto(`${base}/console/`);
+    const res = await page.goto(`${stack.base}/console/`);
     assert.equal(res?.status(), 200);
     assert.match(res?.headers()['content-security-policy'] ?? '', /script-src 'self'/);
     await page.locator('#token').waitFor();
     const firstLoad = js.reduce((a, b) => a + b, 0);
     await screenshot('signin');
-    await page.fill('#token', token);
+    await page.fill('#token', stack.token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('nav.side').waitFor();
-    assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('turnpike.console.token')), token);
+    assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('turnpike.console.token')), stack.token);
     console.log(`console first load: ${js.length} JS files, ${firstLoad} bytes on the wire (compressed)`);
     assert.ok(firstLoad > 0 && firstLoad < 300 * 1024, `first-load JS ${firstLoad} bytes`);
   });
@@ -107,7 +73,7 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
 
     await page.getByRole('button', { name: 'Create upstream' }).click();
     await page.fill('#f-name', 'bad name!');
-    await page.fill('#f-targets', JSON.stringify([{ host: '127.0.0.1', port: upstream.port, weight: 100 }]));
+    await page.fill('#f-targets', JSON.stringify([{ host: '127.0.0.1', port: stack.upstream.port, weight: 100 }]));
     await page.getByRole('button', { name: 'Create', exact: true }).click();
     const err = page.locator('#f-name-err');
     await err.waitFor();
@@ -118,14 +84,14 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     await page.fill('#f-name', 'shop');
     await page.getByRole('button', { name: 'Create', exact: true }).click();
     await page.getByText('Created upstream shop').waitFor();
-    await page.locator('tr', { hasText: 'shop' }).getByText(`127.0.0.1:${upstream.port}`).waitFor();
+    await page.locator('tr', { hasText: 'shop' }).getByText(`127.0.0.1:${stack.upstream.port}`).waitFor();
 
     // What only the server can check: a taken name is the API's 409 with fields [{path: "/name"}], shown
     // under the name field. Chromium logs the 409 response as a console error: expected here, and removed.
     const before = browser.errors.length;
     await page.getByRole('button', { name: 'Create upstream' }).click();
     await page.fill('#f-name', 'shop');
-    await page.fill('#f-targets', JSON.stringify([{ host: '127.0.0.1', port: upstream.port }]));
+    await page.fill('#f-targets', JSON.stringify([{ host: '127.0.0.1', port: stack.upstream.port }]));
     await page.getByRole('button', { name: 'Create', exact: true }).click();
     await page.locator('#f-name-err', { hasText: 'is already taken' }).waitFor();
     await page.locator('dialog[open] [role=alert]', { hasText: 'TP_ERR_CONFLICT' }).waitFor();
@@ -153,7 +119,7 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     await page.getByText('Created route shop').waitFor();
     await screenshot('routes');
 
-    const routes = (await admin.call('GET', '/v1/routes')).body.data;
+    const routes = (await stack.admin.call('GET', '/v1/routes')).body.data;
     assert.equal(routes.length, 1);
     assert.deepEqual(routes[0].paths, ['/shop/{id}']);
     assert.deepEqual(routes[0].methods, ['GET']);
@@ -162,20 +128,20 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
 
   test('traffic through the gateway shows on the requests chart', async () => {
     await waitFor('the route on the node', async () => {
-      const r = await request(`${proxy}/shop/0`);
+      const r = await request(`${stack.proxy}/shop/0`);
       await r.body.text();
       if (r.statusCode === 200) sent++;
       return r.statusCode === 200;
     }, 20_000, 50);
     for (let i = 1; i <= 6; i++) {
-      const r = await request(`${proxy}/shop/${i}`);
+      const r = await request(`${stack.proxy}/shop/${i}`);
       await r.body.text();
       assert.equal(r.statusCode, 200);
       requestId = r.headers['x-request-id'] as string;
       sent++;
     }
     await waitFor('the calls in ClickHouse', async () => {
-      const r = await admin.call('GET', `/v1/analytics/timeseries?service_id=${serviceId}&from=${Date.now() - HOUR}`);
+      const r = await stack.admin.call('GET', `/v1/analytics/timeseries?service_id=${serviceId}&from=${Date.now() - HOUR}`);
       return r.status === 200 && r.body.points.reduce((a: number, p: any) => a + p.requests, 0) === sent;
     }, 30_000, 200);
 
@@ -209,18 +175,18 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     await page.fill('#f-read_timeout_ms', '5000');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByText('Saved upstream shop').waitFor();
-    const up = (await admin.call('GET', '/v1/upstreams?name=shop')).body.data[0];
+    const up = (await stack.admin.call('GET', '/v1/upstreams?name=shop')).body.data[0];
     assert.equal(up.read_timeout_ms, 5000);
-    assert.equal(up.targets[0].port, upstream.port, 'fields not edited are not sent');
+    assert.equal(up.targets[0].port, stack.upstream.port, 'fields not edited are not sent');
 
     await go('Services');
     const svcRow = page.locator('tr', { hasText: 'shop' });
     await svcRow.getByRole('button', { name: 'Deprecate' }).click();
     await page.getByText('shop: deprecated').waitFor();
-    assert.equal((await admin.call('GET', `/v1/services/${serviceId}`)).body.lifecycle, 'deprecated');
+    assert.equal((await stack.admin.call('GET', `/v1/services/${serviceId}`)).body.lifecycle, 'deprecated');
     await svcRow.getByRole('button', { name: 'Publish' }).click();
     await page.getByText('shop: published').waitFor();
-    assert.equal((await admin.call('GET', `/v1/services/${serviceId}`)).body.lifecycle, 'published');
+    assert.equal((await stack.admin.call('GET', `/v1/services/${serviceId}`)).body.lifecycle, 'published');
 
     await go('Consumers');
     await page.getByRole('button', { name: 'Create consumer' }).click();
@@ -240,9 +206,9 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
   });
 
   test('a pending subscription is approved in the queue', async () => {
-    const consumer = await admin.create('/v1/consumers', { username: 'dev-1' });
-    const plan = await admin.create('/v1/plans', { name: 'gold', approval: 'manual' });
-    const sub = await admin.create('/v1/subscriptions', { consumer_id: consumer.id, service_id: serviceId, plan_id: plan.id, note: 'for the shop app' });
+    const consumer = await stack.admin.create('/v1/consumers', { username: 'dev-1' });
+    const plan = await stack.admin.create('/v1/plans', { name: 'gold', approval: 'manual' });
+    const sub = await stack.admin.create('/v1/subscriptions', { consumer_id: consumer.id, service_id: serviceId, plan_id: plan.id, note: 'for the shop app' });
     assert.equal(sub.status, 'pending');
     await go('Approvals');
     const row = page.locator(`tr[data-id="${sub.id}"]`);
@@ -250,7 +216,7 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     await screenshot('approvals');
     await row.getByRole('button', { name: 'Approve' }).click();
     await row.waitFor({ state: 'detached' });
-    assert.equal((await admin.call('GET', `/v1/subscriptions/${sub.id}`)).body.status, 'approved');
+    assert.equal((await stack.admin.call('GET', `/v1/subscriptions/${sub.id}`)).body.status, 'approved');
   });
 
   test('the cluster page shows the node with its applied revision (reached by keyboard)', async () => {
@@ -290,7 +256,7 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     }, 15_000, 100);
     assert.match(exported, /name: shop/);
     assert.match(exported, /\/shop\/\{id\}/);
-    await admin.create('/v1/upstreams', { name: 'extra', targets: [{ host: '127.0.0.1', port: upstream.port }] });
+    await stack.admin.create('/v1/upstreams', { name: 'extra', targets: [{ host: '127.0.0.1', port: stack.upstream.port }] });
 
     await page.getByRole('button', { name: 'Copy into import' }).click();
     await page.check('text=prune');
@@ -303,7 +269,7 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     await screenshot('config');
     await page.getByRole('button', { name: 'Apply plan' }).click();
     await page.locator('[data-testid=apply-result]', { hasText: '1 deleted' }).waitFor();
-    const names = (await admin.call('GET', '/v1/upstreams')).body.data.map((u: any) => u.name);
+    const names = (await stack.admin.call('GET', '/v1/upstreams')).body.data.map((u: any) => u.name);
     assert.deepEqual(names, ['shop']);
   });
 
@@ -311,16 +277,8 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     const start = Math.floor((Date.now() - 30 * 24 * HOUR) / HOUR) * HOUR;
     const hours = 30 * 24;
     const svc = randomUUID();
-    const sql = `INSERT INTO ${chDatabase}.calls_1h (bucket, service_id, route_id, consumer_id, status_class,
-  requests, errors, bytes_in, bytes_out, latency_sum_ms, latency_quantiles_ms)
-SELECT bucket, service_id, route_id, '' AS consumer_id, toUInt8(2) AS status_class,
-  countState(), sumState(toUInt64(lat >= 300)), sumState(toUInt64(10)), sumState(toUInt64(100)),
-  sumState(toFloat64(lat)), quantilesState(0.5, 0.95, 0.99)(toFloat64(lat))
-FROM (SELECT toDateTime(${start / 1000} + intDiv(number, 200) * 3600) AS bucket, '${svc}' AS service_id,
-  concat('route-', toString(intDiv(number % 200, 4))) AS route_id, (number % 4) * 100 AS lat
-  FROM system.numbers LIMIT ${hours * 200})
-GROUP BY bucket, service_id, route_id`;
-    const ins = await request(`${env.clickhouseUrl}/`, { method: 'POST', body: sql });
+    const sql = hourlyRollupsSql(stack.chDatabase, svc, start, hours);
+    const ins = await request(`${stack.env.clickhouseUrl}/`, { method: 'POST', body: sql });
     assert.equal(ins.statusCode, 200, await ins.body.text());
 
     await go('Analytics');
@@ -340,7 +298,7 @@ GROUP BY bucket, service_id, route_id`;
   });
 
   test('the tenant switcher addresses another tenant', async () => {
-    await admin.create('/v1/tenants', { name: 'team-b' });
+    await stack.admin.create('/v1/tenants', { name: 'team-b' });
     await page.reload();
     await page.locator('nav.side').waitFor();
     await go('Upstreams');

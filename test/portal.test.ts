@@ -6,17 +6,11 @@
 // TP_SCREENSHOTS=<dir> saves full-page PNGs of the main pages (portal-<page>.png).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import type { Page } from 'playwright-core';
-import { createTestDatabase, freePort, startPrivateNats, testEnv, uniqueName, waitFor, type PrivateNats } from '@turnpike/common/testing';
-import { startProcess, type Running } from './support/process.js';
-import { AdminClient } from './support/admin-client.js';
-import { startEchoUpstream, type EchoUpstream } from './support/upstream.js';
-import { launchBrowser, type BrowserSession } from './support/browser.js';
+import { waitFor } from '@turnpike/common/testing';
+import { launchBrowser, saveScreenshot, type BrowserSession } from './support/browser.js';
+import { startStack, type Stack } from './support/stack.js';
 
 const ORDERS_DOC = {
   openapi: '3.0.3',
@@ -47,77 +41,45 @@ const ORDERS_DOC = {
 };
 
 describe('portal: the developer portal in Chromium', { timeout: 120_000 }, () => {
-  const env = testEnv();
-  const cluster = uniqueName('portal');
-  const chDatabase = uniqueName('tp_portal');
-  const token = `tpa_${randomBytes(24).toString('base64url')}`;
-  const shots = process.env.TP_SCREENSHOTS;
-  let nats: PrivateNats;
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let cp: Running;
-  let ingester: Running;
-  let gateway: Running;
-  let upstream: EchoUpstream;
-  let admin: AdminClient;
-  let base: string;
-  let proxy: string;
-  let dataDir: string;
+  let stack: Stack;
   let browser: BrowserSession;
   let page: Page;
   let serviceId: string;
   let apiKey: string;
   let okCalls = 0;
 
-  const screenshot = async (name: string) => {
-    if (shots) await page.screenshot({ path: join(shots, `portal-${name}.png`), fullPage: true });
-  };
+  const screenshot = (name: string) => saveScreenshot(page, `portal-${name}`);
   const go = async (name: string) => {
     await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name, exact: true }).click();
     await page.getByRole('heading', { level: 1, name }).waitFor({ timeout: 10_000 });
   };
   const callOrders = async (key: string) => {
-    const r = await request(`${proxy}/orders/7`, { headers: { apikey: key } });
+    const r = await request(`${stack.proxy}/orders/7`, { headers: { apikey: key } });
     const body = (await r.body.json()) as { error?: { code: string } };
     return { status: r.statusCode, code: body.error?.code };
   };
 
   before(async () => {
-    if (shots) mkdirSync(shots, { recursive: true });
-    [nats, db, upstream, browser] = await Promise.all([startPrivateNats(), createTestDatabase('tp_portal'), startEchoUpstream('portal-echo'), launchBrowser()]);
-    dataDir = mkdtempSync(join(tmpdir(), 'tp-portal-gw-'));
-    const [adminPort, grpcPort, proxyPort, statusPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    proxy = `http://127.0.0.1:${proxyPort}`;
-    const common = { TP_NATS_URL: nats.url, TP_CLUSTER: cluster, TP_CLICKHOUSE_URL: env.clickhouseUrl, TP_CLICKHOUSE_DATABASE: chDatabase };
-    [cp, ingester] = await Promise.all([
-      startProcess(['control-plane'], { ...common, TP_PG_URL: db.url, TP_ADMIN_PORT: `${adminPort}`, TP_GRPC_PORT: `${grpcPort}`, TP_BOOTSTRAP_TOKEN: token, TP_PORTAL_GATEWAY_URL: proxy }),
-      startProcess(['ingester'], common),
-    ]);
-    gateway = await startProcess(['gateway'], { ...common, TP_NODE_ID: 'node-a', TP_PROXY_HOST: '127.0.0.1', TP_PROXY_PORT: `${proxyPort}`, TP_STATUS_PORT: `${statusPort}`, TP_DATA_DIR: dataDir });
-    base = `http://127.0.0.1:${adminPort}`;
-    admin = new AdminClient(base, token);
-
+    [stack, browser] = await Promise.all([startStack('portal', { portalGatewayUrl: true }), launchBrowser()]);
     // The operator: open sign-up, publish a key-auth service that needs a subscription, offer a plan.
-    assert.equal((await admin.call('PATCH', '/v1/portal/settings', { signup: 'open' })).status, 200);
-    const up = await admin.create('/v1/upstreams', { name: 'orders', targets: [{ host: '127.0.0.1', port: upstream.port }] });
-    const svc = await admin.create('/v1/services', { name: 'orders', upstream_id: up.id, catalog_visibility: 'public', subscription_required: true, version: 'v1', openapi: ORDERS_DOC });
+    assert.equal((await stack.admin.call('PATCH', '/v1/portal/settings', { signup: 'open' })).status, 200);
+    const up = await stack.admin.create('/v1/upstreams', { name: 'orders', targets: [{ host: '127.0.0.1', port: stack.upstream.port }] });
+    const svc = await stack.admin.create('/v1/services', { name: 'orders', upstream_id: up.id, catalog_visibility: 'public', subscription_required: true, version: 'v1', openapi: ORDERS_DOC });
     serviceId = svc.id;
-    await admin.create('/v1/routes', { name: 'orders', service_id: svc.id, paths: ['/orders/{id}'], methods: ['GET'], plugins: { 'key-auth': {} } });
-    await admin.create('/v1/plans', { name: 'standard', tags: ['portal'], quotas: [{ period: 'day', requests: 10_000 }] });
+    await stack.admin.create('/v1/routes', { name: 'orders', service_id: svc.id, paths: ['/orders/{id}'], methods: ['GET'], plugins: { 'key-auth': {} } });
+    await stack.admin.create('/v1/plans', { name: 'standard', tags: ['portal'], quotas: [{ period: 'day', requests: 10_000 }] });
     // A private service never shows in the catalog.
-    await admin.create('/v1/services', { name: 'internal-billing', upstream_id: up.id });
+    await stack.admin.create('/v1/services', { name: 'internal-billing', upstream_id: up.id });
     page = await browser.newPage();
   });
 
   after(async () => {
     await browser?.close();
-    await Promise.all([gateway?.stop(), ingester?.stop(), cp?.stop()]);
-    await Promise.all([nats?.destroy(), db?.drop(), upstream?.close()]);
-    await request(`${env.clickhouseUrl}/?query=${encodeURIComponent(`DROP DATABASE IF EXISTS ${chDatabase}`)}`, { method: 'POST' }).then((r) => r.body.text()).catch(() => undefined);
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   test('sign up with the keyboard; a bad password shows its field error', { timeout: 30_000 }, async () => {
-    await page.goto(`${base}/portal/`);
+    await page.goto(`${stack.base}/portal/`);
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor({ timeout: 15_000 });
     await screenshot('signin');
     await page.getByRole('button', { name: 'Sign up' }).click();
@@ -188,11 +150,11 @@ describe('portal: the developer portal in Chromium', { timeout: 120_000 }, () =>
     assert.deepEqual(refused, { status: 403, code: 'TP_ERR_SUBSCRIPTION_REQUIRED' });
 
     // The operator approves it in the console (its own tab: the console keeps its token per tab).
-    const pending = await admin.call('GET', `/v1/subscriptions?status=pending&service_id=${serviceId}`);
+    const pending = await stack.admin.call('GET', `/v1/subscriptions?status=pending&service_id=${serviceId}`);
     assert.equal(pending.body.data.length, 1);
     const operator = await browser.newPage();
-    await operator.goto(`${base}/console/`);
-    await operator.fill('#token', token);
+    await operator.goto(`${stack.base}/console/`);
+    await operator.fill('#token', stack.token);
     await operator.getByRole('button', { name: 'Sign in' }).click();
     await operator.locator('nav.side').getByRole('link', { name: 'Approvals', exact: true }).click();
     const queued = operator.locator(`tr[data-id="${pending.body.data[0].id}"]`);
@@ -200,7 +162,7 @@ describe('portal: the developer portal in Chromium', { timeout: 120_000 }, () =>
     await queued.getByRole('button', { name: 'Approve' }).click();
     await queued.waitFor({ state: 'detached', timeout: 10_000 });
     await operator.close();
-    assert.equal((await admin.call('GET', `/v1/subscriptions/${pending.body.data[0].id}`)).body.status, 'approved');
+    assert.equal((await stack.admin.call('GET', `/v1/subscriptions/${pending.body.data[0].id}`)).body.status, 'approved');
     await waitFor('the approval to reach the gateway', async () => (await callOrders(apiKey)).status === 200, 15_000, 50);
     okCalls++;
 

@@ -1,7 +1,8 @@
 // A real Chromium (Debian's `chromium`, installed by infra/local/install.sh) driven by playwright-core.
 // Every page opened through it records browser console errors and uncaught page errors, so a test can
 // assert that none happened (issue 11's quality bar).
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const CANDIDATES = [process.env.TP_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
@@ -48,4 +49,12 @@ export async function launchBrowser(): Promise<BrowserSession> {
       await browser.close().catch(() => undefined);
     },
   };
+}
+
+/** Saves a full-page PNG as `$TP_SCREENSHOTS/<name>.png`; nothing when TP_SCREENSHOTS is not set. */
+export async function saveScreenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env.TP_SCREENSHOTS;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ClickHouseStore } from '@turnpike/analytics';
 import type { CallRecord } from '@turnpike/common';
-import { testEnv, uniqueName } from '@turnpike/common/testing';
+import { hourlyRollupsSql, testEnv, uniqueName } from '@turnpike/common/testing';
 import { startHarness, type Harness } from './support.js';
 
 const MINUTE = 60_000;
@@ -223,16 +223,7 @@ describe('analytics dashboard endpoints with ClickHouse', { timeout: 120_000 }, 
     const start = Math.floor((Date.now() - 30 * 24 * HOUR) / HOUR) * HOUR;
     const hours = 30 * 24;
     const t0 = performance.now();
-    // Four latencies per (hour, route), aggregated into the rollup's states directly (AI states left empty).
-    await store.sqlRunner.exec(`INSERT INTO ${store.database}.calls_1h (bucket, service_id, route_id, consumer_id, status_class,
-  requests, errors, bytes_in, bytes_out, latency_sum_ms, latency_quantiles_ms)
-SELECT bucket, service_id, route_id, '' AS consumer_id, toUInt8(2) AS status_class,
-  countState(), sumState(toUInt64(lat >= 300)), sumState(toUInt64(10)), sumState(toUInt64(100)),
-  sumState(toFloat64(lat)), quantilesState(0.5, 0.95, 0.99)(toFloat64(lat))
-FROM (SELECT toDateTime(${start / 1000} + intDiv(number, 200) * 3600) AS bucket, '${svc}' AS service_id,
-  concat('route-', toString(intDiv(number % 200, 4))) AS route_id, (number % 4) * 100 AS lat
-  FROM system.numbers LIMIT ${hours * 200})
-GROUP BY bucket, service_id, route_id`);
+    await store.sqlRunner.exec(hourlyRollupsSql(store.database, svc, start, hours));
     console.log(`loaded ${hours * 50} hourly rollup rows in ${Math.round(performance.now() - t0)} ms`);
     const url = `/v1/analytics/timeseries?service_id=${svc}&from=${start}&to=${start + hours * HOUR}`;
     const warm = await h.rest('GET', url);

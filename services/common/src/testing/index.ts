@@ -147,3 +147,4 @@ async function canConnect(port: number): Promise<boolean> {
 }
 export { TestCa, type Issued } from './test-ca.js';
 export { TcpRelay } from './tcp-relay.js';
+export { hourlyRollupsSql } from './rollups.js';

@@ -8,29 +8,11 @@ import { ErrorBox } from './ui.js';
 import { fmt } from '../shared/dom.js';
 import { Chart, type Series } from './Chart.js';
 import { cell, useNames } from './ResourcePage.js';
+import type { TimeseriesPoint, TopEntry } from '../../../common/src/analytics.js';
 
-interface Point {
-  bucket: number;
-  requests: number;
-  errors: number;
-  bytes_in: number;
-  bytes_out: number;
-  latency_p50_ms: number;
-  latency_p95_ms: number;
-  latency_p99_ms: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost_usd: number;
-  ai_calls: number;
-}
-interface Top {
-  key: string;
-  requests: number;
-  errors: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost_usd: number;
-}
+// The analytics API's shapes, from the analytics store's own types (erased from the bundle).
+type Point = Omit<TimeseriesPoint, 'key'>;
+type Top = TopEntry;
 
 const RANGES: Record<string, number> = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 };
 const LIVE = [10, 30, 60];

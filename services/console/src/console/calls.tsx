@@ -2,7 +2,8 @@
 // detail view of one call with every field of its record.
 import { useState } from 'preact/hooks';
 import { api } from './state.js';
-import { ErrorBox, fmtTime, useLoad } from './ui.js';
+import { useLoad } from '../shared/load.js';
+import { ErrorBox, fmtTime } from './ui.js';
 import { Link } from './router.js';
 import { cell, useNames } from './ResourcePage.js';
 import { REFERENCES } from './SchemaForm.js';

@@ -6,19 +6,13 @@ import { useEffect, useState } from 'preact/hooks';
 import '../shared/styles.css';
 import 'uplot/dist/uPlot.min.css';
 import './console.css';
-import { api, loadDoc, setDoc, setTenant, signIn, signOut, signOutReason, state, subscribe } from './state.js';
+import { api, loadDoc, setDoc, setTenant, signIn, signOut, signOutReason, state, useSession } from './state.js';
 import { Link, navigate, usePath } from './router.js';
 import { RESOURCES, resourceByKey } from './resources.js';
 import { ResourcePage } from './ResourcePage.js';
 import { ApprovalsPage, ClusterPage, MembersPage } from './pages.js';
 import { CallDetail, CallsPage } from './calls.js';
 import { ErrorBox, errorText } from './ui.js';
-
-function useSession() {
-  const [, set] = useState(0);
-  useEffect(() => subscribe(() => set((x) => x + 1)), []);
-  return state;
-}
 
 function SignIn() {
   const [token, setToken] = useState('');
@@ -165,7 +159,7 @@ function Shell() {
         <ul>
           {NAV.map((n) => (
             <li key={n.href}>
-              <Link href={n.href} aria-current={path === n.href || (n.href !== '/' && path.startsWith(`${n.href}/`)) ? 'page' : undefined}>
+              <Link href={n.href} current={path === n.href || (n.href !== '/' && path.startsWith(`${n.href}/`))}>
                 {n.label}
               </Link>
             </li>

@@ -1,7 +1,10 @@
 // The smaller pages: the subscription approval queue, the cluster view, and the tenant's members.
 import { useEffect, useState } from 'preact/hooks';
 import { api, state } from './state.js';
-import { ErrorBox, fmtTime, useLoad } from './ui.js';
+import { useLoad } from '../shared/load.js';
+import { DataTable } from '../shared/table.js';
+import { attempt } from '../shared/errors.js';
+import { ErrorBox, fmtTime } from './ui.js';
 import { DecideDialog, cell, useNames, ConfirmDelete } from './ResourcePage.js';
 
 type Row = Record<string, unknown> & { id: string };
@@ -19,50 +22,43 @@ export function ApprovalsPage() {
       <p class="muted">Developers' requests for access to a service under a plan with manual approval.</p>
       {notice ? <p class="notice" role="status">{notice}</p> : null}
       <ErrorBox error={list.error ?? error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">consumer</th>
-            <th scope="col">service</th>
-            <th scope="col">plan</th>
-            <th scope="col">note</th>
-            <th scope="col">requested</th>
-            <th scope="col"><span class="visually-hidden">actions</span></th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((s) => (
-            <tr key={s.id} data-id={s.id}>
-              <td>{cell(s.consumer_id, 'consumer_id', names)}</td>
-              <td>{cell(s.service_id, 'service_id', names)}</td>
-              <td>{cell(s.plan_id, 'plan_id', names)}</td>
-              <td>{String(s.note ?? '')}</td>
-              <td>{fmtTime(s.created_at)}</td>
-              <td class="actions">
+      <DataTable
+        rows={rows}
+        rowKey={(s) => s.id}
+        rowAttrs={(s) => ({ 'data-id': s.id })}
+        columns={[
+          { label: 'consumer', cell: (s) => cell(s.consumer_id, 'consumer_id', names) },
+          { label: 'service', cell: (s) => cell(s.service_id, 'service_id', names) },
+          { label: 'plan', cell: (s) => cell(s.plan_id, 'plan_id', names) },
+          { label: 'note', cell: (s) => String(s.note ?? '') },
+          { label: 'requested', cell: (s) => fmtTime(s.created_at) },
+          {
+            label: 'actions',
+            hiddenLabel: true,
+            class: 'actions',
+            cell: (s) => (
+              <>
                 <button
                   type="button"
                   class="primary"
-                  onClick={async () => {
-                    setError(null);
-                    try {
+                  onClick={() =>
+                    attempt(setError, async () => {
                       await api.post(`/v1/subscriptions/${s.id}/approve`, {});
                       setNotice(`Approved ${cell(s.consumer_id, 'consumer_id', names)} → ${cell(s.service_id, 'service_id', names)}`);
                       list.reload();
-                    } catch (e) {
-                      setError(e);
-                    }
-                  }}
+                    })
+                  }
                 >
                   Approve
                 </button>
                 <button type="button" class="danger" onClick={() => setRejecting(s)}>
                   Reject
                 </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+              </>
+            ),
+          },
+        ]}
+      />
       {!list.loading && rows.length === 0 && !list.error ? <p class="muted">No pending subscriptions.</p> : null}
       {rejecting ? (
         <DecideDialog
@@ -136,40 +132,29 @@ export function ClusterPage() {
               </dd>
             </div>
           </dl>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">node</th>
-                <th scope="col">host</th>
-                <th scope="col">version</th>
-                <th scope="col">health</th>
-                <th scope="col">applied revision</th>
-                <th scope="col">lag (revisions)</th>
-                <th scope="col">config source</th>
-                <th scope="col">last heartbeat</th>
-                <th scope="col">started</th>
-              </tr>
-            </thead>
-            <tbody>
-              {d.nodes.data.map((n) => (
-                <tr key={n.node_id} data-node={n.node_id}>
-                  <td>{n.node_id}</td>
-                  <td>{n.hostname}</td>
-                  <td>{n.version}</td>
-                  <td>
-                    <span class={`badge ${n.status}`}>{n.status}</span>
-                  </td>
-                  <td>{n.revision}</td>
-                  <td class={n.lag_revisions > 0 ? 'warn' : ''}>{n.lag_revisions}</td>
-                  <td>{n.source}</td>
-                  <td>
+          <DataTable
+            rows={d.nodes.data}
+            rowKey={(n) => n.node_id}
+            rowAttrs={(n) => ({ 'data-node': n.node_id })}
+            columns={[
+              { label: 'node', cell: (n) => n.node_id },
+              { label: 'host', cell: (n) => n.hostname },
+              { label: 'version', cell: (n) => n.version },
+              { label: 'health', cell: (n) => <span class={`badge ${n.status}`}>{n.status}</span> },
+              { label: 'applied revision', cell: (n) => n.revision },
+              { label: 'lag (revisions)', cell: (n) => n.lag_revisions, class: (n) => (n.lag_revisions > 0 ? 'warn' : '') },
+              { label: 'config source', cell: (n) => n.source },
+              {
+                label: 'last heartbeat',
+                cell: (n) => (
+                  <>
                     {fmtTime(n.last_heartbeat)} <span class="muted">({Math.max(0, Math.round((d.at - Date.parse(n.last_heartbeat)) / 1000))} s ago)</span>
-                  </td>
-                  <td>{fmtTime(n.started_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+              { label: 'started', cell: (n) => fmtTime(n.started_at) },
+            ]}
+          />
           {d.nodes.data.length === 0 ? <p class="muted">No gateway node has reported yet (nodes report every 2 s).</p> : null}
         </>
       ) : null}
@@ -199,34 +184,25 @@ export function MembersPage() {
   const [role, setRole] = useState('viewer');
   const [error, setError] = useState<unknown>(null);
   const [removing, setRemoving] = useState<Member | null>(null);
-  const put = async (uid: string, r: string) => {
-    setError(null);
-    try {
+  const put = (uid: string, r: string) =>
+    attempt(setError, async () => {
       await api.put(`/v1/tenants/${current!.id}/members/${uid}`, { role: r });
       members.reload();
-    } catch (e) {
-      setError(e);
-    }
-  };
+    });
   return (
     <section aria-labelledby="page-title">
       <h1 id="page-title">Members{current ? ` of ${String(current.name)}` : ''}</h1>
       <ErrorBox error={tenants.error ?? members.error ?? error} />
       {tenants.data && !current ? <p class="muted">Choose a tenant in the top bar to see its members.</p> : null}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">user</th>
-            <th scope="col">role</th>
-            <th scope="col">since</th>
-            <th scope="col"><span class="visually-hidden">actions</span></th>
-          </tr>
-        </thead>
-        <tbody>
-          {(members.data?.data ?? []).map((m) => (
-            <tr key={m.user_id}>
-              <td>{m.user_name}</td>
-              <td>
+      <DataTable
+        rows={members.data?.data ?? []}
+        rowKey={(m) => m.user_id}
+        columns={[
+          { label: 'user', cell: (m) => m.user_name },
+          {
+            label: 'role',
+            cell: (m) => (
+              <>
                 <label class="visually-hidden" for={`role-${m.user_id}`}>
                   role of {m.user_name}
                 </label>
@@ -235,17 +211,21 @@ export function MembersPage() {
                     <option key={r}>{r}</option>
                   ))}
                 </select>
-              </td>
-              <td>{fmtTime(m.created_at)}</td>
-              <td>
-                <button type="button" class="danger" onClick={() => setRemoving(m)}>
-                  Remove
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+              </>
+            ),
+          },
+          { label: 'since', cell: (m) => fmtTime(m.created_at) },
+          {
+            label: 'actions',
+            hiddenLabel: true,
+            cell: (m) => (
+              <button type="button" class="danger" onClick={() => setRemoving(m)}>
+                Remove
+              </button>
+            ),
+          },
+        ]}
+      />
       {current ? (
         <form
           class="filters"

@@ -2,13 +2,13 @@
 // client that sends both, and the OpenAPI document whose schemas drive the forms (fetched once per sign-in).
 import { Api } from '../shared/api.js';
 import { session } from '../shared/dom.js';
+import { createChanges } from '../shared/store.js';
 import type { OpenApiDoc } from './schema.js';
 
 const TOKEN_KEY = 'turnpike.console.token';
 const TENANT_KEY = 'turnpike.console.tenant';
 
-type Listener = () => void;
-const listeners = new Set<Listener>();
+const changes = createChanges();
 
 export const state = {
   token: session.get(TOKEN_KEY),
@@ -18,13 +18,14 @@ export const state = {
   generation: 0,
 };
 
-export function subscribe(fn: Listener): () => void {
-  listeners.add(fn);
-  return () => listeners.delete(fn);
+/** Re-renders the calling component whenever the session changes. */
+export function useSession(): typeof state {
+  changes.useChanges();
+  return state;
 }
 
 function changed(): void {
-  for (const fn of listeners) fn();
+  changes.notify();
 }
 
 export const api = new Api({

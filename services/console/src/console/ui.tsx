@@ -1,9 +1,8 @@
-// Small building blocks every page uses: a modal dialog (native <dialog>: focus is trapped, Esc closes it),
-// the API error box, and a hook that loads data and reloads on demand or when the tenant changes.
+// Small building blocks the console's pages use: a modal dialog (native <dialog>: focus is trapped, Esc
+// closes it), the API error box, a secret shown once, and timestamps.
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError } from '../shared/api.js';
-import { state, subscribe } from './state.js';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { errorDisplay } from '../shared/errors.js';
 
 export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean }) {
   const ref = useRef<HTMLDialogElement>(null);
@@ -34,56 +33,8 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
   );
 }
 
-export function errorText(err: unknown): string {
-  if (err instanceof ApiError) return `${err.message} (${err.code}${err.requestId ? `, request ${err.requestId}` : ''})`;
-  return err instanceof Error ? err.message : String(err);
-}
-
-export function ErrorBox(props: { error: unknown }) {
-  if (!props.error) return null;
-  return (
-    <p class="error" role="alert">
-      {errorText(props.error)}
-    </p>
-  );
-}
-
-export interface Loaded<T> {
-  data: T | null;
-  error: unknown;
-  loading: boolean;
-  reload: () => void;
-}
-
-/** Runs `load` now, again on reload(), when `deps` change and when the tenant changes. */
-export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Loaded<T> {
-  const [data, setData] = useState<T | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
-  const [tick, setTick] = useState(0);
-  const [gen, setGen] = useState(state.generation);
-  useEffect(() => subscribe(() => setGen(state.generation)), []);
-  useEffect(() => {
-    const ctl = new AbortController();
-    setLoading(true);
-    load(ctl.signal).then(
-      (d) => {
-        if (ctl.signal.aborted) return;
-        setData(d);
-        setError(null);
-        setLoading(false);
-      },
-      (e: unknown) => {
-        if (ctl.signal.aborted) return;
-        setError(e);
-        setLoading(false);
-      },
-    );
-    return () => ctl.abort();
-  }, [...deps, tick, gen]);
-  const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { data, error, loading, reload };
-}
+// Operators see the API's error code beside the message.
+export const { errorText, ErrorBox } = errorDisplay({ withCode: true });
 
 export function Secret(props: { label: string; value: string }) {
   const [copied, setCopied] = useState(false);

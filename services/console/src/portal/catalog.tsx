@@ -5,34 +5,19 @@ import { api } from './session.js';
 import { Link, navigate } from './router.js';
 import { OperationView, operations, type Json } from './openapi.js';
 import { TryIt } from './TryIt.js';
-import { Badge, ErrorBox, FieldError, date, useLoad } from './ui.js';
+import { useLoad } from '../shared/load.js';
+import { Badge, ErrorBox, FieldError, date } from './ui.js';
 import type { Subscription } from './subscriptions.js';
+import type { CatalogEntry as ServerCatalogEntry, CatalogPlan } from '../../../control-plane/src/portal/catalog.js';
 
-export interface Plan {
-  id: string;
-  name: string;
-  description: string;
-  approval: 'manual' | 'auto';
+// The catalog API's own types (erased from the bundle), with the parts the server leaves loose (a plan's
+// limits, the OpenAPI document) typed as the page reads them.
+export type Plan = Omit<CatalogPlan, 'rate_limit' | 'quotas'> & {
   rate_limit: { requests: number; per: string } | null;
   quotas: Array<{ period: string; requests?: number }>;
-}
+};
 
-export interface CatalogEntry {
-  id: string;
-  name: string;
-  version: string;
-  lifecycle: 'published' | 'deprecated';
-  deprecated: boolean;
-  sunset_at: string | null;
-  subscription_required: boolean;
-  auth: { type: 'key-auth'; header: string } | null;
-  routes: Array<{ id: string; paths: string[]; methods: string[] }>;
-  plans: Plan[];
-  has_openapi: boolean;
-  openapi?: Json;
-  title: string | null;
-  description: string | null;
-}
+export type CatalogEntry = Omit<ServerCatalogEntry, 'plans' | 'openapi'> & { plans: Plan[]; openapi?: Json };
 
 export function Deprecated(props: { entry: Pick<CatalogEntry, 'deprecated' | 'sunset_at'> }) {
   if (!props.entry.deprecated) return null;

@@ -2,7 +2,10 @@
 // the old one revoked at once or kept for a grace period), revoke (two steps, no modal dialog).
 import { useRef, useState } from 'preact/hooks';
 import { api, freshKeys } from './session.js';
-import { ErrorBox, FieldError, copy, date, useLoad } from './ui.js';
+import { useLoad } from '../shared/load.js';
+import { DataTable } from '../shared/table.js';
+import { attempt } from '../shared/errors.js';
+import { ErrorBox, FieldError, copy, date } from './ui.js';
 
 interface ApiKey {
   id: string;
@@ -44,64 +47,62 @@ function Shown(props: { created: Created; onDone: () => void }) {
   );
 }
 
-function KeyRow(props: { k: ApiKey; onCreated: (c: Created) => void; reload: () => void; setError: (e: unknown) => void }) {
+/** Rotate (with the old key's grace period) and revoke (two steps): its own state per key. */
+function KeyActions(props: { k: ApiKey; onCreated: (c: Created) => void; reload: () => void; setError: (e: unknown) => void }) {
   const { k } = props;
   const [grace, setGrace] = useState('3600');
   const [confirm, setConfirm] = useState(false);
-  const expired = k.expires_at !== null && Date.parse(k.expires_at) <= Date.now();
   const act = async (fn: () => Promise<void>) => {
-    props.setError(null);
-    try {
-      await fn();
-    } catch (err) {
-      props.setError(err);
-    }
+    await attempt(props.setError, fn);
     props.reload();
   };
   return (
-    <tr>
-      <td>{k.name ?? <span class="muted">unnamed</span>}</td>
-      <td>
-        <code>{k.prefix}…</code>
-      </td>
-      <td>{date(k.created_at)}</td>
-      <td>{k.expires_at ? <span class={expired ? 'error' : ''}>{expired ? 'expired ' : ''}{date(k.expires_at)}</span> : 'never'}</td>
-      <td class="actions">
-        <label class="visually-hidden" for={`grace-${k.id}`}>
-          Old key after rotating {k.name ?? k.prefix}
-        </label>
-        <select id={`grace-${k.id}`} value={grace} onChange={(e) => setGrace((e.currentTarget as HTMLSelectElement).value)}>
-          <option value="0">revoke old key now</option>
-          <option value="3600">old key works 1 more hour</option>
-          <option value="86400">old key works 1 more day</option>
-        </select>{' '}
-        <button
-          type="button"
-          onClick={() =>
-            act(async () => {
-              const r = await api.post<{ key: Created }>(`/keys/${k.id}/rotate`, { grace_seconds: Number(grace) });
-              props.onCreated(r.key);
-            })
-          }
-        >
-          Rotate<span class="visually-hidden"> {k.name ?? k.prefix}</span>
-        </button>{' '}
-        {confirm ? (
-          <>
-            <button type="button" class="danger" onClick={() => act(async () => api.delete(`/keys/${k.id}`))}>
-              Confirm revoke<span class="visually-hidden"> {k.name ?? k.prefix}</span>
-            </button>{' '}
-            <button type="button" onClick={() => setConfirm(false)}>
-              Cancel
-            </button>
-          </>
-        ) : (
-          <button type="button" class="danger" onClick={() => setConfirm(true)}>
-            Revoke<span class="visually-hidden"> {k.name ?? k.prefix}</span>
+    <>
+      <label class="visually-hidden" for={`grace-${k.id}`}>
+        Old key after rotating {k.name ?? k.prefix}
+      </label>
+      <select id={`grace-${k.id}`} value={grace} onChange={(e) => setGrace((e.currentTarget as HTMLSelectElement).value)}>
+        <option value="0">revoke old key now</option>
+        <option value="3600">old key works 1 more hour</option>
+        <option value="86400">old key works 1 more day</option>
+      </select>{' '}
+      <button
+        type="button"
+        onClick={() =>
+          act(async () => {
+            const r = await api.post<{ key: Created }>(`/keys/${k.id}/rotate`, { grace_seconds: Number(grace) });
+            props.onCreated(r.key);
+          })
+        }
+      >
+        Rotate<span class="visually-hidden"> {k.name ?? k.prefix}</span>
+      </button>{' '}
+      {confirm ? (
+        <>
+          <button type="button" class="danger" onClick={() => act(async () => api.delete(`/keys/${k.id}`))}>
+            Confirm revoke<span class="visually-hidden"> {k.name ?? k.prefix}</span>
+          </button>{' '}
+          <button type="button" onClick={() => setConfirm(false)}>
+            Cancel
           </button>
-        )}
-      </td>
-    </tr>
+        </>
+      ) : (
+        <button type="button" class="danger" onClick={() => setConfirm(true)}>
+          Revoke<span class="visually-hidden"> {k.name ?? k.prefix}</span>
+        </button>
+      )}
+    </>
+  );
+}
+
+function expires(k: ApiKey) {
+  if (!k.expires_at) return 'never';
+  const expired = Date.parse(k.expires_at) <= Date.now();
+  return (
+    <span class={expired ? 'error' : ''}>
+      {expired ? 'expired ' : ''}
+      {date(k.expires_at)}
+    </span>
   );
 }
 
@@ -121,16 +122,13 @@ export function KeysPage() {
       {created ? <Shown created={created} onDone={() => setCreated(null)} /> : null}
       <form
         class="inline"
-        onSubmit={async (e) => {
+        onSubmit={(e) => {
           e.preventDefault();
-          setError(null);
-          try {
+          void attempt(setError, async () => {
             onCreated(await api.post<Created>('/keys', name ? { name } : {}));
             setName('');
             reload();
-          } catch (err) {
-            setError(err);
-          }
+          });
         }}
       >
         <label for="key-name">Name of the new key</label>{' '}
@@ -141,26 +139,20 @@ export function KeysPage() {
         <FieldError id="key-name-error" error={error} path="/name" />
       </form>
       <ErrorBox error={error ?? loadError} />
-      {data && data.data.length === 0 ? <p class="muted">No keys yet.</p> : null}
-      {data && data.data.length > 0 ? (
-        <table>
-          <caption class="visually-hidden">Your API keys</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Key</th>
-              <th scope="col">Created</th>
-              <th scope="col">Expires</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.data.map((k) => (
-              <KeyRow key={k.id} k={k} onCreated={onCreated} reload={reload} setError={setError} />
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <DataTable
+        rows={data?.data}
+        empty="No keys yet."
+        caption="Your API keys"
+        captionHidden
+        rowKey={(k) => k.id}
+        columns={[
+          { label: 'Name', cell: (k) => k.name ?? <span class="muted">unnamed</span> },
+          { label: 'Key', cell: (k) => <code>{k.prefix}…</code> },
+          { label: 'Created', cell: (k) => date(k.created_at) },
+          { label: 'Expires', cell: expires },
+          { label: 'Actions', class: 'actions', cell: (k) => <KeyActions k={k} onCreated={onCreated} reload={reload} setError={setError} /> },
+        ]}
+      />
     </main>
   );
 }

@@ -4,7 +4,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import '../shared/styles.css';
 import './portal.css';
-import { api, setSession, state, subscribe, type Developer } from './session.js';
+import { api, setSession, useSession, type Developer } from './session.js';
 import { Link, usePath } from './router.js';
 import { AuthPage } from './auth.js';
 import { CatalogPage, ServicePage } from './catalog.js';
@@ -26,12 +26,6 @@ const NAV = [
   ['/usage', 'Usage'],
 ] as const;
 
-function useSessionState() {
-  const [, set] = useState(0);
-  useEffect(() => subscribe(() => set((x) => x + 1)), []);
-  return state;
-}
-
 function Page(props: { path: string; config: PortalConfig | null }) {
   const p = props.path;
   if (p === '/' || p === '/catalog') return <CatalogPage />;
@@ -51,7 +45,7 @@ function Page(props: { path: string; config: PortalConfig | null }) {
 }
 
 function App() {
-  const s = useSessionState();
+  const s = useSession();
   const path = usePath();
   const [config, setConfig] = useState<PortalConfig | null>(null);
   const [error, setError] = useState<unknown>(null);

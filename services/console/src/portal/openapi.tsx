@@ -2,6 +2,7 @@
 // portal): operations grouped by path with their parameters, request body and responses, and schemas shown
 // as nested property lists with local `$ref`s resolved (cycles cut at a fixed depth).
 import type { ComponentChildren } from 'preact';
+import { DataTable } from '../shared/table.js';
 
 // OpenAPI documents are arbitrary JSON: read through this loose type, guarded at each access.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -187,32 +188,25 @@ export function OperationView(props: { doc: Json; op: Operation; children?: Comp
       {op.summary ? <p>{op.summary}</p> : null}
       {op.description && op.description !== op.summary ? <p class="muted">{op.description}</p> : null}
       {op.params.length > 0 ? (
-        <table>
-          <caption class="visually-hidden">Parameters of {op.method} {op.path}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Parameter</th>
-              <th scope="col">In</th>
-              <th scope="col">Type</th>
-              <th scope="col">Description</th>
-            </tr>
-          </thead>
-          <tbody>
-            {op.params.map((p) => (
-              <tr>
-                <td>
+        <DataTable
+          rows={op.params}
+          caption={`Parameters of ${op.method} ${op.path}`}
+          captionHidden
+          columns={[
+            {
+              label: 'Parameter',
+              cell: (p) => (
+                <>
                   <code>{p.name}</code>
                   {p.required ? <abbr title="required" class="req"> *</abbr> : null}
-                </td>
-                <td>{p.in}</td>
-                <td>
-                  <SchemaView doc={doc} schema={p.schema} />
-                </td>
-                <td>{p.description}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            { label: 'In', cell: (p) => p.in },
+            { label: 'Type', cell: (p) => <SchemaView doc={doc} schema={p.schema} /> },
+            { label: 'Description', cell: (p) => p.description },
+          ]}
+        />
       ) : null}
       {op.body ? (
         <div>

@@ -3,6 +3,7 @@
 // /portal/api/v1. A 401 on a signed-in call ends the session and returns to the sign-in page.
 import { Api } from '../shared/api.js';
 import { session as store } from '../shared/dom.js';
+import { createChanges } from '../shared/store.js';
 
 export interface Developer {
   id: string;
@@ -13,8 +14,7 @@ export interface Developer {
   created_at: string;
 }
 
-type Listener = () => void;
-const listeners = new Set<Listener>();
+const changes = createChanges();
 
 export const state: { token: string | null; developer: Developer | null; expired: boolean } = {
   token: store.get('tp.portal.token'),
@@ -27,13 +27,14 @@ export function tenant(): string {
   return q && /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/.test(q) ? q : 'default';
 }
 
-export function subscribe(fn: Listener): () => void {
-  listeners.add(fn);
-  return () => listeners.delete(fn);
+/** Re-renders the calling component whenever the session changes. */
+export function useSession(): typeof state {
+  changes.useChanges();
+  return state;
 }
 
 function changed(): void {
-  for (const fn of listeners) fn();
+  changes.notify();
 }
 
 export function setSession(token: string | null, developer: Developer | null, expired = false): void {

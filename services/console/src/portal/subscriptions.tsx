@@ -3,7 +3,10 @@
 import { useState } from 'preact/hooks';
 import { api } from './session.js';
 import { Link } from './router.js';
-import { Badge, ErrorBox, date, useLoad } from './ui.js';
+import { useLoad } from '../shared/load.js';
+import { DataTable } from '../shared/table.js';
+import { attempt } from '../shared/errors.js';
+import { Badge, ErrorBox, date } from './ui.js';
 
 export interface Subscription {
   id: string;
@@ -33,65 +36,54 @@ export function SubscriptionsPage() {
         <span class="muted">Request access from an API's page in the <Link href="/">catalog</Link>.</span>
       </p>
       <ErrorBox error={error ?? loadError} />
-      {data && data.data.length === 0 ? <p class="muted">No subscriptions yet.</p> : null}
-      {data && data.data.length > 0 ? (
-        <table>
-          <caption class="visually-hidden">Your subscriptions</caption>
-          <thead>
-            <tr>
-              <th scope="col">API</th>
-              <th scope="col">Status</th>
-              <th scope="col">Requested</th>
-              <th scope="col">Decided</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.data.map((s) => (
-              <tr key={s.id} data-subscription={s.id}>
-                <td>
-                  <Link href={`/catalog/${s.service_id}`}>{s.service_name ?? s.service_id}</Link>
-                </td>
-                <td>
-                  <Badge kind={KIND[s.status]}>{s.status}</Badge>
-                  {s.reason ? <span class="muted"> {s.reason}</span> : null}
-                </td>
-                <td>{date(s.created_at)}</td>
-                <td>{date(s.decided_at)}</td>
-                <td>
-                  {confirm === s.id ? (
-                    <>
-                      <button
-                        type="button"
-                        class="danger"
-                        onClick={async () => {
-                          setError(null);
-                          try {
-                            await api.delete(`/subscriptions/${s.id}`);
-                          } catch (err) {
-                            setError(err);
-                          }
-                          setConfirm(null);
-                          reload();
-                        }}
-                      >
-                        Confirm cancel<span class="visually-hidden"> {s.service_name}</span>
-                      </button>{' '}
-                      <button type="button" onClick={() => setConfirm(null)}>
-                        Keep
-                      </button>
-                    </>
-                  ) : (
-                    <button type="button" onClick={() => setConfirm(s.id)}>
-                      Cancel<span class="visually-hidden"> subscription to {s.service_name}</span>
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <DataTable
+        rows={data?.data}
+        empty="No subscriptions yet."
+        caption="Your subscriptions"
+        captionHidden
+        rowKey={(s) => s.id}
+        rowAttrs={(s) => ({ 'data-subscription': s.id })}
+        columns={[
+          { label: 'API', cell: (s) => <Link href={`/catalog/${s.service_id}`}>{s.service_name ?? s.service_id}</Link> },
+          {
+            label: 'Status',
+            cell: (s) => (
+              <>
+                <Badge kind={KIND[s.status]}>{s.status}</Badge>
+                {s.reason ? <span class="muted"> {s.reason}</span> : null}
+              </>
+            ),
+          },
+          { label: 'Requested', cell: (s) => date(s.created_at) },
+          { label: 'Decided', cell: (s) => date(s.decided_at) },
+          {
+            label: 'Actions',
+            cell: (s) =>
+              confirm === s.id ? (
+                <>
+                  <button
+                    type="button"
+                    class="danger"
+                    onClick={async () => {
+                      await attempt(setError, () => api.delete(`/subscriptions/${s.id}`));
+                      setConfirm(null);
+                      reload();
+                    }}
+                  >
+                    Confirm cancel<span class="visually-hidden"> {s.service_name}</span>
+                  </button>{' '}
+                  <button type="button" onClick={() => setConfirm(null)}>
+                    Keep
+                  </button>
+                </>
+              ) : (
+                <button type="button" onClick={() => setConfirm(s.id)}>
+                  Cancel<span class="visually-hidden"> subscription to {s.service_name}</span>
+                </button>
+              ),
+          },
+        ]}
+      />
     </main>
   );
 }

@@ -1,27 +1,15 @@
 // Small pieces the portal pages share: error display (with the API's field paths), status badges, dates,
-// and a hook that loads data and reloads on demand.
-import { useCallback, useEffect, useState } from 'preact/hooks';
+// and copying to the clipboard.
 import { ApiError } from '../shared/api.js';
+import { errorDisplay } from '../shared/errors.js';
 
-export function errorText(err: unknown): string {
-  if (err instanceof ApiError) return `${err.message}${err.requestId ? ` (request ${err.requestId})` : ''}`;
-  return err instanceof Error ? err.message : String(err);
-}
+export const { errorText, ErrorBox } = errorDisplay({ withCode: false });
 
 /** The message for one form field (`/email`), from an ApiError's field paths. */
 export function fieldError(err: unknown, path: string): string | null {
   if (!(err instanceof ApiError)) return null;
   const f = err.fields.find((x) => x.path === path);
   return f ? f.message : null;
-}
-
-export function ErrorBox(props: { error: unknown }) {
-  if (!props.error) return null;
-  return (
-    <p class="error" role="alert">
-      {errorText(props.error)}
-    </p>
-  );
 }
 
 export function FieldError(props: { id: string; error: unknown; path: string }) {
@@ -41,25 +29,6 @@ export function date(s: string | null | undefined): string {
   if (!s) return '—';
   const d = new Date(s);
   return Number.isNaN(d.getTime()) ? s : d.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
-}
-
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []): { data: T | null; error: unknown; reload: () => void } {
-  const [data, setData] = useState<T | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [n, setN] = useState(0);
-  useEffect(() => {
-    let live = true;
-    load().then(
-      (d) => live && (setData(d), setError(null)),
-      (e: unknown) => live && setError(e),
-    );
-    return () => {
-      live = false;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [n, ...deps]);
-  const reload = useCallback(() => setN((x) => x + 1), []);
-  return { data, error, reload };
 }
 
 /** Copies text to the clipboard; falls back to selecting the element's text when the API is refused. */

@@ -3,7 +3,9 @@
 import { useState } from 'preact/hooks';
 import { fmt } from '../shared/dom.js';
 import { api } from './session.js';
-import { ErrorBox, date, useLoad } from './ui.js';
+import { useLoad } from '../shared/load.js';
+import { DataTable } from '../shared/table.js';
+import { ErrorBox, date } from './ui.js';
 import type { CatalogEntry } from './catalog.js';
 
 interface Usage {
@@ -78,58 +80,39 @@ export function UsagePage() {
             </div>
           </dl>
           {t.top_routes.length > 0 ? (
-            <table>
-              <caption>Busiest routes</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Route</th>
-                  <th scope="col">Requests</th>
-                </tr>
-              </thead>
-              <tbody>
-                {t.top_routes.map((r) => (
-                  <tr>
-                    <td>
-                      <code>{route(r.key)}</code>
-                    </td>
-                    <td>{fmt(r.requests)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable
+              rows={t.top_routes}
+              caption="Busiest routes"
+              columns={[
+                { label: 'Route', cell: (r) => <code>{route(r.key)}</code> },
+                { label: 'Requests', cell: (r) => fmt(r.requests) },
+              ]}
+            />
           ) : null}
         </>
       ) : null}
       <h2>Quotas</h2>
-      {data && data.quotas.length === 0 ? <p class="muted">None of your subscriptions has a quota.</p> : null}
-      {data && data.quotas.length > 0 ? (
-        <table>
-          <caption class="visually-hidden">Quota usage</caption>
-          <thead>
-            <tr>
-              <th scope="col">API</th>
-              <th scope="col">Period</th>
-              <th scope="col">Used</th>
-              <th scope="col">Limit</th>
-              <th scope="col">Resets</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.quotas.map((q) => (
-              <tr>
-                <td>{name(q.service_id)}</td>
-                <td>{q.period}</td>
-                <td>
-                  {fmt(q.requests.used)}
-                  {q.requests.limit ? <meter min={0} max={q.requests.limit} value={q.requests.used} aria-label={`${name(q.service_id)} quota used`} /> : null}
-                </td>
-                <td>{q.requests.limit === null ? '—' : fmt(q.requests.limit)}</td>
-                <td>{date(q.resets_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <DataTable
+        rows={data?.quotas}
+        empty="None of your subscriptions has a quota."
+        caption="Quota usage"
+        captionHidden
+        columns={[
+          { label: 'API', cell: (q) => name(q.service_id) },
+          { label: 'Period', cell: (q) => q.period },
+          {
+            label: 'Used',
+            cell: (q) => (
+              <>
+                {fmt(q.requests.used)}
+                {q.requests.limit ? <meter min={0} max={q.requests.limit} value={q.requests.used} aria-label={`${name(q.service_id)} quota used`} /> : null}
+              </>
+            ),
+          },
+          { label: 'Limit', cell: (q) => (q.requests.limit === null ? '—' : fmt(q.requests.limit)) },
+          { label: 'Resets', cell: (q) => date(q.resets_at) },
+        ]}
+      />
     </main>
   );
 }
