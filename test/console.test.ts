@@ -168,7 +168,8 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
       await form.waitFor({ state: 'detached' });
     }
     await go('Members');
-    await page.getByRole('heading', { level: 1, name: /^Members/ }).waitFor();
+    // The bootstrap token's home tenant, from /v1/me, without choosing one.
+    await page.getByRole('heading', { level: 1, name: 'Members of default' }).waitFor();
 
     await go('Upstreams');
     await page.getByRole('button', { name: 'Edit shop' }).click();
@@ -304,6 +305,7 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     await go('Upstreams');
     await page.locator('tr', { hasText: 'shop' }).waitFor();
     await page.locator('.tenant select option', { hasText: 'team-b' }).waitFor({ state: 'attached' });
+    await page.locator('.tenant select option', { hasText: 'home tenant (default)' }).waitFor({ state: 'attached' });
     await page.selectOption('.tenant select', 'team-b');
     await page.getByText('No upstreams yet.').waitFor();
     assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('turnpike.console.tenant')), 'team-b');

@@ -62,17 +62,23 @@ function SignIn() {
 
 function TenantSwitcher() {
   const [tenants, setTenants] = useState<string[] | null>(null);
+  const [home, setHome] = useState('');
   useEffect(() => {
     api.get<{ data: Array<{ name: string }> }>('/v1/tenants', { limit: 1000 }).then(
       (r) => setTenants(r.data.map((t) => t.name)),
       () => setTenants([]),
+    );
+    // Named in the "home tenant" choice (the tenant addressed when none is chosen).
+    api.get<{ home_tenant: { name: string } }>('/v1/me').then(
+      (r) => setHome(r.home_tenant.name),
+      () => setHome(''),
     );
   }, []);
   return (
     <label class="tenant">
       Tenant
       <select value={state.tenant ?? ''} onChange={(e) => setTenant((e.currentTarget as HTMLSelectElement).value)}>
-        <option value="">home tenant</option>
+        <option value="">{home ? `home tenant (${home})` : 'home tenant'}</option>
         {(tenants ?? []).map((t) => (
           <option key={t} value={t}>
             {t}

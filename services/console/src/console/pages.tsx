@@ -173,11 +173,9 @@ interface Member {
 const ROLES = ['viewer', 'editor', 'admin', 'owner'];
 
 export function MembersPage() {
-  const tenants = useLoad(() => api.get<{ data: Row[] }>('/v1/tenants', { limit: 1000 }), []);
-  // The tenant switcher's choice; with "home tenant" the token's only tenant, or `default` (the bootstrap
-  // token's home). The API does not say which tenant is a token's home, so otherwise one must be chosen.
-  const list = tenants.data?.data ?? [];
-  const current = state.tenant ? list.find((t) => t.name === state.tenant) : list.length === 1 ? list[0] : list.find((t) => t.name === 'default');
+  // The tenant the console addresses (the switcher's choice, else the token's home tenant), as /v1/me says.
+  const me = useLoad(() => api.get<{ tenant: { id: string; name: string } }>('/v1/me'), [state.tenant]);
+  const current = me.data?.tenant ?? null;
   const members = useLoad(async () => (current ? api.get<{ data: Member[] }>(`/v1/tenants/${current.id}/members`) : { data: [] }), [current?.id]);
   const users = useLoad(() => api.get<{ data: Row[] }>('/v1/users', { limit: 1000 }), []);
   const [userId, setUserId] = useState('');
@@ -192,8 +190,7 @@ export function MembersPage() {
   return (
     <section aria-labelledby="page-title">
       <h1 id="page-title">Members{current ? ` of ${String(current.name)}` : ''}</h1>
-      <ErrorBox error={tenants.error ?? members.error ?? error} />
-      {tenants.data && !current ? <p class="muted">Choose a tenant in the top bar to see its members.</p> : null}
+      <ErrorBox error={me.error ?? members.error ?? error} />
       <DataTable
         rows={members.data?.data ?? []}
         rowKey={(m) => m.user_id}
