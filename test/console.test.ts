@@ -151,6 +151,10 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     await page.selectOption('select[name=service_id]', { label: 'shop' });
     await waitFor('the request count on the dashboard', async () => (await page.locator('[data-testid=total-requests]').innerText()) === String(sent), 10_000, 100);
     assert.ok(await page.locator('[data-chart=requests] canvas').count() >= 1, 'the requests chart is drawn');
+    // The x axis spans the hour asked for, though the calls fill one or two minute buckets.
+    const fig = page.locator('[data-chart=requests][data-x-max]');
+    const span = Number(await fig.getAttribute('data-x-max', { timeout: 5_000 })) - Number(await fig.getAttribute('data-x-min'));
+    assert.ok(Math.abs(span - 3600) <= 5, `x axis spans ${span} s`);
     await page.locator('table[data-top=route_id] tr', { hasText: 'shop' }).waitFor();
     await screenshot('dashboard');
   });

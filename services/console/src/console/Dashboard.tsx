@@ -29,7 +29,7 @@ export default function Dashboard() {
   const [live, setLive] = useState(false);
   const [every, setEvery] = useState(30);
   const [tick, setTick] = useState(0);
-  const [data, setData] = useState<{ points: Point[]; consumers: Top[]; routes: Top[]; models: Top[]; interval: string; range: string } | null>(null);
+  const [data, setData] = useState<{ points: Point[]; consumers: Top[]; routes: Top[]; models: Top[]; interval: string; range: string; from: number; to: number } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [renderMs, setRenderMs] = useState<number | null>(null);
   const [started, setStarted] = useState(0);
@@ -55,7 +55,7 @@ export default function Dashboard() {
       api.get<{ data: Top[] }>('/v1/analytics/top', { ...q, dimension: 'ai_model', order_by: 'cost_usd' }, ctl.signal),
     ]).then(
       ([ts, consumers, routes, models]) => {
-        setData({ points: ts.points, interval: ts.interval, consumers: consumers.data, routes: routes.data, models: models.data, range });
+        setData({ points: ts.points, interval: ts.interval, consumers: consumers.data, routes: routes.data, models: models.data, range, from, to });
         setError(null);
       },
       (e) => {
@@ -78,6 +78,9 @@ export default function Dashboard() {
     const s = (label: string, key: keyof Point, color: string, right = false): Series => ({ label, values: p.map((x) => x[key]), color, right });
     return {
       xs,
+      // The x axis spans the whole range asked for, whatever buckets have data (one bucket alone would
+      // otherwise stretch the axis over years).
+      window: [data.from / 1000, data.to / 1000] as [number, number],
       requests: [s('requests', 'requests', '#1f5fbf'), s('errors', 'errors', '#b42318')],
       latency: [s('p50', 'latency_p50_ms', '#067647'), s('p95', 'latency_p95_ms', '#a15c07'), s('p99', 'latency_p99_ms', '#b42318')],
       bytes: [s('bytes in', 'bytes_in', '#5b6470'), s('bytes out', 'bytes_out', '#1f5fbf')],
@@ -179,10 +182,10 @@ export default function Dashboard() {
             {data.points.length} {data.interval} buckets{renderMs !== null ? `; loaded and drawn in ${renderMs} ms` : ''}
           </p>
           <div class="charts">
-            <Chart id="requests" title="Requests and errors" xs={charts!.xs} series={charts!.requests} unit="calls" />
-            <Chart id="latency" title="Latency percentiles" xs={charts!.xs} series={charts!.latency} unit="ms" />
-            <Chart id="bytes" title="Bytes" xs={charts!.xs} series={charts!.bytes} unit="bytes" />
-            <Chart id="ai" title="AI tokens and cost" xs={charts!.xs} series={charts!.ai} unit="tokens" rightUnit="USD" />
+            <Chart id="requests" window={charts!.window} title="Requests and errors" xs={charts!.xs} series={charts!.requests} unit="calls" />
+            <Chart id="latency" window={charts!.window} title="Latency percentiles" xs={charts!.xs} series={charts!.latency} unit="ms" />
+            <Chart id="bytes" window={charts!.window} title="Bytes" xs={charts!.xs} series={charts!.bytes} unit="bytes" />
+            <Chart id="ai" window={charts!.window} title="AI tokens and cost" xs={charts!.xs} series={charts!.ai} unit="tokens" rightUnit="USD" />
           </div>
           <div class="tops">
             <TopTable title="Top consumers" field="consumer_id" rows={data.consumers} names={names} />
