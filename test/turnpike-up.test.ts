@@ -23,6 +23,11 @@ test('turnpike up: one command runs everything; data survives a restart; Ctrl-C 
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     assert.match(tp.output(), new RegExp(`admin token\\s+${token}`), 'the first start prints the admin token');
     assert.match(tp.output(), new RegExp(`http://127.0.0.1:${proxyPort}`), 'prints the proxy URL');
+    assert.match(tp.output(), new RegExp(`console\\s+http://127.0.0.1:${adminPort}/console/`), 'prints the console URL');
+    // The console is served (the built app, not the JSON 503 of an unbuilt one).
+    const consolePage = await request(`http://127.0.0.1:${adminPort}/console/`);
+    assert.equal(consolePage.statusCode, 200);
+    assert.match(await consolePage.body.text(), /<div id="app">/);
     const admin = new AdminClient(`http://127.0.0.1:${adminPort}`, token);
     // The portal's try-it goes to this process's own node unless the tenant names another gateway.
     assert.equal((await admin.call('GET', '/v1/portal/settings')).body.effective_gateway_url, `http://127.0.0.1:${proxyPort}`);

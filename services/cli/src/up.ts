@@ -127,6 +127,8 @@ export async function runUp(o: UpOptions): Promise<void> {
       ...(gw.httpsPort !== null ? [`  proxy https  https://${displayHost(o.host)}:${gw.httpsPort}   (certificates: /v1/certificates)`] : []),
       `  admin REST   http://${displayHost(o.adminHost)}:${cp.restPort}/v1   (OpenAPI: /v1/openapi.json)`,
       `  admin gRPC   ${displayHost(o.adminHost)}:${cp.grpcPort}`,
+      `  console      http://${displayHost(o.adminHost)}:${cp.restPort}/console/   (sign in with the admin token)`,
+      `  portal       http://${displayHost(o.adminHost)}:${cp.restPort}/portal/   (developers; sign-up: PATCH /v1/portal/settings {"signup":"open"})`,
       `  node status  http://${displayHost(o.host)}:${gw.statusPort}/readyz  /metrics`,
       `  data         ${dataDir}`,
       token
