@@ -2,10 +2,9 @@
 // fault tests that stop and restart PostgreSQL without touching the shared server other suites use.
 import { execFile } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, waitFor } from '@turnpike/common/testing';
+import { canConnect, freePort, waitFor } from '@turnpike/common/testing';
 
 const run = promisify(execFile);
 
@@ -28,17 +27,6 @@ function pgBin(): string {
   return `/usr/lib/postgresql/${versions[versions.length - 1]}/bin`;
 }
 
-async function portOpen(port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const root = process.getuid?.() === 0;
   // initdb refuses root: as root the server runs as `postgres`, which must own the data dir and reach its
@@ -57,7 +45,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
   const start = async (): Promise<void> => {
     await asPg('pg_ctl', ['-D', data, '-l', join(dir, 'postgres.log'), '-w', '-t', '60', '-o', opts, 'start']);
-    await waitFor(`postgres on ${port}`, () => portOpen(port), 10_000, 50);
+    await waitFor(`postgres on ${port}`, () => canConnect(port), 10_000, 50);
   };
   const stop = async (): Promise<void> => {
     await asPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => undefined);

@@ -134,7 +134,8 @@ export async function startPrivateNats(): Promise<PrivateNats> {
   };
 }
 
-async function canConnect(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+export async function canConnect(port: number): Promise<boolean> {
   const { connect } = await import('node:net');
   return await new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
