@@ -128,6 +128,12 @@ describe('gRPC users and tenant members', { timeout: 60_000 }, () => {
     const granted = await admin.tenants('PutMember', { tenant_id: x.id, user_id: outsider.id, role: 'editor' });
     assert.equal(granted.role, 'editor');
     await admin.tenants('DeleteMember', { tenant_id: x.id, user_id: outsider.id });
+
+    // WhoAmI (REST GET /v1/me): the token, its home tenant and its role in the tenant addressed.
+    const me = await viewer.tokens('WhoAmI', {});
+    assert.deepEqual([me.superuser, me.scoped, me.user_id, me.home_tenant_name, me.tenant_name, me.role], [false, false, '', 'grpc-x', 'grpc-x', 'viewer']);
+    const su2 = await clientsFor(h.token, 'grpc-x').tokens('WhoAmI', {});
+    assert.deepEqual([su2.superuser, su2.home_tenant_name, su2.tenant_name, su2.role], [true, 'default', 'grpc-x', 'owner']);
   });
 
   it("another tenant's tenant, members and users are NOT_FOUND", async () => {

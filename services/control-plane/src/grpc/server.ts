@@ -1,6 +1,7 @@
 // The gRPC admin API: the services of proto/turnpike/admin/v1/admin.proto over the service layer.
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
+import { whoAmI } from '../service/whoami.js';
 import { NodeRegistry } from '../cluster/node-registry.js';
 import type { Logger } from '../log.js';
 import * as svc from '../service/index.js';
@@ -159,6 +160,22 @@ export function buildGrpcServer(ctx: ServiceContext, log: Logger, nodes: NodeReg
     GetToken: u<IdReq>(async (req, ctx) => tokenToProto(await svc.getAdminToken(ctx, req.id ?? ''))),
     ListTokens: u<ListReq>(async (req, ctx) => pageToProto(await svc.listAdminTokens(ctx, listOptionsFrom(req)), tokenToProto)),
     RevokeToken: u<IdReq>(async (req, ctx) => (await svc.revokeAdminToken(ctx, req.id ?? ''), deleted)),
+    WhoAmI: u<ProtoObject>(async (_req, ctx) => {
+      const me = await whoAmI(ctx);
+      return {
+        token_id: me.token_id,
+        user_id: me.user_id ?? '',
+        superuser: me.superuser,
+        expires_at: me.expires_at ?? '',
+        scoped: me.scopes !== null,
+        scopes: me.scopes ?? [],
+        home_tenant_id: me.home_tenant.id,
+        home_tenant_name: me.home_tenant.name,
+        tenant_id: me.tenant.id,
+        tenant_name: me.tenant.name,
+        role: me.tenant.role ?? '',
+      };
+    }),
   });
 
   server.addService(proto.AuditService.service, {
