@@ -8,6 +8,7 @@ import { SchemaForm, REFERENCES } from './SchemaForm.js';
 import { listFilters, requestSchema } from './schema.js';
 import { LIFECYCLE_ACTIONS, type ResourceDef } from './resources.js';
 import { ConsumerAccess } from './ConsumerAccess.js';
+import { ROW_ACTIONS, RowDialog, type RowAction } from './row-actions.js';
 
 type Entity = Record<string, unknown> & { id: string };
 interface Page {
@@ -56,7 +57,8 @@ type Modal =
   | { kind: 'delete'; entity: Entity }
   | { kind: 'secret'; label: string; value: string }
   | { kind: 'decide'; entity: Entity; action: 'reject' | 'revoke' }
-  | { kind: 'access'; entity: Entity };
+  | { kind: 'access'; entity: Entity }
+  | { kind: 'row'; entity: Entity; action: RowAction };
 
 export function ResourcePage(props: { def: ResourceDef }) {
   const def = props.def;
@@ -231,6 +233,11 @@ export function ResourcePage(props: { def: ResourceDef }) {
                     Keys &amp; credentials
                   </button>
                 ) : null}
+                {(ROW_ACTIONS[def.key] ?? []).map((a) => (
+                  <button key={a.label} type="button" aria-label={`${a.label}: ${title(e)}`} onClick={() => setModal({ kind: 'row', entity: e, action: a })}>
+                    {a.label}
+                  </button>
+                ))}
                 {updateSchema ? (
                   <button type="button" aria-label={`Edit ${title(e)}`} onClick={() => setModal({ kind: 'edit', entity: e })}>
                     Edit
@@ -306,6 +313,19 @@ export function ResourcePage(props: { def: ResourceDef }) {
         />
       ) : null}
       {modal?.kind === 'access' ? <ConsumerAccess consumer={modal.entity} onClose={() => setModal(null)} /> : null}
+      {modal?.kind === 'row' ? (
+        <RowDialog
+          action={modal.action}
+          kind={def.key}
+          entity={modal.entity}
+          title={title(modal.entity)}
+          onClose={() => setModal(null)}
+          onChanged={(done) => {
+            setNotice(done);
+            refresh();
+          }}
+        />
+      ) : null}
     </section>
   );
 }

@@ -1,6 +1,7 @@
 // The operators' console: sign-in with an admin token, a tenant switcher, and the pages (resources,
-// approvals, cluster, analytics, call log, declarative config). Analytics and config are loaded on demand
-// (dynamic import) so that the first load stays small.
+// approvals, cluster, cache invalidation, analytics, call log, members, developer portal, declarative config).
+// Analytics, config, cache invalidation and the developer portal are loaded on demand (dynamic import) so
+// that the first load stays small.
 import { render, type ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import '../shared/styles.css';
@@ -102,14 +103,18 @@ function Lazy(props: { load: () => Promise<{ default: ComponentType }> }) {
 
 const loadDashboard = () => import('./Dashboard.js');
 const loadConfig = () => import('./ConfigPage.js');
+const loadCache = () => import('./CacheInvalidation.js');
+const loadPortal = () => import('./PortalPage.js');
 
 const NAV: Array<{ href: string; label: string }> = [
   { href: '/', label: 'Analytics' },
   { href: '/calls', label: 'Call log' },
   { href: '/approvals', label: 'Approvals' },
   { href: '/cluster', label: 'Cluster' },
+  { href: '/cache', label: 'Cache invalidation' },
   ...RESOURCES.map((r) => ({ href: `/r/${r.key}`, label: r.label })),
   { href: '/members', label: 'Members' },
+  { href: '/portal', label: 'Developer portal' },
   { href: '/config', label: 'Config import/export' },
 ];
 
@@ -122,6 +127,8 @@ function Page(props: { path: string }) {
   if (p === '/cluster') return <ClusterPage />;
   if (p === '/members') return <MembersPage />;
   if (p === '/config') return <Lazy load={loadConfig} />;
+  if (p === '/cache') return <Lazy load={loadCache} />;
+  if (p === '/portal') return <Lazy load={loadPortal} />;
   if (p.startsWith('/r/')) {
     const def = resourceByKey(p.slice(3));
     if (def) return <ResourcePage key={def.key} def={def} />;
