@@ -307,7 +307,15 @@ describe('CallLogBatcher with a spool', { timeout: 30_000 }, () => {
     const ids = sink.ids;
     const lost = 600 - ids.length;
     assert.equal(lost, b.spoolStats()!.dropped + b.stats().dropped);
-    // What survived is a contiguous newest run, in order.
-    assert.deepEqual(ids, range(ids.length, lost).map((i) => `r${i}`));
+    // What survived is a contiguous newest run, in order — except that a batch already in the sink's hands
+    // when the bound deleted its segment is not lost if that write gets through (it was issued while the sink
+    // was down and landed after it came back): then one older batch (≤ maxBatch records, contiguous) leads.
+    const n = (id: string): number => Number(id.slice(1));
+    const gap = ids.findIndex((id, i) => i > 0 && n(id) !== n(ids[i - 1]!) + 1);
+    const lead = gap === -1 ? [] : ids.slice(0, gap);
+    const newest = gap === -1 ? ids : ids.slice(gap);
+    assert.ok(lead.length <= fast.maxBatch, `an older run of ${lead.length} records survived: ${lead.join(' ')}`);
+    assert.deepEqual(newest, range(newest.length, 600 - newest.length).map((i) => `r${i}`));
+    if (lead.length > 0) assert.ok(n(lead[lead.length - 1]!) < n(newest[0]!));
   });
 });
