@@ -142,6 +142,33 @@ describe('h1-client against real servers', { timeout: 30_000 }, () => {
     await assert.rejects(request(p, { method: 'POST', headers: ['content-length', '5'], body: Buffer.from('xyz') }), { code: 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' });
   });
 
+  test('string bodies go as UTF-8 with their byte length, with an ASCII head and with a latin1 one; the connection is reused', async () => {
+    const seen: { length: string | undefined; tag: string | undefined; body: Buffer }[] = [];
+    const { sockets, origin } = await httpServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d));
+      req.on('end', () => {
+        seen.push({ length: req.headers['content-length'], tag: req.headers['x-tag'] as string | undefined, body: Buffer.concat(parts) });
+        res.end('ok');
+      });
+    });
+    const p = pool(origin);
+    const text = '{"é":"€😀","q":"\\"x\\""}';
+    assert.equal((await request(p, { method: 'POST', headers: ['x-tag', 'plain'], body: text })).body.toString(), 'ok');
+    // A header value with a latin1 byte (0xE9): sent as that one byte, the body still as UTF-8.
+    assert.equal((await request(p, { method: 'POST', headers: ['x-tag', 'caf\u00e9'], body: text })).body.toString(), 'ok');
+    await assert.rejects(request(p, { method: 'POST', headers: ['content-length', String(text.length)], body: text }), { code: 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' });
+    const bytes = Buffer.from(text, 'utf8');
+    assert.equal(seen.length, 2);
+    for (const s of seen) {
+      assert.equal(s.length, String(bytes.length));
+      assert.deepEqual(s.body, bytes);
+    }
+    assert.equal(seen[0]!.tag, 'plain');
+    assert.equal(seen[1]!.tag, 'caf\u00e9', 'node reads header bytes as latin1');
+    assert.equal(sockets.size, 1, 'both on one kept-alive connection');
+  });
+
   test('a large streamed body arrives intact, chunked and with a declared length, under socket backpressure', async () => {
     const { origin } = await httpServer((req, res) => {
       const h = createHash('sha256');

@@ -2,7 +2,11 @@
 // HTTP APIs": the payload format 1.0 and 2.0 structures), built from the request those examples describe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { awsRouteTemplate, clfTime, compileBinaryMediaTypes, eventV1, eventV2, isBinaryV1, isBinaryV2, type LambdaRequest } from './event.js';
+import { queryParams } from '../../proxy/query-params.js';
+import { awsRouteTemplate, clfTime, compileBinaryMediaTypes, eventV1, eventV2Json, isBinaryV1, isBinaryV2, type LambdaAuthorizer, type LambdaRequest } from './event.js';
+
+/** The 2.0 event as the function reads it. */
+const eventV2 = (r: LambdaRequest): unknown => JSON.parse(eventV2Json(r));
 
 // 1583348638390 is the 2.0 example's timeEpoch; `12/Mar/2020:19:03:58 +0000` in the example is another moment,
 // so time strings are checked against clfTime (pinned below) rather than copied.
@@ -204,4 +208,96 @@ test('binary bodies: 1.0 by binary_media_types (exact, type/*, */*), 2.0 by cont
   const v2 = eventV2(exampleRequest({ headers: ['content-type', 'image/png'], body: bytes })) as Record<string, unknown>;
   assert.equal(v2.isBase64Encoded, true);
   assert.equal(v2.body, bytes.toString('base64'));
+});
+
+/**
+ * The 2.0 event as it was built before eventV2Json wrote its JSON directly: an object, then JSON.stringify. The
+ * text must come out the same, byte for byte (header names that collide with Object.prototype aside: see below).
+ */
+function referenceV2(r: LambdaRequest): string {
+  const headers: Record<string, string> = {};
+  let cookies: string[] | undefined;
+  for (let i = 0; i < r.headers.length; i += 2) {
+    const name = r.headers[i]!;
+    const value = r.headers[i + 1]!;
+    if (name === 'cookie') {
+      for (const c of value.split(';')) if (c.trim() !== '') (cookies ??= []).push(c.trim());
+      continue;
+    }
+    headers[name] = name in headers ? `${headers[name]},${value}` : value;
+  }
+  const query = queryParams(r.query);
+  let qs: Record<string, string> | undefined;
+  if (query.size > 0) {
+    qs = {};
+    for (const [k, v] of query) qs[k] = v.join(',');
+  }
+  let contentType = '';
+  for (let i = 0; i < r.headers.length; i += 2) if (r.headers[i] === 'content-type') { contentType = r.headers[i + 1]!; break; }
+  const binary = r.body.length > 0 && isBinaryV2(contentType, r.body);
+  const routeKey = r.routeTemplate === null ? '$default' : `${r.anyMethod ? 'ANY' : r.method} ${r.routeTemplate}`;
+  const event: Record<string, unknown> = { version: '2.0', routeKey, rawPath: r.path, rawQueryString: r.query };
+  if (cookies !== undefined) event.cookies = cookies;
+  event.headers = headers;
+  if (qs !== undefined) event.queryStringParameters = qs;
+  const context: Record<string, unknown> = { accountId: '000000000000', apiId: r.serviceId };
+  const a: LambdaAuthorizer | null = r.authorizer;
+  if (a !== null) {
+    const scopes = (c: Readonly<Record<string, unknown>>): string[] | null => {
+      const s = c.scope ?? c.scp;
+      if (typeof s === 'string') return s.split(' ').filter((x) => x !== '');
+      if (Array.isArray(s)) return s.filter((x): x is string => typeof x === 'string');
+      return null;
+    };
+    context.authorizer = a.claims !== null ? { jwt: { claims: a.claims, scopes: scopes(a.claims) } } : { lambda: { principalId: a.principalId, consumerId: a.consumerId, credentialId: a.credentialId, ...a.context } };
+  }
+  context.domainName = r.domainName;
+  context.domainPrefix = r.domainName.includes('.') ? r.domainName.slice(0, r.domainName.indexOf('.')) : r.domainName;
+  context.http = { method: r.method, path: r.path, protocol: 'HTTP/1.1', sourceIp: r.sourceIp, userAgent: r.userAgent };
+  context.requestId = r.requestId;
+  context.routeKey = routeKey;
+  context.stage = '$default';
+  context.time = clfTime(r.timeEpochMs);
+  context.timeEpoch = r.timeEpochMs;
+  event.requestContext = context;
+  if (r.body.length > 0) event.body = binary ? r.body.toString('base64') : r.body.toString('utf8');
+  if (Object.keys(r.pathParameters).length > 0) event.pathParameters = r.pathParameters;
+  event.isBase64Encoded = binary;
+  return JSON.stringify(event);
+}
+
+test('format 2.0 JSON text is byte for byte what JSON.stringify of the event object gave: escapes, repeats, cookies, query, authorizers, bodies', () => {
+  const jwt = { principalId: 'alice', consumerId: 'c-1', credentialId: 'jwt-1', context: {}, claims: { sub: 'u"1', scope: 'read write', nested: { a: [1, 'b\n'] } } };
+  const lambda = { principalId: 'bob', consumerId: 'c-2', credentialId: 'k-2', context: { 'x-tier': 'gold "plus"' }, claims: null };
+  const cases: Partial<LambdaRequest>[] = [
+    {},
+    { query: '', headers: [], body: Buffer.alloc(0), pathParameters: {} },
+    // What a plain GET through the proxy carries: no repeats, nothing to escape.
+    { method: 'GET', query: '', headers: ['host', 'api.example.com:8443', 'x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http', 'x-forwarded-port', '8443'], body: Buffer.alloc(0), routeTemplate: '/fn', anyMethod: true },
+    // Quotes, backslashes, control characters, non-ASCII, a surrogate pair and lone surrogates, U+2028, DEL.
+    { path: '/p/"q"\\x', headers: ['x-a', 'tab\there', 'x-b', 'é€😀', 'x-c', 'lone \ud800 and \udfff', 'x-d', 'line\u2028sep\u007f', 'x-e', '"quoted"'], userAgent: 'agent "1.0" \\ \u0001' },
+    // Repeated names (joined, in first-seen order), cookies in two headers with empty parts.
+    { headers: ['accept', 'a', 'x-r', '1', 'cookie', 'a=1; ; b=2', 'accept', 'b', 'x-r', '2', 'cookie', 'c=3;'] },
+    { query: 'a=1&a=2&b=%22x%22&c&%E2%82%AC=%F0%9F%98%80&d=a+b', headers: ['content-type', 'application/json'], body: Buffer.from('{"k":"v\n"}') },
+    { headers: ['content-type', 'image/png'], body: Buffer.from([0xff, 0x00, 0x22, 0x5c]) },
+    { headers: [], body: Buffer.from([0xc3, 0x28]) },
+    { authorizer: jwt },
+    { authorizer: lambda },
+    { pathParameters: { id: '7', 'we"ird': 'v\\' }, routeTemplate: '/items/{id}', anyMethod: false, method: 'DELETE' },
+    { domainName: 'localhost', sourceIp: '::1', requestId: 'req "id"', serviceId: 's\\1', routeTemplate: '/a/{rest+}' },
+    { timeEpochMs: 0 },
+  ];
+  for (const over of cases) {
+    const r = exampleRequest(over);
+    assert.equal(eventV2Json(r), referenceV2(r), JSON.stringify(over));
+    JSON.parse(eventV2Json(r));
+  }
+});
+
+test('format 2.0: a header named like an Object.prototype member is an ordinary header', () => {
+  // The object form read `constructor` through the prototype (its value came out as Object's source text) and
+  // dropped `__proto__`; the JSON text has both as sent.
+  const e = eventV2(exampleRequest({ headers: ['constructor', 'a', '__proto__', 'b', 'constructor', 'c'] })) as { headers: Record<string, string> };
+  assert.equal(e.headers.constructor, 'a,c');
+  assert.equal(Object.getOwnPropertyDescriptor(e.headers, '__proto__')?.value, 'b');
 });

@@ -3,7 +3,7 @@
 // (response.ts) written to the proxy's exchange through the IntegrationSink like an upstream's.
 import { errorBody, httpStatusFor, type ErrorCode } from '@turnpike/common';
 import type { IntegrationSink } from '../sink.js';
-import { compileBinaryMediaTypes, eventV1, eventV2, type BinaryMediaTypes, type LambdaRequest } from './event.js';
+import { compileBinaryMediaTypes, eventV1, eventV2Json, type BinaryMediaTypes, type LambdaRequest } from './event.js';
 import { credentialsFromEnv, type InvokeResult, type LambdaInvokeError, type LambdaTarget } from './invoke.js';
 import { LambdaClient, type InvokeDispatcher } from './invocation.js';
 import { MalformedResponse, responseV1, responseV2 } from './response.js';
@@ -55,8 +55,10 @@ export class CompiledLambda {
     if (client === null) {
       return answerError(sink, req.requestId, 'TP_ERR_LAMBDA_CREDENTIALS_MISSING', this.missing, null);
     }
-    const payload = Buffer.from(JSON.stringify(this.format === '1.0' ? eventV1(req, this.binaryTypes) : eventV2(req)), 'utf8');
-    if (payload.length > MAX_EVENT_BYTES) {
+    // The event's JSON text goes out as it is: the signer hashes it and the client writes it (no Buffer copy).
+    const payload = this.format === '1.0' ? JSON.stringify(eventV1(req, this.binaryTypes)) : eventV2Json(req);
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: only a long event needs its size counted here.
+    if (payload.length > MAX_EVENT_BYTES / 3 && Buffer.byteLength(payload, 'utf8') > MAX_EVENT_BYTES) {
       return answerError(sink, req.requestId, 'TP_ERR_BODY_TOO_LARGE', `the function's event would exceed Lambda's ${MAX_EVENT_BYTES} byte payload limit`, null);
     }
     const call = new LambdaCall(this, req.requestId, sink);

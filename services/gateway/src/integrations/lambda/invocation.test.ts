@@ -60,6 +60,19 @@ test('a signed invocation with a qualifier and an Event invocation, through both
   assert.equal(lambda.badSignatures, 0);
 });
 
+test('a text payload (the event JSON as written) goes as UTF-8, signed over its bytes, through both dispatchers', async () => {
+  const bad = lambda.badSignatures;
+  for (const [name, d] of dispatchers()) {
+    const text = JSON.stringify({ path: '/é€😀', q: '"quoted"\n' });
+    const { error, result } = await new Promise<{ error: LambdaInvokeError | null; result: InvokeResult | null }>((resolve) =>
+      client(d, 'echo').send(text, (error, result) => resolve({ error, result })),
+    );
+    assert.equal(error, null, name);
+    assert.deepEqual(JSON.parse(result!.payload.toString()).event, JSON.parse(text), name);
+  }
+  assert.equal(lambda.badSignatures, bad, 'every signature verified');
+});
+
 test('timeouts, API errors and a cancelled call (done never called) through both dispatchers', async () => {
   for (const [name, d] of dispatchers()) {
     const t0 = Date.now();

@@ -50,12 +50,12 @@ export class LambdaClient {
   }
 
   /**
-   * Sends `payload` (the event's JSON) and calls `done` once. Returns a function that abandons the call (the
-   * client went away); `done` is then not called.
+   * Sends `payload` (the event's JSON: text is sent as UTF-8) and calls `done` once. Returns a function that
+   * abandons the call (the client went away); `done` is then not called.
    */
-  send(payload: Buffer, done: InvocationDone): () => void {
+  send(payload: Buffer | string, done: InvocationDone): () => void {
+    // Content-Length is not signed: both dispatchers frame the body themselves.
     const headers = this.#signer.sign(payload, this.#options.now?.().getTime() ?? Date.now());
-    headers.push('content-length', String(payload.length));
     const call = new Invocation(done, this.#options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     const timeoutMs = this.#options.timeoutMs;
     try {
@@ -101,8 +101,12 @@ class Invocation implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     const raw = rawHeaders ?? [];
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!.toString().toLowerCase();
-      if (name.charCodeAt(0) !== 120 && name !== 'retry-after') continue; // only x-… names and Retry-After matter
+      const rawName = raw[i]!;
+      // Only x-… names and Retry-After matter: the first byte decides before any name is lower-cased.
+      const first = (typeof rawName === 'string' ? rawName.charCodeAt(0) : rawName[0]!) | 0x20;
+      if (first !== 120 && first !== 114) continue;
+      const name = rawName.toString().toLowerCase();
+      if (name.charCodeAt(0) !== 120 && name !== 'retry-after') continue;
       const value = raw[i + 1]!.toString();
       if (name === 'x-amz-function-error') this.#functionError = value;
       else if (name === 'x-amz-executed-version') this.#executedVersion = value;
