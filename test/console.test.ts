@@ -3,8 +3,8 @@
 // the schema-driven forms (one bad input shows its field error), sends traffic and sees it on the dashboard,
 // approves a pending subscription, finds the node on the cluster page and a call in the call log, round-
 // trips the declarative config, draws 30 days of hourly rollups, invalidates a cached route (the next request
-// is a MISS), restores a prompt template version, shows usage and opens portal sign-up. No browser console
-// errors allowed.
+// is a MISS), restores a prompt template version, shows usage, opens portal sign-up and finds the upstream's
+// creation in the audit log. No browser console errors allowed.
 // TP_SCREENSHOTS=<dir> saves full-page PNGs of the main pages (console-<page>.png).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -441,6 +441,33 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
     assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('turnpike.console.tenant')), 'team-b');
     await page.selectOption('.tenant select', '');
     await page.locator('tr', { hasText: 'shop' }).waitFor();
+  });
+
+  test('the audit log filters by resource type and shows the created upstream in its detail', async () => {
+    const up = (await stack.admin.call('GET', '/v1/upstreams?name=shop')).body.data[0];
+    await go('Audit log');
+    await page.locator('h1', { hasText: 'Audit log' }).waitFor();
+    await page.selectOption('select[name=resource_type]', 'upstreams');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const row = page.locator(`tr[data-resource-id="${up.id}"][data-action=create]`);
+    await row.waitFor();
+    // Only upstream rows are listed once the filter applies.
+    await waitFor('only upstream rows', async () => {
+      const types = await page.locator('table.audit tbody tr td:nth-child(4)').allInnerTexts();
+      return types.length > 0 && types.every((t) => t === 'upstreams');
+    }, 10_000, 50);
+    // The detail opens from the keyboard, shows the created object in `after`, and Esc closes it.
+    await row.getByRole('button', { name: /^Details of create upstreams/ }).focus();
+    await page.keyboard.press('Enter');
+    const after = page.locator('dialog[open] [data-testid=audit-after]');
+    await after.waitFor();
+    const shown = JSON.parse(await after.innerText());
+    assert.equal(shown.name, 'shop');
+    assert.equal(shown.id, up.id);
+    assert.match(await page.locator('dialog[open] [data-testid=audit-before]').innerText(), /^null/);
+    await screenshot('audit');
+    await page.keyboard.press('Escape');
+    await page.locator('dialog[open]').waitFor({ state: 'detached' });
   });
 
   test('no console errors in the browser', async () => {

@@ -1,7 +1,7 @@
 // The operators' console: sign-in with an admin token, a tenant switcher, and the pages (resources,
-// approvals, cluster, cache invalidation, analytics, call log, members, developer portal, declarative config).
-// Analytics, config, cache invalidation and the developer portal are loaded on demand (dynamic import) so
-// that the first load stays small.
+// approvals, cluster, cache invalidation, analytics, call log, members, developer portal, audit log,
+// declarative config). Analytics, config, cache invalidation, the developer portal and the audit log are
+// loaded on demand (dynamic import) so that the first load stays small.
 import { render, type ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import '../shared/styles.css';
@@ -105,6 +105,7 @@ const loadDashboard = () => import('./Dashboard.js');
 const loadConfig = () => import('./ConfigPage.js');
 const loadCache = () => import('./CacheInvalidation.js');
 const loadPortal = () => import('./PortalPage.js');
+const loadAudit = () => import('./AuditPage.js');
 
 const NAV: Array<{ href: string; label: string }> = [
   { href: '/', label: 'Analytics' },
@@ -115,6 +116,7 @@ const NAV: Array<{ href: string; label: string }> = [
   ...RESOURCES.map((r) => ({ href: `/r/${r.key}`, label: r.label })),
   { href: '/members', label: 'Members' },
   { href: '/portal', label: 'Developer portal' },
+  { href: '/audit', label: 'Audit log' },
   { href: '/config', label: 'Config import/export' },
 ];
 
@@ -129,6 +131,7 @@ function Page(props: { path: string }) {
   if (p === '/config') return <Lazy load={loadConfig} />;
   if (p === '/cache') return <Lazy load={loadCache} />;
   if (p === '/portal') return <Lazy load={loadPortal} />;
+  if (p === '/audit') return <Lazy load={loadAudit} />;
   if (p.startsWith('/r/')) {
     const def = resourceByKey(p.slice(3));
     if (def) return <ResourcePage key={def.key} def={def} />;
