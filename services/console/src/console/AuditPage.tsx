@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import { api } from './state.js';
 import { useLoad } from '../shared/load.js';
 import { DataTable } from '../shared/table.js';
-import { Dialog, ErrorBox, fmtTime } from './ui.js';
+import { Dialog, ErrorBox, fmtTime, localTimeMs } from './ui.js';
 
 interface AuditEntry {
   id: string;
@@ -28,12 +28,6 @@ const RESOURCE_TYPES = [
   'members', 'tokens', 'portal_settings',
 ];
 const PAGE = 50;
-
-function toMs(local: string): number | undefined {
-  if (!local) return undefined;
-  const t = new Date(local).getTime();
-  return Number.isNaN(t) ? undefined : t;
-}
 
 const json = (v: unknown): string => (v === undefined ? '' : JSON.stringify(v, null, 2));
 
@@ -121,8 +115,8 @@ export default function AuditPage() {
             resource_id: form.resource_id.trim() || undefined,
             action: form.action || undefined,
             actor: form.actor.trim() || undefined,
-            from: toMs(form.from),
-            to: toMs(form.to),
+            from: localTimeMs(form.from),
+            to: localTimeMs(form.to),
           });
         }}
       >

@@ -4,7 +4,7 @@
 // and an optional live refresh. The section records how long fetching and drawing took (data-render-ms).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api } from './state.js';
-import { ErrorBox } from './ui.js';
+import { ErrorBox, localTimeMs } from './ui.js';
 import { fmt } from '../shared/dom.js';
 import { Chart, type Series } from './Chart.js';
 import { cell, useNames } from './ResourcePage.js';
@@ -16,11 +16,6 @@ type Top = TopEntry;
 
 const RANGES: Record<string, number> = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 };
 const LIVE = [10, 30, 60];
-
-function toMs(local: string): number | null {
-  const t = new Date(local).getTime();
-  return Number.isNaN(t) ? null : t;
-}
 
 export default function Dashboard() {
   const [range, setRange] = useState('24h');
@@ -43,8 +38,8 @@ export default function Dashboard() {
 
   useEffect(() => {
     const ctl = new AbortController();
-    const to = range === 'custom' ? toMs(custom.to) ?? Date.now() : Date.now();
-    const from = range === 'custom' ? toMs(custom.from) ?? to - RANGES['24h']! : to - RANGES[range]!;
+    const to = range === 'custom' ? localTimeMs(custom.to) ?? Date.now() : Date.now();
+    const from = range === 'custom' ? localTimeMs(custom.from) ?? to - RANGES['24h']! : to - RANGES[range]!;
     const q = { from, to, ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)) };
     const t0 = performance.now();
     setStarted(t0);

@@ -3,19 +3,13 @@
 import { useState } from 'preact/hooks';
 import { api } from './state.js';
 import { useLoad } from '../shared/load.js';
-import { ErrorBox, fmtTime } from './ui.js';
+import { ErrorBox, fmtTime, localTimeMs } from './ui.js';
 import { Link } from './router.js';
 import { cell, useNames } from './ResourcePage.js';
 import { REFERENCES } from './SchemaForm.js';
 
 type Call = Record<string, unknown> & { request_id: string };
 const PAGE = 50;
-
-function toMs(local: string): number | undefined {
-  if (!local) return undefined;
-  const t = new Date(local).getTime();
-  return Number.isNaN(t) ? undefined : t;
-}
 
 export function CallsPage() {
   const [form, setForm] = useState({ request_id: '', consumer_id: '', service_id: '', status: '', from: '', to: '' });
@@ -39,8 +33,8 @@ export function CallsPage() {
             consumer_id: form.consumer_id || undefined,
             service_id: form.service_id || undefined,
             status: form.status.trim() || undefined,
-            from: toMs(form.from),
-            to: toMs(form.to),
+            from: localTimeMs(form.from),
+            to: localTimeMs(form.to),
           });
         }}
       >

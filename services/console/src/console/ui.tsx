@@ -56,6 +56,13 @@ export function Secret(props: { label: string; value: string }) {
   );
 }
 
+/** A `datetime-local` input's value as epoch ms; undefined when empty or not a time. */
+export function localTimeMs(local: string): number | undefined {
+  if (!local) return undefined;
+  const t = new Date(local).getTime();
+  return Number.isNaN(t) ? undefined : t;
+}
+
 export function fmtTime(v: unknown): string {
   if (typeof v !== 'string' && typeof v !== 'number') return '';
   const d = new Date(v);
