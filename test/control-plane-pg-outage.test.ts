@@ -116,7 +116,9 @@ describe('control plane while its PostgreSQL is down and after it is back', { ti
       down.push(i % 2 ? await call('GET', '/v1/upstreams') : await call('POST', '/v1/upstreams', { name: `down-${i}`, targets: [{ host: 'h', port: 2 }] }));
       await new Promise((r) => setTimeout(r, 200));
     }
-    const shown = down.map((a) => `${a.status} ${a.code} ${a.ms.toFixed(0)} ms`).join(', ');
+    // A control plane that died answers nothing (status 0): say why, from its own output.
+    const exited = cp!.proc.exitCode !== null ? ` — the control plane exited ${cp!.proc.exitCode}:\n${cp!.output().slice(-3000)}` : '';
+    const shown = down.map((a) => `${a.status} ${a.code} ${a.ms.toFixed(0)} ms`).join(', ') + exited;
     assert.ok(down.length >= 8, shown);
     assert.ok(down.every((a) => a.status === 503 && a.code === 'TP_ERR_UNAVAILABLE'), `every request answers 503 TP_ERR_UNAVAILABLE: ${shown}`);
     assert.ok(down.every((a) => a.ms < DOWN_ANSWER_MS), `every answer within ${DOWN_ANSWER_MS} ms: ${shown}`);
