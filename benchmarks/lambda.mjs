@@ -10,7 +10,8 @@
 // CPU per request (µs, /proc utime+stime), latency p50/p99, and the CPU ratio lambda/http.
 import { Agent, request } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -34,6 +35,8 @@ const HELP = `usage: pnpm bench:lambda [-- options]   (node benchmarks/lambda.mj
   --rate <n>         requests/s for both routes; 0: as fast as each goes      [2000]
   --workers <n>      gateway proxy threads (TP_WORKERS)                      [1]
   --only <route>     measure one route only (http | lambda), e.g. to profile it with BENCH_CPU_PROF_DIR
+  --no-pin           do not pin with taskset (default with 2+ CPUs: the gateway on the last CPU; this load
+                     generator, the emulator and nats-server on the others, as \`pnpm bench\` does)
   --json <file>      also write the results as JSON`;
 
 function options() {
@@ -48,6 +51,7 @@ function options() {
       rate: { type: 'string', default: '2000' },
       workers: { type: 'string', default: '1' },
       only: { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -56,7 +60,9 @@ function options() {
     console.log(HELP);
     process.exit(0);
   }
-  return { runs: Number(values.runs), seconds: Number(values.seconds), connections: Number(values.connections), rate: Number(values.rate), workers: Number(values.workers), only: values.only === 'http' || values.only === 'lambda' ? values.only : null, json: values.json ?? null };
+  const ncpu = cpus().length;
+  const pin = !values['no-pin'] && process.env.BENCH_PIN !== '0' && ncpu >= 2;
+  return { pin, gatewayCpu: pin ? String(ncpu - 1) : null, loadCpu: pin ? (ncpu === 2 ? '0' : `0-${ncpu - 2}`) : null, runs: Number(values.runs), seconds: Number(values.seconds), connections: Number(values.connections), rate: Number(values.rate), workers: Number(values.workers), only: values.only === 'http' || values.only === 'lambda' ? values.only : null, json: values.json ?? null };
 }
 
 /**
@@ -141,6 +147,8 @@ async function main() {
   checkBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'tp-bench-lambda-'));
   installCleanup(async () => rmSync(dir, { recursive: true, force: true }));
+  // The load generator (this process) never competes with the gateway for its core; what it starts inherits it.
+  if (o.loadCpu !== null) execFileSync('taskset', ['-a', '-p', '-c', o.loadCpu, String(process.pid)], { stdio: 'ignore' });
   try {
     const [natsPort, proxyPort, statusPort] = await freePorts(3);
     const nats = await startNats({ dir, port: /** @type {number} */ (natsPort), cpu: null });
@@ -163,7 +171,7 @@ async function main() {
       cluster: 'bench',
       proxyPort: /** @type {number} */ (proxyPort),
       statusPort: /** @type {number} */ (statusPort),
-      cpu: null,
+      cpu: o.gatewayCpu,
       cpuProfDir: process.env.BENCH_CPU_PROF_DIR ?? null,
       env: { AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET, TP_WORKERS: String(o.workers) },
       probe: { path: '/fn', body: EXPECTED },
@@ -194,7 +202,7 @@ async function main() {
       lines.push(`| ${name === 'http' ? 'plain HTTP proxy' : 'lambda (2.0)'} | ${a.requests} | ${fmt(r.rps, 0)} | ${fmt(r.cpuUsPerRequest)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} |`);
     }
     const ratio = results.lambda && results.http ? results.lambda.cpuUsPerRequest / results.http.cpuUsPerRequest : NaN;
-    console.log(`Lambda integration vs plain HTTP proxying: ${o.connections} concurrent callers, ${o.rate > 0 ? `${o.rate} req/s paced` : 'unpaced'}, TP_WORKERS=${o.workers}, ${o.runs} x ${o.seconds} s per route`);
+    console.log(`Lambda integration vs plain HTTP proxying: ${o.connections} concurrent callers, ${o.rate > 0 ? `${o.rate} req/s paced` : 'unpaced'}, TP_WORKERS=${o.workers}, ${o.pin ? `gateway pinned to CPU ${o.gatewayCpu}, load + emulator on CPU ${o.loadCpu}` : 'not pinned'}, ${o.runs} x ${o.seconds} s per route`);
     console.log(lines.join('\n'));
     console.log(`CPU per request, lambda / http: ${fmt(ratio, 2)} (goal ≤ ${GOAL_RATIO})`);
     if (o.json) writeFileSync(o.json, JSON.stringify({ options: o, results, ratio }, null, 2));

@@ -5,7 +5,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { H1Pool, type H1Handler, type H1RequestOptions } from './h1-client.js';
+import { H1Pool, keepAliveHintMs, type H1Handler, type H1RequestOptions } from './h1-client.js';
 
 interface Result {
   status: number;
@@ -351,6 +351,44 @@ describe('h1-client against real servers', { timeout: 30_000 }, () => {
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(p.connections, 0);
     assert.equal(sockets.size, 0);
+  });
+
+  test("the upstream's Keep-Alive timeout hint: an idle connection is dropped a second before the upstream would close it", async () => {
+    // Node's http server announces `Keep-Alive: timeout=2` and closes idle connections at 2 s: a request written
+    // on such a connection as the upstream closes it fails (a POST cannot be sent again), so the pool gives up
+    // an idle connection at hint − 1 s, whatever its own (longer) keep-alive timeout.
+    const { server, origin, sockets } = await httpServer((_req, res) => res.end('x'));
+    server.keepAliveTimeout = 2000;
+    const p = pool(origin, { keepAliveTimeout: 30_000 });
+    const first = await request(p, { method: 'POST', path: '/', headers: [], body: 'a' });
+    assert.equal(first.headers['keep-alive'], 'timeout=2');
+    await request(p, { method: 'POST', path: '/', headers: [], body: 'b' });
+    assert.equal(p.connections, 1, 'reused within the hint');
+    await new Promise((r) => setTimeout(r, 1150));
+    // Past hint − 1 s: closed by the pool (its tick), not reused, though the upstream still holds it open.
+    assert.equal(p.connections, 0);
+    const third = await request(p, { method: 'POST', path: '/', headers: [], body: 'c' });
+    assert.equal(third.status, 200);
+    assert.equal(p.connections, 1);
+    assert.ok(sockets.size <= 2);
+  });
+
+  test('a Keep-Alive hint of one second or less: the connection is not reused; a malformed hint is ignored', async () => {
+    const short = await rawServer(() => 'HTTP/1.1 200 OK\r\nkeep-alive: timeout=1\r\ncontent-length: 1\r\n\r\nx');
+    const p = pool(short.origin);
+    await request(p);
+    await request(p);
+    assert.equal(short.accepted(), 2);
+    const odd = await rawServer(() => 'HTTP/1.1 200 OK\r\nkeep-alive: max=5, timeout=soon\r\ncontent-length: 1\r\n\r\nx');
+    const q = pool(odd.origin);
+    await request(q);
+    await request(q);
+    assert.equal(odd.accepted(), 1);
+    assert.equal(keepAliveHintMs('timeout=5'), 5000);
+    assert.equal(keepAliveHintMs('max=100, timeout=15'), 15_000);
+    assert.equal(keepAliveHintMs('Timeout = "7"'), 7000);
+    assert.equal(keepAliveHintMs('max=5'), -1);
+    assert.equal(keepAliveHintMs('xtimeout=5'), -1);
   });
 
   test('headers timeout, connect refused, abort in flight', async () => {

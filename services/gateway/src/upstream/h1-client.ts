@@ -178,6 +178,12 @@ class Conn {
   connected = false;
   /** Since the last response or since connecting, for the keep-alive timeout. */
   idleSince = 0;
+  /**
+   * How long this connection may sit idle: the pool's keep-alive timeout, or less when the upstream announced
+   * its own (`Keep-Alive: timeout=N`), minus a second so that we close it before the upstream does — a request
+   * written just as the upstream closes an idle connection fails, and a POST cannot be sent again.
+   */
+  idleLimit: number;
   /** Timeout bookkeeping (checked by the pool's tick): 0 = none. */
   deadline = 0;
   deadlineCode = '';
@@ -198,6 +204,7 @@ class Conn {
   bodyLeft = -1;
 
   constructor(readonly pool: H1Pool) {
+    this.idleLimit = pool.keepAliveTimeout;
     // Reads land in one shared buffer (`onread`): no per-read allocation and no Readable machinery
     // (push, 'data', nextTick) per response. Everything kept past the call is copied out (see deliver).
     this.socket = connect({ host: pool.host, port: pool.port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.onSocketRead } });
@@ -486,6 +493,14 @@ class Conn {
           const v = value.toLowerCase();
           if (v.includes('close')) connClose = true;
           else if (minor === 48 && v.includes('keep-alive')) connClose = false;
+        } else if (lower === 'keep-alive') {
+          const hint = keepAliveHintMs(value);
+          if (hint !== -1) {
+            const limit = Math.min(this.pool.keepAliveTimeout, hint - KEEP_ALIVE_HINT_MARGIN_MS);
+            // A hint of a second or less leaves no safe idle time: this connection serves this request only.
+            if (limit <= 0) connClose = true;
+            else this.idleLimit = limit;
+          }
         }
       }
       p = e + 2;
@@ -653,6 +668,15 @@ function headerValue(h: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
+/** Closed this long before the upstream's announced keep-alive timeout (undici's threshold too). */
+const KEEP_ALIVE_HINT_MARGIN_MS = 1000;
+
+/** `timeout=N` of a Keep-Alive header (RFC 2068 §19.7.1.1, seconds) in ms; -1 when absent or malformed. */
+export function keepAliveHintMs(value: string): number {
+  const m = /(?:^|[,;\s])timeout\s*=\s*"?(\d{1,9})"?/i.exec(value);
+  return m === null ? -1 : Number(m[1]) * 1000;
+}
+
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -752,7 +776,7 @@ export class H1Pool {
   }
 
   #assign(req: Request): void {
-    const c = this.#idle.pop();
+    const c = this.#takeIdle();
     if (c !== undefined) {
       c.send(req);
       return;
@@ -769,9 +793,21 @@ export class H1Pool {
     }
   }
 
+  /** The most recently used idle connection still inside its idle limit; older ones past it are closed. */
+  #takeIdle(): Conn | undefined {
+    let c = this.#idle.pop();
+    if (c === undefined) return undefined;
+    const now = performance.now();
+    while (c !== undefined && now - c.idleSince >= c.idleLimit) {
+      c.destroy(null);
+      c = this.#idle.pop();
+    }
+    return c;
+  }
+
   enqueueFront(req: Request): void {
     this.#queue.unshift(req);
-    const c = this.#idle.pop();
+    const c = this.#takeIdle();
     if (c !== undefined) this.release(c);
     else this.#grow();
   }
@@ -794,6 +830,8 @@ export class H1Pool {
       return;
     }
     c.idleSince = performance.now();
+    // The tick runs often enough for this connection's limit (an upstream's short keep-alive hint).
+    if (c.idleLimit < this.keepAliveTimeout) this.needTick(c.idleLimit);
     this.#idle.push(c);
   }
 
@@ -824,7 +862,7 @@ export class H1Pool {
     const now = performance.now();
     for (const c of this.#all) {
       if (c.req !== null || !c.connected) c.check(now);
-      else if (now - c.idleSince >= this.keepAliveTimeout) c.destroy(null);
+      else if (now - c.idleSince >= c.idleLimit) c.destroy(null);
     }
   };
 
