@@ -16,7 +16,7 @@ import { cpuSnapshot, cpuSpent } from './lib/cpu.mjs';
 import { summariseProfile } from './lib/cpu-profile.mjs';
 import { startNginx, upstreamConf, UPSTREAM_BODY } from './lib/nginx.mjs';
 import { freePorts } from './lib/ports.mjs';
-import { installCleanup, stopAll } from './lib/processes.mjs';
+import { installCleanup, startProcess, stopAll } from './lib/processes.mjs';
 import { checkBuilt, newApiKey, publishConfig, startGateway, startNats } from './lib/turnpike.mjs';
 import { runWrk } from './lib/wrk.mjs';
 
@@ -35,12 +35,15 @@ const { values } = parseArgs({
     'proxy-cpu': { type: 'string' },
     'load-cpu': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    floor: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  console.log(`node benchmarks/cache.mjs [--duration s] [--warmup s] [--connections n] [--threads n] [--runs n] [--no-pin] [--proxy-cpu c] [--load-cpu cs]
-  Measures CPU per request of a gateway proxy-cache hit against nginx serving the same 100-byte response.`);
+  console.log(`node benchmarks/cache.mjs [--duration s] [--warmup s] [--connections n] [--threads n] [--runs n] [--no-pin] [--proxy-cpu c] [--load-cpu cs] [--floor]
+  Measures CPU per request of a gateway proxy-cache hit against nginx serving the same 100-byte response.
+  --floor also measures bare uWebSockets.js answering the same response (benchmarks/lib/uws-static.mjs):
+  the stack's floor, below which no gateway built on it can go.`);
   process.exit(0);
 }
 const ncpu = availableParallelism();
@@ -105,7 +108,7 @@ const dir = mkdtempSync(join(tmpdir(), 'turnpike-cache-bench-'));
 installCleanup(async () => rmSync(dir, { recursive: true, force: true }));
 let failed = false;
 try {
-  const [upstreamPort, natsPort, proxyPort, statusPort, httpsPort] = /** @type {number[]} */ (await freePorts(5));
+  const [upstreamPort, natsPort, proxyPort, statusPort, httpsPort, floorPort] = /** @type {number[]} */ (await freePorts(6));
   const nginx = await startNginx({ name: 'nginx', dir: join(dir, 'nginx'), conf: upstreamConf(join(dir, 'nginx'), upstreamPort), url: `http://127.0.0.1:${upstreamPort}/bench`, cpu: proxyCpu });
   const nats = await startNats({ dir, port: natsPort, cpu: loadCpu });
   const cluster = 'bench-cache';
@@ -119,20 +122,38 @@ try {
     if (Date.now() > deadline) throw new Error('the gateway never answered X-Cache: HIT');
     await new Promise((r) => setTimeout(r, 100));
   }
+  /** @type {number | null} */
+  let floorPid = null;
+  if (values.floor) {
+    let ready = false;
+    const floor = startProcess('uws-static', process.execPath, [fileURLToPath(new URL('./lib/uws-static.mjs', import.meta.url)), String(floorPort)], {
+      cpu: proxyCpu,
+      onLine: (line) => {
+        if (line.includes('"ready"')) ready = true;
+      },
+    });
+    for (let i = 0; !ready; i++) {
+      if (i > 100) throw new Error('uws-static did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    floorPid = /** @type {number} */ (floor.pid);
+  }
   log(`pinned: ${proxyCpu === null ? 'no' : `targets on CPU ${proxyCpu}, load on ${loadCpu}`}; ${o.duration} s per run, ${o.connections} connections`);
   const rows = [];
   for (let run = 1; run <= o.runs; run++) {
     const base = await measure(`http://127.0.0.1:${upstreamPort}/bench`, [nginx.pid]);
     const hit = await measure(gwUrl, [gateway.pid]);
+    const floor = floorPid === null ? null : await measure(`http://127.0.0.1:${floorPort}/bench`, [floorPid]);
     if ((await xCache(gwUrl)) !== 'HIT') throw new Error('the gateway stopped answering from the cache during the run');
-    rows.push({ run, nginx: base, gateway: hit, ratio: hit.usPerReq / base.usPerReq });
+    rows.push({ run, nginx: base, gateway: hit, ratio: hit.usPerReq / base.usPerReq, floor });
   }
   console.log(`node ${process.version}; CPU per request of the target's process tree (lower is better); budget: cache hit ≤ ${BUDGET} × nginx static`);
-  console.log('run  nginx static µs/req (req/s)     gateway cache hit µs/req (req/s)   ratio');
+  console.log(`run  nginx static µs/req (req/s)     gateway cache hit µs/req (req/s)   ratio${floorPid === null ? '' : '   bare uWS.js µs/req (req/s)   ratio'}`);
   for (const r of rows) {
     console.log(
       `${String(r.run).padStart(3)}  ${r.nginx.usPerReq.toFixed(2).padStart(8)} (${Math.round(r.nginx.rps).toString().padStart(7)})` +
-        `          ${r.gateway.usPerReq.toFixed(2).padStart(8)} (${Math.round(r.gateway.rps).toString().padStart(7)})           ${r.ratio.toFixed(2)}`,
+        `          ${r.gateway.usPerReq.toFixed(2).padStart(8)} (${Math.round(r.gateway.rps).toString().padStart(7)})           ${r.ratio.toFixed(2)}` +
+        (r.floor === null ? '' : `   ${r.floor.usPerReq.toFixed(2).padStart(8)} (${Math.round(r.floor.rps).toString().padStart(7)})       ${(r.floor.usPerReq / r.nginx.usPerReq).toFixed(2)}`),
     );
   }
   const ratios = rows.map((r) => r.ratio).sort((a, b) => a - b);
