@@ -5,7 +5,8 @@
 // Usage: bash infra/local/up.sh && pnpm build && node benchmarks/ingest.mjs [records=500000] [--batch 10000] [--parallel 2] [--seconds 20]
 // Stops at `records` or after `--seconds`, whichever comes first. Reports records/s and the CPU seconds
 // spent by this process (generation excluded: batches are built before the clock starts) and by ClickHouse.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSnapshot, cpuSpent } from './lib/cpu.mjs';
@@ -34,6 +35,39 @@ try {
   chPid = Number(readFileSync(join(ROOT, '.work/local/clickhouse/clickhouse.pid'), 'utf8').trim());
 } catch {
   // ClickHouse not started by infra/local: its CPU is not reported.
+}
+
+/**
+ * The file system under the local server's data directory (its `--path=`), and whether it is ext4 without a
+ * journal: there the kernel skips recently deleted inodes on every file creation (ext4's `recently_deleted`,
+ * checked only without a journal), and ClickHouse 18.16 creates and deletes a file per column per part, so
+ * back-to-back runs slow each other down (docs/benchmarks.md, issue 8). Null when unknown.
+ * @returns {{ path: string, fstype: string, source: string, journal: boolean | null } | null}
+ */
+function dataFileSystem() {
+  if (!chPid) return null;
+  try {
+    const args = readFileSync(`/proc/${chPid}/cmdline`, 'utf8').split('\0');
+    const path = args.find((a) => a.startsWith('--path='))?.slice('--path='.length);
+    if (!path) return null;
+    const [fstype = '', source = ''] = execFileSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '-T', path], { encoding: 'utf8' }).trim().split(/\s+/);
+    let journal = null;
+    if (fstype === 'ext4') {
+      const dev = source.replace(/^\/dev\//, '');
+      journal = readdirSync('/proc/fs/jbd2').some((d) => d.startsWith(`${dev}-`));
+    }
+    return { path, fstype, source, journal };
+  } catch {
+    return null;
+  }
+}
+const fs = dataFileSystem();
+if (fs?.journal === false) {
+  console.error(
+    `WARNING: ClickHouse's data (${fs.path}) is on ext4 without a journal (${fs.source}): file creation there slows as deleted ` +
+      'inodes pile up, and back-to-back runs measure the file system more than the ingest path. Wait a few minutes between ' +
+      'runs, or start ClickHouse with TP_CH_DATA_DIR on another file system (docs/benchmarks.md, issue 8).',
+  );
 }
 
 /**
@@ -111,6 +145,7 @@ try {
     records_per_s: Math.round(inserted / wall),
     client_cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
     clickhouse_cpu_s: ch ? Number(ch.total.toFixed(2)) : null,
+    clickhouse_data_fs: fs === null ? null : `${fs.fstype}${fs.journal === false ? ' (no journal)' : ''}`,
   };
   console.log(JSON.stringify(report));
   if (stored !== inserted) throw new Error(`stored ${stored} of ${inserted}`);
