@@ -342,21 +342,48 @@ describe('rate-limiting with worker threads (TP_WORKERS=2): the primary relays c
   test('the two workers hear each other and together admit the limit once', async () => {
     assert.equal(gw.workers, 2);
     await waitFor('workers hear each other', async () => (metric(await metricsOf(gw), 'turnpike_gateway_rate_limit_sync_nodes') === 2 ? true : null), 10_000);
+    // Admitted = not refused with 429: what the limiter decided, whatever the upstream then answered (on a
+    // loaded machine an upstream hiccup is not the limiter's doing); other statuses are reported.
+    const statuses = new Map<number, number>();
+    const t0 = Date.now();
+    let firstRefusal = -1;
+    const send = async () => {
+      const r = await request(`http://127.0.0.1:${gw.proxyPort}/w`, { headers: { 'x-tenant': 'both', connection: 'close' } });
+      await r.body.text();
+      statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
+      if (r.statusCode === 429 && firstRefusal < 0) firstRefusal = Date.now() - t0;
+    };
+    const admitted = () => [...statuses].reduce((n, [s, c]) => (s === 429 ? n : n + c), 0);
     // Many connections, so that the kernel spreads them over both workers' listeners.
-    let admitted = 0;
     let next = 0;
     await Promise.all(
       Array.from({ length: 8 }, async () => {
         while (next < 600) {
           next++;
-          const r = await request(`http://127.0.0.1:${gw.proxyPort}/w`, { headers: { 'x-tenant': 'both', connection: 'close' } });
-          await r.body.text();
-          if (r.statusCode === 200) admitted++;
+          await send();
         }
       }),
     );
-    const m = await metricsOf(gw);
-    console.log(`# 2 workers, sliding window 200/min: admitted ${admitted} of 600; workers' requests: ${/turnpike_gateway_worker_requests_total\{worker="0"\} (\d+)/.exec(m)?.[1]} / ${/turnpike_gateway_worker_requests_total\{worker="1"\} (\d+)/.exec(m)?.[1]}`);
-    assert.ok(Math.abs(admitted - 200) <= 10, `admitted ${admitted}`);
+    const inBurst = admitted();
+    const burstMs = Date.now() - t0;
+    // A burst faster than the exchange is refused a little early (each worker assumes its peer admitted, unseen,
+    // as many as itself since its last message: stricter for about a sync period, never looser); on a starved
+    // machine the burst can end inside that period. A trickle spread over several periods gets the rest.
+    for (let i = 0; i < 60; i++) {
+      await send();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The workers' counters reach /metrics when they answer the stats request (a late one keeps its last).
+    let limiterAdmitted = NaN;
+    const m = await waitFor('the limiter admitted what the client saw not refused', async () => {
+      const text = await metricsOf(gw);
+      limiterAdmitted = metric(text, 'turnpike_gateway_rate_limit_admitted_total');
+      return limiterAdmitted === admitted() ? text : null;
+    }, 5_000).catch(() => assert.fail(`the limiter admitted ${limiterAdmitted}, the client saw ${admitted()} not refused`));
+    console.log(
+      `# 2 workers, sliding window 200/min: admitted ${inBurst} of the 600-request burst (${burstMs} ms, the first 429 after ${firstRefusal} ms), ${admitted()} with the trickle (limiter: ${limiterAdmitted}); statuses ${JSON.stringify(Object.fromEntries(statuses))}; workers' requests: ${/turnpike_gateway_worker_requests_total\{worker="0"\} (\d+)/.exec(m)?.[1]} / ${/turnpike_gateway_worker_requests_total\{worker="1"\} (\d+)/.exec(m)?.[1]}`,
+    );
+    assert.ok(inBurst <= 210, `the burst was admitted ${inBurst} times: the workers did not share the limit`);
+    assert.ok(Math.abs(admitted() - 200) <= 10, `admitted ${admitted()}`);
   });
 });

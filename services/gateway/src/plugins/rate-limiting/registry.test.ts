@@ -207,3 +207,42 @@ test('sync messages that are not counters are dropped', () => {
   assert.equal(parseSyncMessage({ e: [] }), null);
   assert.equal(parseSyncMessage('x'), null);
 });
+
+test('two peers, a burst that ends inside a sync period: refused a little early, the rest admitted once the exchange catches up', (t) => {
+  // The shape of test/rate-limiting.test.ts's two worker threads: traffic alternating between two peers,
+  // their ticks half a period apart. After a tick a node keeps assuming, for one more period, that its peer
+  // admitted unseen as many as itself in the last one (the peer's period is partly over): it refuses before
+  // the window is full. A burst that stops there (the clients done within a period or two, as on a starved
+  // machine) leaves part of the limit unused; later requests get it, and never more than the limit.
+  const hub = new Hub();
+  const clock = { now: 20_000_000 };
+  const [a, b] = [node(hub, 'a', clock), node(hub, 'b', clock)];
+  try {
+    a.reg.tick();
+    b.reg.tick();
+    let admitted = 0;
+    let ms = 0;
+    const step = (hit: boolean): boolean => {
+      ms++;
+      clock.now++;
+      if (ms % 100 === 0) a.reg.tick();
+      if (ms % 100 === 50) b.reg.tick();
+      const ok = hit && (ms % 2 === 0 ? a : b).hit();
+      if (ok) admitted++;
+      return ok;
+    };
+    // 1,000 requests a second until the first refusal.
+    while (step(true));
+    t.diagnostic(`first refusal after ${admitted} admitted (${ms} ms)`);
+    assert.ok(admitted < 300 - 15, `the peer assumption's one-period floor refuses early (see docs/configuration.md): ${admitted}`);
+    const early = admitted;
+    // A trickle over two seconds (a request every 20 ms, on either node) takes the rest, and no more: a node
+    // still assumes its peer admitted one when it admits one, so the last one or two may stay unused.
+    for (let i = 0; i < 2_000; i++) step(i % 20 === 0 || i % 20 === 11);
+    t.diagnostic(`then ${admitted} with the trickle`);
+    assert.ok(admitted >= 300 - 2 && admitted <= 300, `admitted ${admitted} (${early} in the burst)`);
+  } finally {
+    a.reg.stop();
+    b.reg.stop();
+  }
+});
