@@ -206,11 +206,11 @@ export async function commonModule() {
  * answers 200, and a request with `headers` (default: the API key) comes back through the route with the
  * upstream's body. Several gateways may run side by side: each needs its own `name` (its data directory,
  * node id and process name) and `httpsPort` (without one the node takes its default, 8443).
- * `env` adds variables to the gateway's environment; `probe` replaces the readiness request (a path whose
+ * `env` adds variables to the gateway's environment, `nodeArgs` node flags (e.g. a preloaded module); `probe` replaces the readiness request (a path whose
  * answer must have `status` (200), with `body` when given).
  * @param {{ dir: string, natsUrl: string, cluster: string, proxyPort: number, statusPort: number, httpsPort?: number, name?: string,
  *   key?: string, headers?: Record<string, string>, cpu: string | null, cpuProfDir: string | null,
- *   env?: Record<string, string>, probe?: { path: string, body?: string, status?: number } }} o
+ *   env?: Record<string, string>, probe?: { path: string, body?: string, status?: number }, nodeArgs?: string[] }} o
  */
 export async function startGateway(o) {
   const dataDir = join(o.dir, o.name ?? 'gateway');
@@ -219,6 +219,7 @@ export async function startGateway(o) {
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   // BENCH_GATEWAY_NODE_ARGS: extra node/V8 flags for the gateway process only (e.g. GC settings).
   nodeArgs.push(...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''));
+  if (o.nodeArgs) nodeArgs.push(...o.nodeArgs);
   let ready = false;
   const proc = startProcess(o.name ?? 'turnpike gateway', process.execPath, [...nodeArgs, GATEWAY_MAIN], {
     cpu: o.cpu,

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeCallBatch, encodeCallBatch } from './call-batch.js';
+import { CALL_BATCH_FORMAT, decodeCallBatch, encodeCallBatch, encodeCallBatchV2, isNewerFormat } from './call-batch.js';
 import type { CallRecord } from './call-log.js';
 
 const base: CallRecord = {
@@ -30,11 +30,11 @@ const base: CallRecord = {
 };
 
 describe('call batch wire format', () => {
-  test('format 2 round-trips every field, with optional columns only when some record has them', () => {
+  test('format 3 round-trips every field, with optional columns only when some record has them', () => {
     const plain = [base, { ...base, request_id: '01JABD', status: 502, error_code: 'TP_ERR_UPSTREAM_UNAVAILABLE' }];
     const text = encodeCallBatch(plain);
     const parsed = JSON.parse(text) as { v: number; f: string[]; r: unknown[][] };
-    assert.equal(parsed.v, 2);
+    assert.equal(parsed.v, 3);
     assert.ok(!parsed.f.includes('ai_model') && !parsed.f.includes('captured'), 'no AI or capture columns in a batch without them');
     assert.deepEqual(decodeCallBatch(text), plain);
 
@@ -47,7 +47,55 @@ describe('call batch wire format', () => {
 
   test('format 2 is about half the bytes of format 1', () => {
     const batch = Array.from({ length: 100 }, (_, i) => ({ ...base, request_id: `01J${i}` }));
-    assert.ok(Buffer.byteLength(encodeCallBatch(batch)) < 0.6 * Buffer.byteLength(JSON.stringify(batch)));
+    assert.ok(Buffer.byteLength(encodeCallBatchV2(batch)) < 0.6 * Buffer.byteLength(JSON.stringify(batch)));
+  });
+
+  test('format 3: repeated values are sent once per batch, rows carry their index; every value comes back', () => {
+    const ids = ['6f1c2a4e-0000-4000-8000-000000000001', '6f1c2a4e-0000-4000-8000-000000000002', '6f1c2a4e-0000-4000-8000-000000000003'];
+    const batch: CallRecord[] = Array.from({ length: 300 }, (_, i) => ({
+      ...base,
+      request_id: `01J${i}`,
+      service_id: ids[i % 2]!,
+      route_id: ids[i % 3]!,
+      consumer_id: i % 5 === 0 ? '' : ids[(i + 1) % 3]!,
+      credential_id: i % 7 === 0 ? undefined : ids[i % 3]!,
+      method: i % 4 === 0 ? 'POST' : 'GET',
+      path: `/items/${i}`,
+      user_agent: i % 2 === 0 ? 'k6/0.50' : 'curl/8 "quoted" \u00e9',
+      client_ip: `10.0.0.${i % 3}`,
+    }));
+    const text = encodeCallBatch(batch);
+    const parsed = JSON.parse(text) as { v: number; t: number; f: string[]; d: Record<string, string[]>; r: unknown[][] };
+    assert.deepEqual(parsed.d.service_id, [ids[0], ids[1]]);
+    assert.deepEqual(parsed.d.route_id, ids);
+    assert.deepEqual(parsed.d.method, ['POST', 'GET']);
+    assert.equal(parsed.r[1]![parsed.f.indexOf('service_id')], 1);
+    assert.equal(parsed.r[0]![parsed.f.indexOf('credential_id')], null, 'a record without the field: null, not an entry');
+    assert.equal(parsed.r[1]![parsed.f.indexOf('path')], '/items/1', 'unique values stay in the row');
+    const plain = batch.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)));
+    assert.deepEqual(decodeCallBatch(text), plain);
+    // Small integers on the wire: ts as an offset from `t`, latencies in whole µs, back in ms when read.
+    assert.equal(parsed.t, base.ts);
+    assert.equal(parsed.r[0]![parsed.f.indexOf('ts')], 0);
+    assert.equal(parsed.r[0]![parsed.f.indexOf('total_latency_us')], 750);
+    assert.ok(!parsed.f.includes('total_latency_ms'));
+    assert.ok(Buffer.byteLength(text) < 0.6 * Buffer.byteLength(encodeCallBatchV2(batch)), 'well under format 2 where values repeat');
+  });
+
+  test('format 3 latencies: any 3-decimal ms value comes back as the same number; ts offsets may be negative', () => {
+    const batch: CallRecord[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const ms = Math.round(Math.random() * 60_000_000) / 1000; // up to 60 s, rounded to the µs as nodes do
+      batch.push({ ...base, request_id: `01J${i}`, ts: base.ts + ((i * 7919) % 5000) - 2500, upstream_latency_ms: ms, total_latency_ms: Math.round((ms + 0.001) * 1000) / 1000, gateway_latency_ms: 0.001, upstream_connect_ms: 0, upstream_ttfb_ms: ms });
+    }
+    assert.deepEqual(decodeCallBatch(encodeCallBatch(batch)), batch);
+  });
+
+  test('format 2, as nodes before format 3 publish it, is still read', () => {
+    const batch = [base, { ...base, request_id: '01JABD', credential_id: undefined }];
+    const text = encodeCallBatchV2(batch);
+    assert.equal((JSON.parse(text) as { v: number }).v, 2);
+    assert.deepEqual(decodeCallBatch(text), [base, Object.fromEntries(Object.entries(batch[1]!).filter(([, v]) => v !== undefined))]);
   });
 
   test('format 1 (a JSON array of records) is read as it is; records missing the newer fields decode without them', () => {
@@ -65,8 +113,17 @@ describe('call batch wire format', () => {
   test('what is not a batch says why', () => {
     assert.equal(decodeCallBatch('{nope'), 'not JSON');
     assert.equal(decodeCallBatch('42'), 'not a call batch');
-    assert.match(decodeCallBatch('{"v":3,"f":[],"r":[]}') as string, /unknown call batch format 3/);
+    const newer = decodeCallBatch(`{"v":${CALL_BATCH_FORMAT + 1},"f":[],"r":[]}`) as string;
+    assert.match(newer, new RegExp(`unknown call batch format ${CALL_BATCH_FORMAT + 1}`));
+    assert.ok(isNewerFormat(newer), 'a newer format is told apart from a malformed batch');
+    assert.ok(!isNewerFormat(decodeCallBatch('{"v":0,"f":[],"r":[]}') as string), 'an older unknown version is malformed');
+    assert.ok(!isNewerFormat(decodeCallBatch('{"v":"x"}') as string));
     assert.match(decodeCallBatch('{"v":2,"f":["a"],"r":[["x","y"]]}') as string, /row 0/);
     assert.match(decodeCallBatch('{"v":2,"f":[1],"r":[]}') as string, /field names/);
+    assert.match(decodeCallBatch('{"v":3,"t":0,"f":["a"],"r":[]}') as string, /dictionaries/);
+    assert.match(decodeCallBatch('{"v":3,"f":["a"],"d":{},"r":[]}') as string, /base time/);
+    assert.match(decodeCallBatch('{"v":3,"t":0,"f":["a"],"d":{"a":"x"},"r":[]}') as string, /dictionary "a"/);
+    assert.match(decodeCallBatch('{"v":3,"t":0,"f":["a"],"d":{"a":["x"]},"r":[[1]]}') as string, /row 0: a index 1/);
+    assert.match(decodeCallBatch('{"v":3,"t":0,"f":["a"],"d":{"a":["x"]},"r":[["x"]]}') as string, /row 0: a index "x"/);
   });
 });

@@ -5,7 +5,7 @@
 // store (ReplacingMergeTree + FINAL) otherwise.
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CALLS_STREAM, decodeCallBatch, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
+import { CALLS_STREAM, decodeCallBatch, isNewerFormat, TurnpikeError, type AnalyticsStore, type CallRecord } from '@turnpike/common';
 import { parseCallRecord } from '../call-record.js';
 import { silentLog, type Logger } from '../log.js';
 import { ensureCallsStream } from '@turnpike/common';
@@ -43,6 +43,8 @@ export interface IngesterStats {
   duplicates: number;
   /** Messages that are not a JSON array of call records; terminated, never redelivered. */
   malformed: number;
+  /** Messages in a call batch format newer than this ingester reads: left in the stream (nak), not discarded. */
+  newerFormat: number;
   /** Inserts that failed; their messages were nak'ed for redelivery. */
   insertFailures: number;
 }
@@ -64,7 +66,7 @@ export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
   let outage = 0;
   const log = opts.log ?? silentLog;
   const recent = new RecentIds(opts.recentIds ?? 200_000);
-  const stats: IngesterStats = { messages: 0, inserted: 0, duplicates: 0, malformed: 0, insertFailures: 0 };
+  const stats: IngesterStats = { messages: 0, inserted: 0, duplicates: 0, malformed: 0, newerFormat: 0, insertFailures: 0 };
   // Inserts can take a while; redelivery must not start while one is still running.
   const ackWaitMs = 60_000;
 
@@ -104,6 +106,14 @@ export async function startIngester(opts: IngesterOptions): Promise<Ingester> {
     const batchIds = new Set<string>();
     for (const m of msgs) {
       const parsed = parseMessage(m);
+      if (typeof parsed === 'string' && isNewerFormat(parsed)) {
+        // A node newer than this ingester (a rolling upgrade in the wrong order): the records are good, this
+        // reader cannot read them. Left in the stream for an upgraded ingester instead of discarded.
+        stats.newerFormat++;
+        log('warn', 'ingester.newer_format', { subject: m.subject, seq: m.seq, reason: parsed });
+        m.nak(nakMaxDelayMs);
+        continue;
+      }
       if (typeof parsed === 'string') {
         stats.malformed++;
         log('warn', 'ingester.malformed', { subject: m.subject, seq: m.seq, reason: parsed });
@@ -237,7 +247,7 @@ function isUnavailable(e: unknown): boolean {
 }
 
 function parseMessage(m: JsMsg): CallRecord[] | string {
-  // Either wire format (common/src/call-batch.ts): nodes of both versions may publish during an upgrade.
+  // Any wire format (common/src/call-batch.ts): nodes of several versions may publish during an upgrade.
   const v = decodeCallBatch(m.string());
   if (typeof v === 'string') return v;
   const out: CallRecord[] = [];
