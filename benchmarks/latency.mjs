@@ -5,20 +5,18 @@
 // latency counted from each request's due time) and reports p50/p99 and the latency each proxy adds over
 // the direct path. Same processes, CPU layout and route (key-auth + call log) as benchmarks/run.mjs.
 // Method and figures: docs/benchmarks.md.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSnapshot, cpuSpent, machineBusy, ownTreeCpu } from './lib/cpu.mjs';
 import { proxyConf, startNginx, upstreamConf } from './lib/nginx.mjs';
 import { freePorts } from './lib/ports.mjs';
-import { installCleanup, startProcess, stopAll, stopRequested } from './lib/processes.mjs';
+import { installCleanup, stopAll, stopRequested } from './lib/processes.mjs';
+import { buildOpenLoad, openLoad } from './lib/openload.mjs';
 import { API_KEY_HEADER, checkBuilt, newApiKey, publishConfig, startGateway, startNats } from './lib/turnpike.mjs';
 import { runWrk } from './lib/wrk.mjs';
 
-const OPENLOAD_SRC = fileURLToPath(new URL('./lib/openload.c', import.meta.url));
 /** Goal (issue 5): p99 latency added by the gateway at 50 % of its max load. */
 const GOAL_ADDED_P99_MS = 1;
 /** Above this much CPU used by unrelated processes during a run (in cores), it is measured again. */
@@ -71,25 +69,6 @@ function options() {
 const log = (/** @type {string} */ s) => process.stderr.write(`${s}\n`);
 const median = (/** @type {number[]} */ xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
 
-/**
- * @param {string} bin @param {{ port: number, rate: number, warmup: number, seconds: number, connections: number, headers: Record<string, string>, cpu: string | null }} o
- * @returns {Promise<{ overloaded: boolean, rate: number, requests: number, errors: number, max_backlog: number, latency_us: { p50: number, p90: number, p99: number, p999: number, max: number } }>}
- */
-async function openLoad(bin, o) {
-  const args = ['127.0.0.1', String(o.port), '/bench', String(o.rate), String(o.warmup), String(o.seconds), String(o.connections)];
-  for (const [k, v] of Object.entries(o.headers)) args.push(`${k}: ${v}`);
-  let result = null;
-  const proc = startProcess('openload', bin, args, {
-    cpu: o.cpu,
-    onLine: (line) => {
-      if (line.startsWith('{')) result = JSON.parse(line);
-    },
-  });
-  const code = await proc.exited;
-  if (code !== 0 || !result) throw new Error(`openload failed (exit ${code})\n${proc.output()}`);
-  return result;
-}
-
 async function main() {
   const o = options();
   checkBuilt();
@@ -98,9 +77,7 @@ async function main() {
   const loadCpu = ncpu >= 2 ? (ncpu > 2 ? `0-${ncpu - 2}` : '0') : null;
   const dir = mkdtempSync(join(tmpdir(), 'turnpike-latency-'));
   installCleanup(async () => rmSync(dir, { recursive: true, force: true }));
-  const bin = join(dir, 'openload');
-  const cc = spawnSync('cc', ['-O2', '-o', bin, OPENLOAD_SRC], { encoding: 'utf8' });
-  if (cc.status !== 0) throw new Error(`cc failed (a C compiler is needed for lib/openload.c)\n${cc.stderr}`);
+  const bin = buildOpenLoad(dir);
   const started = new Date();
   try {
     const [upstreamPort, proxyPort, natsPort, gatewayPort, statusPort] = /** @type {number[]} */ (await freePorts(5));

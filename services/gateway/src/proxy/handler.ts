@@ -41,7 +41,7 @@ import type { AiRuntime } from '../ai/runtime.js';
 import { awsRouteTemplate, type LambdaAuthorizer } from '../integrations/lambda/event.js';
 import type { RequestTracer } from '../tracing/tracer.js';
 import { RETRY_5XX, RETRY_CONNECT_FAILURE, countsAsFailure, failureCondition, isIdempotent, unavailableCode, type CompiledResilience } from '../upstream/resilience.js';
-import { appendPairs, clientAddress, collectedHeader, noted } from './request-reading.js';
+import { appendPairs, clientAddress, collectedHeader, noted, peerAddress } from './request-reading.js';
 
 export interface ProxyDeps {
   snapshot(): Snapshot | null;
@@ -474,7 +474,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     this.errorCode = code;
     if (this.aborted || this.responded) return;
     // The call record's client_ip: an early refusal (before routing) has not read the peer yet.
-    if (this.peerIp === '') this.peerIp = Buffer.from(this.res.getRemoteAddressAsText()).toString();
+    if (this.peerIp === '') this.peerIp = peerAddress(this.res);
     this.responded = true;
     this.ended = true;
     this.status = status;
@@ -1447,7 +1447,7 @@ function takeMtlsPeer(ex: Exchange, mtls: MtlsPeers): boolean {
  */
 function startPipeline(ex: Exchange, pipeline: Pipeline, hasBody: boolean): void {
   ex.nowMs = ex.ts;
-  if (ex.peerIp === '') ex.peerIp = Buffer.from(ex.res.getRemoteAddressAsText()).toString();
+  if (ex.peerIp === '') ex.peerIp = peerAddress(ex.res);
   ex.received = ex.headers;
   if (hasBody) {
     ex.bodyMode = BODY_HOLD;
@@ -1554,7 +1554,7 @@ function proceed(ex: Exchange): void {
     return ex.finish();
   }
   let clientIp = ex.peerIp;
-  if (clientIp === '') clientIp = ex.peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  if (clientIp === '') clientIp = ex.peerIp = peerAddress(res);
   // Headers for splits and hash keys: the uWS request while the handler runs, the exchange's copy after.
   const src = ex.req ?? ex;
   // Target selection: a canary/weighted split may send the request to another upstream; balancers skip
@@ -1739,7 +1739,7 @@ function proceedLambda(ex: Exchange): void {
   if (body === null) return;
   const route = ex.route!;
   const deps = ex.deps;
-  if (ex.peerIp === '') ex.peerIp = Buffer.from(ex.res.getRemoteAddressAsText()).toString();
+  if (ex.peerIp === '') ex.peerIp = peerAddress(ex.res);
   const clientIp = ex.clientIp();
   // The headers the function sees: what an upstream would get (client's, less hidden, plus the pipeline's),
   // with Host and X-Forwarded-* as API Gateway sends them.

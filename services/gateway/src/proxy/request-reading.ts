@@ -14,6 +14,16 @@ export function collectedHeader(received: readonly string[], req: { getHeader(na
   return req !== null ? req.getHeader(name) : '';
 }
 
+const ascii = new TextDecoder();
+
+/**
+ * The TCP peer's address as text, from uWS's `getRemoteAddressAsText()` (ASCII). A TextDecoder reads it in about
+ * a third of the time of `Buffer.from(ab).toString()` (no Buffer object per request).
+ */
+export function peerAddress(res: { getRemoteAddressAsText(): ArrayBuffer }): string {
+  return ascii.decode(res.getRemoteAddressAsText());
+}
+
 /** The client's address: the peer's, or what a trusted proxy says it forwarded for (TP_TRUSTED_PROXIES). */
 export function clientAddress(access: AccessTables, peerIp: string, priorXff: string, priorForwarded: string): string {
   const t = access.trustedProxies;

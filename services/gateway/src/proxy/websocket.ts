@@ -43,7 +43,7 @@ import {
   upstreamWsUrl,
   type CloseFrame,
 } from './websocket-protocol.js';
-import { appendPairs, clientAddress, collectedHeader, noted } from './request-reading.js';
+import { appendPairs, clientAddress, collectedHeader, noted, peerAddress } from './request-reading.js';
 import { ApiSession } from '../websocket-api/session.js';
 
 export interface WebSocketProxyOptions {
@@ -698,7 +698,7 @@ function handleUpgrade(reg: Registration, res: HttpResponse, req: HttpRequest, c
   const snap = deps.snapshot();
   if (!snap) return conn.fail('TP_ERR_UNAVAILABLE', 'no configuration loaded yet');
   let peerIp: string;
-  if (deps.mtls === undefined) peerIp = Buffer.from(res.getRemoteAddressAsText()).toString();
+  if (deps.mtls === undefined) peerIp = peerAddress(res);
   else {
     // The mTLS listener's app: uWS's peer is the listener's unix socket; the client is the listener's.
     const peer = deps.mtls.peerOf(res);
