@@ -118,16 +118,23 @@ const DICTIONARY_FIELDS = [
 class Dictionary {
   readonly values: string[] = [];
   readonly #index = new Map<string, number>();
+  // The previous record's value and index: consecutive records mostly repeat it (same node, method, route),
+  // and comparing with it is cheaper than hashing a fresh string for the Map.
+  #last: string | undefined = undefined;
+  #lastIndex = 0;
 
   /** The value's index (added on first sight); null for a record without the field (absent on the reader). */
   id(value: string | undefined): number | null {
     if (value === undefined) return null;
+    if (value === this.#last) return this.#lastIndex;
     let i = this.#index.get(value);
     if (i === undefined) {
       i = this.values.length;
       this.values.push(value);
       this.#index.set(value, i);
     }
+    this.#last = value;
+    this.#lastIndex = i;
     return i;
   }
 }

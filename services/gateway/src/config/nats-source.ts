@@ -52,6 +52,9 @@ export class NatsConfigSource {
           reconnectTimeWait: 500,
           pingInterval: 5_000,
           maxPingOut: 2,
+          // No stack captured per request: every call-log batch is a JetStream publish (a request), and the
+          // capture measured 1.6 % of a proxy thread's CPU at 56,000 cache hits/s. Errors keep their message.
+          noAsyncTraces: true,
         });
       } catch (e) {
         if (attempt === 0) log('warn', 'nats.unreachable', { url: this.url, error: errMessage(e), msg: 'retrying in the background' });
