@@ -54,41 +54,20 @@ const BASE_FIELDS = [
   'upstream_addr',
 ] as const satisfies readonly (keyof CallRecord)[];
 
-/** Format 3's columns: BASE_FIELDS with the latencies in whole µs (`ts` is an offset from the batch's `t`). */
-const BASE_FIELDS_V3 = [
-  'request_id',
-  'ts',
-  'node_id',
-  'service_id',
-  'route_id',
-  'consumer_id',
-  'method',
-  'path',
-  'status',
-  'upstream_latency_us',
-  'total_latency_us',
-  'bytes_in',
-  'bytes_out',
-  'error_code',
-  'credential_id',
-  'plan_id',
-  'client_ip',
-  'user_agent',
-  'host',
-  'gateway_latency_us',
-  'upstream_connect_us',
-  'upstream_ttfb_us',
-  'upstream_addr',
-] as const;
+/** The latencies, which format 3 sends as whole µs under these column names. */
+const US_COLUMN_OF: Readonly<Partial<Record<keyof CallRecord, string>>> = {
+  upstream_latency_ms: 'upstream_latency_us',
+  total_latency_ms: 'total_latency_us',
+  gateway_latency_ms: 'gateway_latency_us',
+  upstream_connect_ms: 'upstream_connect_us',
+  upstream_ttfb_ms: 'upstream_ttfb_us',
+};
+
+/** Format 3's columns: BASE_FIELDS with the latencies renamed (`ts` is an offset from the batch's `t`). */
+const BASE_FIELDS_V3: readonly string[] = BASE_FIELDS.map((f) => US_COLUMN_OF[f] ?? f);
 
 /** A format 3 µs column → the record's ms field. */
-const MS_OF_US: Readonly<Record<string, keyof CallRecord>> = {
-  upstream_latency_us: 'upstream_latency_ms',
-  total_latency_us: 'total_latency_ms',
-  gateway_latency_us: 'gateway_latency_ms',
-  upstream_connect_us: 'upstream_connect_ms',
-  upstream_ttfb_us: 'upstream_ttfb_ms',
-};
+const MS_OF_US: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(US_COLUMN_OF).map(([ms, us]) => [us, ms]));
 
 /** ms → whole µs (null for a record without the field: absent on the reader). */
 function us(ms: number | undefined): number | null {
