@@ -6,7 +6,7 @@
 // for redelivery.
 import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CALLS_STREAM, decodeCallBatch, ensureCallsStream, type CallRecord } from '@turnpike/common';
+import { CALLS_STREAM, decodeCallBatch, ensureCallsStream, isNewerFormat, type CallRecord } from '@turnpike/common';
 import { parseCallRecord } from '../call-record.js';
 import { silentLog, type Logger } from '../log.js';
 import { ensureIngestConsumer } from './calls-stream.js';
@@ -28,6 +28,12 @@ export interface CallsReaderOptions {
   /** Most messages per window (default 200). */
   windowMax?: number;
   nakDelayMs?: number;
+  /**
+   * Redelivery delay of a batch in a call batch format newer than this reader knows (a gateway node upgraded
+   * before this process): left in the stream for an upgraded reader, never handed over or acknowledged
+   * (default 30 s).
+   */
+  newerFormatDelayMs?: number;
   log?: Logger;
   /** Copies of the calls stream if this reader creates it (TP_NATS_REPLICAS; default 1). */
   replicas?: number;
@@ -44,6 +50,7 @@ export async function startCallsReader(opts: CallsReaderOptions): Promise<CallsR
   const windowMs = opts.windowMs ?? 100;
   const windowMax = opts.windowMax ?? 200;
   const nakDelayMs = opts.nakDelayMs ?? 2_000;
+  const newerFormatDelayMs = opts.newerFormatDelayMs ?? 30_000;
   const log = opts.log ?? silentLog;
   let acked = 0;
   let stopping = false;
@@ -64,8 +71,19 @@ export async function startCallsReader(opts: CallsReaderOptions): Promise<CallsR
   const flush = async (): Promise<void> => {
     timer = null;
     while (pending.length > 0) {
-      const msgs = pending.splice(0, windowMax);
-      const batches = msgs.map(toBatch);
+      const msgs: JsMsg[] = [];
+      const batches: CallBatch[] = [];
+      for (const m of pending.splice(0, windowMax)) {
+        const b = toBatch(m);
+        if (b === null) {
+          log('warn', 'calls_reader.newer_format', { durable: opts.durableName, subject: m.subject, seq: m.seq });
+          m.nak(newerFormatDelayMs);
+          continue;
+        }
+        msgs.push(m);
+        batches.push(b);
+      }
+      if (msgs.length === 0) continue;
       try {
         await opts.handle(batches);
         for (const m of msgs) m.ack();
@@ -121,11 +139,13 @@ export async function startCallsReader(opts: CallsReaderOptions): Promise<CallsR
   };
 }
 
-function toBatch(m: JsMsg): CallBatch {
+/** The message's batch; null when it is in a call batch format newer than this reader knows. */
+function toBatch(m: JsMsg): CallBatch | null {
   const id = m.headers?.get('Nats-Msg-Id') || `seq:${m.seq}`;
   const records: CallRecord[] = [];
-  // Either wire format (common/src/call-batch.ts); a message that is no batch counts nothing.
+  // Any wire format this reader knows (common/src/call-batch.ts); a message that is no batch counts nothing.
   const v = decodeCallBatch(m.string());
+  if (typeof v === 'string' && isNewerFormat(v)) return null;
   if (typeof v !== 'string') {
     for (const item of v) {
       const r = parseCallRecord(item);
