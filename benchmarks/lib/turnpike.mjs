@@ -4,7 +4,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { waitForHttp } from './http-check.mjs';
 import { UPSTREAM_BODY } from './nginx.mjs';
@@ -206,11 +206,12 @@ export async function commonModule() {
  * answers 200, and a request with `headers` (default: the API key) comes back through the route with the
  * upstream's body. Several gateways may run side by side: each needs its own `name` (its data directory,
  * node id and process name) and `httpsPort` (without one the node takes its default, 8443).
- * `env` adds variables to the gateway's environment, `nodeArgs` node flags (e.g. a preloaded module); `probe` replaces the readiness request (a path whose
+ * `env` adds variables to the gateway's environment, `nodeArgs` node flags (e.g. a preloaded module), `main`
+ * another build's services/gateway/dist/src/main.js (benchmarks/ab.mjs); `probe` replaces the readiness request (a path whose
  * answer must have `status` (200), with `body` when given).
  * @param {{ dir: string, natsUrl: string, cluster: string, proxyPort: number, statusPort: number, httpsPort?: number, name?: string,
  *   key?: string, headers?: Record<string, string>, cpu: string | null, cpuProfDir: string | null,
- *   env?: Record<string, string>, probe?: { path: string, body?: string, status?: number }, nodeArgs?: string[] }} o
+ *   env?: Record<string, string>, probe?: { path: string, body?: string, status?: number }, nodeArgs?: string[], main?: string }} o
  */
 export async function startGateway(o) {
   const dataDir = join(o.dir, o.name ?? 'gateway');
@@ -221,9 +222,9 @@ export async function startGateway(o) {
   nodeArgs.push(...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''));
   if (o.nodeArgs) nodeArgs.push(...o.nodeArgs);
   let ready = false;
-  const proc = startProcess(o.name ?? 'turnpike gateway', process.execPath, [...nodeArgs, GATEWAY_MAIN], {
+  const proc = startProcess(o.name ?? 'turnpike gateway', process.execPath, [...nodeArgs, o.main ?? GATEWAY_MAIN], {
     cpu: o.cpu,
-    cwd: ROOT,
+    cwd: o.main ? join(dirname(o.main), '../../../..') : ROOT,
     env: {
       ...withoutFallback(process.env),
       TP_NATS_URL: o.natsUrl,
