@@ -399,12 +399,17 @@ describe('console: the operators\' console in Chromium', { timeout: 150_000 }, (
 
     await go('Consumers');
     await page.getByRole('button', { name: 'Usage: ops-buyer' }).click();
-    const day = page.locator('dialog[open] tr[data-period=day]');
-    await day.waitFor();
-    const cells = (await day.locator('td').allInnerTexts()).map((x) => x.trim());
-    assert.deepEqual(cells.slice(0, 6), ['shop', 'metered', 'day', '0', '100', '100']);
-    await page.keyboard.press('Escape');
-    await page.locator('dialog[open]').waitFor({ state: 'detached' });
+    try {
+      // The row comes with the service's id and shows its name once the services are loaded: wait for the name.
+      const day = page.locator('dialog[open] tr[data-period=day]').filter({ has: page.locator('td', { hasText: /^shop$/ }) });
+      await day.waitFor();
+      const cells = (await day.locator('td').allInnerTexts()).map((x) => x.trim());
+      assert.deepEqual(cells.slice(0, 6), ['shop', 'metered', 'day', '0', '100', '100']);
+    } finally {
+      // Closed even when an assertion failed, so that the next test's clicks are not caught by the dialog.
+      await page.keyboard.press('Escape');
+      await page.locator('dialog[open]').waitFor({ state: 'detached' });
+    }
   });
 
   test('the developer portal page opens sign-up; the portal API says so', async () => {
