@@ -192,7 +192,12 @@ describe('proxy streaming and misbehaving upstreams (gateway child process)', { 
       await gw.rssReset();
       const id = `down-200-${chunked}`;
       const t0 = performance.now();
-      const r = await request(gw.url(`/s/download?mib=200${chunked ? '&chunked=1' : ''}`), { headers: { 'x-request-id': id } });
+      const r = await request(gw.url(`/s/download?mib=200${chunked ? '&chunked=1' : ''}`), { headers: { 'x-request-id': id } }).catch(async (e: unknown) => {
+        // No response head at all: say what the gateway recorded for the request, if anything.
+        const c = await gw.call(id).catch(() => null);
+        const state = c ? `gateway record: status ${c.status}, bytes_out ${c.bytes_out}, error ${c.error_code || '-'}` : 'no gateway record';
+        throw new Error(`no response head after ${(performance.now() - t0).toFixed(0)} ms (${state}): ${String(e)}`);
+      });
       assert.equal(r.statusCode, 200);
       assert.equal(r.headers['content-length'], chunked ? undefined : String(200 * MiB));
       if (chunked) assert.equal(r.headers['transfer-encoding'], 'chunked');
