@@ -13,9 +13,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuSnapshot, cpuSpent } from './lib/cpu.mjs';
 import { startNginx, upstreamConf } from './lib/nginx.mjs';
-import { buildOpenLoad, openLoad } from './lib/openload.mjs';
+import { buildOpenLoad, cpuPerRequestAtRate, openLoad } from './lib/openload.mjs';
 import { freePorts } from './lib/ports.mjs';
 import { installCleanup, stopAll } from './lib/processes.mjs';
 import { API_KEY_HEADER, AUTH_VARIANTS, checkBuilt, newApiKey, publishConfig, startGateway, startNats } from './lib/turnpike.mjs';
@@ -71,14 +70,10 @@ try {
   const headers = auth === 'none' ? {} : { [API_KEY_HEADER]: key };
   /** @param {number} port @param {number} pid */
   const measure = async (port, pid) => {
-    const load = { port, rate: o.rate, connections: o.connections, headers, cpu: loadCpu };
-    if (o.warmup > 0) await openLoad(bin, { ...load, warmup: 0, seconds: o.warmup });
-    const before = cpuSnapshot([pid]);
-    const r = await openLoad(bin, { ...load, warmup: 0, seconds: o.duration });
-    await new Promise((res) => setTimeout(res, 300));
-    const spent = cpuSpent(before, cpuSnapshot([pid]));
-    if (r.errors > 0 || r.overloaded) throw new Error(`port ${port}: ${r.errors} errors${r.overloaded ? ', overloaded: lower --rate' : ''}`);
-    return { us: (spent.total * 1e6) / r.requests, p99: r.latency_us.p99 / 1000 };
+    const load = { port, rate: o.rate, connections: o.connections, headers, cpu: loadCpu, warmup: 0 };
+    if (o.warmup > 0) await openLoad(bin, { ...load, seconds: o.warmup });
+    const { usPerReq, result } = await cpuPerRequestAtRate(bin, { ...load, seconds: o.duration }, [pid]);
+    return { us: usPerReq, p99: result.latency_us.p99 / 1000 };
   };
   log(`base ${baseMain}; this ${here}${nodeArgs.length ? ` with ${nodeArgs.join(' ')}` : ''}; ${auth}; ${o.rate} req/s; ${o.runs} × ${o.duration} s each, interleaved (order alternates)`);
   const rows = [];

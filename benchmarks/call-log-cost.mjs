@@ -17,7 +17,7 @@ import { freePorts } from './lib/ports.mjs';
 import { installCleanup, stopAll } from './lib/processes.mjs';
 import { API_KEY_HEADER, checkBuilt, gatewayMetrics, newApiKey, publishConfig, startGateway, startNats } from './lib/turnpike.mjs';
 import { runWrk } from './lib/wrk.mjs';
-import { buildOpenLoad, openLoad } from './lib/openload.mjs';
+import { buildOpenLoad, cpuPerRequestAtRate, openLoad } from './lib/openload.mjs';
 
 const BUDGET = 0.1;
 const { values } = parseArgs({
@@ -76,16 +76,13 @@ async function measure(url, pid, headers, statusPort) {
  */
 async function measurePaced(url, pid, headers, statusPort) {
   const u = new URL(url);
-  const load = { port: Number(u.port), path: u.pathname, rate: o.rate, connections: o.connections, headers, cpu: loadCpu };
-  if (o.warmup > 0) await openLoad(openloadBin, { ...load, warmup: 0, seconds: o.warmup });
+  const load = { port: Number(u.port), path: u.pathname, rate: o.rate, connections: o.connections, headers, cpu: loadCpu, warmup: 0 };
+  if (o.warmup > 0) await openLoad(openloadBin, { ...load, seconds: o.warmup });
   const sent0 = (await gatewayMetrics(statusPort)).get('turnpike_gateway_call_log_sent_total') ?? 0;
-  const before = cpuSnapshot([pid]);
-  const r = await openLoad(openloadBin, { ...load, warmup: 0, seconds: o.duration });
-  await new Promise((res) => setTimeout(res, 500));
-  const spent = cpuSpent(before, cpuSnapshot([pid]));
+  // A batch flushed after the last response belongs to this run.
+  const { usPerReq, result } = await cpuPerRequestAtRate(openloadBin, { ...load, seconds: o.duration }, [pid], 500);
   const sent = ((await gatewayMetrics(statusPort)).get('turnpike_gateway_call_log_sent_total') ?? 0) - sent0;
-  if (r.errors > 0 || r.overloaded) throw new Error(`${url}: ${r.errors} errors${r.overloaded ? ', overloaded (fell a second behind): lower --rate' : ''}`);
-  return { usPerReq: (spent.total * 1e6) / r.requests, rps: r.requests / o.duration, requests: r.requests, sent };
+  return { usPerReq, rps: result.requests / o.duration, requests: result.requests, sent };
 }
 
 checkBuilt();

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSnapshot, cpuSpent } from './cpu.mjs';
 import { startProcess } from './processes.mjs';
 
 const OPENLOAD_SRC = fileURLToPath(new URL('./openload.c', import.meta.url));
@@ -35,4 +36,21 @@ export async function openLoad(bin, o) {
   const code = await proc.exited;
   if (code !== 0 || !result) throw new Error(`openload failed (exit ${code})\n${proc.output()}`);
   return result;
+}
+
+/**
+ * CPU µs per request of `pids` (their process trees) over one run at a fixed rate, counted until `settleMs`
+ * after it (work that trails the last response: a call-log flush). Throws when the run had errors or fell
+ * behind its schedule: CPU per request is only comparable at the rate asked for.
+ * @param {string} bin @param {Parameters<typeof openLoad>[1]} load @param {number[]} pids @param {number} [settleMs]
+ */
+export async function cpuPerRequestAtRate(bin, load, pids, settleMs = 300) {
+  const before = cpuSnapshot(pids);
+  const result = await openLoad(bin, load);
+  await new Promise((res) => setTimeout(res, settleMs));
+  const spent = cpuSpent(before, cpuSnapshot(pids));
+  if (result.errors > 0 || result.overloaded) {
+    throw new Error(`port ${load.port}: ${result.errors} errors${result.overloaded ? ', overloaded (fell a second behind): lower --rate' : ''}`);
+  }
+  return { usPerReq: (spent.total * 1e6) / result.requests, result };
 }
