@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import { api } from './state.js';
 import { useLoad } from '../shared/load.js';
 import { DataTable } from '../shared/table.js';
-import { Dialog, ErrorBox, fmtTime, localTimeMs } from './ui.js';
+import { Dialog, ErrorBox, fmtTime, localTimeMs, TimeRangeSearch } from './ui.js';
 
 interface AuditEntry {
   id: string;
@@ -148,17 +148,7 @@ export default function AuditPage() {
           actor (token or user id)
           <input name="actor" value={form.actor} onInput={set('actor')} />
         </label>
-        <label>
-          from
-          <input type="datetime-local" name="from" value={form.from} onInput={set('from')} />
-        </label>
-        <label>
-          to
-          <input type="datetime-local" name="to" value={form.to} onInput={set('to')} />
-        </label>
-        <button type="submit" class="primary">
-          Search
-        </button>
+        <TimeRangeSearch from={form.from} to={form.to} onInput={set} />
       </form>
       <ErrorBox error={list.error} />
       <DataTable

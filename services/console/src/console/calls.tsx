@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { api } from './state.js';
 import { useLoad } from '../shared/load.js';
-import { ErrorBox, fmtTime, localTimeMs } from './ui.js';
+import { ErrorBox, fmtTime, localTimeMs, TimeRangeSearch } from './ui.js';
 import { Link } from './router.js';
 import { cell, useNames } from './ResourcePage.js';
 import { REFERENCES } from './SchemaForm.js';
@@ -59,17 +59,7 @@ export function CallsPage() {
           status
           <input name="status" inputMode="numeric" size={5} value={form.status} onInput={set('status')} />
         </label>
-        <label>
-          from
-          <input type="datetime-local" name="from" value={form.from} onInput={set('from')} />
-        </label>
-        <label>
-          to
-          <input type="datetime-local" name="to" value={form.to} onInput={set('to')} />
-        </label>
-        <button type="submit" class="primary">
-          Search
-        </button>
+        <TimeRangeSearch from={form.from} to={form.to} onInput={set} />
       </form>
       <ErrorBox error={list.error} />
       <table class="calls">

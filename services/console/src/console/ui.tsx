@@ -56,6 +56,28 @@ export function Secret(props: { label: string; value: string }) {
   );
 }
 
+/**
+ * The from/to fields (local time, read with localTimeMs) and the submit button that end a search form: the call
+ * log's and the audit log's. `onInput(name)` is the form's field setter.
+ */
+export function TimeRangeSearch(props: { from: string; to: string; onInput: (name: 'from' | 'to') => (e: Event) => void }) {
+  return (
+    <>
+      <label>
+        from
+        <input type="datetime-local" name="from" value={props.from} onInput={props.onInput('from')} />
+      </label>
+      <label>
+        to
+        <input type="datetime-local" name="to" value={props.to} onInput={props.onInput('to')} />
+      </label>
+      <button type="submit" class="primary">
+        Search
+      </button>
+    </>
+  );
+}
+
 /** A `datetime-local` input's value as epoch ms; undefined when empty or not a time. */
 export function localTimeMs(local: string): number | undefined {
   if (!local) return undefined;
