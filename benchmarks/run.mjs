@@ -46,7 +46,7 @@ const DEFAULT_TARGETS = ['upstream', 'nginx', 'turnpike'];
 const LABELS = {
   upstream: 'nginx upstream (direct)',
   nginx: 'nginx reverse proxy',
-  stack: 'uws+undici floor',
+  stack: 'uws+h1-client floor',
 };
 /** @typedef {import('./lib/turnpike.mjs').AuthVariant} AuthVariant */
 const DEFAULT_AUTH = ['key-auth'];
@@ -80,7 +80,7 @@ options (environment variable in brackets):
   --retries <n>       re-measure a target up to n times when other processes loaded the machine
                       during its run (more than 10% of a core)  [BENCH_RETRIES, 2]
   --targets <list>    comma list of upstream,nginx,stack,turnpike [BENCH_TARGETS, upstream,nginx,turnpike]
-                      stack: a bare uWebSockets.js + undici proxy, the floor of the gateway's stack
+                      stack: a bare uWebSockets.js + h1-client proxy (the gateway's own client; STACK_CLIENT=undici: undici), the floor of the gateway's stack
   --auth <list>       comma list of none,key-auth,jwt,key-auth+rate-limit: how the Turnpike route authenticates; each is its
                       own gateway and its own target, measured in turn like the others  [BENCH_AUTH, key-auth]
                       none: no plugin; key-auth: the route's inline key-auth (apikey header);
@@ -547,8 +547,8 @@ async function main() {
       );
     }
     const floor = byUnit.stack;
-    if (floor && nginx) console.log(`uws+undici floor / nginx  CPU per request: ${(floor.cpu_us_per_req / nginx.cpu_us_per_req).toFixed(2)}x`);
-    if (floor && tp) console.log(`${single ? 'turnpike' : tp.label} / uws+undici floor  CPU per request: ${(tp.cpu_us_per_req / floor.cpu_us_per_req).toFixed(2)}x`);
+    if (floor && nginx) console.log(`stack floor / nginx  CPU per request: ${(floor.cpu_us_per_req / nginx.cpu_us_per_req).toFixed(2)}x`);
+    if (floor && tp) console.log(`${single ? 'turnpike' : tp.label} / stack floor  CPU per request: ${(tp.cpu_us_per_req / floor.cpu_us_per_req).toFixed(2)}x`);
 
     if (o.json) {
       const doc = {

@@ -1,11 +1,14 @@
-// The floor of the gateway's stack: uWebSockets.js in front, an undici Pool (dispatch API, the same
-// pool settings as the gateway) behind, and nothing else: no routing, auth, header rewriting, call logs
-// or metrics. Run as its own process by `pnpm bench --targets ...,stack`; what Turnpike costs above
-// this is the cost of its own features, what this costs above nginx is the cost of the stack.
+// The floor of the gateway's stack: uWebSockets.js in front, the gateway's own upstream client behind
+// (`H1Pool` from services/gateway/dist, what the gateway uses for http targets; `STACK_CLIENT=undici`: an
+// undici Pool, the client before it), with the same pool settings as the gateway, and nothing else: no
+// routing, auth, header rewriting, call logs or metrics. Run as its own process by `pnpm bench --targets
+// ...,stack`; what Turnpike costs above this is the cost of its own features, what this costs above nginx
+// is the cost of the stack.
 //
 //   node benchmarks/lib/stack-floor-proxy.mjs <upstream port> <listen port>
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { H1Pool } from '../../services/gateway/dist/src/upstream/h1-client.js';
 
 // Both packages are dependencies of the gateway, resolved from there.
 const requireFromGateway = createRequire(fileURLToPath(new URL('../../services/gateway/package.json', import.meta.url)));
@@ -15,7 +18,8 @@ const uws = requireFromGateway('uWebSockets.js');
 const { Pool } = requireFromGateway('undici');
 
 const [upstreamPort, listenPort] = process.argv.slice(2).map(Number);
-const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
+const origin = `http://127.0.0.1:${upstreamPort}`;
+const pool = process.env.STACK_CLIENT === 'undici' ? new Pool(origin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 }) : new H1Pool(origin, { connections: 256, keepAliveTimeout: 30_000 });
 /** Hop-by-hop and framing headers uWS writes itself. */
 const SKIP = new Set(['connection', 'keep-alive', 'content-length', 'transfer-encoding', 'date']);
 
@@ -34,7 +38,7 @@ uws
     const q = req.getQuery();
     const path = q ? `${req.getUrl()}?${q}` : req.getUrl();
     let status = 0;
-    /** @type {Buffer[]} */
+    /** @type {(Buffer | string)[]} */
     let raw = [];
     /** @type {Buffer[]} */
     const chunks = [];
@@ -57,8 +61,9 @@ uws
           res.cork(() => {
             res.writeStatus(String(status));
             for (let i = 0; i < raw.length; i += 2) {
-              const name = /** @type {Buffer} */ (raw[i]).toString('latin1').toLowerCase();
-              if (!SKIP.has(name)) res.writeHeader(name, /** @type {Buffer} */ (raw[i + 1]).toString('latin1'));
+              // undici: Buffers; H1Pool: latin1 strings.
+              const name = String(raw[i]).toLowerCase();
+              if (!SKIP.has(name)) res.writeHeader(name, String(raw[i + 1]));
             }
             res.end(chunks.length === 1 ? /** @type {Buffer} */ (chunks[0]) : Buffer.concat(chunks));
           });

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CALL_BATCH_FORMAT, decodeCallBatch, encodeCallBatch, encodeCallBatchV2, isNewerFormat } from './call-batch.js';
+import { CALL_BATCH_FORMAT, CallBatchEncoder, decodeCallBatch, encodeCallBatch, encodeCallBatchV2, isNewerFormat } from './call-batch.js';
 import type { CallRecord } from './call-log.js';
 
 const base: CallRecord = {
@@ -43,6 +43,36 @@ describe('call batch wire format', () => {
     const mixed = [base, ai, captured];
     const decoded = decodeCallBatch(encodeCallBatch(mixed));
     assert.deepEqual(decoded, mixed, 'absent optional fields stay absent (null on the wire), present ones come back');
+  });
+
+  test('format 3 encoded a slice at a time is the same text as in one go, and as JSON.stringify of the batch object', () => {
+    const ua = ['curl/8', 'ua "quoted" \u00e9'];
+    const { user_agent: _ua, ...noUa } = base;
+    const batch: CallRecord[] = Array.from({ length: 157 }, (_, i) => ({
+      ...noUa,
+      request_id: `01J${i}`,
+      ts: base.ts + i * 3 - 40,
+      status: i % 7 === 0 ? 502 : 200,
+      ...(i % 3 === 2 ? {} : { user_agent: ua[i % 3]! }),
+      upstream_latency_ms: (i * 37) / 1000,
+      ...(i === 90 ? { ai_provider: 'p', ai_model: 'm', ai_prompt_tokens: 3 } : {}),
+    }));
+    const whole = encodeCallBatch(batch);
+    // JSON.stringify's own text of the parsed object is the encoder's text: same key order, same numbers.
+    assert.equal(JSON.stringify(JSON.parse(whole)), whole);
+    assert.deepEqual(decodeCallBatch(whole), batch);
+    for (const n of [1, 10, 64, 156, 157, 1000]) {
+      const enc = new CallBatchEncoder(batch);
+      let steps = 0;
+      while (!enc.step(n)) steps++;
+      assert.equal(steps, Math.ceil(batch.length / n) - 1, `${n} records a step`);
+      assert.equal(enc.text(), whole, `${n} records a step`);
+    }
+    const partial = new CallBatchEncoder(batch);
+    partial.step(20);
+    assert.equal(partial.text(), whole, 'text() encodes what the steps left');
+    assert.deepEqual((JSON.parse(encodeCallBatch([])) as { r: unknown[] }).r, []);
+    assert.deepEqual(decodeCallBatch(encodeCallBatch([])), []);
   });
 
   test('format 2 is about half the bytes of format 1', () => {

@@ -118,79 +118,117 @@ class Dictionary {
   }
 }
 
-/** A batch in format 3. */
-export function encodeCallBatch(batch: readonly CallRecord[]): string {
-  let optional: (typeof OPTIONAL_FIELDS)[number][] | null = null;
-  for (const f of OPTIONAL_FIELDS) {
-    for (let i = 0; i < batch.length; i++) {
-      if (batch[i]![f] !== undefined) {
-        (optional ??= []).push(f);
-        break;
+/**
+ * A batch in format 3, encoded a slice of records at a time: the call-log sink encodes a 500-record batch
+ * in several turns of the event loop (`step` per turn) instead of one ~0.5 ms block, which requests arriving
+ * meanwhile would wait behind. The text is exactly what one `JSON.stringify` of the whole batch gives.
+ */
+export class CallBatchEncoder {
+  readonly #batch: readonly CallRecord[];
+  readonly #optional: (typeof OPTIONAL_FIELDS)[number][] | null;
+  readonly #t: number;
+  #next = 0;
+  /** The rows' JSON, one piece per step, without the enclosing brackets. */
+  readonly #parts: string[] = [];
+  // One dictionary per field, in fields: monomorphic calls, no per-record lookup of the dictionary.
+  readonly #node = new Dictionary();
+  readonly #service = new Dictionary();
+  readonly #route = new Dictionary();
+  readonly #consumer = new Dictionary();
+  readonly #method = new Dictionary();
+  readonly #error = new Dictionary();
+  readonly #credential = new Dictionary();
+  readonly #plan = new Dictionary();
+  readonly #clientIp = new Dictionary();
+  readonly #userAgent = new Dictionary();
+  readonly #host = new Dictionary();
+  readonly #upstreamAddr = new Dictionary();
+
+  constructor(batch: readonly CallRecord[]) {
+    this.#batch = batch;
+    let optional: (typeof OPTIONAL_FIELDS)[number][] | null = null;
+    for (const f of OPTIONAL_FIELDS) {
+      for (let i = 0; i < batch.length; i++) {
+        if (batch[i]![f] !== undefined) {
+          (optional ??= []).push(f);
+          break;
+        }
       }
     }
+    this.#optional = optional;
+    this.#t = batch.length > 0 ? batch[0]!.ts : 0;
   }
-  // One dictionary per field, held in locals: monomorphic calls, no per-record lookup of the dictionary.
-  const node = new Dictionary();
-  const service = new Dictionary();
-  const route = new Dictionary();
-  const consumer = new Dictionary();
-  const method = new Dictionary();
-  const error = new Dictionary();
-  const credential = new Dictionary();
-  const plan = new Dictionary();
-  const clientIp = new Dictionary();
-  const userAgent = new Dictionary();
-  const host = new Dictionary();
-  const upstreamAddr = new Dictionary();
-  const rows = new Array<unknown[]>(batch.length);
-  const t = batch.length > 0 ? batch[0]!.ts : 0;
-  for (let i = 0; i < batch.length; i++) {
-    const r = batch[i]!;
-    // In BASE_FIELDS_V3 order, written out field by field: monomorphic property loads. undefined becomes null
-    // in JSON, which the reader treats as absent.
-    const row: unknown[] = [
-      r.request_id,
-      r.ts - t,
-      node.id(r.node_id),
-      service.id(r.service_id),
-      route.id(r.route_id),
-      consumer.id(r.consumer_id),
-      method.id(r.method),
-      r.path,
-      r.status,
-      us(r.upstream_latency_ms),
-      us(r.total_latency_ms),
-      r.bytes_in,
-      r.bytes_out,
-      error.id(r.error_code),
-      credential.id(r.credential_id),
-      plan.id(r.plan_id),
-      clientIp.id(r.client_ip),
-      userAgent.id(r.user_agent),
-      host.id(r.host),
-      us(r.gateway_latency_ms),
-      us(r.upstream_connect_ms),
-      us(r.upstream_ttfb_ms),
-      upstreamAddr.id(r.upstream_addr),
-    ];
-    if (optional !== null) for (const f of optional) row.push(r[f] ?? null);
-    rows[i] = row;
+
+  /** Encodes up to `n` more records; true once every record is encoded. */
+  step(n: number): boolean {
+    const batch = this.#batch;
+    const end = Math.min(batch.length, this.#next + Math.max(1, n));
+    const optional = this.#optional;
+    const t = this.#t;
+    const rows = new Array<unknown[]>(end - this.#next);
+    for (let i = this.#next; i < end; i++) {
+      const r = batch[i]!;
+      // In BASE_FIELDS_V3 order, written out field by field: monomorphic property loads. undefined becomes
+      // null in JSON, which the reader treats as absent.
+      const row: unknown[] = [
+        r.request_id,
+        r.ts - t,
+        this.#node.id(r.node_id),
+        this.#service.id(r.service_id),
+        this.#route.id(r.route_id),
+        this.#consumer.id(r.consumer_id),
+        this.#method.id(r.method),
+        r.path,
+        r.status,
+        us(r.upstream_latency_ms),
+        us(r.total_latency_ms),
+        r.bytes_in,
+        r.bytes_out,
+        this.#error.id(r.error_code),
+        this.#credential.id(r.credential_id),
+        this.#plan.id(r.plan_id),
+        this.#clientIp.id(r.client_ip),
+        this.#userAgent.id(r.user_agent),
+        this.#host.id(r.host),
+        us(r.gateway_latency_ms),
+        us(r.upstream_connect_ms),
+        us(r.upstream_ttfb_ms),
+        this.#upstreamAddr.id(r.upstream_addr),
+      ];
+      if (optional !== null) for (const f of optional) row.push(r[f] ?? null);
+      rows[i - this.#next] = row;
+    }
+    if (rows.length > 0) this.#parts.push(JSON.stringify(rows).slice(1, -1));
+    this.#next = end;
+    return end === batch.length;
   }
-  const d = {
-    node_id: node.values,
-    service_id: service.values,
-    route_id: route.values,
-    consumer_id: consumer.values,
-    method: method.values,
-    error_code: error.values,
-    credential_id: credential.values,
-    plan_id: plan.values,
-    client_ip: clientIp.values,
-    user_agent: userAgent.values,
-    host: host.values,
-    upstream_addr: upstreamAddr.values,
-  } satisfies Record<(typeof DICTIONARY_FIELDS)[number], string[]>;
-  return JSON.stringify({ v: CALL_BATCH_FORMAT, t, f: optional === null ? BASE_FIELDS_V3 : [...BASE_FIELDS_V3, ...optional], d, r: rows });
+
+  /** The batch's text; encodes whatever `step` has not yet. */
+  text(): string {
+    if (this.#next < this.#batch.length) this.step(this.#batch.length - this.#next);
+    const d = {
+      node_id: this.#node.values,
+      service_id: this.#service.values,
+      route_id: this.#route.values,
+      consumer_id: this.#consumer.values,
+      method: this.#method.values,
+      error_code: this.#error.values,
+      credential_id: this.#credential.values,
+      plan_id: this.#plan.values,
+      client_ip: this.#clientIp.values,
+      user_agent: this.#userAgent.values,
+      host: this.#host.values,
+      upstream_addr: this.#upstreamAddr.values,
+    } satisfies Record<(typeof DICTIONARY_FIELDS)[number], string[]>;
+    const f = this.#optional === null ? BASE_FIELDS_V3 : [...BASE_FIELDS_V3, ...this.#optional];
+    // The key order of JSON.stringify({v, t, f, d, r}).
+    return `{"v":${CALL_BATCH_FORMAT},"t":${JSON.stringify(this.#t)},"f":${JSON.stringify(f)},"d":${JSON.stringify(d)},"r":[${this.#parts.join(',')}]}`;
+  }
+}
+
+/** A batch in format 3, in one go. */
+export function encodeCallBatch(batch: readonly CallRecord[]): string {
+  return new CallBatchEncoder(batch).text();
 }
 
 /** Format 2, as nodes before format 3 published it (kept for the readers' tests and the encoding benchmark). */

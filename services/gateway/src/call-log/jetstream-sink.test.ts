@@ -9,7 +9,8 @@ import { CALLS_STREAM, callsSubject, type CallRecord, decodeCallBatch } from '@t
 import { startPrivateNats, waitFor, type PrivateNats } from '@turnpike/common/testing';
 import { CallLogBatcher } from './batcher.js';
 import { CALLS_DUPLICATE_WINDOW_MS, CALLS_MAX_AGE_MS } from '@turnpike/common';
-import { batchId, JetStreamLogSink } from './jetstream-sink.js';
+import { batchId, ENCODE_SLICE, encodeInSlices, JetStreamLogSink } from './jetstream-sink.js';
+import { encodeCallBatch } from '@turnpike/common';
 
 let n = 0;
 function rec(over: Partial<CallRecord> = {}): CallRecord {
@@ -84,6 +85,23 @@ describe('JetStreamLogSink', { timeout: 60_000 }, () => {
     assert.equal(batchId('n', [a, b]), batchId('n', [{ ...a }, { ...b }]));
     assert.notEqual(batchId('n', [a, b]), batchId('n', [b, a]));
     assert.notEqual(batchId('n', [a]), batchId('m', [a]));
+  });
+
+  test('a batch is encoded a slice at a time: other work runs between slices, the text is the one-go encoding', async () => {
+    const batch = Array.from({ length: 5 * ENCODE_SLICE + 3 }, () => rec());
+    let turns = 0;
+    let done = false;
+    // Counts the event-loop turns that ran while the batch was being encoded.
+    const tick = (): void => {
+      if (done) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const text = await encodeInSlices(batch);
+    done = true;
+    assert.equal(text, encodeCallBatch(batch));
+    assert.ok(turns >= 5, `other work ran between the 6 slices (${turns} turns)`);
   });
 
   test('rejects without a connection, so the batcher keeps the batch', { timeout: 10_000 }, async () => {

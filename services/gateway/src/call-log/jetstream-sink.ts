@@ -4,7 +4,7 @@
 import { hash } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { callsSubject, encodeCallBatch, TurnpikeError, type CallRecord, type LogSink } from '@turnpike/common';
+import { CallBatchEncoder, callsSubject, TurnpikeError, type CallRecord, type LogSink } from '@turnpike/common';
 import { ensureCallsStream } from '@turnpike/common';
 
 export interface JetStreamLogSinkOptions {
@@ -56,7 +56,7 @@ export class JetStreamLogSink implements LogSink {
   }
 
   async #publish(js: JetStreamClient, nc: NatsConnection, batch: CallRecord[]): Promise<void> {
-    const payload = encodeCallBatch(batch);
+    const payload = await encodeInSlices(batch);
     const max = nc.info?.max_payload ?? 1024 * 1024;
     // A batch larger than the server's max_payload goes out in halves (each with its own msgID). A UTF-8
     // byte is at most 3 per UTF-16 unit: short payloads skip the byte count (a full scan of the string).
@@ -68,6 +68,20 @@ export class JetStreamLogSink implements LogSink {
     }
     await js.publish(this.#subject, payload, { msgID: batchId(this.#nodeId, batch), timeout: this.#timeoutMs });
   }
+}
+
+/**
+ * Records encoded per turn of the event loop. A whole 500-record batch is ~0.5 ms of work; requests that
+ * arrive meanwhile wait behind it, which showed in the proxy's p99 at half load. 64 records are ~70 µs,
+ * and the requests that arrived in between are served before the next slice.
+ */
+export const ENCODE_SLICE = 64;
+
+/** The batch in format 3, encoded ENCODE_SLICE records at a time with a turn of the event loop between. */
+export async function encodeInSlices(batch: readonly CallRecord[]): Promise<string> {
+  const encoder = new CallBatchEncoder(batch);
+  while (!encoder.step(ENCODE_SLICE)) await new Promise<void>((resolve) => setImmediate(resolve));
+  return encoder.text();
 }
 
 /** Same records in the same order → same id. */
