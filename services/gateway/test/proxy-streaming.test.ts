@@ -8,12 +8,14 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { ChildGateway, rawRequest, type Entity } from './fixtures/child-gateway.js';
+import { hashPassword } from '@turnpike/common';
+import { ChildGateway, rawKeepAlive, rawRequest, type Entity } from './fixtures/child-gateway.js';
 
 const MiB = 1024 * 1024;
 /** The gateway may grow by this much while 200 MB pass through it. */
 const RSS_BUDGET = 64 * MiB;
 const BLOCK = randomBytes(MiB);
+const BASIC_PW = 'correct horse battery';
 
 interface Upload {
   bytes: number;
@@ -121,6 +123,10 @@ describe('proxy streaming and misbehaving upstreams (gateway child process)', { 
         } else if (path === '/r/stall') {
           s.write(partial);
           s.write(BLOCK.subarray(0, 1000));
+        } else if (path === '/r/early') {
+          // Answers without reading the request body: the gateway's upload backs up meanwhile.
+          s.pause();
+          setTimeout(() => s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly'), 300);
         }
       });
     });
@@ -134,6 +140,8 @@ describe('proxy streaming and misbehaving upstreams (gateway child process)', { 
     const upRaw = randomUUID();
     const svcHttp = randomUUID();
     const svcRaw = randomUUID();
+    const heldRoute = randomUUID();
+    const consumer = randomUUID();
     const entities: Entity[] = [
       { kind: 'upstreams', data: { id: upHttp, name: 'http', targets: [{ host: '127.0.0.1', port: httpPort, weight: 100 }], read_timeout_ms: 10_000 } },
       // Short read timeout: a stalled body trips it.
@@ -142,6 +150,11 @@ describe('proxy streaming and misbehaving upstreams (gateway child process)', { 
       { kind: 'services', data: { id: svcRaw, name: 'raw', upstream_id: upRaw, base_path: '' } },
       { kind: 'routes', data: { id: randomUUID(), name: 's', service_id: svcHttp, paths: ['/s'] } },
       { kind: 'routes', data: { id: randomUUID(), name: 'r', service_id: svcRaw, paths: ['/r'] } },
+      // basic-auth checks a password with scrypt off the event loop: the body arrives while the pipeline waits.
+      { kind: 'routes', data: { id: heldRoute, name: 'held', service_id: svcHttp, paths: ['/held'] } },
+      { kind: 'plugins', data: { id: randomUUID(), type: 'basic-auth', enabled: true, scope: { route_id: heldRoute }, config: { cache_ttl_s: 0 } } },
+      { kind: 'consumers', data: { id: consumer, username: 'bob' } },
+      { kind: 'credentials', data: { id: randomUUID(), type: 'basic', consumer_id: consumer, username: 'bob', password_hash: hashPassword(BASIC_PW) } },
     ];
     gw = await ChildGateway.start(entities, { TP_MAX_BODY_BYTES: String(256 * MiB) });
   });
@@ -308,5 +321,35 @@ describe('proxy streaming and misbehaving upstreams (gateway child process)', { 
     assert.equal(c.status, 499);
     assert.equal(c.error_code, 'TP_ERR_CLIENT_CLOSED');
     await stillServes();
+  });
+
+  // A paused client socket reads nothing, its next request included: it sat until uWS's idle timeout reset the
+  // connection (seen as a 200 MB download with no response head after 16 s, when an upload had run before it).
+  test('a chunked body ending in the same read that paused the client: the connection reads its next request', async () => {
+    const auth = `Basic ${Buffer.from(`bob:${BASIC_PW}`).toString('base64')}`;
+    // While scrypt runs, the body is held; beyond 64 KiB held the client is paused. These sizes put the
+    // chunked terminator in the read that crosses it (the first read is bounded by the receive window).
+    for (const kib of [65, 80, 96, 128]) {
+      const body = Buffer.alloc(kib * 1024, 0x61);
+      const id = `held-${kib}`;
+      const head = `PUT /held/up HTTP/1.1\r\nHost: x\r\nx-request-id: ${id}\r\nauthorization: ${auth}\r\ntransfer-encoding: chunked\r\n\r\n`;
+      const r = await rawKeepAlive(gw.port, [head, Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')])], 'GET /s/upload HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.equal(r.first?.status, 200, `${kib} KiB: the upload is answered`);
+      assert.equal((JSON.parse(r.first.body) as { bytes: number }).bytes, body.length);
+      assert.ok(r.second, `${kib} KiB: the next request on the connection is answered`);
+      assert.equal(r.second.status, 200);
+    }
+  });
+
+  test('an upstream answering before it read the body: the client, paused mid-body, is read on and its next request answered', async () => {
+    const body = Buffer.alloc(32 * MiB, 0x62);
+    const r = await rawKeepAlive(gw.port, [`PUT /r/early HTTP/1.1\r\nHost: x\r\nx-request-id: early-answer\r\nContent-Length: ${body.length}\r\n\r\n`, body], 'GET /s/upload HTTP/1.1\r\nHost: x\r\n\r\n', 5_000);
+    assert.equal(r.first?.status, 200);
+    assert.equal(r.first.body, 'early');
+    assert.ok(r.second, 'the next request on the connection is answered');
+    assert.equal(r.second.status, 200);
+    const c = await gw.call('early-answer');
+    assert.equal(c.status, 200);
+    assert.equal(c.error_code, '');
   });
 });

@@ -332,6 +332,8 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
   upload: BodyStream | null = null;
   bodyChunks: Buffer[] | null = null;
   clientPaused = false;
+  /** The response is ending with the client's body still coming: what arrives is read and dropped. */
+  dropBody = false;
   /** Expect: 100-continue with a body: an error answer closes (the client may be holding the body back). */
   closeOnError = false;
   /** Client body idle timeout (watchUpload); bodyIdleAt is the coarse bodyClock at the last chunk. */
@@ -396,14 +398,13 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     const n = chunk.byteLength;
     this.bytesIn += n;
     this.bodyIdleAt = bodyClock;
-    if (isLast && this.bodyTimeoutMs > 0) unwatchUpload(this);
+    if (isLast) this.clientBodyIn();
     if (this.bytesIn > this.maxBodyBytes) {
       this.tooLarge();
       return;
     }
     const body = this.upload;
-    // After the response is complete (the upstream answered early) `res` must not be paused any more.
-    if (!body || body.destroyed || this.ended) return;
+    if (!body || body.destroyed || this.ended || this.dropBody) return;
     // uWS neuters the ArrayBuffer on return: copy it.
     if (n > 0 && !body.push(Buffer.from(new Uint8Array(chunk))) && !isLast && !this.clientPaused) {
       this.clientPaused = true;
@@ -417,7 +418,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     const n = chunk.byteLength;
     this.bytesIn += n;
     this.bodyIdleAt = bodyClock;
-    if (isLast && this.bodyTimeoutMs > 0) unwatchUpload(this);
+    if (isLast) this.clientBodyIn();
     if (this.bytesIn > this.maxBodyBytes) {
       this.tooLarge();
       return;
@@ -430,6 +431,31 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       this.dispatchOpts!.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       this.dispatch();
     }
+  }
+
+  /**
+   * The client's body is all in (isLast). One socket read can hold several chunked-encoding pieces: a pause
+   * taken for an earlier piece of this read must not outlive the body, since a paused socket never reads
+   * the connection's next request (it sat there until the idle timeout reset the connection).
+   */
+  clientBodyIn(): void {
+    if (this.bodyTimeoutMs > 0) unwatchUpload(this);
+    if (this.clientPaused) {
+      this.clientPaused = false;
+      this.res.resume();
+    }
+  }
+
+  /**
+   * Call just before the response's last write: a client paused mid-body (the upstream answered before
+   * reading it all) is resumed and the rest of its body dropped, so that its next request is read. After a
+   * successful end uWS.js forbids touching `res`, so this cannot wait until then.
+   */
+  releaseClient(): void {
+    if (!this.clientPaused) return;
+    this.clientPaused = false;
+    this.dropBody = true;
+    this.res.resume();
   }
 
   resumeClientBody(): void {
@@ -478,6 +504,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     this.responded = true;
     this.ended = true;
     this.status = status;
+    this.releaseClient();
     const res = this.res;
     const payload = JSON.stringify(errorBody(code, message, this.requestId, fields === null ? undefined : (fields as FieldError[])));
     res.cork(() => {
@@ -700,6 +727,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     this.headPairs = head.headers;
     this.contentLength = body.length;
     this.ended = true;
+    this.releaseClient();
     const res = this.res;
     res.cork(() => {
       this.writeHead();
@@ -725,7 +753,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     const n = chunk.byteLength;
     this.bytesIn += n;
     this.bodyIdleAt = bodyClock;
-    if (isLast && this.bodyTimeoutMs > 0) unwatchUpload(this);
+    if (isLast) this.clientBodyIn();
     if (this.bytesIn > this.maxBodyBytes) return this.tooLarge();
     if (this.responded) return;
     if (n > 0) {
@@ -870,6 +898,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       this.hookWritable();
       return res.write(chunk);
     }
+    if (this.written + chunk.length >= this.contentLength) this.releaseClient();
     const [sent, done] = res.tryEnd(chunk, this.contentLength);
     if (done) this.ended = true;
     else if (sent) {
@@ -907,6 +936,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
     if (this.aborted || this.ended) return true;
     const pending = this.pending;
     if (pending) {
+      if (this.pendingOffset + pending.length >= this.contentLength) this.releaseClient();
       const [sent, done] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.contentLength);
       if (done) {
         this.ended = true;
@@ -936,6 +966,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
       if (!this.responded) {
         // Nothing written yet: a body-less response, or an empty one.
         this.ended = true;
+        this.releaseClient();
         res.cork(() => {
           this.writeHead();
           if (this.status === 204 || this.status === 304) res.endWithoutBody();
@@ -944,6 +975,7 @@ class Exchange implements Dispatcher.DispatchHandler, RequestContext {
         });
       } else if (this.contentLength < 0) {
         this.ended = true;
+        this.releaseClient();
         res.cork(() => res.end());
       } else if (!this.pending) {
         // Fewer bytes than announced cannot be completed honestly: drop the connection.
@@ -1516,6 +1548,7 @@ function writeAnswer(ex: Exchange, a: Answer): void {
   const res = ex.res;
   const body = a.body ?? null;
   const close = !ex.bodyComplete || draining;
+  ex.releaseClient();
   if (body !== null && !ex.isHead) ex.bytesOut = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   res.cork(() => {
     res.writeStatus(statusLine(a.status)).writeHeader('x-request-id', ex.requestId);
