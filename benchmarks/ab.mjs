@@ -24,6 +24,7 @@ const { values } = parseArgs({
   options: {
     base: { type: 'string' },
     auth: { type: 'string', default: 'key-auth' },
+    'base-auth': { type: 'string' },
     rate: { type: 'string', default: '20000' },
     runs: { type: 'string', default: '9' },
     duration: { type: 'string', default: '4' },
@@ -34,13 +35,18 @@ const { values } = parseArgs({
   },
 });
 if (values.help || !values.base) {
-  console.log(`node benchmarks/ab.mjs --base <checkout> [--auth ${AUTH_VARIANTS.filter((a) => a !== 'jwt').join('|')}] [--rate n] [--runs n] [--duration s] [--warmup s] [--connections n] [--node-args="<flags>"]
+  console.log(`node benchmarks/ab.mjs --base <checkout> [--auth ${AUTH_VARIANTS.filter((a) => a !== 'jwt').join('|')}] [--base-auth <variant>] [--rate n] [--runs n] [--duration s] [--warmup s] [--connections n] [--node-args="<flags>"]
   CPU per request of this tree's gateway against a baseline checkout's, interleaved at one request rate.
-  --base . compares this tree with itself; with --node-args (node/V8 flags for this side only) that measures a flag.`);
+  --base . compares this tree with itself; with --node-args (node/V8 flags for this side only) that measures a flag,
+  with --base-auth (the baseline's route variant; default --auth) what a feature costs, e.g.
+  --base . --base-auth key-auth --auth key-auth+rate-limit: the rate limit's cost per request.`);
   process.exit(values.help ? 0 : 2);
 }
 const auth = /** @type {import('./lib/turnpike.mjs').AuthVariant} */ (values.auth);
-if (!AUTH_VARIANTS.includes(auth) || auth === 'jwt') throw new Error(`--auth: one of ${AUTH_VARIANTS.filter((a) => a !== 'jwt').join(', ')}`);
+const baseAuth = /** @type {import('./lib/turnpike.mjs').AuthVariant} */ (values['base-auth'] ?? values.auth);
+for (const [flag, v] of [['--auth', auth], ['--base-auth', baseAuth]]) {
+  if (!AUTH_VARIANTS.includes(/** @type {import('./lib/turnpike.mjs').AuthVariant} */ (v)) || v === 'jwt') throw new Error(`${flag}: one of ${AUTH_VARIANTS.filter((a) => a !== 'jwt').join(', ')}`);
+}
 const baseMain = join(resolve(values.base), 'services/gateway/dist/src/main.js');
 if (!existsSync(baseMain)) throw new Error(`${baseMain} is missing: build the baseline checkout first`);
 const here = fileURLToPath(new URL('../services/gateway/dist/src/main.js', import.meta.url));
@@ -61,13 +67,15 @@ try {
   const nats = await startNats({ dir, port: natsPort, cpu: loadCpu });
   const key = newApiKey();
   // A cluster each: a cluster rate limit would otherwise have the two nodes exchange counters.
-  for (const cluster of ['ab-base', 'ab-this']) await publishConfig({ natsUrl: nats.url, cluster, upstreamPort, key, auth });
+  await publishConfig({ natsUrl: nats.url, cluster: 'ab-base', upstreamPort, key, auth: baseAuth });
+  await publishConfig({ natsUrl: nats.url, cluster: 'ab-this', upstreamPort, key, auth });
   const common = { dir, natsUrl: nats.url, key, cpu: proxyCpu, cpuProfDir: null, env: { TP_HTTPS_PORT: '-1' } };
   const base = await startGateway({ ...common, cluster: 'ab-base', name: 'gateway-base', proxyPort: aPort, statusPort: aStatus, main: baseMain });
   const nodeArgs = values['node-args'].split(' ').filter((a) => a !== '');
   const mine = await startGateway({ ...common, cluster: 'ab-this', name: 'gateway-this', proxyPort: bPort, statusPort: bStatus, main: here, nodeArgs });
+  // Both sides get the same request bytes (a route without auth passes the key header on).
   /** @type {Record<string, string>} */
-  const headers = auth === 'none' ? {} : { [API_KEY_HEADER]: key };
+  const headers = auth === 'none' && baseAuth === 'none' ? {} : { [API_KEY_HEADER]: key };
   /** @param {number} port @param {number} pid */
   const measure = async (port, pid) => {
     const load = { port, rate: o.rate, connections: o.connections, headers, cpu: loadCpu, warmup: 0 };
@@ -75,7 +83,7 @@ try {
     const { usPerReq, result } = await cpuPerRequestAtRate(bin, { ...load, seconds: o.duration }, [pid]);
     return { us: usPerReq, p99: result.latency_us.p99 / 1000 };
   };
-  log(`base ${baseMain}; this ${here}${nodeArgs.length ? ` with ${nodeArgs.join(' ')}` : ''}; ${auth}; ${o.rate} req/s; ${o.runs} × ${o.duration} s each, interleaved (order alternates)`);
+  log(`base ${baseMain} (${baseAuth}); this ${here}${nodeArgs.length ? ` with ${nodeArgs.join(' ')}` : ''} (${auth}); ${o.rate} req/s; ${o.runs} × ${o.duration} s each, interleaved (order alternates)`);
   const rows = [];
   for (let run = 1; run <= o.runs; run++) {
     // Alternate which goes first, so that a drift over the run does not favour one side.
@@ -85,7 +93,7 @@ try {
     const a2 = a ?? (await measure(aPort, /** @type {number} */ (base.pid)));
     rows.push({ run, base: a2, mine: b, ratio: b.us / a2.us });
   }
-  console.log(`node ${process.version}; gateway CPU per request (utime + stime) at ${o.rate} req/s, ${auth}; p99 of the load generator`);
+  console.log(`node ${process.version}; gateway CPU per request (utime + stime) at ${o.rate} req/s, ${baseAuth === auth ? auth : `base ${baseAuth}, this ${auth}`}; p99 of the load generator`);
   console.log('run   base µs/req (p99 ms)   this µs/req (p99 ms)   this/base');
   for (const r of rows) console.log(`${String(r.run).padStart(3)}   ${r.base.us.toFixed(2).padStart(8)} (${r.base.p99.toFixed(2).padStart(6)})   ${r.mine.us.toFixed(2).padStart(8)} (${r.mine.p99.toFixed(2).padStart(6)})   ${r.ratio.toFixed(3)}`);
   const med = (/** @type {number[]} */ xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
