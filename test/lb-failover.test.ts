@@ -117,6 +117,11 @@ describe('three gateway nodes behind a load balancer (haproxy, then nginx): faul
     await agent.close();
     const seconds = (Date.now() - t0) / 1000;
     console.log(`lb ${what}: ${ok} requests in ${seconds.toFixed(1)} s (${(ok / seconds).toFixed(0)}/s) through ${port === lb.port ? 'haproxy' : 'nginx'}, fault at ${atMs} ms, ${failures.length} failed, slowest ${slowest.toFixed(0)} ms`);
+    // haproxy logs failed requests (option log-separate-errors): their termination state says which side cut them.
+    if (failures.length > 0 && port === lb.port) {
+      const cut = lb.output().split('\n').filter((l) => !l.includes(' ---- ') && l.trim() !== '');
+      console.log(`haproxy's log, all but completed requests (last 40):\n${cut.slice(-40).join('\n')}`);
+    }
     return { ok, failures };
   };
   const url = (): string => `http://127.0.0.1:${lb.port}/echo`;
@@ -148,11 +153,30 @@ describe('three gateway nodes behind a load balancer (haproxy, then nginx): faul
   test('SIGTERM of one node under load: it drains (/readyz 503, in-flight requests finish) and exits 0; 0 failed requests', async () => {
     const victim = nodes[2]!;
     let exit: Promise<number | null> = Promise.resolve(null);
+    // 12 responses that stream for 3 s, asked for 1 s before the SIGTERM: about a third come from the victim
+    // and are still streaming when haproxy takes it out (two failed /readyz checks, 0.5–1 s later); their head
+    // is out, so nothing could retry them elsewhere. They must arrive whole.
+    const slowAgent = new Agent({ connections: 12 });
+    const slow = new Promise<void>((r) => setTimeout(r, 1_000)).then(() =>
+      Promise.all(
+        Array.from({ length: 12 }, async () => {
+          try {
+            const r = await request(`http://127.0.0.1:${lb.port}/echo?trickle_ms=3000`, { dispatcher: slowAgent });
+            const text = await r.body.text();
+            return r.statusCode === 200 && text.includes('"upstream":"lb-echo"') ? 'ok' : `${r.statusCode} ${text.slice(0, 120)}`;
+          } catch (e) {
+            return String(e);
+          }
+        }),
+      ),
+    );
     const { ok, failures } = await steadyLoad(6_000, 2_000, `drain (SIGTERM ${victim.name})`, () => {
       exit = victim.run.stop('SIGTERM', 20_000);
     });
     assert.deepEqual(failures.slice(0, 5), [], `${failures.length} requests failed`);
     assert.ok(ok > 300, `steady load: ${ok} requests`);
+    assert.deepEqual((await slow).filter((s) => s !== 'ok'), [], 'requests in flight on the draining node are answered');
+    await slowAgent.close();
     assert.equal(await exit, 0, 'the drained node exits 0');
   });
 
