@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSnapshot, cpuSpent, machineBusy, ownTreeCpu } from './lib/cpu.mjs';
+import { cpuSnapshot, cpuSpent, machineBusy, ownTreeCpu, stealSeconds } from './lib/cpu.mjs';
 import { proxyConf, startNginx, upstreamConf } from './lib/nginx.mjs';
 import { freePorts } from './lib/ports.mjs';
 import { installCleanup, stopAll, stopRequested } from './lib/processes.mjs';
@@ -113,16 +113,18 @@ async function main() {
     }
 
     // 2. Each target at the same fixed rate, open model.
-    /** @type {Record<string, { overloaded: boolean, p50: number, p99: number, p999: number, max: number, cpu_us_per_req: number, cpu_util: number, foreign: number, backlog: number }[]>} */
+    /** @type {Record<string, { overloaded: boolean, p50: number, p99: number, p999: number, max: number, cpu_us_per_req: number, cpu_util: number, foreign: number, steal: number, backlog: number }[]>} */
     const runs = { direct: [], nginx: [], turnpike: [] };
     /** @param {typeof targets[number]} t */
     const measure = async (t) => {
       const before = cpuSnapshot(t.pids);
       const busyBefore = machineBusy();
       const oursBefore = ownTreeCpu();
+      const stealBefore = stealSeconds(proxyCpu);
       const res = await openLoad(bin, { port: t.port, rate, warmup: 1, seconds: o.seconds, connections: o.connections, headers, cpu: loadCpu });
       const cpu = cpuSpent(before, cpuSnapshot(t.pids)).total;
       const foreign = Math.max(0, machineBusy() - busyBefore - (ownTreeCpu() - oursBefore)) / (o.seconds + 1);
+      const steal = (stealSeconds(proxyCpu) - stealBefore) / (o.seconds + 1);
       if (res.errors > 0) throw new Error(`${t.label}: ${res.errors} non-2xx responses`);
       const requests = res.requests + rate; // CPU spans the warm-up second too
       return {
@@ -134,6 +136,7 @@ async function main() {
         cpu_us_per_req: (cpu * 1e6) / requests,
         cpu_util: cpu / (o.seconds + 1),
         foreign,
+        steal,
         backlog: res.max_backlog,
       };
     };
@@ -146,10 +149,10 @@ async function main() {
           m = await measure(t);
         }
         runs[t.name]?.push(m);
-        log(`${t.label} at ${rate}/s run ${r + 1}: ${m.overloaded ? 'OVERLOADED ' : ''}p50 ${m.p50.toFixed(3)} ms, p99 ${m.p99.toFixed(3)} ms, other load ${(m.foreign * 100).toFixed(0)}%`);
+        log(`${t.label} at ${rate}/s run ${r + 1}: ${m.overloaded ? 'OVERLOADED ' : ''}p50 ${m.p50.toFixed(3)} ms, p99 ${m.p99.toFixed(3)} ms, other load ${(m.foreign * 100).toFixed(0)}%, steal on the proxy CPU ${(m.steal * 100).toFixed(1)}%`);
       }
     }
-    /** @param {string} name @param {'p50'|'p99'|'p999'|'max'|'cpu_us_per_req'|'cpu_util'|'foreign'} k */
+    /** @param {string} name @param {'p50'|'p99'|'p999'|'max'|'cpu_us_per_req'|'cpu_util'|'foreign'|'steal'} k */
     const med = (name, k) => {
       // The runs without other load, when there are any.
       const all = runs[name] ?? [];
@@ -167,16 +170,21 @@ async function main() {
     }
     console.log(`fixed rate ${rate} req/s (${o.rate === null ? `${o.load * 100}% of turnpike's max` : 'given'}), open model, ${o.connections} connections, ${o.seconds}s measured after 1s, median of ${o.runs}`);
     console.log('');
-    console.log('| path | p50 ms | p99 ms | p99.9 ms | added p50 ms | added p99 ms | proxy CPU µs/req | proxy CPU util | other load | runs kept |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    console.log('| path | p50 ms | p99 ms | p99.9 ms | added p50 ms | added p99 ms | proxy CPU µs/req | proxy CPU util | other load | steal | runs kept |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const t of targets) {
       const added = t.name === 'direct' ? ['', ''] : [(med(t.name, 'p50') - med('direct', 'p50')).toFixed(3), (med(t.name, 'p99') - med('direct', 'p99')).toFixed(3)];
       console.log(
         `| ${t.label} | ${med(t.name, 'p50').toFixed(3)} | ${med(t.name, 'p99').toFixed(3)} | ${med(t.name, 'p999').toFixed(3)} | ${added[0]} | ${added[1]} | ` +
-          `${t.name === 'direct' ? '' : med(t.name, 'cpu_us_per_req').toFixed(1)} | ${t.name === 'direct' ? '' : `${(med(t.name, 'cpu_util') * 100).toFixed(0)}%`} | ${(med(t.name, 'foreign') * 100).toFixed(0)}% | ${kept(t.name)} |`,
+          `${t.name === 'direct' ? '' : med(t.name, 'cpu_us_per_req').toFixed(1)} | ${t.name === 'direct' ? '' : `${(med(t.name, 'cpu_util') * 100).toFixed(0)}%`} | ${(med(t.name, 'foreign') * 100).toFixed(0)}% | ${(med(t.name, 'steal') * 100).toFixed(1)}% | ${kept(t.name)} |`,
       );
     }
     const addedP99 = med('turnpike', 'p99') - med('direct', 'p99');
+    const stolen = targets.flatMap((t) => (runs[t.name] ?? []).map((x) => x.steal));
+    if (Math.max(...stolen) > 0.01) {
+      console.log('');
+      console.log(`NOTE: the hypervisor took up to ${(Math.max(...stolen) * 100).toFixed(1)}% of the proxy CPU in a run (steal): its latency tail is partly the host's.`);
+    }
     if (targets.some((t) => (runs[t.name] ?? []).every((x) => x.foreign > NOISE || x.overloaded))) {
       console.log('');
       console.log('WARNING: a path had no run without other load: these latencies measure the machine, not the proxy.');

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSnapshot, cpuSpent, machineBusy, ownTreeCpu } from './lib/cpu.mjs';
+import { cpuSnapshot, cpuSpent, machineBusy, ownTreeCpu, stealSeconds } from './lib/cpu.mjs';
 import { proxyConf, startNginx, upstreamConf } from './lib/nginx.mjs';
 import { buildOpenLoad, openLoad } from './lib/openload.mjs';
 import { freePorts } from './lib/ports.mjs';
@@ -67,7 +67,7 @@ function options() {
 const log = (/** @type {string} */ s) => process.stderr.write(`${s}\n`);
 const median = (/** @type {number[]} */ xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
 
-/** @typedef {{ user: number, sys: number, total: number, p99: number, foreign: number, overloaded: boolean }} Sample  µs per request, ms, cores */
+/** @typedef {{ user: number, sys: number, total: number, p99: number, foreign: number, steal: number, overloaded: boolean }} Sample  µs per request, ms, cores */
 
 async function main() {
   const o = options();
@@ -101,14 +101,16 @@ async function main() {
       const before = cpuSnapshot([t.pid]);
       const busyBefore = machineBusy();
       const oursBefore = ownTreeCpu();
+      const stealBefore = stealSeconds(proxyCpu);
       const res = await openLoad(bin, { ...load, seconds: o.seconds });
       // Work that trails the last response (a call-log flush) belongs to the run.
       await new Promise((r) => setTimeout(r, 300));
       const spent = cpuSpent(before, cpuSnapshot([t.pid]));
       const foreign = Math.max(0, machineBusy() - busyBefore - (ownTreeCpu() - oursBefore)) / (o.seconds + 0.3);
+      const steal = (stealSeconds(proxyCpu) - stealBefore) / (o.seconds + 0.3);
       if (res.errors > 0) throw new Error(`${t.name} at ${rate}/s: ${res.errors} non-2xx responses`);
       const n = res.requests;
-      return { user: (spent.user * 1e6) / n, sys: (spent.sys * 1e6) / n, total: (spent.total * 1e6) / n, p99: res.latency_us.p99 / 1000, foreign, overloaded: res.overloaded };
+      return { user: (spent.user * 1e6) / n, sys: (spent.sys * 1e6) / n, total: (spent.total * 1e6) / n, p99: res.latency_us.p99 / 1000, foreign, steal, overloaded: res.overloaded };
     };
 
     /** @type {Record<string, Record<number, Sample[]>>} */
@@ -124,12 +126,12 @@ async function main() {
           }
           const byRate = /** @type {Record<number, Sample[]>} */ (samples[t.name]);
           (byRate[rate] ??= []).push(m);
-          log(`${t.name} at ${rate}/s run ${run + 1}: ${m.overloaded ? 'OVERLOADED ' : ''}${m.total.toFixed(1)} µs/req (user ${m.user.toFixed(1)}, kernel ${m.sys.toFixed(1)}), p99 ${m.p99.toFixed(2)} ms, other load ${(m.foreign * 100).toFixed(0)}%`);
+          log(`${t.name} at ${rate}/s run ${run + 1}: ${m.overloaded ? 'OVERLOADED ' : ''}${m.total.toFixed(1)} µs/req (user ${m.user.toFixed(1)}, kernel ${m.sys.toFixed(1)}), p99 ${m.p99.toFixed(2)} ms, other load ${(m.foreign * 100).toFixed(0)}%, steal ${(m.steal * 100).toFixed(1)}%`);
         }
       }
     }
 
-    /** @param {string} name @param {number} rate @param {'user'|'sys'|'total'|'p99'|'foreign'} k */
+    /** @param {string} name @param {number} rate @param {'user'|'sys'|'total'|'p99'|'foreign'|'steal'} k */
     const med = (name, rate, k) => {
       const all = samples[name]?.[rate] ?? [];
       const clean = all.filter((x) => x.foreign <= NOISE && !x.overloaded);
@@ -140,8 +142,8 @@ async function main() {
     console.log(`Turnpike rate sweep  ${started.toISOString()}  ${ncpu} CPUs; proxy on CPU ${proxyCpu}, load + upstream + nats on CPU ${loadCpu}`);
     console.log(`route: ${o.auth} + call log; open model, ${o.connections} connections, ${o.seconds}s measured after ${o.warmup}s at each rate, median of ${o.runs}`);
     console.log('');
-    console.log('| req/s | nginx µs/req (user + kernel) | Turnpike µs/req (user + kernel) | Turnpike / nginx | nginx p99 ms | Turnpike p99 ms | other load |');
-    console.log('|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('| req/s | nginx µs/req (user + kernel) | Turnpike µs/req (user + kernel) | Turnpike / nginx | nginx p99 ms | Turnpike p99 ms | other load | steal |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
     /** @type {{ rate: number, ratio: number }[]} */
     const ratios = [];
     for (const rate of o.rates) {
@@ -152,7 +154,7 @@ async function main() {
       if (ok) ratios.push({ rate, ratio });
       console.log(
         `| ${rate} | ${cell('nginx')} | ${cell('turnpike')} | ${ok ? `${ratio.toFixed(2)}×` : '–'} | ${med('nginx', rate, 'p99').toFixed(2)} | ${med('turnpike', rate, 'p99').toFixed(2)} | ` +
-          `${(Math.max(med('nginx', rate, 'foreign'), med('turnpike', rate, 'foreign')) * 100).toFixed(0)}% |`,
+          `${(Math.max(med('nginx', rate, 'foreign'), med('turnpike', rate, 'foreign')) * 100).toFixed(0)}% | ${(Math.max(med('nginx', rate, 'steal'), med('turnpike', rate, 'steal')) * 100).toFixed(1)}% |`,
       );
     }
     if (ratios.length > 0) {

@@ -103,6 +103,19 @@ export function machineBusy() {
 }
 
 /**
+ * Steal time in seconds from /proc/stat: while the VM's CPU (`cpu` = '1' for cpu1; null for all of them)
+ * had work to run, the hypervisor ran something else. No process's CPU time shows it, yet a process whose
+ * CPU it was waited meanwhile: a latency tail with no cause inside the machine.
+ * @param {string | null} cpu
+ */
+export function stealSeconds(cpu) {
+  const name = cpu === null ? 'cpu' : `cpu${cpu}`;
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`${name} `)) ?? '';
+  // name user nice system idle iowait irq softirq steal ...
+  return Number(line.trim().split(/\s+/)[8] ?? 0) / CLK_TCK;
+}
+
+/**
  * CPU seconds of this process's tree: live descendants plus children already reaped (wrk runs are
  * reaped before the closing snapshot; the kernel adds their time to our cutime/cstime).
  */
