@@ -53,6 +53,9 @@ const child = spawn(
   process.execPath,
   [
     '--test',
+    // A test file whose tests have all finished exits even if it leaked a handle (a server a failed test
+    // never closed): without it that file's process, and so the suite, waited forever.
+    '--test-force-exit',
     `--test-concurrency=${concurrency}`,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',

@@ -21,8 +21,9 @@ test('turnpike up: usage-plan quotas are counted and enforced, and hold across a
   const args = ['up', '--data-dir', dataDir, '--host', '127.0.0.1', '--proxy-port', `${proxyPort}`, '--status-port', `${statusPort}`,
     '--admin-port', `${adminPort}`, '--grpc-port', `${grpcPort}`, '--pg-port', `${pgPort}`];
   const proxy = `http://127.0.0.1:${proxyPort}`;
-  let tp = await startProcess(args, {}, 180_000);
+  let tp: Awaited<ReturnType<typeof startProcess>> | null = null;
   try {
+    tp = await startProcess(args, {}, 180_000);
     const admin = new AdminClient(`http://127.0.0.1:${adminPort}`, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
     const up = await admin.create('/v1/upstreams', { name: 'echo', targets: [{ host: '127.0.0.1', port: upstream.port }] });
     const svc = await admin.create('/v1/services', { name: 'metered', upstream_id: up.id, subscription_required: true });
@@ -77,7 +78,8 @@ test('turnpike up: usage-plan quotas are counted and enforced, and hold across a
     assert.equal(r.body.error.code, 'TP_ERR_QUOTA_EXCEEDED');
     assert.equal(await usedToday(), 3, 'counted nothing twice across the restart');
   } finally {
-    await tp.stop('SIGINT').catch(() => undefined);
+    // Also when it never started: the echo upstream left open would keep this file's process alive.
+    await tp?.stop('SIGINT').catch(() => undefined);
     await upstream.close();
     rmSync(dataDir, { recursive: true, force: true });
   }

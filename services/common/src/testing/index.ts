@@ -56,8 +56,24 @@ export async function createTestDatabase(prefix = 'tp_test'): Promise<{ url: str
   };
 }
 
-/** A free TCP port on 127.0.0.1 (bind to 0, read, close). */
+/** Ports freePort has handed out in this process: the kernel may offer a just-closed one again. */
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port free now and not handed out before by this process: two calls in a row once returned the
+ * same port (a status and a gRPC port that then collided, EADDRINUSE).
+ */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await kernelFreePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (bind to 0, read, close). */
+async function kernelFreePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();
