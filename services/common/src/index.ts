@@ -21,4 +21,5 @@ export * from './prompt-template/index.js';
 export * from './transform-template/index.js';
 export * from './plugins/index.js';
 export * from './ip-address.js';
+export { freePortOn } from './free-port.js';
 export * from './request-schemas.js';

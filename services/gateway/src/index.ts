@@ -2,11 +2,10 @@
 // in by the embedded `turnpike up`), is compiled off the hot path, and the uWS proxy reads the snapshot.
 // This thread is the node's primary: config source, last-known-good, call-log batcher, heartbeat, status
 // server. The proxy runs here (workers: 1) or in N worker threads sharing the port (src/node/).
-import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { NatsHeartbeatChannel, keyringFromEnv, type Keyring, type ConfigBus, type ConfigEvent, type ConfigWatch, type ConfigWatchHandlers, type HeartbeatChannel, type LogSink } from '@turnpike/common';
+import { NatsHeartbeatChannel, freePortOn, keyringFromEnv, type Keyring, type ConfigBus, type ConfigEvent, type ConfigWatch, type ConfigWatchHandlers, type HeartbeatChannel, type LogSink } from '@turnpike/common';
 import { loadUws } from './uws/loader.js';
 import type { HttpsListener } from './tls/https-listener.js';
 import type { MtlsListener } from './tls/mtls-listener.js';
@@ -168,18 +167,6 @@ export interface Gateway {
   abort(): Promise<void>;
 }
 
-/** A port free on `host` now (for a listener that must be bound again, on the same port, later). */
-async function freePort(host: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const nodeId = opts.nodeId ?? `${hostname()}-${process.pid}`;
   const cluster = opts.cluster ?? 'default';
@@ -207,7 +194,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let mtlsPort = wantsMtls && native ? opts.mtlsPort! : null;
   if (wantsMtls && !native) log('warn', 'gateway.mtls_disabled', { reason: 'the uWS fallback has no unix socket listener or PROXY protocol' });
   // Worker 0 hosts it: a free port is chosen here, so that worker 0 restarted after a crash binds the same one.
-  if (threaded && mtlsPort === 0) mtlsPort = await freePort(host);
+  if (threaded && mtlsPort === 0) mtlsPort = await freePortOn(host);
   const pools = new PoolRegistry();
   const metrics = new GatewayMetrics();
   // Upstream health checks, breakers, retry budgets: kept by the thread that proxies (each worker has its own).

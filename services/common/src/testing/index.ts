@@ -2,11 +2,11 @@
 // infra/local/up.sh (addresses in env), private databases, private nats-servers for fault tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { freePortOn } from '../free-port.js';
 
 export interface TestEnv {
   /** Superuser URL of the PostgreSQL started by infra/local (database `postgres`). */
@@ -65,26 +65,13 @@ const handedOut = new Set<number>();
  */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await kernelFreePort();
+    const port = await freePortOn('127.0.0.1');
     if (handedOut.has(port)) continue;
     handedOut.add(port);
     return port;
   }
 }
 
-/** A free TCP port on 127.0.0.1 (bind to 0, read, close). */
-async function kernelFreePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {

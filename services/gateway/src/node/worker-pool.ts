@@ -1,9 +1,8 @@
 // The primary's side of TP_WORKERS > 1: starts N proxy worker threads, forwards every config event the
 // node's watch delivers to all of them (so they compile the same revisions), replays the config to a
 // worker restarted after a crash, collects their call records and counters, and drains them.
-import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import type { CacheInvalidation, CallRecord, ConfigEvent, ConfigWatchHandlers } from '@turnpike/common';
+import { freePortOn, type CacheInvalidation, type CallRecord, type ConfigEvent, type ConfigWatchHandlers } from '@turnpike/common';
 import type { ConfigManager } from '../config/manager.js';
 import { errMessage, log } from '../log.js';
 import { GatewayMetrics, type MetricsState } from '../status/metrics.js';
@@ -139,8 +138,8 @@ export class WorkerPool {
   async listen(port: number, httpsPort: number | null): Promise<{ port: number; httpsPort: number | null }> {
     // A uWS socket that listened on port 0 cannot be joined by the other threads (seen here: their listen
     // on its port fails), so a free port is picked first (tests, `--proxy-port 0`).
-    if (port === 0) port = await freePort(this.#o.init.host);
-    if (httpsPort === 0) httpsPort = await freePort(this.#o.init.host);
+    if (port === 0) port = await freePortOn(this.#o.init.host);
+    if (httpsPort === 0) httpsPort = await freePortOn(this.#o.init.host);
     await Promise.all(this.#slots.map((s) => this.#listenOne(s, port, httpsPort)));
     this.#port = port;
     this.#httpsPort = httpsPort;
@@ -386,15 +385,4 @@ export class WorkerPool {
       (e: unknown) => log('error', 'worker.restart_failed', { worker: slot.id, error: errMessage(e) }),
     );
   }
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const a = srv.address();
-      srv.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 }

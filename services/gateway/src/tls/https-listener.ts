@@ -13,8 +13,8 @@
 // soon as OpenSSL has loaded them, so no clear key ever reaches the disk and no file outlives a context.
 import { createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePortOn } from '@turnpike/common';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Uws } from '../uws/loader.js';
 import { errMessage, log } from '../log.js';
@@ -52,17 +52,6 @@ function servedBy(tls: TlsConfig): Map<string, string> {
   return m;
 }
 
-async function freePort(host: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export class HttpsListener {
   readonly #uws: Uws;
   readonly #routes: InstallRoutes;
@@ -96,7 +85,7 @@ export class HttpsListener {
     // uSockets sets SO_REUSEPORT only for a given port: an ephemeral one is chosen first so that later
     // generations can bind it too.
     for (let attempt = 0; ; attempt++) {
-      const port = o.port === 0 ? await freePort(o.host) : o.port;
+      const port = o.port === 0 ? await freePortOn(o.host) : o.port;
       const ls = await l.#listen(l.#current.app, port);
       if (ls) {
         l.#current.listen = ls;
