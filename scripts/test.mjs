@@ -2,8 +2,9 @@
 // The whole suite: start the real servers (infra/local), build, run every compiled test file with node:test,
 // and end with `N passed, N failed`. Usage: pnpm test [path-filter ...]
 import { spawnSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { summaryText } from './summary-reporter.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
@@ -49,6 +50,10 @@ if (files.length === 0) {
 }
 
 const concurrency = process.env.TP_TEST_CONCURRENCY ?? '3';
+// The summary reporter keeps its counts here; the closing line is printed below, once the runner has exited.
+const summaryFile = join(root, '.work/test-summary.json');
+rmSync(summaryFile, { force: true });
+env.TP_TEST_SUMMARY_FILE = summaryFile;
 const child = spawn(
   process.execPath,
   [
@@ -65,4 +70,18 @@ const child = spawn(
   ],
   { cwd: root, env, stdio: 'inherit' },
 );
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+child.on('exit', (code, signal) => {
+  let s = null;
+  try {
+    s = JSON.parse(readFileSync(summaryFile, 'utf8'));
+  } catch {
+    // no result at all: the runner failed before any test
+  }
+  if (s === null) {
+    console.log(`\nthe test runner ended (${signal ?? `exit ${code}`}) without a result`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+  process.stdout.write(summaryText(s));
+  process.exit(s.failed > 0 ? 1 : code ?? (signal ? 1 : 0));
+});
