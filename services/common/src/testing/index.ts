@@ -72,7 +72,6 @@ export async function freePort(): Promise<number> {
   }
 }
 
-
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
