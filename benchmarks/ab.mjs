@@ -16,7 +16,9 @@ import { parseArgs } from 'node:util';
 import { startNginx, upstreamConf } from './lib/nginx.mjs';
 import { buildOpenLoad, cpuPerRequestAtRate, openLoad } from './lib/openload.mjs';
 import { freePorts } from './lib/ports.mjs';
+import { cpuSnapshot, cpuSpent } from './lib/cpu.mjs';
 import { installCleanup, stopAll } from './lib/processes.mjs';
+import { runWrk } from './lib/wrk.mjs';
 import { API_KEY_HEADER, AUTH_VARIANTS, checkBuilt, newApiKey, publishConfig, startGateway, startNats } from './lib/turnpike.mjs';
 
 const { values } = parseArgs({
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     auth: { type: 'string', default: 'key-auth' },
     'base-auth': { type: 'string' },
     rate: { type: 'string', default: '20000' },
+    closed: { type: 'boolean', default: false },
     runs: { type: 'string', default: '9' },
     duration: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1' },
@@ -35,8 +38,11 @@ const { values } = parseArgs({
   },
 });
 if (values.help || !values.base) {
-  console.log(`node benchmarks/ab.mjs --base <checkout> [--auth ${AUTH_VARIANTS.filter((a) => a !== 'jwt').join('|')}] [--base-auth <variant>] [--rate n] [--runs n] [--duration s] [--warmup s] [--connections n] [--node-args="<flags>"]
+  console.log(`node benchmarks/ab.mjs --base <checkout> [--auth ${AUTH_VARIANTS.filter((a) => a !== 'jwt').join('|')}] [--base-auth <variant>] [--rate n | --closed] [--runs n] [--duration s] [--warmup s] [--connections n] [--node-args="<flags>"]
   CPU per request of this tree's gateway against a baseline checkout's, interleaved at one request rate.
+  --closed: closed loop instead (wrk, each side at its own maximum, as \`pnpm bench\` measures; --rate ignored).
+  wrk's connections fall into step with the proxy's batches, which open-model traffic does not: check a
+  closed-loop gain at fixed rates as well (docs/benchmarks.md, "Upstream writes batched per turn").
   --base . compares this tree with itself; with --node-args (node/V8 flags for this side only) that measures a flag,
   with --base-auth (the baseline's route variant; default --auth) what a feature costs, e.g.
   --base . --base-auth key-auth --auth key-auth+rate-limit: the rate limit's cost per request.`);
@@ -78,12 +84,22 @@ try {
   const headers = auth === 'none' && baseAuth === 'none' ? {} : { [API_KEY_HEADER]: key };
   /** @param {number} port @param {number} pid */
   const measure = async (port, pid) => {
+    if (values.closed) {
+      const wrk = { url: `http://127.0.0.1:${port}/bench`, connections: o.connections, threads: 1, headers, cpu: loadCpu };
+      if (o.warmup > 0) await runWrk({ ...wrk, seconds: o.warmup });
+      const before = cpuSnapshot([pid]);
+      const r = await runWrk({ ...wrk, seconds: o.duration });
+      const spent = cpuSpent(before, cpuSnapshot([pid]));
+      const bad = r.errors.connect + r.errors.read + r.errors.write + r.errors.status + r.errors.timeout;
+      if (bad > 0) throw new Error(`port ${port}: ${bad} errors under wrk`);
+      return { us: (spent.total * 1e6) / r.requests, p99: r.latency_us.p99 / 1000 };
+    }
     const load = { port, rate: o.rate, connections: o.connections, headers, cpu: loadCpu, warmup: 0 };
     if (o.warmup > 0) await openLoad(bin, { ...load, seconds: o.warmup });
     const { usPerReq, result } = await cpuPerRequestAtRate(bin, { ...load, seconds: o.duration }, [pid]);
     return { us: usPerReq, p99: result.latency_us.p99 / 1000 };
   };
-  log(`base ${baseMain} (${baseAuth}); this ${here}${nodeArgs.length ? ` with ${nodeArgs.join(' ')}` : ''} (${auth}); ${o.rate} req/s; ${o.runs} × ${o.duration} s each, interleaved (order alternates)`);
+  log(`base ${baseMain} (${baseAuth}); this ${here}${nodeArgs.length ? ` with ${nodeArgs.join(' ')}` : ''} (${auth}); ${values.closed ? `closed loop (wrk -c${o.connections})` : `${o.rate} req/s`}; ${o.runs} × ${o.duration} s each, interleaved (order alternates)`);
   const rows = [];
   for (let run = 1; run <= o.runs; run++) {
     // Alternate which goes first, so that a drift over the run does not favour one side.
@@ -93,7 +109,7 @@ try {
     const a2 = a ?? (await measure(aPort, /** @type {number} */ (base.pid)));
     rows.push({ run, base: a2, mine: b, ratio: b.us / a2.us });
   }
-  console.log(`node ${process.version}; gateway CPU per request (utime + stime) at ${o.rate} req/s, ${baseAuth === auth ? auth : `base ${baseAuth}, this ${auth}`}; p99 of the load generator`);
+  console.log(`node ${process.version}; gateway CPU per request (utime + stime) ${values.closed ? `in a closed loop (wrk -c${o.connections})` : `at ${o.rate} req/s`}, ${baseAuth === auth ? auth : `base ${baseAuth}, this ${auth}`}; p99 of the load generator`);
   console.log('run   base µs/req (p99 ms)   this µs/req (p99 ms)   this/base');
   for (const r of rows) console.log(`${String(r.run).padStart(3)}   ${r.base.us.toFixed(2).padStart(8)} (${r.base.p99.toFixed(2).padStart(6)})   ${r.mine.us.toFixed(2).padStart(8)} (${r.mine.p99.toFixed(2).padStart(6)})   ${r.ratio.toFixed(3)}`);
   const med = (/** @type {number[]} */ xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
