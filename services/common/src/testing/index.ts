@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { freePortOn } from '../free-port.js';
+import { reservedTestPort } from './test-ports.js';
+export { PORT_RESERVATIONS_DIR, pruneTestPortReservations } from './test-ports.js';
 
 export interface TestEnv {
   /** Superuser URL of the PostgreSQL started by infra/local (database `postgres`). */
@@ -60,10 +62,13 @@ export async function createTestDatabase(prefix = 'tp_test'): Promise<{ url: str
 const handedOut = new Set<number>();
 
 /**
- * A loopback port free now and not handed out before by this process: two calls in a row once returned the
- * same port (a status and a gRPC port that then collided, EADDRINUSE).
+ * A loopback port free now, for a test server or a child process to bind later: reserved machine-wide below
+ * the ephemeral range (test-ports.ts), or where that range is unusable, the kernel's choice, never one
+ * handed out before by this process (two calls in a row once returned the same port).
  */
 export async function freePort(): Promise<number> {
+  const reserved = await reservedTestPort();
+  if (reserved !== null) return reserved;
   for (;;) {
     const port = await freePortOn('127.0.0.1');
     if (handedOut.has(port)) continue;
