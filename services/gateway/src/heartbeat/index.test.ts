@@ -24,7 +24,10 @@ test('beats on its timer and on demand, then once with ready:false on stop, and 
   const sub = channel.subscribe((hb) => got.push(hb));
   let revision = 7;
   const r = new HeartbeatReporter({ channel, intervalMs: 20, read: () => ({ ...state, revision }), now: () => 42 });
-  await new Promise((res) => setTimeout(res, 70));
+  // Two beats from the timer (20 ms apart); waited for, not slept for: a loaded CI host delays timers (a fixed
+  // 70 ms once saw only one).
+  const deadline = Date.now() + 3_000;
+  while (got.length < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
   assert.ok(got.length >= 2, `timer beats: ${got.length}`);
   revision = 8;
   r.beat();
