@@ -58,6 +58,8 @@ const concurrency = process.env.TP_TEST_CONCURRENCY ?? '3';
 const summaryFile = join(root, '.work/test-summary.json');
 rmSync(summaryFile, { force: true });
 env.TP_TEST_SUMMARY_FILE = summaryFile;
+// Verdicts must reach the runner before a test file's process force-exits (scripts/test-file-preload.mjs).
+env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import="${join(root, 'scripts/test-file-preload.mjs')}"`.trim();
 const child = spawn(
   process.execPath,
   [
