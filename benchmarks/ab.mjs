@@ -16,9 +16,8 @@ import { parseArgs } from 'node:util';
 import { startNginx, upstreamConf } from './lib/nginx.mjs';
 import { buildOpenLoad, cpuPerRequestAtRate, openLoad } from './lib/openload.mjs';
 import { freePorts } from './lib/ports.mjs';
-import { cpuSnapshot, cpuSpent } from './lib/cpu.mjs';
 import { installCleanup, stopAll } from './lib/processes.mjs';
-import { runWrk } from './lib/wrk.mjs';
+import { cpuPerRequestUnderWrk } from './lib/wrk.mjs';
 import { API_KEY_HEADER, AUTH_VARIANTS, checkBuilt, newApiKey, publishConfig, startGateway, startNats } from './lib/turnpike.mjs';
 
 const { values } = parseArgs({
@@ -86,13 +85,8 @@ try {
   const measure = async (port, pid) => {
     if (values.closed) {
       const wrk = { url: `http://127.0.0.1:${port}/bench`, connections: o.connections, threads: 1, headers, cpu: loadCpu };
-      if (o.warmup > 0) await runWrk({ ...wrk, seconds: o.warmup });
-      const before = cpuSnapshot([pid]);
-      const r = await runWrk({ ...wrk, seconds: o.duration });
-      const spent = cpuSpent(before, cpuSnapshot([pid]));
-      const bad = r.errors.connect + r.errors.read + r.errors.write + r.errors.status + r.errors.timeout;
-      if (bad > 0) throw new Error(`port ${port}: ${bad} errors under wrk`);
-      return { us: (spent.total * 1e6) / r.requests, p99: r.latency_us.p99 / 1000 };
+      const { usPerReq, result } = await cpuPerRequestUnderWrk(wrk, [pid], o.warmup, o.duration);
+      return { us: usPerReq, p99: result.latency_us.p99 / 1000 };
     }
     const load = { port, rate: o.rate, connections: o.connections, headers, cpu: loadCpu, warmup: 0 };
     if (o.warmup > 0) await openLoad(bin, { ...load, seconds: o.warmup });

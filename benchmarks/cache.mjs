@@ -12,13 +12,12 @@ import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuSnapshot, cpuSpent } from './lib/cpu.mjs';
 import { summariseProfile } from './lib/cpu-profile.mjs';
 import { startNginx, upstreamConf, UPSTREAM_BODY } from './lib/nginx.mjs';
 import { freePorts } from './lib/ports.mjs';
 import { installCleanup, startProcess, stopAll } from './lib/processes.mjs';
 import { checkBuilt, newApiKey, publishConfig, startGateway, startNats } from './lib/turnpike.mjs';
-import { runWrk } from './lib/wrk.mjs';
+import { cpuPerRequestUnderWrk } from './lib/wrk.mjs';
 
 const BUDGET = 1.2;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -94,13 +93,8 @@ async function xCache(url) {
  */
 async function measure(url, pids) {
   const wrk = { url, connections: o.connections, threads: o.threads, headers: {}, cpu: loadCpu };
-  if (o.warmup > 0) await runWrk({ ...wrk, seconds: o.warmup });
-  const before = cpuSnapshot(pids);
-  const r = await runWrk({ ...wrk, seconds: o.duration });
-  const spent = cpuSpent(before, cpuSnapshot(pids));
-  const errors = r.errors.connect + r.errors.read + r.errors.write + r.errors.status + r.errors.timeout;
-  if (errors > 0) throw new Error(`${url}: ${errors} wrk errors ${JSON.stringify(r.errors)}`);
-  return { usPerReq: (spent.total * 1e6) / r.requests, rps: r.requests / (r.duration_us / 1e6), p99: r.latency_us.p99 };
+  const { usPerReq, result: r } = await cpuPerRequestUnderWrk(wrk, pids, o.warmup, o.duration);
+  return { usPerReq, rps: r.requests / (r.duration_us / 1e6), p99: r.latency_us.p99 };
 }
 
 checkBuilt();

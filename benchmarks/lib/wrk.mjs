@@ -1,5 +1,6 @@
 // Runs wrk against a URL and returns its figures (parsed from the JSON line wrk-report.lua prints).
 import { fileURLToPath } from 'node:url';
+import { cpuSnapshot, cpuSpent } from './cpu.mjs';
 import { startProcess } from './processes.mjs';
 
 export const WRK_BIN = process.env.BENCH_WRK_BIN ?? 'wrk';
@@ -33,4 +34,20 @@ export async function runWrk(o) {
   const code = await proc.exited;
   if (code !== 0 || !result) throw new Error(`wrk failed (exit ${code}) on ${o.url}\n${proc.output()}`);
   return result;
+}
+
+/**
+ * CPU µs per request of `pids` (their process trees) over one wrk run, after an unmeasured warm-up run of
+ * `warmup` seconds; `spent` is that CPU (user, sys, total s). Throws when wrk saw any error. The closed-loop
+ * twin of openload.mjs's cpuPerRequestAtRate.
+ * @param {Omit<Parameters<typeof runWrk>[0], 'seconds'>} wrk @param {number[]} pids @param {number} warmup @param {number} seconds
+ */
+export async function cpuPerRequestUnderWrk(wrk, pids, warmup, seconds) {
+  if (warmup > 0) await runWrk({ ...wrk, seconds: warmup });
+  const before = cpuSnapshot(pids);
+  const result = await runWrk({ ...wrk, seconds });
+  const spent = cpuSpent(before, cpuSnapshot(pids));
+  const errors = result.errors.connect + result.errors.read + result.errors.write + result.errors.status + result.errors.timeout;
+  if (errors > 0) throw new Error(`${wrk.url}: ${errors} wrk errors ${JSON.stringify(result.errors)}`);
+  return { usPerReq: (spent.total * 1e6) / result.requests, spent, result };
 }
