@@ -23,10 +23,6 @@ run('pnpm', ['run', '--silent', 'build']);
 // The k6 scripts and the benchmark harness are not run here, but they must keep type-checking.
 run('pnpm', ['run', '--silent', 'typecheck']);
 
-// Test ports are reserved machine-wide (services/common/src/testing/test-ports.ts): drop those of processes gone.
-const { pruneTestPortReservations } = await import(new URL('../services/common/dist/src/testing/test-ports.js', import.meta.url).href);
-pruneTestPortReservations();
-
 const env = { ...process.env };
 for (const line of readFileSync(join(root, '.work/local/env'), 'utf8').split('\n')) {
   const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { freePortOn } from '../free-port.js';
 import { reservedTestPort } from './test-ports.js';
-export { PORT_RESERVATIONS_DIR, pruneTestPortReservations } from './test-ports.js';
 
 export interface TestEnv {
   /** Superuser URL of the PostgreSQL started by infra/local (database `postgres`). */

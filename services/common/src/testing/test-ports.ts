@@ -13,7 +13,8 @@ import { join } from 'node:path';
 export const PORT_RESERVATIONS_DIR = join(tmpdir(), 'turnpike-test-ports');
 
 const LOWEST = 20_000;
-let pruned = false;
+/** testPortRange(), read on the first call; undefined before it. */
+let range: [number, number] | null | undefined;
 
 /** [LOWEST, the first ephemeral port), or null when the ephemeral range leaves too little room below it. */
 function testPortRange(): [number, number] | null {
@@ -66,14 +67,13 @@ function bindable(port: number): Promise<boolean> {
  * is unusable here (the caller falls back to the kernel's choice).
  */
 export async function reservedTestPort(): Promise<number | null> {
-  const range = testPortRange();
-  if (range === null) return null;
-  if (!pruned) {
-    // Reservations of test processes that are gone would otherwise pile up across runs of single files.
-    pruned = true;
-    pruneTestPortReservations();
+  if (range === undefined) {
+    range = testPortRange();
+    // Reservations of test processes that are gone would otherwise pile up across runs (this also makes the
+    // directory).
+    if (range !== null) pruneTestPortReservations();
   }
-  mkdirSync(PORT_RESERVATIONS_DIR, { recursive: true });
+  if (range === null) return null;
   const [lo, hi] = range;
   for (let tries = 0; tries < 200; tries++) {
     const port = lo + Math.floor(Math.random() * (hi - lo));
